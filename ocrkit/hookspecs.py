@@ -1,0 +1,195 @@
+"""Hook specifications and the plugin base classes.
+
+Every hook is ``register_<things>(register)``: ocrkit calls it once per plugin with a
+callback, and the plugin calls ``register(obj)`` for each thing it adds. This keeps
+plugins free of return-value conventions and lets one plugin add several things.
+
+A plugin is a module (or object) with functions decorated by :data:`ocrkit.hookimpl`,
+listed in the ``ocrkit`` entry-point group of its distribution::
+
+    [project.entry-points.ocrkit]
+    my_engine = "my_package.my_engine"
+
+The base classes below are what ``register`` accepts. Subclass them; override what the
+docstrings say to override.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+    from PIL import Image
+    from starlette.routing import BaseRoute
+
+    from ocrkit.models import Job, Page
+
+hookspec = pluggy.HookspecMarker("ocrkit")
+hookimpl = pluggy.HookimplMarker("ocrkit")
+
+
+# --------------------------------------------------------------------------- hooks
+
+
+@hookspec
+def register_engines(register: Callable[[Engine], None]) -> None:
+    """Register OCR engines.
+
+    Call ``register(engine)`` with an :class:`Engine` instance for each engine the plugin
+    provides. Its ``name`` is what ``--engine NAME`` and the API select; a later plugin
+    with the same name replaces an earlier one (third-party plugins load after the
+    built-ins, so they can override them).
+    """
+
+
+@hookspec
+def register_tools(register: Callable[[Tool], None]) -> None:
+    """Register tools: named presets plus page/job post-processing.
+
+    Call ``register(tool)`` with a :class:`Tool` instance. Its ``name`` is the slug that
+    ``--tool`` and the API's ``tool`` field accept (``extract-tables``, ``translate``, ...).
+    """
+
+
+@hookspec
+def register_exporters(register: Callable[[Exporter], None]) -> None:
+    """Register output formats.
+
+    Call ``register(exporter)`` with an :class:`Exporter` instance. Its ``name`` is the
+    format that ``--format`` and the API's ``?format=`` accept.
+    """
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Add commands to the ``ocrkit`` command-line interface.
+
+    ``cli`` is the top-level :class:`click.Group`; decorate new commands with
+    ``@cli.command()`` or call ``cli.add_command(cmd)``.
+    """
+
+
+@hookspec
+def register_routes(register: Callable[[BaseRoute], None]) -> None:
+    """Add routes to the ``ocrkit serve`` web application.
+
+    Call ``register(route)`` with a :class:`starlette.routing.Route` (or ``Mount``).
+    Plugin routes are added before the core routes (as datasette does), so the chat
+    routes and the web page plug in the same way a third-party route does.
+    """
+
+
+# --------------------------------------------------------------------- base classes
+
+
+@dataclass
+class PageResult:
+    """What an engine returns for one page image.
+
+    ``blocks`` are lines in reading order with bboxes in pixels of the image the engine
+    was given. ``rotation`` is set when the engine itself turned the page upright
+    (degrees clockwise); then the bboxes refer to the turned image.
+    """
+
+    blocks: list[Any] = field(default_factory=list)  # list[ocrkit.models.Block]
+    rotation: int = 0
+    detected_languages: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+class Engine:
+    """An OCR engine.
+
+    Override :meth:`recognize`; declare ``name``, ``tier`` (``"cpu"`` or ``"vlm"``) and
+    ``description``; override :meth:`languages` and :meth:`availability`.
+
+    Engines run inside page-worker processes: an instance is created in the main
+    process at registration, and again in each worker (plugins are loaded there too),
+    so keep ``__init__`` cheap and load models lazily on first :meth:`recognize`.
+    """
+
+    name: ClassVar[str] = ""
+    tier: ClassVar[str] = "cpu"
+    description: ClassVar[str] = ""
+
+    def languages(self) -> list[str]:
+        """Language codes this engine can read now (ocrkit canonical codes, see
+        :mod:`ocrkit.languages`). An empty list means "any": the engine decides."""
+        return []
+
+    def availability(self) -> tuple[bool, str]:
+        """``(True, "")`` when usable now, else ``(False, reason a person can act on)``."""
+        return True, ""
+
+    def recognize(self, image: Image.Image, *, languages: list[str], dpi: int) -> PageResult:
+        """Read one upright-or-not page image; return its lines as blocks."""
+        raise NotImplementedError
+
+    def info(self) -> dict[str, Any]:
+        ok, reason = self.availability()
+        return {
+            "name": self.name,
+            "tier": self.tier,
+            "description": self.description,
+            "available": ok,
+            "reason": reason,
+            "languages": self.languages() if ok else [],
+        }
+
+
+class Tool:
+    """A named preset with optional post-processing.
+
+    ``preset`` holds option overrides applied when the tool is chosen (for example
+    ``{"tier": "vlm"}``). :meth:`process_page` runs in the page worker after the engine,
+    with the upright page image; :meth:`process_job` runs once in the main process when
+    all pages are done. Both may modify and must return what they were given.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    preset: ClassVar[dict[str, Any]] = {}
+
+    def availability(self) -> tuple[bool, str]:
+        return True, ""
+
+    def process_page(self, page: Page, image: Image.Image | None, options: dict[str, Any]) -> Page:
+        return page
+
+    def process_job(self, job: Job, options: dict[str, Any]) -> Job:
+        return job
+
+
+@dataclass
+class ExportContext:
+    """What an exporter may need besides the job.
+
+    ``source`` is the original input file when known (the searchable PDF keeps a PDF's
+    own pages); ``page_image(index)`` returns the upright page image when available;
+    ``options`` carries format options (``table="all"`` for csv, ...).
+    """
+
+    source: Path | None = None
+    page_image: Callable[[int], Image.Image] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class Exporter:
+    """An output format. Override :meth:`export` and declare ``name`` (the format),
+    ``media_type``, ``extension`` and ``description``."""
+
+    name: ClassVar[str] = ""
+    media_type: ClassVar[str] = "application/octet-stream"
+    extension: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    # True when the output is text (written to a terminal without complaint).
+    is_text: ClassVar[bool] = False
+
+    def export(self, job: Job, ctx: ExportContext) -> bytes:
+        raise NotImplementedError

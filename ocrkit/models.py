@@ -1,0 +1,192 @@
+"""The job model: what OCR produces, exactly as ``shared/spec/API.md`` defines it.
+
+A :class:`Job` holds :class:`Page` objects; a page holds :class:`Block` objects, one per
+line of text in reading order, each with its :class:`Word` objects. Coordinates are
+``[x0, y0, x1, y1]`` in pixels of the upright page image (the page after any rotation
+ocrkit applied, at the page's ``dpi``).
+
+``Job.to_dict()`` / ``Job.from_dict()`` round-trip losslessly through JSON, so a saved job
+can be exported again later without OCR.
+"""
+
+from __future__ import annotations
+
+import uuid as uuidlib
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+BBox = list[float]
+
+STATUSES = ("pending", "processing", "done", "failed")
+BLOCK_TYPES = ("text", "heading", "list_item", "table", "caption", "formula", "furniture")
+
+
+@dataclass
+class Word:
+    text: str
+    bbox: BBox
+    confidence: float
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Word:
+        return cls(text=d["text"], bbox=list(d["bbox"]), confidence=d["confidence"])
+
+
+@dataclass
+class Block:
+    """One line of text."""
+
+    text: str
+    bbox: BBox
+    confidence: float
+    words: list[Word] = field(default_factory=list)
+    type: str = "text"
+    paragraph: int | None = None
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Block:
+        return cls(
+            text=d["text"],
+            bbox=list(d["bbox"]),
+            confidence=d["confidence"],
+            words=[Word.from_dict(w) for w in d.get("words") or []],
+            type=d.get("type", "text"),
+            paragraph=d.get("paragraph"),
+        )
+
+
+@dataclass
+class Cell:
+    row: int
+    col: int
+    text: str
+    bbox: BBox
+    row_span: int = 1
+    col_span: int = 1
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Cell:
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+
+
+@dataclass
+class Table:
+    cells: list[Cell] = field(default_factory=list)
+    bbox: BBox | None = None
+
+    @property
+    def n_rows(self) -> int:
+        return max((c.row + c.row_span for c in self.cells), default=0)
+
+    @property
+    def n_cols(self) -> int:
+        return max((c.col + c.col_span for c in self.cells), default=0)
+
+    def grid(self) -> list[list[str]]:
+        """Dense grid: a spanning cell's text sits in its top-left position."""
+        rows = [["" for _ in range(self.n_cols)] for _ in range(self.n_rows)]
+        for c in self.cells:
+            rows[c.row][c.col] = c.text
+        return rows
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Table:
+        return cls(cells=[Cell.from_dict(c) for c in d.get("cells") or []], bbox=d.get("bbox"))
+
+
+@dataclass
+class Page:
+    index: int
+    width: int
+    height: int
+    dpi: int
+    rotation: int = 0
+    text: str = ""
+    blocks: list[Block] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    # How the text was obtained: "ocr" or "text-layer" (a PDF page's own text).
+    source: str = "ocr"
+    engine: str | None = None
+    confidence: float | None = None
+    detected_languages: list[str] = field(default_factory=list)
+    markdown: str = ""
+    warnings: list[str] = field(default_factory=list)
+    # Anything a plugin wants to add; must be JSON-serialisable.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if not self.tables:
+            d.pop("tables")
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Page:
+        kw = {f.name: d[f.name] for f in fields(cls) if f.name in d}
+        kw["blocks"] = [Block.from_dict(b) for b in d.get("blocks") or []]
+        kw["tables"] = [Table.from_dict(t) for t in d.get("tables") or []]
+        return cls(**kw)
+
+
+@dataclass
+class Job:
+    uuid: str = field(default_factory=lambda: str(uuidlib.uuid4()))
+    status: str = "pending"
+    tier: str = "cpu"
+    language: str = "auto"
+    page_count: int = 0
+    mean_confidence: float | None = None
+    text: str = ""
+    markdown: str = ""
+    engine: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    pages: list[Page] = field(default_factory=list)
+    pages_done: int = 0
+    error: str | None = None
+    tool: str | None = None
+    translate_to: str | None = None
+    detected_languages: list[str] = field(default_factory=list)
+    # What went in: "pdf", "png", "jpeg", "tiff", ...; and its name when known.
+    input_type: str | None = None
+    filename: str | None = None
+    dpi: int = 300
+    created_at: str | None = None
+    finished_at: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self, *, pages: bool = True) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "pages"}
+        d["warnings"] = list(self.warnings)
+        d["detected_languages"] = list(self.detected_languages)
+        d["extra"] = dict(self.extra)
+        if pages:
+            d["pages"] = [p.to_dict() for p in self.pages]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Job:
+        kw = {f.name: d[f.name] for f in fields(cls) if f.name in d and f.name != "pages"}
+        kw["pages"] = [Page.from_dict(p) for p in d.get("pages") or []]
+        return cls(**kw)
+
+    def finish(self) -> None:
+        """Recompute the job-level fields from its pages (text, markdown, confidence)."""
+        self.pages.sort(key=lambda p: p.index)
+        self.page_count = max(self.page_count, len(self.pages))
+        self.pages_done = len(self.pages)
+        self.text = "\f".join(p.text for p in self.pages) if len(self.pages) > 1 else (
+            self.pages[0].text if self.pages else ""
+        )
+        self.markdown = "\n\n".join(p.markdown for p in self.pages if p.markdown)
+        confs = [b.confidence for p in self.pages for b in p.blocks if b.text.strip()]
+        self.mean_confidence = round(sum(confs) / len(confs), 4) if confs else None
+        engines = sorted({p.engine for p in self.pages if p.engine})
+        if engines:
+            self.engine = "+".join(engines)
+        langs: list[str] = []
+        for p in self.pages:
+            for code in p.detected_languages:
+                if code not in langs:
+                    langs.append(code)
+        if langs:
+            self.detected_languages = langs

@@ -1,0 +1,219 @@
+"""The plugin manager and the registry built from it.
+
+Built-in plugins live in ``plugins/`` (installed as ``ocrkit_plugins``) and are found
+through the ``ocrkit`` entry-point group of the ``ocrkit`` distribution itself; third-party
+plugins through the same group in their own distributions. ``OCRKIT_LOAD_PLUGINS``
+limits the third-party ones: unset loads all, empty loads none, ``a,b`` loads only the
+distributions ``a`` and ``b``. A plugin that fails to import is recorded in
+:attr:`Registry.failures` and reported by ``ocrkit plugins``; it never breaks a command.
+
+Set ``OCRKIT_TRACE_HOOKS=1`` to log every hook call on stderr.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from ocrkit import hookspecs
+from ocrkit.errors import BadOption, EngineUnavailable
+from ocrkit.hookspecs import Engine, Exporter, Tool
+
+log = logging.getLogger("ocrkit.plugins")
+
+GROUP = "ocrkit"
+BUILTIN_DIST = "ocrkit"
+
+
+@dataclass
+class PluginFailure:
+    name: str
+    distribution: str
+    error: str
+
+
+@dataclass
+class Registry:
+    """Engines, tools and exporters by name, plus what failed to load."""
+
+    pm: pluggy.PluginManager
+    engines: dict[str, Engine] = field(default_factory=dict)
+    tools: dict[str, Tool] = field(default_factory=dict)
+    exporters: dict[str, Exporter] = field(default_factory=dict)
+    failures: list[PluginFailure] = field(default_factory=list)
+
+    # -- lookups with clear errors -------------------------------------------------
+    def engine(self, name: str) -> Engine:
+        if name not in self.engines:
+            raise BadOption(f"unknown engine {name!r}; choose from: {', '.join(self.engines)}")
+        eng = self.engines[name]
+        ok, reason = eng.availability()
+        if not ok:
+            raise EngineUnavailable(f"engine {name!r} is not available: {reason}")
+        return eng
+
+    def tool(self, name: str) -> Tool:
+        if name not in self.tools:
+            choices = ", ".join(self.tools) or "(none installed)"
+            raise BadOption(f"unknown tool {name!r}; choose from: {choices}")
+        return self.tools[name]
+
+    def exporter(self, name: str) -> Exporter:
+        if name not in self.exporters:
+            raise BadOption(f"unknown format {name!r}; choose from: {', '.join(self.exporters)}")
+        return self.exporters[name]
+
+    def default_engine(self, tier: str = "cpu") -> str:
+        """The first available engine of ``tier``, ``tesseract`` preferred on cpu."""
+        order = sorted(self.engines.values(), key=lambda e: (e.name != "tesseract", e.name))
+        for eng in order:
+            if eng.tier == tier and eng.availability()[0]:
+                return eng.name
+        raise EngineUnavailable(f"no {tier} engine is available; see `ocrkit engines`")
+
+    def plugins_info(self) -> list[dict[str, Any]]:
+        out = []
+        for name, plugin in self.pm.list_name_plugin():
+            if name is None or plugin is hookspecs:
+                continue
+            out.append(
+                {
+                    "name": name,
+                    "distribution": _dist_name(name, plugin),
+                    "version": _dist_version(name, plugin),
+                    "hooks": sorted(h.name for h in self.pm.get_hookcallers(plugin) or []),
+                    "status": "loaded",
+                    "builtin": name in _builtin_names(),
+                }
+            )
+        for f in self.failures:
+            out.append(
+                {
+                    "name": f.name,
+                    "distribution": f.distribution,
+                    "version": None,
+                    "hooks": [],
+                    "status": "failed",
+                    "error": f.error,
+                }
+            )
+        return out
+
+
+_DIST_OF: dict[str, tuple[str, str | None]] = {}
+
+
+def _dist_name(name: str, plugin: object) -> str:
+    return _DIST_OF.get(name, (getattr(plugin, "__name__", name), None))[0]
+
+
+def _dist_version(name: str, plugin: object) -> str | None:
+    return _DIST_OF.get(name, ("", None))[1]
+
+
+@lru_cache(maxsize=1)
+def _builtin_names() -> frozenset[str]:
+    return frozenset(ep.name for ep in _entry_points() if _ep_dist(ep) == BUILTIN_DIST)
+
+
+def _entry_points() -> Iterable[metadata.EntryPoint]:
+    return metadata.entry_points(group=GROUP)
+
+
+def _ep_dist(ep: metadata.EntryPoint) -> str:
+    return ep.dist.name if ep.dist is not None else ""
+
+
+def _allowed_third_party() -> set[str] | None:
+    raw = os.environ.get("OCRKIT_LOAD_PLUGINS")
+    if raw is None:
+        return None
+    return {p.strip().lower().replace("_", "-") for p in raw.split(",") if p.strip()}
+
+
+def get_plugin_manager(*, extra_plugins: Iterable[object] = ()) -> pluggy.PluginManager:
+    """A fresh plugin manager: built-ins first, then allowed third-party entry points,
+    then ``extra_plugins`` (objects or module names), so later ones override earlier."""
+    pm = pluggy.PluginManager(GROUP)
+    pm.add_hookspecs(hookspecs)
+    failures: list[PluginFailure] = []
+    allowed = _allowed_third_party()
+    eps = sorted(_entry_points(), key=lambda ep: (_ep_dist(ep) != BUILTIN_DIST, ep.name))
+    for ep in eps:
+        dist = _ep_dist(ep)
+        builtin = dist == BUILTIN_DIST
+        if not builtin and allowed is not None and dist.lower().replace("_", "-") not in allowed:
+            continue
+        if pm.has_plugin(ep.name):
+            continue
+        try:
+            plugin = ep.load()
+            pm.register(plugin, name=ep.name)
+            _DIST_OF[ep.name] = (dist, ep.dist.version if ep.dist else None)
+        except Exception as exc:  # a broken plugin is reported, never fatal
+            log.warning("plugin %s (%s) failed to load: %s", ep.name, dist, exc)
+            failures.append(PluginFailure(ep.name, dist, f"{type(exc).__name__}: {exc}"))
+    for extra in extra_plugins:
+        plugin = importlib.import_module(extra) if isinstance(extra, str) else extra
+        pm.register(plugin)
+    pm.check_pending()
+    pm.ocrkit_failures = failures  # type: ignore[attr-defined]
+    if os.environ.get("OCRKIT_TRACE_HOOKS"):
+        pm.trace.root.setwriter(sys.stderr.write)
+        pm.enable_tracing()
+    return pm
+
+
+def build_registry(pm: pluggy.PluginManager) -> Registry:
+    reg = Registry(pm=pm, failures=list(getattr(pm, "ocrkit_failures", [])))
+
+    def collect(kind: str, store: dict[str, Any], base: type) -> Callable[[Any], None]:
+        def register(obj: Any) -> None:
+            if not isinstance(obj, base) or not obj.name:
+                raise TypeError(f"{kind}: expected a named {base.__name__}, got {obj!r}")
+            store[obj.name] = obj
+
+        return register
+
+    # pluggy calls implementations last-registered first; reverse so later plugins win.
+    for hook, store, base in (
+        (pm.hook.register_engines, reg.engines, Engine),
+        (pm.hook.register_tools, reg.tools, Tool),
+        (pm.hook.register_exporters, reg.exporters, Exporter),
+    ):
+        for impl in reversed(hook.get_hookimpls()):
+            try:
+                impl.function(register=collect(hook.name, store, base))
+            except Exception as exc:
+                name = impl.plugin_name
+                log.warning("plugin %s failed in %s: %s", name, hook.name, exc)
+                reg.failures.append(
+                    PluginFailure(name, _dist_name(name, impl.plugin), f"{hook.name}: {exc}")
+                )
+    return reg
+
+
+_default: Registry | None = None
+
+
+def get_registry() -> Registry:
+    """The process-wide default registry (built once, on first use)."""
+    global _default
+    if _default is None:
+        _default = build_registry(get_plugin_manager())
+    return _default
+
+
+def reset_registry() -> None:
+    """Forget the cached default registry (tests change OCRKIT_LOAD_PLUGINS)."""
+    global _default
+    _default = None
