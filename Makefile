@@ -1,0 +1,52 @@
+# ocrkit: `make serve` runs the API on the embedded default; `make test` runs the tests.
+# Both install what they need (Debian packages included) on a fresh machine.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TESS_LANGS := eng deu fra osd ara chi-sim jpn rus hin ita spa por
+APT_PKGS := tesseract-ocr $(addprefix tesseract-ocr-,$(TESS_LANGS)) fonts-dejavu-core fonts-noto-cjk
+CORPUS ?= $(abspath ../shared/corpus)
+export OCRKIT_CORPUS ?= $(CORPUS)
+
+.PHONY: install system-deps test check serve demo bench clean
+
+system-deps:
+	@if ! command -v tesseract >/dev/null 2>&1 || ! dpkg -s $(APT_PKGS) >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $(APT_PKGS); \
+	fi
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+install: system-deps $(BIN)/python
+	$(BIN)/pip install -q -e '.[rapidocr,test]'
+	$(BIN)/pip install -q -e tests/plugins/example_plugin
+	@# rapidocr pulls opencv-python; keep only the headless build so exactly one cv2 exists.
+	@if $(BIN)/pip show -q opencv-python >/dev/null 2>&1; then \
+		$(BIN)/pip uninstall -q -y opencv-python && \
+		$(BIN)/pip install -q --force-reinstall --no-deps opencv-python-headless; fi
+
+# pytest exits 5 when it collected nothing: that is a failure here, never a success.
+test: install
+	OMP_THREAD_LIMIT=1 $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); \
+		rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+check: install
+	$(BIN)/ruff format --check ocrkit plugins tests
+	$(BIN)/ruff check ocrkit plugins tests
+	$(BIN)/mypy
+
+serve: install
+	$(BIN)/ocrkit serve --host $${HOST:-127.0.0.1} --port $${PORT:-8000}
+
+demo: install
+	$(BIN)/ocrkit ocr $(CORPUS)/printed/tess_phototest.tif --format md
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,65 @@
+"""Shared fixtures: the corpus, pages rendered from known text, the registry."""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = Path(os.environ.get("OCRKIT_CORPUS", ROOT.parent / "shared" / "corpus"))
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    if not CORPUS.is_dir():
+        pytest.fail(f"corpus not found at {CORPUS}; set OCRKIT_CORPUS")
+    return CORPUS
+
+
+def normalise(text: str) -> str:
+    """NFKC, folded quotes/dashes, whitespace collapsed: the metric's normalisation."""
+    text = unicodedata.normalize("NFKC", text)
+    for a, b in (("’", "'"), ("‘", "'"), ("“", '"'), ("”", '"'), ("—", "-"), ("–", "-")):
+        text = text.replace(a, b)
+    return " ".join(text.split())
+
+
+def cer(truth: str, hyp: str) -> float:
+    import jiwer
+
+    t, h = normalise(truth), normalise(hyp)
+    return float(jiwer.cer(t, h)) if t else float(bool(h))
+
+
+@pytest.fixture
+def render_page(tmp_path: Path) -> Callable[..., Path]:
+    """Render lines of known text to an image file (exact truth, free)."""
+
+    def make(
+        lines: list[str],
+        name: str = "page.png",
+        size: tuple[int, int] = (1700, 2200),
+        font_size: int = 40,
+        dpi: int = 200,
+    ) -> Path:
+        from PIL import Image, ImageDraw, ImageFont
+
+        img = Image.new("L", size, 255)
+        draw = ImageDraw.Draw(img)
+        font = ImageFont.truetype(FONT, font_size)
+        y = 150
+        for line in lines:
+            draw.text((150, y), line, font=font, fill=0)
+            y += int(font_size * 1.8)
+        out = tmp_path / name
+        img.save(out, dpi=(dpi, dpi))
+        return out
+
+    return make
