@@ -1,0 +1,100 @@
+"""Operator settings, read from ``OCRKIT_*`` environment variables.
+
+One frozen dataclass, built by :func:`load_settings`; the server keeps one in its state,
+the CLI builds one per command. Every field has a documented default that needs no
+other service (SQLite in the data dir, in-process workers).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ocrkit.errors import BadOption
+
+
+def _default_data_dir() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("ocrkit"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = field(default_factory=_default_data_dir)
+    # SQLAlchemy URL; empty means sqlite:///<data_dir>/ocrkit.db
+    database_url: str = ""
+    broker_url: str = ""
+    # Jobs of at most this many pages answer done inline on POST.
+    inline_max_pages: int = 5
+    # Results (jobs, page images, conversations) are deleted after this many seconds.
+    retention_seconds: int = 7 * 24 * 3600
+    sweep_interval_seconds: float = 60.0
+    # Metering. Anonymous: pages per IP per UTC day; free: pages per UTC month;
+    # paid: credits, costing cost_cpu per cpu page and cost_vlm per vlm page.
+    anon_daily_pages: int = 20
+    free_monthly_pages: int = 200
+    cost_cpu: int = 1
+    cost_vlm: int = 5
+    # Pages per file by plan (over it: 400).
+    anon_max_file_pages: int = 20
+    free_max_file_pages: int = 50
+    paid_max_file_pages: int = 2000
+    max_upload_bytes: int = 200 * 1024 * 1024
+    # Page-worker processes; 0 means one per core.
+    workers: int = 0
+    dpi: int = 300
+    default_language: str = "eng"
+    trusted_proxies: tuple[str, ...] = ()
+    vlm_fallback: str = "cpu"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'ocrkit.db'}"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def results_dir(self) -> Path:
+        return self.data_dir / "results"
+
+
+_ENV_NAMES = {"database_url": "OCRKIT_DATABASE_URL", "broker_url": "OCRKIT_BROKER_URL"}
+
+
+def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from ``env`` (default ``os.environ``), then keyword overrides."""
+    env = dict(os.environ if env is None else env)
+    kw: dict[str, Any] = {}
+    for f in fields(Settings):
+        name = _ENV_NAMES.get(f.name, "OCRKIT_" + f.name.upper())
+        if name not in env or env[name] == "" and f.name not in _ENV_NAMES:
+            continue
+        raw = env[name]
+        kw[f.name] = _convert(f.name, f.type, raw)
+    kw.update({k: v for k, v in overrides.items() if v is not None})
+    if "data_dir" in kw:
+        kw["data_dir"] = Path(kw["data_dir"]).expanduser()
+    if kw.get("vlm_fallback", "cpu") not in ("cpu", "off"):
+        raise BadOption("OCRKIT_VLM_FALLBACK must be 'cpu' or 'off'")
+    return Settings(**kw)
+
+
+def _convert(name: str, type_: Any, raw: str) -> Any:
+    t = str(type_)
+    try:
+        if t == "int":
+            return int(raw)
+        if t == "float":
+            return float(raw)
+        if t == "Path":
+            return Path(raw)
+        if t.startswith("tuple"):
+            return tuple(p.strip() for p in raw.split(",") if p.strip())
+    except ValueError:
+        raise BadOption(f"OCRKIT_{name.upper()}={raw!r} is not a valid {t}") from None
+    return raw
