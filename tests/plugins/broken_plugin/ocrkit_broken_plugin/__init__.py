@@ -1,0 +1,1 @@
+"""A deliberately broken ocrkit plugin: its entry point module fails to import."""
