@@ -1,0 +1,311 @@
+"""The Python API: :func:`ocr` turns an image or PDF into a done :class:`Job`;
+:func:`export` turns a job into bytes of a format.
+
+The CLI and the server are thin layers over these two functions. Everything a caller
+can get wrong raises an :class:`~ocrkit.errors.OcrkitError` subclass with a message
+for people, before any page is processed where that is possible (type, password,
+page range, limits, engine, languages).
+
+Page indices: ``Page.index`` is the 0-based index of the page in the *input* (so
+``pages="3"`` yields one page with index 2), and ``page_count`` is the number of pages
+processed; ``job.extra["input_pages"]`` holds the input's total.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from PIL import Image
+
+from ocrkit import inputs, pipeline
+from ocrkit.errors import BadOption, EngineUnavailable
+from ocrkit.hookspecs import ExportContext, Tool
+from ocrkit.models import Job, Page
+from ocrkit.plugins import Registry, get_registry
+from ocrkit.settings import Settings, load_settings
+
+Source = str | os.PathLike[str] | bytes | IO[bytes]
+TIERS = ("cpu", "vlm")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class _Options:
+    engine: str | None
+    tier: str
+    language: str
+    dpi: int
+    force_ocr: bool
+
+
+def _apply_preset(tool: Tool | None, opts: _Options) -> dict[str, Any]:
+    """A tool's preset overrides options the caller left at their defaults; keys that
+    are not pipeline options go to the tool."""
+    extra: dict[str, Any] = {}
+    if tool is None:
+        return extra
+    defaults = {"engine": None, "tier": "cpu", "language": "auto", "dpi": 300, "force_ocr": False}
+    for key, value in tool.preset.items():
+        if key in defaults:
+            if getattr(opts, key) == defaults[key]:
+                setattr(opts, key, value)
+        else:
+            extra[key] = value
+    return extra
+
+
+def _choose_engine(reg: Registry, opts: _Options, settings: Settings) -> tuple[str, list[str]]:
+    """The engine name to run and any warnings (the vlm fallback)."""
+    if opts.tier not in TIERS:
+        raise BadOption(f"unknown tier {opts.tier!r}; choose from: {', '.join(TIERS)}")
+    if opts.engine:
+        reg.engine(opts.engine)  # unknown / unavailable -> clear error
+        return opts.engine, []
+    if opts.tier != "vlm":
+        return reg.default_engine(opts.tier), []
+    try:
+        return reg.default_engine("vlm"), []
+    except EngineUnavailable:
+        if settings.vlm_fallback == "off":
+            raise EngineUnavailable(
+                "tier=vlm needs a model server: set OCRKIT_VLM_BASE_URL (and OCRKIT_VLM_MODEL, "
+                "OCRKIT_VLM_API_KEY) to an OpenAI-compatible endpoint, or use tier=cpu"
+            ) from None
+    name = reg.default_engine("cpu")
+    return name, [
+        f"no vlm model server is configured (OCRKIT_VLM_BASE_URL): the page(s) were read "
+        f"by the cpu engine {name!r} instead"
+    ]
+
+
+def _languages(reg: Registry, engine: str, language: str) -> list[str]:
+    from ocrkit import languages as langs
+
+    codes = (
+        langs.default_languages()
+        if language.strip().lower() == "auto"
+        else (langs.resolve(language))
+    )
+    have = reg.engine(engine).languages()
+    missing = [c for c in codes if have and c not in have]
+    if missing:
+        raise EngineUnavailable(
+            f"language(s) {', '.join(missing)} not installed for engine {engine!r}; "
+            f"installed: {', '.join(have)}"
+        )
+    return codes
+
+
+def ocr(
+    source: Source,
+    *,
+    engine: str | None = None,
+    tier: str = "cpu",
+    language: str = "auto",
+    tool: str | None = None,
+    translate_to: str | None = None,
+    pages: str | None = None,
+    dpi: int = 300,
+    force_ocr: bool = False,
+    jobs: int | None = None,
+    password: str | None = None,
+    limits: inputs.Limits | None = None,
+    images_dir: Path | None = None,
+    on_page: Callable[[Page], None] | None = None,
+    progress: bool = False,
+    executor: Executor | None = None,
+    registry: Registry | None = None,
+    filename: str | None = None,
+    settings: Settings | None = None,
+) -> Job:
+    """OCR ``source`` (a path, bytes or a binary stream) and return the done job."""
+    reg = registry or get_registry()
+    limits = limits or inputs.Limits()
+    settings = settings or load_settings()
+    if not isinstance(dpi, int) or not 36 <= dpi <= 1200:
+        raise BadOption(f"dpi must be an integer between 36 and 1200, not {dpi!r}")
+    if jobs is not None and jobs < 1:
+        raise BadOption(f"jobs must be at least 1, not {jobs}")
+    tool_obj = reg.tool(tool) if tool else None
+    if tool_obj is not None:
+        ok, reason = tool_obj.availability()
+        if not ok:
+            raise EngineUnavailable(f"tool {tool!r} is not available: {reason}")
+    opts = _Options(engine, tier, language, dpi, force_ocr)
+    tool_extra = _apply_preset(tool_obj, opts)
+    engine_name, warnings = _choose_engine(reg, opts, settings)
+    codes = _languages(reg, engine_name, opts.language)
+    if filename is None and isinstance(source, str | os.PathLike):
+        filename = Path(source).name
+    job = Job(
+        tier=tier,
+        language=language,
+        tool=tool,
+        translate_to=translate_to,
+        filename=filename,
+        dpi=opts.dpi,
+        created_at=_now(),
+        status="processing",
+    )
+    job.warnings.extend(warnings)
+    tool_options = {
+        **tool_extra,
+        "translate_to": translate_to,
+        "languages": codes,
+        "tier": opts.tier,
+    }
+    with inputs.open_source(source, limits) as path:
+        kind = inputs.sniff_file(path)
+        info = inputs.inspect(path, kind, password=password, limits=limits)
+        indices = inputs.parse_page_ranges(pages, info.page_count)
+        if len(indices) > limits.max_pages:
+            raise inputs_limit(len(indices), limits)
+        job.input_type, job.page_count = kind, len(indices)
+        job.extra["input_pages"] = info.page_count
+        if images_dir is not None:
+            Path(images_dir).mkdir(parents=True, exist_ok=True)
+        tasks = (
+            pipeline.PageTask(
+                path=str(path),
+                kind=kind,
+                index=i,
+                dpi=opts.dpi,
+                engine=engine_name,
+                languages=tuple(codes),
+                limits=limits,
+                password=password,
+                force_ocr=opts.force_ocr,
+                tool=tool,
+                tool_options=tuple(tool_options.items()),
+                images_dir=str(images_dir) if images_dir is not None else None,
+            )
+            for i in indices
+        )
+        job.pages = _run(tasks, len(indices), jobs, executor, reg, on_page, progress, filename)
+    for p in job.pages:
+        job.warnings.extend(f"page {p.index + 1}: {w}" for w in p.warnings)
+    job.finish()
+    if tool_obj is not None:
+        job = tool_obj.process_job(job, tool_options)
+    job.status, job.finished_at = "done", _now()
+    return job
+
+
+def inputs_limit(n: int, limits: inputs.Limits) -> Exception:
+    from ocrkit.errors import LimitExceeded
+
+    return LimitExceeded(f"{n} pages selected; the limit is {limits.max_pages} pages per input")
+
+
+def _run(
+    tasks: Any,
+    n: int,
+    jobs: int | None,
+    executor: Executor | None,
+    reg: Registry,
+    on_page: Callable[[Page], None] | None,
+    progress: bool,
+    filename: str | None,
+) -> list[Page]:
+    workers = min(jobs or os.cpu_count() or 1, max(n, 1))
+    own = None
+    if executor is None and workers > 1:
+        executor = own = pipeline.make_executor(workers)
+    in_flight = 2 * (getattr(executor, "_max_workers", None) or workers)
+    callbacks = [on_page] if on_page else []
+    bar = None
+    if progress and sys.stderr.isatty():
+        from ocrkit.progress import Progress
+
+        bar = Progress(enabled=True).__enter__()
+        bar.start(filename or "input")
+        callbacks.append(bar.page_done)
+
+    def each(page: Page) -> None:
+        for cb in callbacks:
+            cb(page)
+
+    try:
+        return pipeline.run_pages(
+            tasks,
+            executor=executor,
+            in_flight=in_flight,
+            registry=None if executor else reg,
+            on_page=each,
+        )
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+        if own is not None:
+            own.shutdown(wait=True, cancel_futures=True)
+
+
+# ------------------------------------------------------------------------- export
+
+
+def export(
+    job: Job,
+    format: str,
+    *,
+    source: Path | None = None,
+    images_dir: Path | None = None,
+    options: dict[str, Any] | None = None,
+    registry: Registry | None = None,
+) -> bytes:
+    """``job`` as bytes of ``format`` (txt, md, json, csv, docx, pdf, hocr, plugins...)."""
+    reg = registry or get_registry()
+    exporter = reg.exporter(format)
+    ctx = ExportContext(
+        source=Path(source) if source is not None else None,
+        page_image=_page_images(job, source, images_dir, (options or {}).get("password")),
+        options=dict(options or {}),
+    )
+    return exporter.export(job, ctx)
+
+
+def _page_images(
+    job: Job, source: Path | None, images_dir: Path | None, password: str | None = None
+) -> Callable[[int], Image.Image] | None:
+    if images_dir is None and source is None:
+        return None
+
+    def page_image(index: int) -> Image.Image:
+        if images_dir is not None:
+            path = Path(images_dir) / f"page-{index}.png"
+            if path.is_file():
+                im = Image.open(path)
+                im.load()  # reads the pixels and closes the file
+                return im
+        if source is None:
+            raise FileNotFoundError(f"no image for page {index} in {images_dir}")
+        return render_source_page(job, Path(source), index, password=password)
+
+    return page_image
+
+
+def render_source_page(
+    job: Job, source: Path, index: int, *, password: str | None = None
+) -> Image.Image:
+    """The upright page image of page ``index`` of ``source`` as the pipeline saw it
+    (a password-protected PDF needs ``password``, passed to :func:`export` in
+    ``options["password"]``)."""
+    page = next((p for p in job.pages if p.index == index), None)
+    kind = inputs.sniff_file(source)
+    if kind == "pdf":
+        dpi = page.dpi if page is not None else job.dpi
+        with inputs.open_pdf(source, password) as doc:
+            img = inputs.pdf_page_image(doc[index], dpi)
+    else:
+        img = inputs.load_image_page(source, index, inputs.Limits()).image
+    turn = int(page.extra.get("engine_rotation", 0)) if page is not None else 0
+    return img.rotate(-turn, expand=True) if turn else img

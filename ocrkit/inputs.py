@@ -1,0 +1,325 @@
+"""Inputs: what a file is, how many pages it has, and one upright page image at a time.
+
+The type is read from the bytes (:func:`sniff`), never from the name. Sources that are
+not files (bytes, stdin, an upload stream) are spooled to a private temp file (mode
+0600) by :func:`open_source` and removed afterwards, so page workers can open the file
+themselves and pages stream: only the page being processed is decoded.
+
+Limits (:class:`Limits`) are checked before work is done: file size while spooling,
+page count after the page range is applied (``max_pages`` counts the pages that will be
+processed), and pixels per page from the *declared* dimensions before any pixel is
+decoded (PNG/JPEG/... headers; PDF page size at the requested dpi). Pillow's own
+decompression-bomb guard is set to the same ``max_pixels`` and its error turned into
+:class:`~ocrkit.errors.LimitExceeded`.
+
+Image dpi: an image keeps its own pixels; its dpi is the file's metadata when present
+and plausible (50..2400), else :data:`DEFAULT_IMAGE_DPI` (300, what scanners commonly
+write and what Tesseract assumes for text size heuristics).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import tempfile
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ocrkit.errors import BadInput, BadOption, EncryptedInput, LimitExceeded
+
+DEFAULT_IMAGE_DPI = 300
+MIN_RENDER_DPI = 36
+KINDS = ("pdf", "png", "jpeg", "webp", "gif", "bmp", "tiff")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one input may be. ``max_pages`` counts the pages selected for processing;
+    ``max_pixels`` bounds one page image (declared image size, or a PDF page rendered
+    at the job's dpi: a larger PDF page is rendered at a lower dpi, with a warning, down
+    to :data:`MIN_RENDER_DPI`)."""
+
+    max_bytes: int = 200 * 1024 * 1024
+    max_pages: int = 2000
+    max_pixels: int = 120_000_000
+
+
+# ----------------------------------------------------------------------------- sniff
+
+
+def sniff(head: bytes) -> str:
+    """The input type from the first bytes of a file (16 are enough)."""
+    if not head:
+        raise BadInput("the input is empty (0 bytes)")
+    if head.startswith(b"%PDF-") or (b"%PDF-" in head[:1024] and head.lstrip()[:1] == b"%"):
+        return "pdf"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if head[:2] == b"BM":
+        return "bmp"
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "tiff"
+    raise BadInput(
+        "unsupported input type (not PDF, PNG, JPEG, WEBP, GIF, BMP or TIFF by its content)"
+    )
+
+
+# ------------------------------------------------------------------------ page ranges
+
+_RANGE = re.compile(r"^\s*(\d+)?\s*(-)?\s*(\d+)?\s*$")
+
+
+def parse_page_ranges(spec: str | None, count: int) -> list[int]:
+    """``"1-3,7"`` (1-based, inclusive; ``"5-"`` to the end, ``"-3"`` from the start)
+    to sorted 0-based page indices. ``None`` or ``""`` means every page."""
+    if spec is None or not spec.strip():
+        return list(range(count))
+    chosen: set[int] = set()
+    for part in spec.split(","):
+        m = _RANGE.match(part)
+        if not m or not (m.group(1) or m.group(3)) or (m.group(3) and not m.group(2)):
+            raise BadOption(f"bad page range {part.strip()!r} in {spec!r}; use e.g. 1-3,7")
+        a = int(m.group(1)) if m.group(1) else 1
+        b = int(m.group(3)) if m.group(3) else (count if m.group(2) else a)
+        if a < 1 or b < a:
+            raise BadOption(f"bad page range {part.strip()!r}: pages count from 1, start <= end")
+        if a > count:
+            raise BadOption(f"page {a} does not exist: the input has {count} page(s)")
+        chosen.update(range(a - 1, min(b, count)))
+    return sorted(chosen)
+
+
+# --------------------------------------------------------------------------- sources
+
+
+@contextlib.contextmanager
+def open_source(
+    source: str | os.PathLike[str] | bytes | IO[bytes], limits: Limits
+) -> Iterator[Path]:
+    """A path to the input on disk; bytes and streams go to a private temp file that is
+    removed on exit. Checks emptiness and ``max_bytes``."""
+    if isinstance(source, str | os.PathLike):
+        path = Path(source)
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise BadInput(f"cannot read {path}: {exc.strerror or exc}") from None
+        if not path.is_file():
+            raise BadInput(f"{path} is not a file")
+        _check_size(size, limits)
+        yield path
+        return
+    fd, name = tempfile.mkstemp(prefix="ocrkit-", suffix=".input")  # mode 0600
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            if isinstance(source, bytes | bytearray | memoryview):
+                _check_size(len(source), limits)
+                out.write(source)
+            else:
+                _spool(source, out, limits)
+        yield tmp
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _spool(stream: IO[bytes], out: IO[bytes], limits: Limits) -> None:
+    total = 0
+    while chunk := stream.read(1 << 20):
+        total += len(chunk)
+        if total > limits.max_bytes:
+            raise LimitExceeded(_too_big(limits))
+        out.write(chunk)
+    if total == 0:
+        raise BadInput("the input is empty (0 bytes)")
+
+
+def _check_size(size: int, limits: Limits) -> None:
+    if size == 0:
+        raise BadInput("the input is empty (0 bytes)")
+    if size > limits.max_bytes:
+        raise LimitExceeded(_too_big(limits))
+
+
+def _too_big(limits: Limits) -> str:
+    return f"the input is larger than the limit of {limits.max_bytes / 1e6:g} MB"
+
+
+def sniff_file(path: Path) -> str:
+    with path.open("rb") as f:
+        return sniff(f.read(1024))
+
+
+# ------------------------------------------------------------------------ documents
+
+
+@dataclass
+class InputInfo:
+    kind: str
+    page_count: int
+
+
+def inspect(path: Path, kind: str, *, password: str | None, limits: Limits) -> InputInfo:
+    """Open the input once in the main process: page count, password, sanity."""
+    if kind == "pdf":
+        with open_pdf(path, password) as doc:
+            return InputInfo(kind, doc.page_count)
+    with open_image(path, limits) as im:
+        n = getattr(im, "n_frames", 1) if kind in ("gif", "tiff", "webp") else 1
+        return InputInfo(kind, max(1, int(n)))
+
+
+@contextlib.contextmanager
+def open_pdf(path: Path, password: str | None) -> Iterator[Any]:
+    import pymupdf
+
+    pymupdf.TOOLS.mupdf_display_errors(False)  # errors become exceptions, not stderr noise
+    try:
+        doc = pymupdf.open(path, filetype="pdf")
+    except Exception as exc:
+        raise BadInput(f"not a readable PDF: {exc}") from None
+    try:
+        if doc.needs_pass:
+            if not password:
+                raise EncryptedInput("the PDF is password-protected: pass its password")
+            if not doc.authenticate(password):
+                raise EncryptedInput("wrong password for the PDF")
+        if doc.page_count < 1:
+            raise BadInput("the PDF has no pages (truncated or corrupt?)")
+        yield doc
+    finally:
+        doc.close()
+
+
+@contextlib.contextmanager
+def open_image(path: Path, limits: Limits) -> Iterator[Image.Image]:
+    """Open an image lazily, refusing oversized declared dimensions before decoding."""
+    Image.MAX_IMAGE_PIXELS = limits.max_pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(path)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise LimitExceeded(_pixels_msg(limits)) from None
+    except UnidentifiedImageError:
+        raise BadInput("the image cannot be read (corrupt or truncated?)") from None
+    except OSError as exc:
+        raise BadInput(f"the image cannot be read: {exc}") from None
+    try:
+        _check_pixels(im.size, limits)
+        yield im
+    finally:
+        im.close()
+
+
+def _check_pixels(size: tuple[int, int], limits: Limits) -> None:
+    w, h = size
+    if w * h > limits.max_pixels:
+        raise LimitExceeded(f"a page is {w}x{h} pixels; {_pixels_msg(limits)}")
+
+
+def _pixels_msg(limits: Limits) -> str:
+    return f"the limit is {limits.max_pixels / 1e6:g} megapixels per page"
+
+
+# ------------------------------------------------------------------------ one page
+
+
+@dataclass
+class LoadedImage:
+    image: Image.Image
+    dpi: int
+    rotation: int
+    warnings: list[str]
+
+
+_EXIF_ROTATION = {3: 180, 6: 90, 8: 270, 5: 90, 7: 270}
+
+
+def load_image_page(path: Path, index: int, limits: Limits) -> LoadedImage:
+    """Frame ``index`` of an image file, decoded, upright (EXIF orientation applied)."""
+    with open_image(path, limits) as im:
+        try:
+            if index:
+                im.seek(index)
+            _check_pixels(im.size, limits)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                im.load()
+            orientation = im.getexif().get(0x0112, 1) if index == 0 else 1
+            upright = ImageOps.exif_transpose(im) if orientation != 1 else im
+            out = _normalise_mode(upright)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise LimitExceeded(_pixels_msg(limits)) from None
+        except (OSError, EOFError, SyntaxError, ValueError) as exc:
+            raise BadInput(f"the image cannot be decoded (truncated or corrupt?): {exc}") from None
+        dpi = _image_dpi(im)
+    return LoadedImage(out, dpi, _EXIF_ROTATION.get(int(orientation), 0), [])
+
+
+def _image_dpi(im: Image.Image) -> int:
+    raw = im.info.get("dpi")
+    try:
+        x = float(raw[0]) if raw else 0.0
+    except (TypeError, ValueError, IndexError):
+        x = 0.0
+    return int(round(x)) if 50 <= x <= 2400 else DEFAULT_IMAGE_DPI
+
+
+def _normalise_mode(im: Image.Image) -> Image.Image:
+    """RGB or L, alpha flattened onto white (engines and PNG output want that)."""
+    if im.mode in ("RGB", "L"):
+        return im.copy()
+    if im.mode == "1":
+        return im.convert("L")
+    if im.mode in ("RGBA", "LA", "P", "PA") or "transparency" in im.info:
+        rgba = im.convert("RGBA")
+        bg = Image.new("RGB", rgba.size, (255, 255, 255))
+        bg.paste(rgba, mask=rgba.getchannel("A"))
+        return bg
+    if im.mode.startswith("I") or im.mode == "F":
+        return ImageOps.autocontrast(im.convert("I").point(lambda v: v / 256).convert("L"))
+    return im.convert("RGB")
+
+
+def render_dpi(page_rect_pt: tuple[float, float], dpi: int, limits: Limits) -> tuple[int, str]:
+    """The dpi to render a PDF page at so it fits ``max_pixels`` (and a warning)."""
+    w, h = page_rect_pt
+    px = (w * dpi / 72) * (h * dpi / 72)
+    if px <= limits.max_pixels:
+        return dpi, ""
+    fit = int(dpi * (limits.max_pixels / px) ** 0.5)
+    if fit < MIN_RENDER_DPI:
+        raise LimitExceeded(
+            f"a PDF page of {w:.0f}x{h:.0f} pt is too large even at {MIN_RENDER_DPI} dpi; "
+            + _pixels_msg(limits)
+        )
+    return fit, f"page rendered at {fit} dpi instead of {dpi}: it is very large"
+
+
+def pdf_page_image(page: Any, dpi: int) -> Image.Image:
+    import pymupdf
+
+    zoom = dpi / 72
+    pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
+    mode = "L" if pix.n == 1 else "RGB"
+    return Image.frombytes(mode, (pix.width, pix.height), pix.samples)
+
+
+def image_bytes_png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()

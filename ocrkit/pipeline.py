@@ -1,0 +1,203 @@
+"""The page pipeline: page tasks in, finished :class:`~ocrkit.models.Page` objects out.
+
+The main process only enumerates small, picklable :class:`PageTask` objects (path,
+type, page index, dpi, options). A worker opens the file itself and decodes or renders
+just that page, so pages stream: at most ``in_flight`` pages exist at once. Per page:
+
+    load -> upright image -> PDF text layer if usable, else engine.recognize
+         -> layout -> tool.process_page -> save images_dir/page-{index}.png -> Page
+
+Workers are processes (:func:`make_executor`); each sets ``OMP_THREAD_LIMIT=1`` (one
+Tesseract thread per process is fastest when there is a process per core) and builds
+its own registry. ``jobs=1`` runs the same function in the calling process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from ocrkit import layout
+from ocrkit.errors import EngineFailed, OcrkitError
+from ocrkit.inputs import (
+    Limits,
+    load_image_page,
+    open_pdf,
+    pdf_page_image,
+    render_dpi,
+)
+from ocrkit.models import Page
+from ocrkit.plugins import Registry, get_registry
+
+
+@dataclass(frozen=True)
+class PageTask:
+    path: str
+    kind: str
+    index: int  # 0-based page index in the input
+    dpi: int
+    engine: str
+    languages: tuple[str, ...]
+    limits: Limits = field(default_factory=Limits)
+    password: str | None = None
+    force_ocr: bool = False
+    tool: str | None = None
+    tool_options: tuple[tuple[str, Any], ...] = ()
+    images_dir: str | None = None
+
+
+def _init_worker() -> None:
+    os.environ["OMP_THREAD_LIMIT"] = "1"
+    get_registry()
+
+
+def make_executor(n: int | None = None) -> ProcessPoolExecutor:
+    """A pool of ``n`` page workers (default one per core), started with forkserver so
+    it is safe to create from a threaded process (the server)."""
+    n = n or os.cpu_count() or 1
+    ctx = multiprocessing.get_context("forkserver")
+    return ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker)
+
+
+# ---------------------------------------------------------------------- one page
+
+
+def process_page(task: PageTask, registry: Registry | None = None) -> Page:
+    """Run one page through the pipeline (in a worker or in-process)."""
+    reg = registry or get_registry()
+    if task.kind == "pdf":
+        page, image = _pdf_page(task, reg)
+    else:
+        page, image = _image_page(task, reg)
+    if task.tool:
+        page = reg.tools[task.tool].process_page(page, image, dict(task.tool_options))
+    if task.images_dir and image is not None:
+        out = Path(task.images_dir) / f"page-{task.index}.png"
+        tmp = out.with_suffix(".tmp")
+        image.save(tmp, format="PNG")
+        tmp.replace(out)
+    return page
+
+
+def _needs_image(task: PageTask) -> bool:
+    return bool(task.images_dir or task.tool)
+
+
+def _pdf_page(task: PageTask, reg: Registry) -> tuple[Page, Image.Image | None]:
+    import pymupdf
+
+    from ocrkit.textlayer import read_text_layer
+
+    with open_pdf(Path(task.path), task.password) as doc:
+        pp = doc[task.index]
+        dpi, warning = render_dpi((pp.rect.width, pp.rect.height), task.dpi, task.limits)
+        size = (pp.rect * pymupdf.Matrix(dpi / 72, dpi / 72)).irect
+        page = Page(task.index, size.width, size.height, dpi, rotation=pp.rotation % 360)
+        if warning:
+            page.warnings.append(warning)
+        layer = None if task.force_ocr else read_text_layer(pp, dpi)
+        image = (
+            pdf_page_image(pp, dpi)
+            if (layer is None or not layer.usable or _needs_image(task))
+            else None
+        )
+    if layer is not None and layer.usable:
+        page.source, page.engine, page.confidence = "text-layer", "pdf-text", 1.0
+        page.blocks = layer.blocks
+        page.extra["text_layer"] = layer.stats
+        layout.finish_page(page, layer.sizes, layer.bold)
+        return page, image
+    if layer is not None:
+        page.extra["text_layer"] = {"reason": layer.reason, **layer.stats}
+    assert image is not None
+    return _ocr(task, reg, page, image)
+
+
+def _image_page(task: PageTask, reg: Registry) -> tuple[Page, Image.Image]:
+    loaded = load_image_page(Path(task.path), task.index, task.limits)
+    img = loaded.image
+    page = Page(task.index, img.width, img.height, loaded.dpi, rotation=loaded.rotation)
+    page.warnings.extend(loaded.warnings)
+    return _ocr(task, reg, page, img)
+
+
+def _ocr(task: PageTask, reg: Registry, page: Page, image: Image.Image) -> tuple[Page, Image.Image]:
+    engine = reg.engine(task.engine)
+    try:
+        result = engine.recognize(image, languages=list(task.languages), dpi=page.dpi)
+    except OcrkitError:
+        raise
+    except Exception as exc:
+        raise EngineFailed(
+            f"engine {task.engine!r} failed on page {task.index + 1}: {type(exc).__name__}: {exc}"
+        ) from exc
+    turn = int(result.rotation or 0) % 360
+    if turn:
+        image = image.rotate(-turn, expand=True)  # PIL rotates counter-clockwise
+        page.width, page.height = image.size
+        page.rotation = (page.rotation + turn) % 360
+        page.extra["engine_rotation"] = turn
+    page.source, page.engine = "ocr", task.engine
+    page.blocks = list(result.blocks)
+    page.detected_languages = list(result.detected_languages)
+    page.warnings.extend(result.warnings)
+    confs = [b.confidence for b in page.blocks if b.text.strip()]
+    page.confidence = round(sum(confs) / len(confs), 4) if confs else None
+    layout.finish_page(page)
+    return page, image
+
+
+# ------------------------------------------------------------------------ many pages
+
+
+def run_pages(
+    tasks: Iterable[PageTask],
+    *,
+    executor: Executor | None,
+    in_flight: int,
+    registry: Registry | None = None,
+    on_page: Callable[[Page], None] | None = None,
+) -> list[Page]:
+    """Process ``tasks``; in the calling process when ``executor`` is None, else with at
+    most ``in_flight`` pages submitted at once. Calls ``on_page`` as pages finish."""
+    pages: list[Page] = []
+    for page in _iter_pages(tasks, executor, max(1, in_flight), registry):
+        pages.append(page)
+        if on_page is not None:
+            on_page(page)
+    pages.sort(key=lambda p: p.index)
+    return pages
+
+
+def _iter_pages(
+    tasks: Iterable[PageTask], executor: Executor | None, in_flight: int, reg: Registry | None
+) -> Iterator[Page]:
+    if executor is None:
+        os.environ["OMP_THREAD_LIMIT"] = "1"
+        for task in tasks:
+            yield process_page(task, reg)
+        return
+    todo = iter(tasks)
+    running: set[Future[Page]] = set()
+    try:
+        for task in todo:
+            running.add(executor.submit(process_page, task))
+            if len(running) >= in_flight:
+                break
+        while running:
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for fut in done:
+                yield fut.result()
+                nxt = next(todo, None)
+                if nxt is not None:
+                    running.add(executor.submit(process_page, nxt))
+    finally:
+        for fut in running:
+            fut.cancel()

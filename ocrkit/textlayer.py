@@ -1,0 +1,160 @@
+"""A PDF page's own text layer: read it, and decide whether it can replace OCR.
+
+A page keeps its text layer (no OCR) only when the layer is *usable*:
+
+1. it has text at all;
+2. the text is readable: at most :data:`MAX_GARBAGE` of its characters are U+FFFD,
+   private-use, unassigned or control characters (fonts without a Unicode map);
+3. it covers what is visibly printed. The page is rendered small (:data:`PROBE_DPI`)
+   in grey; "ink" is every pixel clearly darker than its neighbourhood (an adaptive
+   threshold, so large dark areas such as scan borders or smooth photo regions count
+   only at their edges, while text strokes count fully). Ink inside the (slightly
+   grown) boxes of the text spans is covered. When the uncovered ink is more than
+   :data:`MAX_UNCOVERED_PAGE` of the page area *and* more than
+   :data:`MAX_UNCOVERED_SHARE` of all ink, the layer is partial (a scanned page with a
+   small text stamp, a page whose body is an image) and the page is OCR'd.
+
+Invisible text (render mode 3, as OCRmyPDF writes it) counts: its boxes cover the
+scanned words, so such a page keeps its layer.
+
+Coordinates: PyMuPDF reports text in the unrotated page space (points); boxes here are
+in pixels of the upright rendered page at ``dpi``: ``rect * page.rotation_matrix *
+scale(dpi / 72)``.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+import pymupdf
+from PIL import Image, ImageChops, ImageDraw, ImageFilter
+
+from ocrkit.models import Block, Word
+
+PROBE_DPI = 72
+INK_CONTRAST = 48  # grey levels darker than the local mean
+GROW_PT = 1.5  # text boxes grow by this much (points) before covering ink
+MAX_GARBAGE = 0.25
+MAX_UNCOVERED_PAGE = 0.004
+MAX_UNCOVERED_SHARE = 0.5
+
+# Text flags for both "words" and "dict" so their block/line numbers agree.
+FLAGS = (
+    pymupdf.TEXT_PRESERVE_WHITESPACE
+    | pymupdf.TEXT_PRESERVE_LIGATURES
+    | (pymupdf.TEXT_MEDIABOX_CLIP)
+)
+
+
+@dataclass
+class TextLayer:
+    usable: bool
+    reason: str
+    blocks: list[Block] = field(default_factory=list)
+    # Font size (points) and all-bold flag of each block, same order (headings).
+    sizes: list[float] = field(default_factory=list)
+    bold: list[bool] = field(default_factory=list)
+    stats: dict[str, float] = field(default_factory=dict)
+
+
+def garbage_ratio(text: str) -> float:
+    chars = [c for c in text if not c.isspace()]
+    if not chars:
+        return 0.0
+    bad = sum(
+        1 for c in chars if c == "\ufffd" or unicodedata.category(c) in ("Co", "Cn", "Cc", "Cs")
+    )
+    return bad / len(chars)
+
+
+def _spans(page: pymupdf.Page) -> list[dict[str, Any]]:
+    d = page.get_text("dict", flags=FLAGS)
+    out = []
+    for b in d["blocks"]:
+        for line_no, line in enumerate(b.get("lines", [])):
+            for s in line["spans"]:
+                if s["text"].strip():
+                    out.append({**s, "block": b["number"], "line": line_no})
+    return out
+
+
+def ink_coverage(page: pymupdf.Page, boxes: list[pymupdf.Rect]) -> tuple[float, float]:
+    """(uncovered ink as a share of the page area, uncovered share of all ink)."""
+    zoom = PROBE_DPI / 72
+    mat = pymupdf.Matrix(zoom, zoom)
+    pix = page.get_pixmap(matrix=mat, colorspace=pymupdf.csGRAY, alpha=False)
+    grey = Image.frombytes("L", (pix.width, pix.height), pix.samples)
+    local = grey.filter(ImageFilter.BoxBlur(6))
+    # ink where the pixel is INK_CONTRAST darker than its neighbourhood
+    diff = ImageChops.subtract(local, grey)
+    ink = diff.point(lambda v: 255 if v >= INK_CONTRAST else 0)
+    mask = Image.new("L", grey.size, 255)
+    draw = ImageDraw.Draw(mask)
+    to_px = page.rotation_matrix * mat
+    for r in boxes:
+        g = (r + (-GROW_PT, -GROW_PT, GROW_PT, GROW_PT)) * to_px
+        draw.rectangle([g.x0, g.y0, g.x1, g.y1], fill=0)
+    uncovered = ImageChops.multiply(ink, mask)
+    n_ink = ink.histogram()[255]
+    n_unc = uncovered.histogram()[255]
+    area = grey.width * grey.height
+    return n_unc / area, (n_unc / n_ink if n_ink else 0.0)
+
+
+def read_text_layer(page: pymupdf.Page, dpi: int, *, probe: bool = True) -> TextLayer:
+    """The page's text as line blocks in pixel space, and whether it is usable."""
+    spans = _spans(page)
+    text = "".join(s["text"] for s in spans)
+    if not text.strip():
+        return TextLayer(False, "no text layer")
+    garbage = garbage_ratio(text)
+    stats: dict[str, float] = {"garbage": round(garbage, 4)}
+    if garbage > MAX_GARBAGE:
+        return TextLayer(
+            False, f"text layer unreadable ({garbage:.0%} unmapped glyphs)", [], [], stats
+        )
+    if probe:
+        unc_page, unc_share = ink_coverage(page, [pymupdf.Rect(s["bbox"]) for s in spans])
+        stats.update(uncovered_page=round(unc_page, 5), uncovered_share=round(unc_share, 4))
+        if unc_page > MAX_UNCOVERED_PAGE and unc_share > MAX_UNCOVERED_SHARE:
+            reason = f"text layer covers only part of the page ({unc_share:.0%} of ink uncovered)"
+            return TextLayer(False, reason, stats=stats)
+    blocks, sizes, bold = _line_blocks(page, spans, dpi)
+    return TextLayer(True, "text layer", blocks, sizes, bold, stats)
+
+
+def _line_blocks(
+    page: pymupdf.Page, spans: list[dict[str, Any]], dpi: int
+) -> tuple[list[Block], list[float], list[bool]]:
+    to_px = page.rotation_matrix * pymupdf.Matrix(dpi / 72, dpi / 72)
+    size_of: dict[tuple[int, int], float] = {}
+    bold_of: dict[tuple[int, int], bool] = {}
+    for s in spans:
+        key = (s["block"], s["line"])
+        size_of[key] = max(size_of.get(key, 0.0), float(s["size"]))
+        bold = bool(s["flags"] & pymupdf.TEXT_FONT_BOLD) or "bold" in s["font"].lower()
+        bold_of[key] = bold_of.get(key, True) and bold
+    lines: dict[tuple[int, int], list[Word]] = {}
+    for x0, y0, x1, y1, word, block_no, line_no, _ in page.get_text("words", flags=FLAGS):
+        if not word.strip():
+            continue
+        r = pymupdf.Rect(x0, y0, x1, y1) * to_px
+        bbox = [round(r.x0, 1), round(r.y0, 1), round(r.x1, 1), round(r.y1, 1)]
+        lines.setdefault((block_no, line_no), []).append(Word(word, bbox, 1.0))
+    blocks: list[Block] = []
+    sizes: list[float] = []
+    bolds: list[bool] = []
+    for key, words in lines.items():
+        box = [
+            min(w.bbox[0] for w in words),
+            min(w.bbox[1] for w in words),
+            max(w.bbox[2] for w in words),
+            max(w.bbox[3] for w in words),
+        ]
+        text = " ".join(w.text for w in words)
+        blocks.append(Block(text=text, bbox=box, confidence=1.0, words=words))
+        sizes.append(size_of.get(key, 0.0))
+        bolds.append(bold_of.get(key, False))
+    return blocks, sizes, bolds
