@@ -1,0 +1,1 @@
+"""The HTTP API (``ocrkit serve``): :func:`ocrkit.server.app.create_app` builds it."""

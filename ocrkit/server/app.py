@@ -1,0 +1,237 @@
+"""The Starlette application behind ``ocrkit serve``.
+
+:func:`create_app` builds the app from the same plugin registry the CLI uses. Its
+lifespan owns all state: the store, the private upload area, the shared page-worker
+pool, the job scheduler (with recovery of unfinished jobs) and the retention sweeper.
+Routes added by plugins (``register_routes``) come before the core routes; every core
+path answers with and without its trailing slash, directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ocrkit.errors import OcrkitError
+from ocrkit.server import routes_info, routes_ocr
+from ocrkit.server.jobs import JobService
+
+if TYPE_CHECKING:
+    from ocrkit.plugins import Registry
+    from ocrkit.settings import Settings
+    from ocrkit.store import Store
+
+log = logging.getLogger("ocrkit.server")
+access_log = logging.getLogger("ocrkit.access")
+
+
+@dataclass
+class ServerState:
+    settings: Settings
+    registry: Registry
+    store: Store
+    jobs: JobService
+
+
+def _both(path: str, endpoint: Callable[..., Any], methods: list[str]) -> list[Route]:
+    """The route at ``path`` and at ``path`` with the trailing slash toggled."""
+    other = path.rstrip("/") if path.endswith("/") else path + "/"
+    return [Route(path, endpoint, methods=methods), Route(other, endpoint, methods=methods)]
+
+
+def core_routes() -> list[Route]:
+    r = routes_ocr
+    i = routes_info
+    return [
+        *_both("/api/v1/ocr/", r.submit, ["POST"]),
+        *_both("/api/v1/ocr/", r.list_jobs, ["GET"]),
+        *_both("/api/v1/ocr/{uuid}/", r.get_job, ["GET"]),
+        *_both("/api/v1/ocr/{uuid}/", r.delete_job, ["DELETE"]),
+        *_both("/api/v1/ocr/{uuid}/download/", r.download, ["GET"]),
+        *_both("/api/v1/ocr/{uuid}/pages/{index:int}/image", r.page_image, ["GET"]),
+        *_both("/api/v1/usage/", i.usage, ["GET"]),
+        *_both("/api/v1/health", i.health, ["GET"]),
+        *_both("/metrics", i.metrics, ["GET"]),
+        Route("/api/v1/openapi.json", i.openapi, methods=["GET"]),
+        *_both("/api/v1/docs", i.docs, ["GET"]),
+    ]
+
+
+def plugin_routes(registry: Registry) -> list[BaseRoute]:
+    found: list[BaseRoute] = []
+    for impl in reversed(registry.pm.hook.register_routes.get_hookimpls()):
+        try:
+            impl.function(register=found.append)
+        except Exception as exc:  # a broken plugin never takes the server down
+            log.warning("plugin %s failed in register_routes: %s", impl.plugin_name, exc)
+    return found
+
+
+# -- errors -----------------------------------------------------------------------------
+
+
+async def _ocrkit_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, OcrkitError)
+    body: dict[str, Any] = {"detail": exc.message}
+    for extra in ("used", "cap", "unit"):
+        if hasattr(exc, extra):
+            body[extra] = getattr(exc, extra)
+    if exc.http_status >= 500:
+        log.error("%s %s: %s", request.method, request.url.path, exc.message)
+    return JSONResponse(body, status_code=exc.http_status)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code in (204, 304):
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": "internal error"}, status_code=500)
+
+
+# -- access log without query strings (they may carry api_token) ------------------------
+
+
+class AccessLog:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            client = scope.get("client") or ("-", 0)
+            access_log.info(
+                '%s "%s %s" %d %.0fms',
+                client[0],
+                scope["method"],
+                scope["path"],
+                status,
+                (time.perf_counter() - start) * 1000,
+            )
+
+
+# -- lifespan ---------------------------------------------------------------------------
+
+
+def _private_dir(path: Path) -> None:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+
+
+def start_state(settings: Settings, registry: Registry) -> ServerState:
+    """Open the store, make the private dirs and the pool, recover unfinished jobs."""
+    from ocrkit.pipeline import make_executor
+    from ocrkit.store import Store
+
+    _private_dir(settings.data_dir)
+    _private_dir(settings.uploads_dir)
+    _private_dir(settings.results_dir)
+    store = Store.open(settings)
+    n = settings.workers or os.cpu_count() or 1
+    pool = make_executor(n)
+    jobs = JobService(settings, store, registry, pool, runners=min(n, 2))
+    requeued, failed = jobs.recover()
+    if requeued or failed:
+        log.info("recovered unfinished jobs: %d re-queued, %d failed", requeued, failed)
+    jobs.clean_uploads()
+    jobs.sweep()
+    threading.Thread(target=_warm, args=(pool, n), name="ocrkit-warm", daemon=True).start()
+    return ServerState(settings=settings, registry=registry, store=store, jobs=jobs)
+
+
+def _warm(pool: Executor, n: int) -> None:
+    """Start the page workers now (each loads the plugins), not on the first request."""
+    try:
+        for fut in [pool.submit(os.getpid) for _ in range(n)]:
+            fut.result()
+    except Exception:  # shut down meanwhile
+        pass
+
+
+def stop_state(st: ServerState) -> None:
+    st.jobs.shutdown()
+    st.store.close()
+
+
+async def _sweeper(st: ServerState) -> None:
+    interval = max(0.05, float(st.settings.sweep_interval_seconds))
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            n = await anyio.to_thread.run_sync(st.jobs.sweep)
+            if n:
+                log.info("retention: deleted %d expired job(s)", n)
+        except Exception:
+            log.exception("retention sweep failed")
+
+
+def create_app(settings: Settings | None = None, registry: Registry | None = None) -> Starlette:
+    """The ASGI app. ``settings`` default to the environment, ``registry`` to the default
+    plugin registry (the one the CLI uses)."""
+    from ocrkit.plugins import get_registry
+    from ocrkit.settings import load_settings
+
+    settings = settings or load_settings()
+    registry = registry or get_registry()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        st = await anyio.to_thread.run_sync(start_state, settings, registry)
+        app.state.ocrkit = st
+        sweeper = asyncio.create_task(_sweeper(st))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await anyio.to_thread.run_sync(stop_state, st)
+
+    app = Starlette(
+        routes=[*plugin_routes(registry), *core_routes()],
+        exception_handlers={
+            OcrkitError: _ocrkit_error,
+            HTTPException: _http_error,
+            Exception: _internal_error,
+        },
+        lifespan=lifespan,
+    )
+    app.router.redirect_slashes = False
+    app.add_middleware(AccessLog)
+    app.state.settings = settings
+    app.state.registry = registry
+    return app

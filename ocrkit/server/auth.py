@@ -1,0 +1,76 @@
+"""Who is calling: a token (header or ``?api_token=``) or an anonymous client address.
+
+A token that is given but unknown or revoked is a 401, never a silent fall-back to
+anonymous. The client address is the socket's; ``X-Forwarded-For`` counts only when the
+socket peer is one of ``settings.trusted_proxies``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import TYPE_CHECKING
+
+import anyio.to_thread
+from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection
+
+if TYPE_CHECKING:
+    from ocrkit.settings import Settings
+    from ocrkit.store import Caller, Store
+
+UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
+
+
+def token_of(conn: HTTPConnection) -> str | None:
+    """The secret the request carries, ``""`` for a malformed header, None for none."""
+    header = conn.headers.get("authorization")
+    if header is not None:
+        scheme, _, value = header.strip().partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            return ""
+        return value.strip()
+    query = conn.query_params.get("api_token")
+    if query is not None:
+        return query.strip()
+    return None
+
+
+def _in(addr: str, networks: tuple[str, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return False
+    for net in networks:
+        try:
+            if ip in ipaddress.ip_network(net, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def client_ip(conn: HTTPConnection, trusted_proxies: tuple[str, ...]) -> str:
+    """The socket address, or the first untrusted hop of X-Forwarded-For (right to left)
+    when the socket peer is a trusted proxy."""
+    peer = conn.client.host if conn.client else "unknown"
+    if not trusted_proxies or not _in(peer, trusted_proxies):
+        return peer
+    forwarded = conn.headers.get("x-forwarded-for", "")
+    hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _in(hop, trusted_proxies):
+            return hop
+    return hops[0] if hops else peer
+
+
+async def get_caller(conn: HTTPConnection, store: Store, settings: Settings) -> Caller:
+    from ocrkit.store import Caller
+
+    ip = client_ip(conn, settings.trusted_proxies)
+    secret = token_of(conn)
+    if secret is None:
+        return Caller(account=None, ip=ip)
+    account = await anyio.to_thread.run_sync(store.authenticate, secret) if secret else None
+    if account is None:
+        raise HTTPException(401, "invalid or revoked API token", headers=UNAUTHORIZED)
+    return Caller(account=account, ip=ip)

@@ -1,0 +1,255 @@
+"""Running, recovering and removing jobs: everything the server does outside a request.
+
+:class:`JobService` is created by the lifespan. Its :meth:`run` executes one job in a
+runner thread (see :mod:`ocrkit.server.scheduler`): the pipeline reads the upload with the
+shared page-worker pool, each finished page is stored and charged at once, the searchable
+pdf is made while the original still exists, then the upload is deleted and the job is
+stored as done (or failed, with a reason).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import threading
+from concurrent.futures import Executor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ocrkit.errors import OcrkitError
+from ocrkit.server.scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from ocrkit.models import Job, Page
+    from ocrkit.plugins import Registry
+    from ocrkit.settings import Settings
+    from ocrkit.store import Store
+
+log = logging.getLogger("ocrkit.server")
+
+PDF_RESULT = "result.pdf"
+LOST_UPLOAD = "the server restarted while this job was queued or running and its upload was gone"
+
+
+class JobCancelled(Exception):
+    """Raised inside a running job that was deleted."""
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class JobService:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        registry: Registry,
+        pool: Executor | None,
+        runners: int = 1,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.registry = registry
+        self.pool = pool
+        self.progress: dict[str, int] = {}
+        self._cancelled: set[str] = set()
+        self._lock = threading.Lock()
+        self.scheduler = Scheduler(self.run, runners)
+
+    # -- paths --------------------------------------------------------------------------
+    def result_dir(self, uuid: str) -> Path:
+        return self.settings.results_dir / uuid
+
+    def images_dir(self, uuid: str) -> Path:
+        return self.result_dir(uuid) / "images"
+
+    def pdf_path(self, uuid: str) -> Path:
+        return self.result_dir(uuid) / PDF_RESULT
+
+    def upload_path(self, uuid: str) -> Path:
+        return self.settings.uploads_dir / f"{uuid}.upload"
+
+    # -- running ------------------------------------------------------------------------
+    def billing_tier(self, page: Page, requested: str) -> str:
+        """What a page is charged as: vlm only when a vlm engine really read it."""
+        if requested != "vlm":
+            return "cpu"
+        engine = self.registry.engines.get(page.engine or "")
+        return "vlm" if engine is not None and engine.tier == "vlm" else "cpu"
+
+    def run(self, uuid: str) -> None:
+        from ocrkit import api
+
+        stored = self.store.get_job(uuid)
+        if stored is None or stored.job.status in ("done", "failed"):
+            return
+        opts: dict[str, Any] = dict(stored.options or {})
+        upload = Path(stored.upload_path) if stored.upload_path else None
+        if upload is None or not upload.exists():
+            self.fail(uuid, LOST_UPLOAD)
+            return
+        tier = opts.get("tier", "cpu")
+        self.store.set_status(uuid, "processing")
+        self.progress[uuid] = 0
+        images = self.images_dir(uuid)
+        images.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+        def on_page(page: Page) -> None:
+            if uuid in self._cancelled:
+                raise JobCancelled(uuid)
+            self.store.save_page(uuid, page, tier=self.billing_tier(page, tier))
+            with self._lock:
+                self.progress[uuid] = self.progress.get(uuid, 0) + 1
+
+        try:
+            job = api.ocr(
+                upload,
+                engine=opts.get("engine"),
+                tier=tier,
+                language=opts.get("language", "auto"),
+                tool=opts.get("tool"),
+                translate_to=opts.get("translate_to"),
+                dpi=self.settings.dpi,
+                images_dir=images,
+                on_page=on_page,
+                executor=self.pool,
+                registry=self.registry,
+                filename=stored.job.filename,
+                settings=self.settings,
+            )
+        except BaseException as exc:
+            self._after_error(uuid, upload, exc)
+            return
+        self._finish(uuid, stored.job, job, upload)
+
+    def _after_error(self, uuid: str, upload: Path, exc: BaseException) -> None:
+        if self.scheduler.stopping:
+            # Shutting down: leave the job pending for recovery at the next start.
+            log.info("job %s interrupted by shutdown; it will be recovered", uuid)
+            return
+        if isinstance(exc, JobCancelled) or uuid in self._cancelled:
+            self._discard(uuid)
+            return
+        if isinstance(exc, OcrkitError):
+            reason = exc.message
+        else:
+            log.error("job %s failed", uuid, exc_info=exc)
+            reason = f"internal error while processing ({type(exc).__name__})"
+        with contextlib.suppress(FileNotFoundError):
+            upload.unlink()
+        self.fail(uuid, reason)
+        if not isinstance(exc, Exception):
+            raise exc
+
+    def _finish(self, uuid: str, submitted: Job, job: Job, upload: Path) -> None:
+        from ocrkit import api
+
+        job.uuid = uuid
+        job.status = "done"
+        job.error = None
+        job.tier = submitted.tier
+        job.language = submitted.language
+        job.tool = submitted.tool
+        job.translate_to = submitted.translate_to
+        job.filename = submitted.filename
+        job.created_at = submitted.created_at
+        job.finished_at = now_iso()
+        job.pages_done = len(job.pages)
+        try:
+            pdf = api.export(job, "pdf", source=upload, images_dir=self.images_dir(uuid))
+            self.pdf_path(uuid).write_bytes(pdf)
+        except Exception as exc:  # other formats still work; the pdf route says why
+            log.warning("job %s: searchable pdf not made: %s", uuid, exc)
+        with contextlib.suppress(FileNotFoundError):
+            upload.unlink()
+        if uuid in self._cancelled:
+            self._discard(uuid)
+            return
+        self.store.finish_job(job)
+        self.progress.pop(uuid, None)
+
+    def fail(self, uuid: str, reason: str) -> None:
+        stored = self.store.get_job(uuid)
+        if stored is None:
+            return
+        job = stored.job
+        job.status = "failed"
+        job.error = reason
+        job.text = ""
+        job.markdown = ""
+        job.finished_at = now_iso()
+        job.pages_done = len(job.pages)
+        if stored.upload_path:
+            with contextlib.suppress(FileNotFoundError):
+                Path(stored.upload_path).unlink()
+        self.store.finish_job(job)
+        self.progress.pop(uuid, None)
+
+    # -- deleting -----------------------------------------------------------------------
+    def delete(self, uuid: str) -> None:
+        """Delete a job now: queued or running work stops, files and rows go."""
+        if self.scheduler.cancel(uuid) or not self.scheduler.is_active(uuid):
+            self._discard(uuid)
+        else:
+            self._cancelled.add(uuid)  # the runner discards it when the pipeline returns
+
+    def _discard(self, uuid: str) -> None:
+        stored = self.store.get_job(uuid)
+        if stored is not None and stored.upload_path:
+            with contextlib.suppress(FileNotFoundError):
+                Path(stored.upload_path).unlink()
+        shutil.rmtree(self.result_dir(uuid), ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            self.upload_path(uuid).unlink()
+        self.store.delete_job(uuid)
+        self.progress.pop(uuid, None)
+        self._cancelled.discard(uuid)
+
+    def sweep(self) -> int:
+        """Delete jobs past retention with their page images and files."""
+        n = 0
+        for uuid in self.store.expired_jobs(datetime.now(UTC)):
+            if self.scheduler.is_active(uuid):
+                continue
+            self._discard(uuid)
+            n += 1
+        return n
+
+    # -- start-up -----------------------------------------------------------------------
+    def recover(self) -> tuple[int, int]:
+        """Re-queue unfinished jobs whose upload still exists; fail the others."""
+        requeued = failed = 0
+        for stored in self.store.unfinished_jobs():
+            uuid = stored.job.uuid
+            if stored.upload_path and Path(stored.upload_path).exists():
+                self.store.set_status(uuid, "pending")
+                self.scheduler.submit(uuid, stored.priority)
+                requeued += 1
+            else:
+                self.fail(uuid, LOST_UPLOAD)
+                failed += 1
+        return requeued, failed
+
+    def clean_uploads(self) -> None:
+        """Remove files in the upload area that no queued job needs (crash leftovers)."""
+        keep = {f"{u}.upload" for u in self._queued_uuids()}
+        for path in self.settings.uploads_dir.iterdir():
+            if path.name not in keep:
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
+
+    def _queued_uuids(self) -> list[str]:
+        return [s.job.uuid for s in self.store.unfinished_jobs()]
+
+    def shutdown(self) -> None:
+        """Stop taking jobs, cancel queued pages, wait for the runners to return."""
+        self.scheduler.request_stop()
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        self.scheduler.join()

@@ -1,0 +1,408 @@
+"""The OpenAPI 3.1 document of the server, written by hand next to the routes.
+
+Core operations are described here; choices (formats, tools, engines) come from the
+registry, so a plugin's format shows up in the document. Routes added by plugins through
+``register_routes`` are listed with their methods and docstring, so the document always
+names every route the app answers (a test checks both directions).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from starlette.routing import BaseRoute, Mount, Route
+
+import ocrkit
+
+if TYPE_CHECKING:
+    from ocrkit.plugins import Registry
+
+J = "application/json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {J: {"schema": schema}}}
+
+
+def _err(description: str) -> dict[str, Any]:
+    return _json(_ref("Error"), description)
+
+
+UUID = {"name": "uuid", "in": "path", "required": True, "schema": {"type": "string"}}
+TOKEN = {
+    "name": "api_token",
+    "in": "query",
+    "required": False,
+    "description": "API token (instead of the Authorization header)",
+    "schema": {"type": "string"},
+}
+NUM = {"type": "number"}
+BBOX = {"type": "array", "items": NUM, "minItems": 4, "maxItems": 4}
+STR_LIST = {"type": "array", "items": {"type": "string"}}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["detail"],
+        "properties": {"detail": {"type": "string"}},
+    },
+    "PaymentRequired": {
+        "type": "object",
+        "required": ["detail", "used", "cap"],
+        "properties": {
+            "detail": {"type": "string"},
+            "used": {"type": "integer"},
+            "cap": {"type": "integer"},
+            "unit": {"type": "string", "enum": ["pages", "credits"]},
+        },
+    },
+    "Word": {
+        "type": "object",
+        "required": ["text", "bbox", "confidence"],
+        "properties": {"text": {"type": "string"}, "bbox": BBOX, "confidence": NUM},
+    },
+    "Block": {
+        "type": "object",
+        "description": "One line of text, in reading order.",
+        "required": ["text", "bbox", "confidence"],
+        "properties": {
+            "text": {"type": "string"},
+            "bbox": BBOX,
+            "confidence": NUM,
+            "words": {"type": "array", "items": _ref("Word")},
+            "type": {
+                "type": "string",
+                "enum": [
+                    "text",
+                    "heading",
+                    "list_item",
+                    "table",
+                    "caption",
+                    "formula",
+                    "furniture",
+                ],
+            },
+            "paragraph": {"type": ["integer", "null"]},
+        },
+    },
+    "Page": {
+        "type": "object",
+        "required": ["index", "text", "blocks", "width", "height", "dpi", "rotation"],
+        "properties": {
+            "index": {"type": "integer", "description": "0-based"},
+            "text": {"type": "string"},
+            "markdown": {"type": "string"},
+            "blocks": {"type": "array", "items": _ref("Block")},
+            "tables": {"type": "array", "items": {"type": "object"}},
+            "width": {"type": "integer"},
+            "height": {"type": "integer"},
+            "dpi": {"type": "integer"},
+            "rotation": {"type": "integer"},
+            "source": {"type": "string", "enum": ["ocr", "text-layer"]},
+            "engine": {"type": ["string", "null"]},
+            "confidence": {"type": ["number", "null"]},
+            "detected_languages": STR_LIST,
+            "warnings": STR_LIST,
+        },
+    },
+    "Job": {
+        "type": "object",
+        "required": [
+            "uuid",
+            "status",
+            "tier",
+            "language",
+            "page_count",
+            "mean_confidence",
+            "text",
+            "markdown",
+            "pages",
+        ],  # fmt: skip
+        "properties": {
+            "uuid": {"type": "string"},
+            "status": {"type": "string", "enum": ["pending", "processing", "done", "failed"]},
+            "tier": {"type": "string", "enum": ["cpu", "vlm"]},
+            "language": {"type": "string"},
+            "page_count": {"type": "integer"},
+            "pages_done": {"type": "integer"},
+            "mean_confidence": {"type": ["number", "null"]},
+            "text": {"type": "string"},
+            "markdown": {"type": "string"},
+            "engine": {"type": ["string", "null"]},
+            "warnings": STR_LIST,
+            "error": {"type": ["string", "null"]},
+            "tool": {"type": ["string", "null"]},
+            "translate_to": {"type": ["string", "null"]},
+            "detected_languages": STR_LIST,
+            "input_type": {"type": ["string", "null"]},
+            "filename": {"type": ["string", "null"]},
+            "created_at": {"type": ["string", "null"]},
+            "finished_at": {"type": ["string", "null"]},
+            "pages": {"type": "array", "items": _ref("Page")},
+        },
+    },
+    "JobList": {
+        "type": "object",
+        "required": ["jobs", "next_before"],
+        "properties": {
+            "jobs": {"type": "array", "items": _ref("Job"), "description": "without pages"},
+            "next_before": {
+                "type": ["string", "null"],
+                "description": "pass as ?before= for the next page; null at the end",
+            },
+        },
+    },
+    "Usage": {
+        "type": "object",
+        "required": ["plan", "used", "cap", "unit"],
+        "properties": {
+            "plan": {"type": "string", "enum": ["anonymous", "free", "paid"]},
+            "used": {"type": "integer"},
+            "cap": {"type": ["integer", "null"]},
+            "credits": {"type": ["integer", "null"]},
+            "unit": {"type": "string", "enum": ["pages", "credits"]},
+            "period_end": {"type": ["string", "null"]},
+        },
+    },
+}
+
+AUTH_ERRORS = {"401": _err("Unknown or revoked API token")}
+JOB_ERRORS = {**AUTH_ERRORS, "404": _err("Unknown job (or another account's)")}
+
+
+def _operations(registry: Registry) -> dict[str, dict[str, Any]]:
+    formats = sorted(registry.exporters)
+    tools = sorted(registry.tools)
+    submit_schema = {
+        "type": "object",
+        "required": ["file"],
+        "properties": {
+            "file": {"type": "string", "format": "binary", "description": "image or PDF"},
+            "tier": {"type": "string", "enum": ["cpu", "vlm"], "default": "cpu"},
+            "language": {
+                "type": "string",
+                "default": "auto",
+                "description": "auto, or codes (en, ch, ja, ar, deu, ...) joined with +",
+            },
+            "tool": {"type": "string", **({"enum": tools} if tools else {})},
+            "translate_to": {"type": "string", "description": "target language code"},
+            "engine": {"type": "string", "enum": sorted(registry.engines)},
+        },
+    }
+    return {
+        "/api/v1/ocr/": {
+            "post": {
+                "summary": "Submit an image or PDF",
+                "description": "Jobs of few pages answer 200 done (or failed); larger "
+                "ones answer 202 pending at once: poll GET /api/v1/ocr/{uuid}/.",
+                "requestBody": {
+                    "required": True,
+                    "content": {"multipart/form-data": {"schema": submit_schema}},
+                },
+                "responses": {
+                    "200": _json(_ref("Job"), "The job, done or failed"),
+                    "202": _json(_ref("Job"), "The job, pending"),
+                    "400": _err("No file, unsupported type, too large, bad field value"),
+                    **AUTH_ERRORS,
+                    "402": _json(_ref("PaymentRequired"), "Out of pages or credits"),
+                },
+            },
+            "get": {
+                "summary": "List the caller's jobs, newest first, without pages",
+                "parameters": [
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 200},
+                    },
+                    {"name": "before", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": _json(_ref("JobList"), "The jobs"),
+                    "400": _err("Bad limit"),
+                    **AUTH_ERRORS,
+                },
+            },
+        },
+        "/api/v1/ocr/{uuid}/": {
+            "get": {
+                "summary": "The job (poll until done or failed)",
+                "parameters": [UUID],
+                "responses": {"200": _json(_ref("Job"), "The job"), **JOB_ERRORS},
+            },
+            "delete": {
+                "summary": "Delete the job, its page images and files now",
+                "parameters": [UUID],
+                "responses": {"204": {"description": "Deleted"}, **JOB_ERRORS},
+            },
+        },
+        "/api/v1/ocr/{uuid}/download/": {
+            "get": {
+                "summary": "The result as a file",
+                "parameters": [
+                    UUID,
+                    {
+                        "name": "format",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": formats, "default": "json"},
+                    },
+                    {
+                        "name": "table",
+                        "in": "query",
+                        "description": "csv: table number (1-based) or all",
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The file (Content-Disposition: attachment)",
+                        "content": {
+                            registry.exporters[f].media_type: {
+                                "schema": {"type": "string", "format": "binary"}
+                            }
+                            for f in formats
+                        },
+                    },
+                    "400": _err("Unknown format or bad option"),
+                    **JOB_ERRORS,
+                    "409": _err("The job is not done (or failed)"),
+                },
+            }
+        },
+        "/api/v1/ocr/{uuid}/pages/{index}/image": {
+            "get": {
+                "summary": "The upright page image the bboxes refer to",
+                "parameters": [
+                    UUID,
+                    {
+                        "name": "index",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer"},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The image",
+                        "content": {
+                            "image/png": {"schema": {"type": "string", "format": "binary"}},
+                            "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                        },
+                    },
+                    **JOB_ERRORS,
+                },
+            }
+        },
+        "/api/v1/usage/": {
+            "get": {
+                "summary": "The caller's plan and usage",
+                "responses": {"200": _json(_ref("Usage"), "Usage"), **AUTH_ERRORS},
+            }
+        },
+        "/api/v1/health": {
+            "get": {
+                "summary": "Health",
+                "security": [],
+                "responses": {
+                    "200": _json({"type": "object"}, "The store answers"),
+                    "503": _json({"type": "object"}, "The store does not answer"),
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics: jobs by status, pages, queue depth",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text format",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/api/v1/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "security": [],
+                "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")},
+            }
+        },
+        "/api/v1/docs": {
+            "get": {
+                "summary": "A small page that renders this document",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "HTML",
+                        "content": {"text/html": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+    }
+
+
+_CONVERTER = re.compile(r"\{(\w+):\w+\}")
+
+
+def route_path(path: str) -> str:
+    """``/x/{index:int}`` -> ``/x/{index}``."""
+    return _CONVERTER.sub(r"{\1}", path)
+
+
+def canonical(path: str) -> str:
+    return route_path(path).rstrip("/") or "/"
+
+
+def iter_routes(routes: Sequence[BaseRoute], prefix: str = "") -> list[tuple[str, set[str]]]:
+    """(path, methods) of every route, Mounts flattened; HEAD left out."""
+    out: list[tuple[str, set[str]]] = []
+    for r in routes:
+        if isinstance(r, Route):
+            methods = {m.lower() for m in (r.methods or {"GET"})} - {"head"}
+            out.append((prefix + r.path, methods))
+        elif isinstance(r, Mount):
+            out += iter_routes(r.routes, prefix + r.path)
+    return out
+
+
+def openapi_document(routes: Sequence[BaseRoute], registry: Registry) -> dict[str, Any]:
+    paths = _operations(registry)
+    known = {canonical(p) for p in paths}
+    for path, methods in iter_routes(routes):
+        key = canonical(path)
+        if key in known:
+            continue
+        # A plugin route: describe what Starlette knows about it.
+        target = paths.setdefault(route_path(path), {})
+        for m in sorted(methods):
+            target[m] = {
+                "summary": f"{m.upper()} {route_path(path)} (added by a plugin)",
+                "responses": {"200": {"description": "See the plugin's documentation"}},
+            }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "ocrkit OCR API",
+            "version": getattr(ocrkit, "__version__", "0.1.0"),
+            "description": "OCR.chat-compatible API served by `ocrkit serve`. Every path "
+            'also answers without its trailing slash. Errors are {"detail": ...}.',
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}, {"api_token": []}, {}],
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "api_token": {"type": "apiKey", "in": "query", "name": "api_token"},
+            },
+        },
+    }

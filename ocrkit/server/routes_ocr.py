@@ -1,0 +1,243 @@
+"""The job routes: submit, poll, list, delete, download, page images."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import uuid as uuidlib
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import anyio.to_thread
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+
+from ocrkit.errors import BadInput, BadOption, LimitExceeded
+from ocrkit.models import Job
+from ocrkit.server.auth import get_caller
+from ocrkit.server.jobs import now_iso
+from ocrkit.server.multipart import receive_upload
+from ocrkit.server.scheduler import FREE_PRIORITY, PAID_PRIORITY
+from ocrkit.server.submit import Options, count_pages, parse_options
+
+if TYPE_CHECKING:
+    from ocrkit.server.app import ServerState
+    from ocrkit.store import Caller, StoredJob
+
+run = anyio.to_thread.run_sync
+
+
+def state(request: Request) -> ServerState:
+    return request.app.state.ocrkit  # type: ignore[no-any-return]
+
+
+def job_body(st: ServerState, job: Job, *, pages: bool = True) -> dict[str, Any]:
+    body = job.to_dict(pages=pages)
+    if job.status in ("pending", "processing"):
+        body["pages_done"] = max(job.pages_done, st.jobs.progress.get(job.uuid, 0))
+    return body
+
+
+async def load_job(request: Request, caller: Caller) -> StoredJob:
+    """The job named in the path, if the caller may see it (else 404)."""
+    try:
+        uuid = str(uuidlib.UUID(request.path_params["uuid"]))
+    except ValueError:
+        raise HTTPException(404, "job not found") from None
+    stored = await run(state(request).store.get_job, uuid)
+    if stored is None:
+        raise HTTPException(404, "job not found")
+    if stored.account_id is not None and (
+        caller.account is None or caller.account.id != stored.account_id
+    ):
+        raise HTTPException(404, "job not found")
+    return stored
+
+
+def _content_length(request: Request) -> int | None:
+    raw = request.headers.get("content-length")
+    with contextlib.suppress(TypeError, ValueError):
+        return int(raw) if raw is not None else None
+    return None
+
+
+def _billing_tier(st: ServerState, opts: Options) -> str:
+    if opts.tier != "vlm":
+        return "cpu"
+    if opts.engine is not None:
+        return st.registry.engines[opts.engine].tier
+    try:
+        st.registry.default_engine("vlm")
+    except Exception:
+        return "cpu"
+    return "vlm"
+
+
+async def submit(request: Request) -> Response:
+    """POST /api/v1/ocr/: store the upload, check it, charge-check it, queue the job."""
+    st = state(request)
+    caller = await get_caller(request, st.store, st.settings)
+    uuid = str(uuidlib.uuid4())
+    dest = st.jobs.upload_path(uuid)
+    try:
+        upload = await receive_upload(
+            request.headers.get("content-type", ""),
+            request.stream(),
+            dest,
+            max_bytes=st.settings.max_upload_bytes,
+            content_length=_content_length(request),
+        )
+        if upload.path is None:
+            if "file" in upload.fields:
+                raise BadInput("'file' must be a file part (with a filename), not a text field")
+            raise BadInput("no file: send the image or PDF in the multipart field 'file'")
+        opts = parse_options(upload.fields, st.registry, st.settings)
+        kind, pages = await run(count_pages, dest, st.settings.max_upload_bytes)
+        cap = await run(st.store.max_file_pages, caller)
+        if pages > cap:
+            raise LimitExceeded(f"the file has {pages} pages; your plan allows {cap} per file")
+        paid = caller.account is not None and caller.account.plan == "paid"
+        priority = PAID_PRIORITY if paid else FREE_PRIORITY
+        job = Job(
+            uuid=uuid,
+            status="pending",
+            tier=opts.tier,
+            language=opts.language,
+            tool=opts.tool,
+            translate_to=opts.translate_to,
+            page_count=pages,
+            input_type=kind,
+            filename=upload.filename,
+            dpi=st.settings.dpi,
+            created_at=now_iso(),
+        )
+        await run(st.store.reserve, caller, uuid, pages, _billing_tier(st, opts))
+        await run(
+            lambda: st.store.create_job(
+                job, caller=caller, priority=priority, upload_path=str(dest), options=opts.as_dict()
+            )
+        )
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            dest.unlink()
+        with contextlib.suppress(Exception):
+            await run(st.store.release, uuid)  # a reservation made before the failure
+        raise
+    st.jobs.scheduler.submit(uuid, priority)
+    if pages > st.settings.inline_max_pages:
+        return JSONResponse(job_body(st, job), status_code=202)
+    await st.jobs.scheduler.wait(uuid)
+    stored = await run(st.store.get_job, uuid)
+    if stored is None:  # deleted meanwhile
+        raise HTTPException(404, "job not found")
+    done = stored.job.status in ("done", "failed")
+    return JSONResponse(job_body(st, stored.job), status_code=200 if done else 202)
+
+
+async def list_jobs(request: Request) -> Response:
+    """GET /api/v1/ocr/: the caller's jobs, newest first, without pages."""
+    st = state(request)
+    caller = await get_caller(request, st.store, st.settings)
+    raw = request.query_params.get("limit", "50")
+    if not raw.isdigit() or not 1 <= int(raw) <= 200:
+        raise BadOption("limit must be an integer from 1 to 200")
+    limit = int(raw)
+    before = request.query_params.get("before") or None
+    if caller.account is None:
+        # Anonymous jobs are capabilities held by UUID: they are never listed.
+        jobs: list[Job] = []
+    else:
+        account_id = caller.account.id
+        jobs = await run(lambda: st.store.list_jobs(account_id, limit=limit, before=before))
+    body = [job_body(st, j, pages=False) for j in jobs]
+    nxt = jobs[-1].uuid if len(jobs) == limit else None
+    return JSONResponse({"jobs": body, "next_before": nxt})
+
+
+async def get_job(request: Request) -> Response:
+    """GET /api/v1/ocr/<uuid>/: the job, with its pages."""
+    st = state(request)
+    caller = await get_caller(request, st.store, st.settings)
+    stored = await load_job(request, caller)
+    return JSONResponse(job_body(st, stored.job))
+
+
+async def delete_job(request: Request) -> Response:
+    """DELETE /api/v1/ocr/<uuid>/: the job, its pages, page images and files, now."""
+    st = state(request)
+    caller = await get_caller(request, st.store, st.settings)
+    stored = await load_job(request, caller)
+    await run(st.jobs.delete, stored.job.uuid)
+    return Response(status_code=204)
+
+
+_STEM_RE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def disposition(stem: str, ext: str) -> str:
+    name = f"{stem}.{ext}"
+    ascii_name = _STEM_RE.sub("_", name).strip("._") or f"result.{ext}"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
+
+
+async def download(request: Request) -> Response:
+    """GET /api/v1/ocr/<uuid>/download/?format=F: the finished job as a file."""
+    from ocrkit import api
+
+    st = state(request)
+    caller = await get_caller(request, st.store, st.settings)
+    stored = await load_job(request, caller)
+    fmt = (request.query_params.get("format") or "json").strip().lower()
+    exporter = st.registry.exporter(fmt)
+    job = stored.job
+    if job.status == "failed":
+        raise HTTPException(409, f"the job failed, so there is nothing to download: {job.error}")
+    if job.status != "done":
+        raise HTTPException(409, f"the job is {job.status}; poll it until it is done")
+    options: dict[str, Any] = {}
+    table = request.query_params.get("table")
+    if table is not None:
+        if table != "all" and not (table.isdigit() and int(table) >= 1):
+            raise BadOption("table must be a table number (1, 2, ...) or 'all'")
+        options["table"] = table
+    pdf = st.jobs.pdf_path(job.uuid)
+    if fmt == "pdf" and pdf.exists():
+        content = await run(pdf.read_bytes)
+    else:
+        images = st.jobs.images_dir(job.uuid)
+        content = await run(
+            lambda: api.export(
+                job, fmt, images_dir=images if images.is_dir() else None, options=options
+            )
+        )
+    stem = _stem(job)
+    ext = (exporter.extension or fmt).lstrip(".")
+    return Response(
+        content,
+        media_type=exporter.media_type,
+        headers={"Content-Disposition": disposition(stem, ext)},
+    )
+
+
+def _stem(job: Job) -> str:
+    if job.filename:
+        name = job.filename.replace("\\", "/").rsplit("/", 1)[-1]
+        stem = name.rsplit(".", 1)[0] if "." in name else name
+        if stem.strip("."):
+            return stem
+    return job.uuid
+
+
+async def page_image(request: Request) -> Response:
+    """GET /api/v1/ocr/<uuid>/pages/<index>/image: the upright page image."""
+    st = state(request)
+    caller = await get_caller(request, st.store, st.settings)
+    stored = await load_job(request, caller)
+    index = request.path_params["index"]
+    images = st.jobs.images_dir(stored.job.uuid)
+    for suffix, media in ((".png", "image/png"), (".jpg", "image/jpeg"), (".jpeg", "image/jpeg")):
+        path = images / f"page-{index}{suffix}"
+        if path.is_file():
+            return FileResponse(path, media_type=media)
+    raise HTTPException(404, f"no image for page {index} of this job")

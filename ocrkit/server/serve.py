@@ -1,0 +1,66 @@
+"""``ocrkit serve``: run the API with uvicorn, or answer one request with ``--get``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+
+def _log_setup() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Page-worker processes [default: OCRKIT_WORKERS, else one per core].",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Store, page images and uploads [default: OCRKIT_DATA_DIR or the user data dir].",
+)
+@click.option(
+    "--get",
+    "get_path",
+    metavar="PATH",
+    default=None,
+    help="Answer one GET request for PATH in-process, print the body and exit "
+    "(exit status 1 when the answer is an error).",
+)
+def serve(
+    host: str, port: int, workers: int | None, data_dir: Path | None, get_path: str | None
+) -> None:
+    """Serve the OCR API (OCR.chat-compatible) on the embedded default: a SQLite store
+    and in-process page workers."""
+    from ocrkit.server.app import create_app
+    from ocrkit.settings import load_settings
+
+    settings = load_settings(workers=workers, data_dir=data_dir)
+    app = create_app(settings)
+    if get_path is not None:
+        from starlette.testclient import TestClient
+
+        with TestClient(app, raise_server_exceptions=False) as client:
+            response = client.get(get_path)
+        click.echo(response.text, nl=not response.text.endswith("\n"))
+        sys.exit(0 if response.status_code < 400 else 1)
+    import uvicorn
+
+    _log_setup()
+    click.echo(f"ocrkit: serving on http://{host}:{port} (data in {settings.data_dir})", err=True)
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
+
+
+if __name__ == "__main__":
+    serve()
