@@ -1,0 +1,154 @@
+"""The ``rapidocr`` engine: PaddleOCR's PP-OCR models on ONNX Runtime, via ``rapidocr`` 3.x.
+
+The models ship inside the ``rapidocr`` wheel (``rapidocr/models``). They are passed to
+it by path, so it never takes the code path that downloads a missing model (or
+re-hashes a present one). One model per process, loaded on first use; ONNX Runtime
+runs one thread (the pipeline parallelises across pages). RapidOCR logs on stderr; its
+logger is quietened to errors so nothing of it reaches stdout or a terminal.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ocrkit import hookimpl
+from ocrkit.errors import EngineFailed, EngineUnavailable
+from ocrkit.hookspecs import Engine, PageResult
+from ocrkit.languages import resolve
+from ocrkit.models import Block, Word
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from PIL import Image
+
+# Preferred shipped model files per task (rapidocr 3.10 ships the first of each).
+MODEL_FILES = {
+    "Det": ("PP-OCRv6_det_small.onnx", "ch_PP-OCRv5_det_mobile.onnx", "ch_PP-OCRv4_det_infer.onnx"),
+    "Rec": ("PP-OCRv6_rec_small.onnx", "ch_PP-OCRv5_rec_mobile.onnx", "ch_PP-OCRv4_rec_infer.onnx"),
+    "Cls": ("ch_ppocr_mobile_v2.0_cls_mobile.onnx", "ch_ppocr_mobile_v2.0_cls_infer.onnx"),
+}
+# What the PP-OCRv6 multilingual recogniser reads (rapidocr's default_models.yaml,
+# "ppocrv6_langs"), as ocrkit codes. Older shipped models (v4/v5 "ch") read zh + en.
+V6_LANGS = (
+    "ch chinese_cht en japan af az bs ca cs cy da de es et eu fi fr ga gl hr hu id is it "
+    "ku la lb lt lv mi ms mt nl no oc pl pt qu ro rs_latin sk sl sq sv sw tl tr uz vi"
+)
+
+_lock = threading.Lock()
+_engine: Any = None  # the process's rapidocr.RapidOCR, once loaded
+
+
+def _model_paths() -> tuple[dict[str, Path], str]:
+    """Shipped model file per task, or ({}, reason)."""
+    try:
+        import onnxruntime  # noqa: F401
+        import rapidocr
+    except ImportError as exc:
+        return {}, f"rapidocr is not installed ({exc}); pip install 'ocrkit[rapidocr]'"
+    root = Path(rapidocr.__file__).parent / "models"
+    found: dict[str, Path] = {}
+    for task, names in MODEL_FILES.items():
+        path = next((root / n for n in names if (root / n).is_file()), None)
+        if path is None:
+            version = getattr(rapidocr, "__version__", "?")
+            return {}, f"no {task} model in {root} (rapidocr {version})"
+        found[task] = path
+    return found, ""
+
+
+def _load() -> Any:
+    global _engine
+    with _lock:
+        if _engine is None:
+            paths, reason = _model_paths()
+            if not paths:
+                raise EngineUnavailable(f"engine 'rapidocr' is not available: {reason}")
+            import onnxruntime
+            from rapidocr import RapidOCR
+
+            onnxruntime.set_default_logger_severity(3)  # errors only
+            logging.getLogger("RapidOCR").setLevel(logging.ERROR)
+            params: dict[str, Any] = {
+                "Global.log_level": "error",
+                "EngineConfig.onnxruntime.intra_op_num_threads": 1,
+                "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+            }
+            params.update({f"{task}.model_path": str(p) for task, p in paths.items()})
+            _engine = RapidOCR(params=params)
+            logging.getLogger("RapidOCR").setLevel(logging.ERROR)
+    return _engine
+
+
+class RapidOcrEngine(Engine):
+    name = "rapidocr"
+    tier = "cpu"
+    description = "RapidOCR: PP-OCR models on ONNX Runtime (local; Chinese, English, Latin)"
+
+    def languages(self) -> list[str]:
+        paths, _ = _model_paths()
+        if paths and paths["Rec"].name.startswith("PP-OCRv6"):
+            return resolve("+".join(V6_LANGS.split()))
+        return ["eng", "chi_sim"]
+
+    def availability(self) -> tuple[bool, str]:
+        paths, reason = _model_paths()
+        return (True, "") if paths else (False, reason)
+
+    def recognize(self, image: Image.Image, *, languages: list[str], dpi: int) -> PageResult:
+        readable = self.languages()
+        missing = [c for c in languages if c not in readable]
+        if missing:
+            raise EngineUnavailable(
+                f"rapidocr cannot read {', '.join(missing)}; it reads: {', '.join(readable)}"
+            )
+        engine = _load()
+        try:
+            out = engine(image.convert("RGB"), return_word_box=True)
+        except Exception as exc:  # onnxruntime / cv2 errors on odd input
+            raise EngineFailed(f"rapidocr failed: {type(exc).__name__}: {exc}") from exc
+        return PageResult(blocks=to_blocks(out, image.size))
+
+
+def to_blocks(out: Any, size: tuple[int, int]) -> list[Block]:
+    """A RapidOCROutput -> one :class:`Block` per detected line (its reading order),
+    boxes clipped to the image ``size`` (width, height)."""
+    if out.boxes is None or out.txts is None:
+        return []
+    words_of = list(out.word_results or []) or [()] * len(out.txts)
+    blocks = []
+    for poly, text, score, words in zip(out.boxes, out.txts, out.scores, words_of, strict=False):
+        text = str(text).strip()
+        if not text:
+            continue
+        bbox = _aabb(poly, size)
+        conf = _unit(score)
+        ws = [
+            Word(text=str(t).strip(), bbox=_aabb(p, size), confidence=_unit(s))
+            for t, s, p in (words or ())
+            if str(t).strip()
+        ]
+        blocks.append(
+            Block(text=text, bbox=bbox, confidence=conf, words=ws or [Word(text, bbox, conf)])
+        )
+    return blocks
+
+
+def _aabb(poly: Any, size: tuple[int, int]) -> list[float]:
+    """A polygon -> its axis-aligned integer box inside the image."""
+    w, h = size
+    xs = [min(max(float(p[0]), 0.0), w) for p in poly]
+    ys = [min(max(float(p[1]), 0.0), h) for p in poly]
+    return [int(min(xs)), int(min(ys)), round(max(xs)), round(max(ys))]
+
+
+def _unit(x: Any) -> float:
+    return round(min(max(float(x), 0.0), 1.0), 4)
+
+
+@hookimpl
+def register_engines(register: Callable[[Engine], None]) -> None:
+    register(RapidOcrEngine())
