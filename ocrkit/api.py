@@ -33,6 +33,8 @@ from ocrkit.settings import Settings, load_settings
 
 Source = str | os.PathLike[str] | bytes | IO[bytes]
 TIERS = ("cpu", "vlm")
+# Without an explicit ``jobs``, inputs of at most this many pages run in-process.
+SMALL_JOB_PAGES = 2
 
 
 def _now() -> str:
@@ -218,6 +220,8 @@ def _run(
     filename: str | None,
 ) -> list[Page]:
     workers = min(jobs or os.cpu_count() or 1, max(n, 1))
+    if jobs is None and n <= SMALL_JOB_PAGES:
+        workers = 1  # starting worker processes costs more than it saves here
     own = None
     if executor is None and workers > 1:
         executor = own = pipeline.make_executor(workers)

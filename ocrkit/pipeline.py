@@ -18,6 +18,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,11 +59,17 @@ def _init_worker() -> None:
     get_registry()
 
 
+# Imported once in the fork server, so workers start without paying for them again
+# (importing pymupdf alone takes seconds when pymupdf.layout is installed).
+PRELOAD = ["ocrkit.pipeline", "ocrkit.textlayer", "pymupdf", "PIL.Image"]
+
+
 def make_executor(n: int | None = None) -> ProcessPoolExecutor:
     """A pool of ``n`` page workers (default one per core), started with forkserver so
     it is safe to create from a threaded process (the server)."""
     n = n or os.cpu_count() or 1
     ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)
     return ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker)
 
 
@@ -194,7 +201,11 @@ def _iter_pages(
         while running:
             done, running = wait(running, return_when=FIRST_COMPLETED)
             for fut in done:
-                yield fut.result()
+                try:
+                    page = fut.result()
+                except BrokenProcessPool as exc:
+                    raise EngineFailed(f"a page worker died ({exc}); see the log") from exc
+                yield page
                 nxt = next(todo, None)
                 if nxt is not None:
                     running.add(executor.submit(process_page, nxt))
