@@ -1,0 +1,195 @@
+"""The invisible text layer of the searchable PDF, the way Tesseract and OCRmyPDF write it.
+
+Words are drawn in text render mode 3 (neither fill nor stroke) with a *glyphless*
+font: a Type0/CIDFontType2 font whose every code maps to one empty glyph, with
+Identity-H encoding (the code is the UTF-16 unit of the character) and a
+ToUnicode map that sends each code to itself. So any script in the Basic
+Multilingual Plane (Latin, Cyrillic, Greek, Arabic, Hebrew, Devanagari, CJK, ...) is
+searchable and copyable without embedding real glyphs; characters beyond U+FFFF
+(rare CJK, emoji) are left out. The font file is Tesseract's pdf.ttf (572 bytes,
+Apache-2.0, from tesseract-ocr), embedded below.
+
+Each word is placed at its own box: font size = box height, baseline = box bottom,
+and horizontal scaling (Tz) so the word's advance equals the box width; a space
+follows each word so extractors split words. Every glyph is half an em wide (/DW 500).
+"""
+
+from __future__ import annotations
+
+import base64
+import unicodedata
+from collections.abc import Iterable
+
+import pymupdf
+
+from ocrkit.models import Block
+
+GLYPHLESS_TTF = base64.b64decode(
+    "AAEAAAAKAIAAAwAgT1MvMlbeyJQAAAEoAAAAYGNtYXAACgA0AAABkAAAAB5nbHlmFSJBJAAAAbgA"
+    "AAAYaGVhZAt48WUAAACsAAAANmhoZWEMAgQCAAAA5AAAACRobXR4BAAAAAAAAYgAAAAIbG9jYQAM"
+    "AAAAAAGwAAAABm1heHAABAAFAAABCAAAACBuYW1l8usW2gAAAdAAAABLcG9zdAABAAEAAAIcAAAA"
+    "IAABAAAAAQAAsJRxEF8PPPUEBwgAAAAAAM+a/G4AAAAA1MOn8gAAAAAEAAgAAAAAEAACAAAAAAAA"
+    "AAEAAAgA//8AAAQAAAAAAAQAAAEAAAAAAAAAAAAAAAAAAAACAAEAAAACAAQAAQAAAAAAAQAAAAAA"
+    "AAAAAAAAAAAAAAAAAwAAAZAABQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAUAAQABAAAAAAAAAAAA"
+    "AAAAAAAAAAAAAAAAR09PRwBAAAAAAAAB//8AAAABAAGAAAAAAAAAAAAAAAAAAAABAAAAAAAABAAA"
+    "AAAAAAIAAQAAAAAAFAADAAAAAAAUAAYACgAAAAAAAAAAAAAAAAAMAAAAAQAAAAAEAAgAAAMAADEh"
+    "ESEEAPwACAAAAAADACoAAAADAAAABQAWAAAAAQAAAAAABQALABYAAwABBAkABQAWAAAAVgBlAHIA"
+    "cwBpAG8AbgAgADEALgAwVmVyc2lvbiAxLjAAAAEAAAAAAAAAAAAAAAAAAQAAAAAAAAAAAAAAAAAA"
+    "AAA="
+)
+FONT_NAME = "OcrkitGlyphless"
+CHAR_WIDTH = 0.5  # em
+FONT_RES = "OcrkitF0"  # the resource name pages use for the font
+
+
+def _tounicode_cmap() -> bytes:
+    ranges = [f"<{h:02X}00> <{h:02X}FF> <{h:02X}00>" for h in range(256)]
+    chunks = [ranges[i : i + 100] for i in range(0, 256, 100)]
+    body = "".join(f"{len(c)} beginbfrange\n" + "\n".join(c) + "\nendbfrange\n" for c in chunks)
+    return (
+        "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n"
+        "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n"
+        "/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n"
+        "1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n"
+        + body
+        + "endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n"
+    ).encode()
+
+
+def add_glyphless_font(doc: pymupdf.Document) -> int:
+    """Add the glyphless Type0 font to ``doc``; return the font dictionary's xref."""
+
+    def new(obj: str, stream: bytes | None = None, compress: bool = True) -> int:
+        xref = doc.get_new_xref()
+        doc.update_object(xref, obj)
+        if stream is not None:
+            doc.update_stream(xref, stream, compress=compress)
+        return xref
+
+    font_file = new(f"<< /Length1 {len(GLYPHLESS_TTF)} >>", GLYPHLESS_TTF)
+    descriptor = new(
+        f"<< /Type /FontDescriptor /FontName /{FONT_NAME} /Flags 5"
+        f" /FontBBox [0 0 {int(1000 * CHAR_WIDTH)} 1000] /ItalicAngle 0 /Ascent 1000"
+        f" /Descent 0 /CapHeight 1000 /StemV 80 /FontFile2 {font_file} 0 R >>"
+    )
+    cid_to_gid = new("<< >>", b"\x00\x01" * 65536)
+    cid_font = new(
+        f"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /{FONT_NAME}"
+        " /CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >>"
+        f" /FontDescriptor {descriptor} 0 R /DW {int(1000 * CHAR_WIDTH)} /W [{_zero_widths()}]"
+        f" /CIDToGIDMap {cid_to_gid} 0 R >>"
+    )
+    to_unicode = new("<< >>", _tounicode_cmap())
+    return new(
+        f"<< /Type /Font /Subtype /Type0 /BaseFont /{FONT_NAME} /Encoding /Identity-H"
+        f" /DescendantFonts [{cid_font} 0 R] /ToUnicode {to_unicode} 0 R >>"
+    )
+
+
+# Right-to-left combining marks (Arabic harakat, Hebrew points) take no advance, or
+# extractors drop them; other scripts' marks keep the default width, which extracts well.
+ZERO_WIDTH_RANGES = ((0x0591, 0x05C7), (0x0610, 0x061A), (0x064B, 0x065F), (0x0670, 0x0670))
+ZERO_WIDTH_RANGES += ((0x06D6, 0x06ED),)
+
+
+def _is_zero_width(c: str) -> bool:
+    return unicodedata.category(c) == "Mn" and any(a <= ord(c) <= b for a, b in ZERO_WIDTH_RANGES)
+
+
+def _zero_widths() -> str:
+    return " ".join(f"{a} {b} 0" for a, b in ZERO_WIDTH_RANGES)
+
+
+def _hex(text: str) -> str:
+    return "".join(f"{ord(c):04X}" for c in text if ord(c) <= 0xFFFF)
+
+
+def _f(v: float) -> str:
+    s = f"{v:.4f}".rstrip("0").rstrip(".")
+    return "0" if s in ("-0", "") else s
+
+
+def content_stream(blocks: Iterable[Block], matrix: pymupdf.Matrix, font: str = FONT_RES) -> bytes:
+    """A content stream drawing the blocks' words invisibly.
+
+    ``matrix`` maps the page's upright pixel space (y down) to the PDF user space of
+    the page the stream is drawn on.
+    """
+    m = matrix
+    ops = [f"q {_f(m.a)} {_f(m.b)} {_f(m.c)} {_f(m.d)} {_f(m.e)} {_f(m.f)} cm BT 3 Tr"]
+    for block in blocks:
+        if not block.words:  # a line without word boxes: its text over the line box
+            ops.extend(_word(block.text, block.bbox, font))
+        words = block.words
+        if is_rtl(block.text):  # visual order: left to right across the line
+            words = sorted(words, key=lambda w: w.bbox[0])
+        for w in words:
+            ops.extend(_word(w.text, w.bbox, font))
+    ops.append("ET Q")
+    return "\n".join(ops).encode()
+
+
+def _word(text: str, bbox: list[float], font: str) -> list[str]:
+    text = text.strip()
+    code = _hex(text)
+    if not code:
+        return []
+    x0, y0, x1, y1 = bbox
+    size = max(y1 - y0, 1.0)
+    n = sum(ord(c) <= 0xFFFF and not _is_zero_width(c) for c in text) or 1
+    scale = 100.0 * max(x1 - x0, 1.0) / (n * CHAR_WIDTH * size)
+    # The pixel space has y down: flip the text matrix so glyphs stand upright.
+    # Right-to-left words are written in visual order, as PDF producers do; viewers
+    # and extractors apply the bidi algorithm to get the logical order back.
+    if is_rtl(text):
+        code = _hex(visual_order(text))
+    return [
+        f"/{font} {_f(size)} Tf {_f(scale)} Tz 1 0 0 -1 {_f(x0)} {_f(y1)} Tm",
+        f"<{code}0020> Tj",
+    ]
+
+
+def is_rtl(text: str) -> bool:
+    """True when most strong characters of ``text`` are right-to-left (Arabic, Hebrew)."""
+    rtl = ltr = 0
+    for c in text:
+        kind = unicodedata.bidirectional(c)
+        rtl += kind in ("R", "AL")
+        ltr += kind == "L"
+    return rtl > ltr
+
+
+def visual_order(text: str) -> str:
+    """A right-to-left word left to right as shown: runs of left-to-right characters
+    and digits keep their order, the rest is mirrored (the bidi algorithm, simplified
+    to one word)."""
+    runs: list[tuple[bool, str]] = []
+    for c in text:
+        forward = unicodedata.bidirectional(c) in ("L", "EN", "AN")
+        if runs and runs[-1][0] == forward:
+            runs[-1] = (forward, runs[-1][1] + c)
+        else:
+            runs.append((forward, c))
+    return "".join(run if forward else run[::-1] for forward, run in reversed(runs))
+
+
+def text_layer_page(
+    doc: pymupdf.Document,
+    font_xref: int,
+    size: pymupdf.Rect,
+    blocks: list[Block],
+    matrix: pymupdf.Matrix,
+) -> pymupdf.Page:
+    """Append to ``doc`` a page of ``size`` holding only the invisible words.
+
+    ``matrix`` maps upright pixels to this page's top-left-origin coordinates (points,
+    y down, as PyMuPDF counts them).
+    """
+    page = doc.new_page(width=size.width, height=size.height)
+    doc.xref_set_key(page.xref, "Resources", f"<< /Font << /{FONT_RES} {font_xref} 0 R >> >>")
+    to_pdf = pymupdf.Matrix(1, 0, 0, -1, 0, size.height)
+    xref = doc.get_new_xref()
+    doc.update_object(xref, "<< >>")
+    doc.update_stream(xref, content_stream(blocks, matrix * to_pdf))
+    doc.xref_set_key(page.xref, "Contents", f"{xref} 0 R")
+    return page

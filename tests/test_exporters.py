@@ -1,0 +1,472 @@
+"""Exporters, read back with real readers.
+
+Jobs are built from real Tesseract output (``pytesseract.image_to_data``: real words and
+boxes) on corpus images, rendered pages and rendered PDF pages, so the searchable PDF is
+checked against boxes an engine really produced. Every output is parsed again: json
+with ``Job.from_dict``, csv with :mod:`csv`, docx with python-docx, hOCR with
+:mod:`xml.etree`, pdf with PyMuPDF.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+
+import pymupdf
+import pytesseract
+import pytest
+from PIL import Image
+
+from ocrkit.errors import BadOption, ExportFailed
+from ocrkit.hookspecs import ExportContext
+from ocrkit.models import Block, Cell, Job, Page, Table, Word
+from ocrkit.plugins import get_registry
+
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+SCAN = "pdf/scan_fondue_dracula_p54-55.pdf"
+TEXT_PDF = "pdf/docling_multi_page.pdf"
+PDF_DPI = 150
+PUNCT = ".,;:!?()[]'\"«»،؛"
+
+
+# ------------------------------------------------------------------ building jobs
+
+
+def ocr_page(img: Image.Image, *, index: int = 0, dpi: int = 300, lang: str = "eng") -> Page:
+    """A job page from Tesseract's word boxes: one block per line, paragraphs kept."""
+    data = pytesseract.image_to_data(img, lang=lang, output_type=pytesseract.Output.DICT)
+    lines: dict[tuple[int, int, int], list[Word]] = {}
+    paras: dict[tuple[int, int], int] = {}
+    for i, text in enumerate(data["text"]):
+        if not text.strip() or float(data["conf"][i]) < 0:
+            continue
+        x, y, w, h = (data[k][i] for k in ("left", "top", "width", "height"))
+        key = (data["block_num"][i], data["par_num"][i], data["line_num"][i])
+        paras.setdefault(key[:2], len(paras))
+        conf = round(float(data["conf"][i]) / 100, 4)
+        lines.setdefault(key, []).append(Word(text.strip(), [x, y, x + w, y + h], conf))
+    blocks = []
+    for key, words in lines.items():
+        box = [min(w.bbox[0] for w in words), min(w.bbox[1] for w in words)]
+        box += [max(w.bbox[2] for w in words), max(w.bbox[3] for w in words)]
+        conf = round(sum(w.confidence for w in words) / len(words), 4)
+        text = " ".join(w.text for w in words)
+        blocks.append(Block(text, box, conf, words, paragraph=paras[key[:2]]))
+    text = "\n".join(b.text for b in blocks)
+    return Page(
+        index=index,
+        width=img.width,
+        height=img.height,
+        dpi=dpi,
+        text=text,
+        markdown=text,
+        blocks=blocks,
+        engine="tesseract",
+        confidence=round(sum(b.confidence for b in blocks) / max(len(blocks), 1), 4),
+    )
+
+
+def make_job(pages: list[Page], **kw: object) -> Job:
+    job = Job(status="done", pages=pages, **kw)  # type: ignore[arg-type]
+    job.finish()
+    return job
+
+
+def image_dpi(img: Image.Image) -> int:
+    return round(img.info.get("dpi", (300, 300))[0]) or 300
+
+
+def render(page: pymupdf.Page, dpi: int = PDF_DPI) -> Image.Image:
+    pix = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY)
+    return Image.frombytes("L", (pix.width, pix.height), pix.samples)
+
+
+@pytest.fixture(scope="session")
+def exporters() -> dict:
+    return get_registry().exporters
+
+
+def export(exporters: dict, fmt: str, job: Job, **ctx: object) -> bytes:
+    return exporters[fmt].export(job, ExportContext(**ctx))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def lines_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from PIL import ImageDraw, ImageFont
+
+    img = Image.new("L", (1700, 1000), 255)
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.truetype(FONT, 44)
+    lines = [
+        "Quarterly Report",
+        "The quick brown fox jumps over the lazy dog.",
+        "Prices rose by 12% in March; costs & fees <fell>.",
+        "Contact: Dr. Ada Lovelace, 10 Downing Street",
+    ]
+    for n, line in enumerate(lines):
+        draw.text((120, 120 + n * 160), line, font=font, fill=0)
+    path = tmp_path_factory.mktemp("img") / "report.png"
+    img.save(path, dpi=(200, 200))
+    return path
+
+
+@pytest.fixture(scope="session")
+def lines_job(lines_image: Path) -> Job:
+    with Image.open(lines_image) as img:
+        page = ocr_page(img, dpi=200)
+    page.blocks[0].type = "heading"
+    return make_job([page], input_type="png", filename="report.png")
+
+
+@pytest.fixture(scope="session")
+def scan_job(corpus: Path) -> Job:
+    """Both pages of a scanned PDF OCR'd at PDF_DPI, as the pipeline would."""
+    with pymupdf.open(corpus / SCAN) as doc:
+        pages = [ocr_page(render(p), index=p.number, dpi=PDF_DPI) for p in doc]
+    return make_job(pages, input_type="pdf", filename="scan.pdf", dpi=PDF_DPI)
+
+
+# ------------------------------------------------------------------ pdf checks
+
+
+def pdf_words_in_boxes(pdf_page: pymupdf.Page, job_page: Page, tol_pt: float = 2.0) -> float:
+    """Share of the job page's words that the PDF page yields, as that word, inside the
+    word's box (mapped to points) grown by ``tol_pt``."""
+    to_upright = pdf_page.rotation_matrix * pymupdf.Matrix(job_page.dpi / 72, job_page.dpi / 72)
+    if job_page.rotation:
+        w, h = pdf_page.rect.width * job_page.dpi / 72, pdf_page.rect.height * job_page.dpi / 72
+        turn = {90: pymupdf.Matrix(0, 1, -1, 0, h, 0), 180: pymupdf.Matrix(-1, 0, 0, -1, w, h)}
+        turn[270] = pymupdf.Matrix(0, -1, 1, 0, 0, w)
+        to_upright = to_upright * turn[job_page.rotation]
+    tol = tol_pt * job_page.dpi / 72
+    found: dict[str, list[pymupdf.Rect]] = {}
+    for x0, y0, x1, y1, text, *_ in pdf_page.get_text("words"):
+        found.setdefault(text, []).append(pymupdf.Rect(x0, y0, x1, y1) * to_upright)
+    words = [w for b in job_page.blocks for w in b.words]
+    hits = 0
+    for w in words:
+        box = pymupdf.Rect(w.bbox) + (-tol, -tol, tol, tol)
+        # MuPDF splits the trailing punctuation of right-to-left words into a word of
+        # its own; the word itself must still be there, in its box.
+        texts = {w.text, w.text.strip(PUNCT)}
+        if any(box.contains(r) for t in texts for r in found.get(t, [])):
+            hits += 1
+    return hits / len(words)
+
+
+def assert_invisible(pdf_page: pymupdf.Page) -> None:
+    spans = pdf_page.get_texttrace()
+    assert spans, "no text on the page"
+    assert {s["type"] for s in spans} == {3}, "text must be drawn in render mode 3"
+
+
+# ------------------------------------------------------------------ text formats
+
+
+def test_txt_md_json(exporters: dict, lines_job: Job) -> None:
+    txt = export(exporters, "txt", lines_job).decode("utf-8")
+    assert txt == lines_job.text + "\n"
+    assert "quick brown fox" in txt
+    assert export(exporters, "md", lines_job).decode("utf-8") == lines_job.markdown + "\n"
+    data = json.loads(export(exporters, "json", lines_job))
+    assert data["pages"][0]["blocks"][1]["words"][1]["text"] == "quick"
+    assert Job.from_dict(data) == lines_job
+
+
+def test_json_round_trips_everything(exporters: dict, lines_job: Job) -> None:
+    page = Page.from_dict(lines_job.pages[0].to_dict())
+    page.index, page.source, page.rotation = 1, "text-layer", 90
+    page.tables = [Table([Cell(0, 0, "Ä €", [1, 2, 3, 4], row_span=2)], bbox=[1, 2, 3, 4])]
+    page.extra = {"note": "日本語", "n": [1, 2.5, None]}
+    page.warnings = ["a warning"]
+    job = make_job([lines_job.pages[0], page], extra={"k": "v"}, tool="extract-tables")
+    out = export(exporters, "json", job)
+    assert "日本語".encode() in out  # ensure_ascii=False
+    again = Job.from_dict(json.loads(out))
+    assert again == job
+    assert again.pages[1].tables[0].cells[0].row_span == 2
+
+
+# ------------------------------------------------------------------ csv
+
+
+def read_csv(data: bytes) -> list[list[str]]:
+    assert not data.startswith(b"\xef\xbb\xbf")
+    return list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+
+
+def test_csv_lines(exporters: dict, lines_job: Job, scan_job: Job) -> None:
+    rows = read_csv(export(exporters, "csv", lines_job))
+    assert rows[0] == ["page", "line", "text", "confidence", "x0", "y0", "x1", "y1"]
+    blocks = lines_job.pages[0].blocks
+    assert len(rows) == 1 + len(blocks)
+    assert rows[2][:3] == ["1", "2", blocks[1].text]
+    assert rows[3][2] == blocks[2].text  # commas, & and < survive quoting
+    assert float(rows[2][3]) == pytest.approx(blocks[1].confidence)
+    assert [int(v) for v in rows[2][4:]] == blocks[1].bbox
+    rows = read_csv(export(exporters, "csv", scan_job))
+    assert {r[0] for r in rows[1:]} == {"1", "2"}
+    assert sum(r[0] == "2" for r in rows) == len(scan_job.pages[1].blocks)
+
+
+@pytest.fixture
+def tables_job() -> Job:
+    def table(rows: list[list[str]], span: bool = False) -> Table:
+        cells = [
+            Cell(r, c, t, [0, 0, 1, 1]) for r, row in enumerate(rows) for c, t in enumerate(row)
+        ]
+        if span:  # a header spanning both columns
+            cells = [Cell(0, 0, "Both", [0, 0, 2, 1], col_span=2)] + [c for c in cells if c.row > 0]
+        return Table(cells, bbox=[0, 0, 10, 10])
+
+    p0 = Page(0, 100, 100, 300, tables=[table([["a", "b"], ["1", "2"]])])
+    p1 = Page(
+        1,
+        100,
+        100,
+        300,
+        tables=[table([["x", "y"], ["3", '4,"q"']], span=True), table([["z"], ["5"]])],
+    )
+    return make_job([p0, p1])
+
+
+def test_csv_tables(exporters: dict, tables_job: Job) -> None:
+    assert read_csv(export(exporters, "csv", tables_job)) == [["a", "b"], ["1", "2"]]
+    two = read_csv(export(exporters, "csv", tables_job, options={"table": "2"}))
+    assert two == [["Both", ""], ["3", '4,"q"']]
+    every = read_csv(export(exporters, "csv", tables_job, options={"table": "all"}))
+    assert every == [["a", "b"], ["1", "2"], [], ["Both", ""], ["3", '4,"q"'], [], ["z"], ["5"]]
+    for bad in ("0", "4", "-1", "first"):
+        with pytest.raises(BadOption, match="table"):
+            export(exporters, "csv", tables_job, options={"table": bad})
+
+
+def test_csv_table_option_without_tables(exporters: dict, lines_job: Job) -> None:
+    with pytest.raises(BadOption, match="0 tables"):
+        export(exporters, "csv", lines_job, options={"table": "1"})
+    rows = read_csv(export(exporters, "csv", lines_job, options={"table": "all"}))
+    assert rows[0][0] == "page"
+
+
+# ------------------------------------------------------------------ hocr
+
+
+def test_hocr(exporters: dict, lines_job: Job, scan_job: Job) -> None:
+    for job in (lines_job, scan_job):
+        root = ET.fromstring(export(exporters, "hocr", job))
+        ns = {"h": "http://www.w3.org/1999/xhtml"}
+        pages = root.findall(".//h:div[@class='ocr_page']", ns)
+        assert len(pages) == len(job.pages)
+        assert "ppageno 0" in pages[0].get("title", "")
+        w, h = job.pages[0].width, job.pages[0].height
+        assert f"bbox 0 0 {w} {h}" in pages[0].get("title", "")
+        words = root.findall(".//h:span[@class='ocrx_word']", ns)
+        truth = [wd for p in job.pages for b in p.blocks for wd in b.words]
+        assert [e.text for e in words] == [wd.text for wd in truth]
+        first = truth[0]
+        title = words[0].get("title", "")
+        assert title.startswith("bbox " + " ".join(str(round(v)) for v in first.bbox))
+        assert f"x_wconf {round(first.confidence * 100)}" in title
+        assert len(root.findall(".//h:p[@class='ocr_par']", ns)) >= 2
+    # The heading line is an ocr_header; "<fell>." survived escaping.
+    root = ET.fromstring(export(exporters, "hocr", lines_job))
+    assert root.find(".//*[@class='ocr_header']") is not None
+    assert any(e.text == "<fell>." for e in root.iter()) or "fell" in lines_job.text
+
+
+# ------------------------------------------------------------------ docx
+
+
+def test_docx(exporters: dict, lines_job: Job, scan_job: Job) -> None:
+    import docx
+
+    page = Page.from_dict(lines_job.pages[0].to_dict())
+    page.index = 1
+    page.blocks.append(Block("first item", [0, 900, 300, 940], 0.9, type="list_item"))
+    page.blocks.append(Block("Q1 10", [120, 950, 400, 990], 0.9, type="table"))
+    page.tables = [
+        Table(
+            [
+                Cell(0, 0, "Region", [120, 950, 300, 990], col_span=2),
+                Cell(1, 0, "North", [120, 990, 200, 1030]),
+                Cell(1, 1, "10", [200, 990, 300, 1030]),
+            ],
+            bbox=[100, 940, 500, 1040],
+        )
+    ]
+    job = make_job([scan_job.pages[0], page], filename="scan.pdf")
+    document = docx.Document(io.BytesIO(export(exporters, "docx", job)))
+    assert document.core_properties.title == "scan"
+    paras = document.paragraphs
+    headings = [p.text for p in paras if p.style.name.startswith("Heading")]
+    assert headings == [lines_job.pages[0].blocks[0].text]
+    body = [p.text for p in paras if p.style.name == "Normal" and p.text]
+    # Each Tesseract paragraph of the scan became one Word paragraph of its lines.
+    scan_paras = {b.paragraph for b in scan_job.pages[0].blocks}
+    assert len(body) == len(scan_paras) + 3
+    assert "quick brown fox jumps" in " ".join(body)
+    assert [p.text for p in paras if p.style.name == "List Bullet"] == ["first item"]
+    xml = document.element.xml
+    assert xml.count('w:type="page"') == 1
+    (table,) = document.tables
+    assert table.cell(0, 0)._tc is table.cell(0, 1)._tc  # merged
+    assert table.cell(0, 0).text == "Region"
+    assert [c.text for c in table.rows[1].cells] == ["North", "10"]
+
+
+# ------------------------------------------------------------------ pdf, image input
+
+
+def test_pdf_needs_source(exporters: dict, lines_job: Job) -> None:
+    with pytest.raises(ExportFailed, match="--source"):
+        export(exporters, "pdf", lines_job)
+
+
+def test_pdf_from_png(exporters: dict, lines_image: Path, lines_job: Job) -> None:
+    out = export(exporters, "pdf", lines_job, source=lines_image)
+    with pymupdf.open(stream=out, filetype="pdf") as doc:
+        (page,) = doc
+        assert page.rect == pymupdf.Rect(0, 0, 1700 * 72 / 200, 1000 * 72 / 200)
+        assert pdf_words_in_boxes(page, lines_job.pages[0]) >= 0.95
+        assert_invisible(page)
+        (img,) = page.get_images()
+        assert img[2:4] == (1700, 1000)
+        assert "quick brown fox" in page.get_text()
+        assert page.search_for("Lovelace")
+    # Without a source: the upright page image from the pipeline.
+    with Image.open(lines_image) as img:
+        img.load()
+    again = export(exporters, "pdf", lines_job, page_image=lambda i: img)
+    with pymupdf.open(stream=again, filetype="pdf") as doc:
+        assert pdf_words_in_boxes(doc[0], lines_job.pages[0]) >= 0.95
+
+
+def test_pdf_text_layer_is_invisible(exporters: dict, lines_image: Path, lines_job: Job) -> None:
+    """Rendering with and without the text layer gives the same pixels."""
+    empty = make_job([Page.from_dict({**lines_job.pages[0].to_dict(), "blocks": []})])
+    with_text = export(exporters, "pdf", lines_job, source=lines_image)
+    without = export(exporters, "pdf", empty, source=lines_image)
+    with pymupdf.open(stream=with_text) as a, pymupdf.open(stream=without) as b:
+        assert a[0].get_text().strip() and not b[0].get_text().strip()
+        assert a[0].get_pixmap(dpi=50).samples == b[0].get_pixmap(dpi=50).samples
+
+
+@pytest.mark.parametrize(
+    ("name", "lang"),
+    [
+        ("printed/tess_phototest.tif", "eng"),
+        ("printed/kovalewsky_fr_p69.jpg", "fra"),
+        ("nonlatin/udhr_ru_corp_page.jpg", "rus"),
+        ("nonlatin/udhr_zh_corp_page.jpg", "chi_sim"),
+        ("nonlatin/udhr_ar_corp_page.jpg", "ara"),
+        ("nonlatin/udhr_hi_corp_page.jpg", "hin"),
+    ],
+)
+def test_pdf_from_corpus_image(exporters: dict, corpus: Path, name: str, lang: str) -> None:
+    path = corpus / name
+    with Image.open(path) as img:
+        page = ocr_page(img, dpi=image_dpi(img), lang=lang)
+    job = make_job([page], input_type=path.suffix.lstrip("."), filename=path.name)
+    out = export(exporters, "pdf", job, source=path)
+    with pymupdf.open(stream=out, filetype="pdf") as doc:
+        pdf_page = doc[0]
+        assert pdf_page.rect.width == pytest.approx(page.width * 72 / page.dpi)
+        assert pdf_page.rect.height == pytest.approx(page.height * 72 / page.dpi)
+        share = pdf_words_in_boxes(pdf_page, page)
+        assert share >= 0.95, f"{name}: {share:.1%} of the words in their boxes"
+        assert_invisible(pdf_page)
+        longest = max((w.text for b in page.blocks for w in b.words), key=len)
+        assert pdf_page.search_for(longest), f"{longest!r} is not searchable"
+        if path.suffix == ".jpg":  # the JPEG is embedded as it is
+            (xref, *_) = pdf_page.get_images()[0]
+            assert doc.extract_image(xref)["image"] == path.read_bytes()
+            assert len(out) < path.stat().st_size + 60_000
+
+
+# ------------------------------------------------------------------ pdf, pdf input
+
+
+def test_pdf_from_scanned_pdf(exporters: dict, corpus: Path, scan_job: Job) -> None:
+    source = corpus / SCAN
+    out = export(exporters, "pdf", scan_job, source=source)
+    with pymupdf.open(source) as before, pymupdf.open(stream=out, filetype="pdf") as after:
+        assert after.page_count == before.page_count
+        for a, b, job_page in zip(after, before, scan_job.pages, strict=True):
+            assert a.rect == b.rect and a.mediabox == b.mediabox
+            assert pdf_words_in_boxes(a, job_page) >= 0.95
+            assert_invisible(a)
+            # The scan itself is kept: same image, same pixels.
+            assert a.get_images()[0][2:4] == b.get_images()[0][2:4]
+    assert len(out) < source.stat().st_size * 1.1 + 60_000
+
+
+def test_pdf_rotated_page(exporters: dict, corpus: Path, scan_job: Job, tmp_path: Path) -> None:
+    """A page with /Rotate 90 shows the scan sideways; ocrkit turned the rendered page
+    270 degrees clockwise to read it, which gives back the upright scan and its boxes."""
+    with pymupdf.open(corpus / SCAN) as doc:
+        doc[0].set_rotation(90)
+        doc.select([0])
+        doc.save(tmp_path / "rotated.pdf")
+        turned = render(doc[0]).rotate(90, expand=True)  # 270 clockwise
+    job_page = Page.from_dict({**scan_job.pages[0].to_dict(), "rotation": 270})
+    assert turned.size == (job_page.width, job_page.height)
+    job = make_job([job_page])
+    out = export(exporters, "pdf", job, source=tmp_path / "rotated.pdf")
+    with pymupdf.open(stream=out, filetype="pdf") as doc:
+        assert doc[0].rotation == 90
+        assert pdf_words_in_boxes(doc[0], job_page) >= 0.95
+
+
+def test_pdf_keeps_text_layer_pages(exporters: dict, corpus: Path) -> None:
+    """Pages that kept their text layer are untouched; only the OCR'd page gains text."""
+    source = corpus / TEXT_PDF
+    with pymupdf.open(source) as doc:
+        before = [p.get_text() for p in doc]
+        rects = [p.rect for p in doc]
+        pages = []
+        for p in doc:
+            words = [
+                Word(w[4], [v * PDF_DPI / 72 for v in w[:4]], 1.0) for w in p.get_text("words")
+            ]
+            w, h = (round(v * PDF_DPI / 72) for v in (p.rect.width, p.rect.height))
+            pages.append(
+                Page(
+                    p.number,
+                    w,
+                    h,
+                    PDF_DPI,
+                    source="text-layer",
+                    blocks=[Block("x", [0, 0, w, h], 1, words)],
+                )
+            )
+    # Pretend page 2 was OCR'd (e.g. --force-ocr) with one extra word.
+    pages[1].source = "ocr"
+    pages[1].blocks = [
+        Block("Zyxwv", [150, 150, 400, 200], 0.9, [Word("Zyxwv", [150, 150, 400, 200], 0.9)])
+    ]
+    out = export(exporters, "pdf", make_job(pages), source=source)
+    with pymupdf.open(stream=out, filetype="pdf") as doc:
+        assert [p.rect for p in doc] == rects
+        assert doc[0].get_text() == before[0]
+        assert all(doc[i].get_text() == before[i] for i in range(2, doc.page_count))
+        assert "Zyxwv" in doc[1].get_text() and "Zyxwv" not in before[1]
+        assert pdf_words_in_boxes(doc[1], pages[1]) == 1.0
+
+
+def test_pdf_source_mismatch(exporters: dict, corpus: Path, lines_job: Job) -> None:
+    with pytest.raises(ExportFailed, match="does not match"):
+        export(exporters, "pdf", lines_job, source=corpus / SCAN)
+
+
+def test_every_exporter_declares_itself(exporters: dict) -> None:
+    for name in ("txt", "md", "json", "csv", "docx", "pdf", "hocr"):
+        exp = exporters[name]
+        assert exp.name == name and exp.extension and exp.media_type and exp.description
+        assert exp.is_text == (name not in ("docx", "pdf"))
+
+
+_: Callable[..., object] = export
