@@ -238,7 +238,7 @@ def require_tesseract(codes: list[str]) -> None:
     if missing:
         have = ", ".join(c for c in installed if c != "osd") or "none"
         raise EngineUnavailable(
-            f"Tesseract language data not installed: {', '.join(missing)} "
+            f"no Tesseract language data for {', '.join(missing)} "
             f"(installed: {have}); on Debian/Ubuntu: apt-get install "
             + " ".join(f"tesseract-ocr-{c.replace('_', '-')}" for c in missing)
         )
