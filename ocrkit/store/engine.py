@@ -89,4 +89,6 @@ def insert_ignore(conn: Connection, table: Any, values: dict[str, Any], keys: li
     else:  # pragma: no cover - only the two supported backends
         raise NotImplementedError(f"ocrkit's store does not support {name}")
     stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
-    return conn.execute(stmt).rowcount == 1
+    # RETURNING, not rowcount: psycopg reports -1 as the rowcount of an INSERT.
+    stmt = stmt.returning(table.c[keys[0]])
+    return conn.execute(stmt).first() is not None
