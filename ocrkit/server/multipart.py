@@ -50,6 +50,7 @@ class _Collector:
         self._name = ""
         self._is_file = False
         self._data = bytearray()
+        self.ended = False
 
     # -- python-multipart callbacks ----------------------------------------------------
     def on_part_begin(self) -> None:
@@ -109,6 +110,9 @@ class _Collector:
             except UnicodeDecodeError:
                 raise BadInput(f"form field {self._name!r} is not UTF-8 text") from None
 
+    def on_end(self) -> None:
+        self.ended = True
+
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
@@ -151,6 +155,7 @@ async def receive_upload(
             "on_header_value",
             "on_header_end",
             "on_headers_finished",
+            "on_end",
         )
     }
     parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
@@ -162,6 +167,8 @@ async def receive_upload(
                 raise LimitExceeded(f"file too large: the limit is {max_bytes} bytes")
             parser.write(chunk)
         parser.finalize()
+        if not col.ended:
+            raise BadInput("truncated multipart body (no closing boundary)")
     except MultipartParseError as exc:
         col.close()
         with contextlib.suppress(FileNotFoundError):

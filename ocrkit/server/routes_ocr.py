@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import uuid as uuidlib
 from typing import TYPE_CHECKING, Any
@@ -13,19 +14,20 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
-from ocrkit.errors import BadInput, BadOption, LimitExceeded
+from ocrkit.errors import BadInput, BadOption, LimitExceeded, OcrkitError
 from ocrkit.models import Job
 from ocrkit.server.auth import get_caller
 from ocrkit.server.jobs import now_iso
 from ocrkit.server.multipart import receive_upload
 from ocrkit.server.scheduler import FREE_PRIORITY, PAID_PRIORITY
-from ocrkit.server.submit import Options, count_pages, parse_options
+from ocrkit.server.submit import FIELDS, Options, count_pages, parse_options
 
 if TYPE_CHECKING:
     from ocrkit.server.app import ServerState
     from ocrkit.store import Caller, StoredJob
 
 run = anyio.to_thread.run_sync
+log = logging.getLogger("ocrkit.server")
 
 
 def state(request: Request) -> ServerState:
@@ -92,6 +94,9 @@ async def submit(request: Request) -> Response:
             if "file" in upload.fields:
                 raise BadInput("'file' must be a file part (with a filename), not a text field")
             raise BadInput("no file: send the image or PDF in the multipart field 'file'")
+        misplaced = [f for f in upload.file_fields if f in FIELDS]
+        if misplaced:
+            raise BadInput(f"field {misplaced[0]!r} must be a text value, not a file")
         opts = parse_options(upload.fields, st.registry, st.settings)
         kind, pages = await run(count_pages, dest, st.settings.max_upload_bytes)
         cap = await run(st.store.max_file_pages, caller)
@@ -206,11 +211,19 @@ async def download(request: Request) -> Response:
         content = await run(pdf.read_bytes)
     else:
         images = st.jobs.images_dir(job.uuid)
-        content = await run(
-            lambda: api.export(
-                job, fmt, images_dir=images if images.is_dir() else None, options=options
+        try:
+            content = await run(
+                lambda: api.export(
+                    job, fmt, images_dir=images if images.is_dir() else None, options=options
+                )
             )
-        )
+        except OcrkitError:
+            raise
+        except Exception as exc:  # a bug in an exporter plugin: say which one
+            log.error("exporter %r failed on job %s", fmt, job.uuid, exc_info=exc)
+            raise HTTPException(
+                500, f"the {fmt!r} exporter failed ({type(exc).__name__})"
+            ) from None
     stem = _stem(job)
     ext = (exporter.extension or fmt).lstrip(".")
     return Response(

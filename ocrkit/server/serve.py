@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -49,7 +50,9 @@ def serve(
     settings = load_settings(workers=workers, data_dir=data_dir)
     app = create_app(settings)
     if get_path is not None:
-        from starlette.testclient import TestClient
+        with warnings.catch_warnings():  # starlette warns about httpx; harmless here
+            warnings.simplefilter("ignore")
+            from starlette.testclient import TestClient
 
         with TestClient(app, raise_server_exceptions=False) as client:
             response = client.get(get_path)
