@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -28,6 +29,10 @@ from ocrkit.store.engine import alembic_config, current_revision
 from ocrkit.store.models import metadata
 
 T0 = datetime(2026, 3, 31, 23, 0, tzinfo=UTC)
+# The contention tests also run on PostgreSQL when psycopg is installed and this answers.
+PG_URL = os.environ.get(
+    "OCRKIT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 def open_store(tmp_path: Path, **overrides: Any) -> Store:
@@ -41,6 +46,32 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s.clock = lambda: T0
     yield s
     s.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """ "" (the SQLite file in the data dir) or a fresh PostgreSQL database, dropped after."""
+    if request.param == "sqlite":
+        yield ""
+        return
+    pytest.importorskip("psycopg", reason="psycopg is not installed (PostgreSQL backend)")
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import OperationalError
+
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    name = "ocrkit_test_" + uuidlib.uuid4().hex[:12]
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    except OperationalError as exc:
+        admin.dispose()
+        pytest.skip(f"PostgreSQL does not answer at {PG_URL}: {exc.orig}")
+    try:
+        yield PG_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
 
 
 def db_rows(store: Store, sql: str) -> list[tuple[Any, ...]]:
@@ -155,7 +186,8 @@ def test_account_errors_are_clear(store: Store) -> None:
 # metering
 
 
-def test_twenty_threads_against_a_free_cap_of_ten(store: Store) -> None:
+def test_twenty_threads_against_a_free_cap_of_ten(tmp_path: Path, database_url: str) -> None:
+    store = open_store(tmp_path, free_monthly_pages=10, database_url=database_url)
     alice = store.create_account("alice")
     caller = Caller(alice, "10.0.0.1")
     barrier = threading.Barrier(20)
@@ -183,7 +215,8 @@ def test_twenty_threads_against_a_free_cap_of_ten(store: Store) -> None:
     assert "Monthly page cap" in refused[0].message
     usage = store.usage(caller)
     assert (usage["used"], usage["reserved"], usage["cap"]) == (10, 0, 10)
-    assert db_rows(store, "SELECT COUNT(*) FROM pages") == [(10,)]
+    assert store.counts()["pages"]["ocr"] == 10
+    store.close()
 
 
 WORKER = r"""
@@ -193,8 +226,9 @@ from ocrkit.models import Job, Page
 from ocrkit.settings import load_settings
 from ocrkit.store import Caller, PaymentRequired, Store
 
-data_dir, go = sys.argv[1], Path(sys.argv[2])
-store = Store.open(load_settings({"OCRKIT_DATA_DIR": data_dir}, free_monthly_pages=10))
+data_dir, go, url = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+env = {"OCRKIT_DATA_DIR": data_dir, "OCRKIT_DATABASE_URL": url}
+store = Store.open(load_settings(env, free_monthly_pages=10))
 caller = Caller(store.get_account("alice"), "10.0.0.1")
 out = {"charged": 0, "refused": 0, "errors": []}
 while not go.exists():
@@ -223,13 +257,13 @@ print(json.dumps(out))
 """
 
 
-def test_several_processes_against_one_sqlite_file(tmp_path: Path) -> None:
-    s = open_store(tmp_path, free_monthly_pages=10)
+def test_several_processes_against_one_database(tmp_path: Path, database_url: str) -> None:
+    s = open_store(tmp_path, free_monthly_pages=10, database_url=database_url)
     alice = s.create_account("alice")
     go = tmp_path / "go"
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(s.settings.data_dir), str(go)],
+            [sys.executable, "-c", WORKER, str(s.settings.data_dir), str(go), database_url],
             stdout=subprocess.PIPE,
             text=True,
         )
