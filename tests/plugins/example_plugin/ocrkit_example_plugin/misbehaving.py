@@ -1,5 +1,6 @@
-"""A badly behaved plugin: writes to stdout when ``OCRKIT_EXAMPLE_POLLUTE=1``.
+"""Badly behaved plugins for tests: a stdout polluter and an exporter with a bug.
 
+The polluter writes to stdout when ``OCRKIT_EXAMPLE_POLLUTE=1``.
 It prints (and writes straight to file descriptor 1, as a C library would) whenever the
 registry is built -- in the main process and in every page worker -- and from its
 ``stdout-polluter`` tool while pages are processed. ``ocrkit ocr ... -o -`` must still
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import ocrkit
-from ocrkit.hookspecs import Exporter, Tool
+from ocrkit.hookspecs import ExportContext, Exporter, Tool
 from ocrkit.models import Job, Page
 
 
@@ -39,9 +40,22 @@ class PolluterTool(Tool):
         return job
 
 
+class CrashingExporter(Exporter):
+    """Fails with an unexpected exception: what a bug in a plugin looks like."""
+
+    name = "example-crash"
+    extension = "crash"
+    description = "Test plugin: always fails with ZeroDivisionError (a bug)"
+    is_text = True
+
+    def export(self, job: Job, ctx: ExportContext) -> bytes:
+        return str(len(job.pages) / 0).encode()
+
+
 @ocrkit.hookimpl
 def register_exporters(register: Callable[[Exporter], None]) -> None:
     pollute("register_exporters")
+    register(CrashingExporter())
 
 
 @ocrkit.hookimpl

@@ -1,0 +1,288 @@
+"""The ``ocrkit`` command line, run as users run it: real processes and real pipes."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ocrkit.cli import LAZY_COMMANDS
+from ocrkit.errors import ExitCode
+
+OCRKIT = [sys.executable, "-m", "ocrkit"]
+SH_OCRKIT = f"{shlex.quote(sys.executable)} -m ocrkit"
+LINES = ["Invoice number 4711", "Total amount due 99"]
+
+
+def env(**extra: str) -> dict[str, str]:
+    """The test environment: only the example plugin (no broken-plugin warning)."""
+    e = dict(os.environ, OCRKIT_LOAD_PLUGINS="ocrkit-example-plugin", OMP_THREAD_LIMIT="1")
+    e.pop("OCRKIT_DEBUG", None)
+    e.update(extra)
+    return e
+
+
+def ocrkit(*args: str, input: bytes | None = None, **extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*OCRKIT, *args], input=input, capture_output=True, env=env(**extra), timeout=120
+    )
+
+
+def shell(cmd: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", "-o", "pipefail", "-c", cmd], cwd=cwd, capture_output=True, env=env(), timeout=120
+    )
+
+
+@pytest.fixture
+def page(render_page: Callable[..., Path]) -> Callable[..., Path]:
+    """A small rendered page (fast to OCR) with known text."""
+
+    def make(name: str = "page.png", lines: list[str] = LINES) -> Path:
+        return render_page(lines, name=name, size=(1100, 400), font_size=40)
+
+    return make
+
+
+def assert_clean_error(proc: subprocess.CompletedProcess, code: int) -> str:
+    err = proc.stderr.decode()
+    assert proc.returncode == code, err
+    assert "Traceback" not in err and b"Traceback" not in proc.stdout
+    assert "error" in err.lower()
+    return err
+
+
+def test_help_lists_commands_and_imports_nothing_heavy() -> None:
+    proc = ocrkit("--help")
+    assert proc.returncode == 0
+    out = proc.stdout.decode()
+    for name in ("ocr", "export", "plugins", "engines", "formats", "tools", "example-hello"):
+        assert f"  {name} " in out
+    code = (
+        "import sys; from ocrkit.cli import run; run(['--help']); "
+        "heavy = ['pymupdf', 'fitz', 'PIL', 'starlette', 'pytesseract', 'numpy', 'docx', "
+        "'sqlalchemy', 'rich']; print([m for m in heavy if m in sys.modules], file=sys.stderr)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, env=env())
+    assert proc.stderr.decode().strip().splitlines()[-1] == "[]"
+
+
+def test_lazy_commands_listed_only_when_their_module_exists() -> None:
+    import importlib.util
+
+    out = ocrkit("--help").stdout.decode()
+    for name, (path, _) in LAZY_COMMANDS.items():
+        module = path.split(":")[0]
+        try:
+            exists = importlib.util.find_spec(module) is not None
+        except ImportError:
+            exists = False
+        assert (f"  {name} " in out) == exists, name
+
+
+def test_pipe_image_through_stdin_to_grep(page: Callable[..., Path]) -> None:
+    src = page()
+    proc = shell(f"cat {src.name} | {SH_OCRKIT} ocr - --format md | grep Total", src.parent)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert "Total amount due 99" in proc.stdout.decode()
+
+
+def test_pipe_pdf_through_stdin(tmp_path: Path) -> None:
+    import pymupdf
+
+    doc = pymupdf.open()
+    doc.new_page().insert_text((72, 100), "Grand Total 1234 EUR", fontsize=14)
+    doc.save(tmp_path / "doc.pdf")
+    proc = shell(f"cat doc.pdf | {SH_OCRKIT} ocr - --format md | grep Total", tmp_path)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert "Grand Total 1234 EUR" in proc.stdout.decode()
+
+
+def test_json_piped_into_export_docx(page: Callable[..., Path]) -> None:
+    import docx
+
+    src = page("scan.tif")
+    proc = shell(
+        f"{SH_OCRKIT} ocr scan.tif --format json | {SH_OCRKIT} export - --format docx -o out.docx",
+        src.parent,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    text = "\n".join(p.text for p in docx.Document(str(src.parent / "out.docx")).paragraphs)
+    assert "Invoice number 4711" in text and "Total amount due 99" in text
+
+
+def test_format_from_output_extension_and_save_job(page: Callable[..., Path]) -> None:
+    src = page()
+    out, job = src.parent / "result.json", src.parent / "job.json"
+    proc = ocrkit("ocr", str(src), "-o", str(out), "--save-job", str(job))
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stdout == b""
+    assert "Total amount due 99" in json.loads(out.read_text())["text"]
+    # The saved job re-exports without OCR.
+    proc = ocrkit("export", str(job), "--format", "txt")
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert "Invoice number 4711" in proc.stdout.decode()
+
+
+def test_directory_with_a_bad_file_is_partial(page: Callable[..., Path], tmp_path: Path) -> None:
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    good = page("good.png")
+    good.rename(scans / "good.png")
+    (scans / "empty.png").write_bytes(b"")
+    (scans / "notes.txt").write_text("not an image")
+    other = page("other.png", lines=["Second document here"])
+    out = tmp_path / "out"
+    proc = ocrkit("ocr", str(scans), str(other), "--format", "md", "-o", str(out))
+    err = assert_clean_error(proc, ExitCode.partial)
+    assert "empty.png" in err and "notes.txt" in err
+    assert sorted(p.name for p in out.iterdir()) == ["good.md", "other.md"]
+    assert "Total amount due 99" in (out / "good.md").read_text()
+    assert "Second document" in (out / "other.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "code", "needle"),
+    [
+        ("zero", [], ExitCode.input_file, "empty"),
+        ("magic", [], ExitCode.input_file, ""),
+        ("missing", [], ExitCode.input_file, "no such file"),
+        ("page", ["--format", "nope"], ExitCode.bad_args, "unknown format 'nope'"),
+        ("page", ["--engine", "nope"], ExitCode.bad_args, "unknown engine 'nope'"),
+        ("page", ["--language", "xx-nope"], ExitCode.bad_args, "xx"),
+        ("page", ["--tool", "nope"], ExitCode.bad_args, "unknown tool 'nope'"),
+        ("page", ["-o", "out.weird"], ExitCode.bad_args, "cannot tell the format"),
+    ],
+)
+def test_bad_input_or_option_exits_with_documented_code(
+    page: Callable[..., Path], tmp_path: Path, setup: str, args: list[str], code: int, needle: str
+) -> None:
+    path = tmp_path / "input.png"
+    if setup == "zero":
+        path.write_bytes(b"")
+    elif setup == "magic":
+        path.write_bytes(b"GIF-but-not-really, just text\n" * 10)
+    elif setup == "page":
+        path = page()
+    proc = subprocess.run(
+        [*OCRKIT, "ocr", str(path), *args], capture_output=True, env=env(), cwd=tmp_path
+    )
+    err = assert_clean_error(proc, code)
+    assert err.splitlines()[-1].startswith("ocrkit: error: ")
+    assert needle in err
+    assert proc.stdout == b""
+
+
+def test_empty_stdin_and_bad_job_json() -> None:
+    assert_clean_error(ocrkit("ocr", "-", input=b""), ExitCode.input_file)
+    err = assert_clean_error(ocrkit("export", "-", input=b"{not json"), ExitCode.input_file)
+    assert "not a saved ocrkit job" in err
+
+
+def test_several_inputs_need_an_output_directory(page: Callable[..., Path]) -> None:
+    a, b = page("a.png"), page("b.png")
+    err = assert_clean_error(ocrkit("ocr", str(a), str(b)), ExitCode.bad_args)
+    assert "-o DIR" in err
+
+
+def test_binary_format_to_a_terminal_is_refused(page: Callable[..., Path]) -> None:
+    src = page()
+    primary, replica = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [*OCRKIT, "ocr", str(src), "--format", "docx"],
+            stdout=replica,
+            stderr=subprocess.PIPE,
+            env=env(),
+            timeout=60,
+        )
+    finally:
+        os.close(replica)
+        os.close(primary)
+    err = proc.stderr.decode()
+    assert proc.returncode == ExitCode.output, err
+    assert "terminal" in err and "Traceback" not in err
+
+
+def test_stdout_polluter_cannot_corrupt_piped_documents(
+    render_page: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A plugin printing to stdout (print and raw fd 1, in the main process and in page
+    workers) must not end up in the document written to stdout."""
+    import docx
+    from PIL import Image
+
+    first = Image.open(render_page(LINES, name="a.png", size=(1100, 400)))
+    second = Image.open(render_page(["Second page text"], name="b.png", size=(1100, 400)))
+    tif = tmp_path / "two.tif"
+    first.save(tif, save_all=True, append_images=[second], dpi=(200, 200))
+    common = ["ocr", str(tif), "--tool", "stdout-polluter", "--jobs", "2", "-o", "-"]
+
+    proc = ocrkit(*common, "--format", "json", OCRKIT_EXAMPLE_POLLUTE="1")
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert "stdout polluter" in proc.stderr.decode()
+    job = json.loads(proc.stdout)
+    assert len(job["pages"]) == 2 and "Second page" in job["text"]
+
+    proc = ocrkit(*common, "--format", "docx", OCRKIT_EXAMPLE_POLLUTE="1")
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert b"stdout polluter" not in proc.stdout
+    out = tmp_path / "out.docx"
+    out.write_bytes(proc.stdout)
+    assert "Invoice number 4711" in "\n".join(p.text for p in docx.Document(str(out)).paragraphs)
+
+
+@pytest.mark.skipif(
+    "pdf"
+    not in json.dumps(
+        subprocess.run(
+            [*OCRKIT, "formats", "--json"], capture_output=True, env=env()
+        ).stdout.decode()
+    ),
+    reason="the pdf exporter is not installed yet",
+)
+def test_searchable_pdf_through_a_pipe_keeps_the_text(page: Callable[..., Path]) -> None:
+    import pymupdf
+
+    src = page()
+    proc = shell(f"cat {src.name} | {SH_OCRKIT} ocr - -f pdf -o - > out.pdf", src.parent)
+    assert proc.returncode == 0, proc.stderr.decode()
+    with pymupdf.open(src.parent / "out.pdf") as doc:
+        assert "Total amount due 99" in doc[0].get_text()
+
+
+def test_info_commands() -> None:
+    engines = json.loads(ocrkit("engines", "--json").stdout)
+    tess = next(e for e in engines if e["name"] == "tesseract")
+    assert tess["tier"] == "cpu" and tess["available"] is True and "eng" in tess["languages"]
+    assert {"name", "tier", "available", "reason", "languages"} <= set(tess)
+    table = ocrkit("engines").stdout.decode()
+    assert table.splitlines()[0].split()[:3] == ["name", "tier", "available"]
+    formats = {f["name"] for f in json.loads(ocrkit("formats", "--json").stdout)}
+    assert {"txt", "md", "json", "csv", "docx", "example-fmt"} <= formats
+    tools = {t["name"] for t in json.loads(ocrkit("tools", "--json").stdout)}
+    assert "example-tool" in tools
+
+
+def test_unexpected_error_is_one_line_without_traceback_unless_debug(
+    page: Callable[..., Path],
+) -> None:
+    src = page()  # the example plugin's `example-crash` exporter has a bug
+    proc = ocrkit("ocr", str(src), "-f", "example-crash")
+    err = assert_clean_error(proc, ExitCode.other_error)
+    assert err.splitlines() == [
+        "ocrkit: error: unexpected ZeroDivisionError: division by zero "
+        "(rerun with --debug for the traceback)"
+    ]
+    proc = ocrkit("--debug", "ocr", str(src), "-f", "example-crash")
+    assert proc.returncode == ExitCode.other_error
+    assert "Traceback" in proc.stderr.decode() and "ZeroDivisionError" in proc.stderr.decode()
+    proc = ocrkit("ocr", str(src), "-f", "example-crash", OCRKIT_DEBUG="1")
+    assert "Traceback" in proc.stderr.decode()
