@@ -19,7 +19,7 @@ from pathlib import Path
 import pymupdf
 import pytesseract
 import pytest
-from PIL import Image
+from PIL import Image, ImageChops
 
 from ocrkit.errors import BadOption, ExportFailed
 from ocrkit.hookspecs import ExportContext
@@ -133,11 +133,14 @@ def scan_job(corpus: Path) -> Job:
 # ------------------------------------------------------------------ pdf checks
 
 
-def pdf_words_in_boxes(pdf_page: pymupdf.Page, job_page: Page, tol_pt: float = 2.0) -> float:
+def pdf_words_in_boxes(
+    pdf_page: pymupdf.Page, job_page: Page, tol_pt: float = 2.0, *, turned: bool = False
+) -> float:
     """Share of the job page's words that the PDF page yields, as that word, inside the
-    word's box (mapped to points) grown by ``tol_pt``."""
+    word's box (mapped to points) grown by ``tol_pt``. ``turned``: the PDF page is
+    shown as it was rendered, before ocrkit turned it by ``job_page.rotation``."""
     to_upright = pdf_page.rotation_matrix * pymupdf.Matrix(job_page.dpi / 72, job_page.dpi / 72)
-    if job_page.rotation:
+    if turned and job_page.rotation:
         w, h = pdf_page.rect.width * job_page.dpi / 72, pdf_page.rect.height * job_page.dpi / 72
         turn = {90: pymupdf.Matrix(0, 1, -1, 0, h, 0), 180: pymupdf.Matrix(-1, 0, 0, -1, w, h)}
         turn[270] = pymupdf.Matrix(0, -1, 1, 0, 0, w)
@@ -272,10 +275,13 @@ def test_hocr(exporters: dict, lines_job: Job, scan_job: Job) -> None:
         assert title.startswith("bbox " + " ".join(str(round(v)) for v in first.bbox))
         assert f"x_wconf {round(first.confidence * 100)}" in title
         assert len(root.findall(".//h:p[@class='ocr_par']", ns)) >= 2
-    # The heading line is an ocr_header; "<fell>." survived escaping.
-    root = ET.fromstring(export(exporters, "hocr", lines_job))
+    # The heading line is an ocr_header; markup characters survive escaping.
+    job = Job.from_dict(lines_job.to_dict())
+    job.pages[0].blocks[2].words[0].text = "<a href='x'>&amp;\""
+    root = ET.fromstring(export(exporters, "hocr", job))
     assert root.find(".//*[@class='ocr_header']") is not None
-    assert any(e.text == "<fell>." for e in root.iter()) or "fell" in lines_job.text
+    texts = [e.text for e in root.iter() if e.get("class") == "ocrx_word"]
+    assert "<a href='x'>&amp;\"" in texts
 
 
 # ------------------------------------------------------------------ docx
@@ -330,7 +336,7 @@ def test_pdf_from_png(exporters: dict, lines_image: Path, lines_job: Job) -> Non
     out = export(exporters, "pdf", lines_job, source=lines_image)
     with pymupdf.open(stream=out, filetype="pdf") as doc:
         (page,) = doc
-        assert page.rect == pymupdf.Rect(0, 0, 1700 * 72 / 200, 1000 * 72 / 200)
+        assert tuple(page.rect) == pytest.approx((0, 0, 1700 * 72 / 200, 1000 * 72 / 200))
         assert pdf_words_in_boxes(page, lines_job.pages[0]) >= 0.95
         assert_invisible(page)
         (img,) = page.get_images()
@@ -387,7 +393,53 @@ def test_pdf_from_corpus_image(exporters: dict, corpus: Path, name: str, lang: s
             assert len(out) < path.stat().st_size + 60_000
 
 
+def test_pdf_from_turned_image(exporters: dict, corpus: Path) -> None:
+    """An image ocrkit turned 90 degrees clockwise: the original bytes are placed
+    turned, so the page shows the upright image under the words."""
+    path = corpus / "rotated/tess_phototest_rotL.png"
+    with Image.open(path) as img:
+        upright = img.convert("L").rotate(-90, expand=True)
+    page = ocr_page(upright, dpi=200)
+    page.rotation = 90
+    assert "quick" in page.text
+    out = export(exporters, "pdf", make_job([page]), source=path)
+    with pymupdf.open(stream=out, filetype="pdf") as doc:
+        assert tuple(doc[0].rect) == pytest.approx((0, 0, 640 * 72 / 200, 480 * 72 / 200))
+        assert pdf_words_in_boxes(doc[0], page) >= 0.95
+        shown = render(doc[0], dpi=200)
+    assert shown.size == upright.size
+    diff = ImageChops.difference(shown, upright).histogram()
+    assert sum(n * v for v, n in enumerate(diff)) / sum(diff) < 8  # grey levels per pixel
+
+
+def test_pdf_from_multipage_tiff(exporters: dict, corpus: Path, tmp_path: Path) -> None:
+    frames = [
+        Image.open(corpus / f"printed/{n}.tif") for n in ("tess_phototest", "tess_hellogoogle")
+    ]
+    path = tmp_path / "two.tif"
+    frames[0].save(path, save_all=True, append_images=frames[1:], compression="group4")
+    pages = [ocr_page(f, index=i, dpi=image_dpi(f)) for i, f in enumerate(frames)]
+    out = export(exporters, "pdf", make_job(pages, input_type="tiff"), source=path)
+    with pymupdf.open(stream=out, filetype="pdf") as doc:
+        assert doc.page_count == 2
+        for pdf_page, page, frame in zip(doc, pages, frames, strict=True):
+            assert pdf_page.get_images()[0][2:4] == frame.size
+            assert pdf_words_in_boxes(pdf_page, page) >= 0.95
+
+
 # ------------------------------------------------------------------ pdf, pdf input
+
+
+def test_pdf_encrypted_source(exporters: dict, corpus: Path, scan_job: Job, tmp_path: Path) -> None:
+    path = tmp_path / "locked.pdf"
+    with pymupdf.open(corpus / SCAN) as doc:
+        doc.save(path, encryption=pymupdf.PDF_ENCRYPT_AES_256, user_pw="s3cret", owner_pw="o")
+    with pytest.raises(ExportFailed, match="password"):
+        export(exporters, "pdf", scan_job, source=path)
+    out = export(exporters, "pdf", scan_job, source=path, options={"password": "s3cret"})
+    with pymupdf.open(stream=out, filetype="pdf") as doc:
+        assert doc.needs_pass and doc.authenticate("s3cret")
+        assert pdf_words_in_boxes(doc[1], scan_job.pages[1]) >= 0.95
 
 
 def test_pdf_from_scanned_pdf(exporters: dict, corpus: Path, scan_job: Job) -> None:
@@ -418,7 +470,7 @@ def test_pdf_rotated_page(exporters: dict, corpus: Path, scan_job: Job, tmp_path
     out = export(exporters, "pdf", job, source=tmp_path / "rotated.pdf")
     with pymupdf.open(stream=out, filetype="pdf") as doc:
         assert doc[0].rotation == 90
-        assert pdf_words_in_boxes(doc[0], job_page) >= 0.95
+        assert pdf_words_in_boxes(doc[0], job_page, turned=True) >= 0.95
 
 
 def test_pdf_keeps_text_layer_pages(exporters: dict, corpus: Path) -> None:

@@ -125,7 +125,7 @@ def from_images(job: Job, ctx: ExportContext) -> bytes:
 
 def _save(doc: pymupdf.Document) -> bytes:
     buf = io.BytesIO()
-    doc.save(buf, garbage=3, deflate=True)
+    doc.save(buf, garbage=3, deflate=True, encryption=pymupdf.PDF_ENCRYPT_KEEP)
     return buf.getvalue()
 
 
