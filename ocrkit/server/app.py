@@ -152,7 +152,7 @@ def _private_dir(path: Path) -> None:
     path.chmod(0o700)
 
 
-def start_state(settings: Settings, registry: Registry) -> ServerState:
+def start_state(settings: Settings, registry: Registry, warm: bool = True) -> ServerState:
     """Open the store, make the private dirs and the pool, recover unfinished jobs."""
     from ocrkit.pipeline import make_executor
     from ocrkit.store import Store
@@ -169,7 +169,8 @@ def start_state(settings: Settings, registry: Registry) -> ServerState:
         log.info("recovered unfinished jobs: %d re-queued, %d failed", requeued, failed)
     jobs.clean_uploads()
     jobs.sweep()
-    threading.Thread(target=_warm, args=(pool, n), name="ocrkit-warm", daemon=True).start()
+    if warm:
+        threading.Thread(target=_warm, args=(pool, n), name="ocrkit-warm", daemon=True).start()
     return ServerState(settings=settings, registry=registry, store=store, jobs=jobs)
 
 
@@ -199,9 +200,15 @@ async def _sweeper(st: ServerState) -> None:
             log.exception("retention sweep failed")
 
 
-def create_app(settings: Settings | None = None, registry: Registry | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None,
+    registry: Registry | None = None,
+    *,
+    warm_workers: bool = True,
+) -> Starlette:
     """The ASGI app. ``settings`` default to the environment, ``registry`` to the default
-    plugin registry (the one the CLI uses)."""
+    plugin registry (the one the CLI uses). ``warm_workers`` starts the page workers at
+    start-up rather than on the first job."""
     from ocrkit.plugins import get_registry
     from ocrkit.settings import load_settings
 
@@ -210,7 +217,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        st = await anyio.to_thread.run_sync(start_state, settings, registry)
+        st = await anyio.to_thread.run_sync(start_state, settings, registry, warm_workers)
         app.state.ocrkit = st
         sweeper = asyncio.create_task(_sweeper(st))
         try:

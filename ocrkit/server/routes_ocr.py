@@ -31,7 +31,7 @@ log = logging.getLogger("ocrkit.server")
 
 
 def state(request: Request) -> ServerState:
-    return request.app.state.ocrkit  # type: ignore[no-any-return]
+    return request.app.state.ocrkit
 
 
 def job_body(st: ServerState, job: Job, *, pages: bool = True) -> dict[str, Any]:

@@ -14,6 +14,7 @@ def _log_setup() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 @click.command()
@@ -48,8 +49,8 @@ def serve(
     from ocrkit.settings import load_settings
 
     settings = load_settings(workers=workers, data_dir=data_dir)
-    app = create_app(settings)
     if get_path is not None:
+        app = create_app(settings, warm_workers=False)
         with warnings.catch_warnings():  # starlette warns about httpx; harmless here
             warnings.simplefilter("ignore")
             from starlette.testclient import TestClient
@@ -60,6 +61,7 @@ def serve(
         sys.exit(0 if response.status_code < 400 else 1)
     import uvicorn
 
+    app = create_app(settings)
     _log_setup()
     click.echo(f"ocrkit: serving on http://{host}:{port} (data in {settings.data_dir})", err=True)
     uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
