@@ -174,6 +174,7 @@ def ocr(
             raise inputs_limit(len(indices), limits)
         job.input_type, job.page_count = kind, len(indices)
         job.extra["input_pages"] = info.page_count
+        job.warnings.extend(info.warnings)
         if images_dir is not None:
             Path(images_dir).mkdir(parents=True, exist_ok=True)
         tasks = (

@@ -26,7 +26,7 @@ import re
 import tempfile
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -170,13 +170,17 @@ def sniff_file(path: Path) -> str:
 class InputInfo:
     kind: str
     page_count: int
+    warnings: list[str] = field(default_factory=list)
 
 
 def inspect(path: Path, kind: str, *, password: str | None, limits: Limits) -> InputInfo:
     """Open the input once in the main process: page count, password, sanity."""
     if kind == "pdf":
         with open_pdf(path, password) as doc:
-            return InputInfo(kind, doc.page_count)
+            info = InputInfo(kind, doc.page_count)
+            if getattr(doc, "is_repaired", False):
+                info.warnings.append("the PDF is damaged and was repaired: content may be missing")
+            return info
     with open_image(path, limits) as im:
         n = getattr(im, "n_frames", 1) if kind in ("gif", "tiff", "webp") else 1
         return InputInfo(kind, max(1, int(n)))

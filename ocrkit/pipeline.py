@@ -26,7 +26,7 @@ from typing import Any
 from PIL import Image
 
 from ocrkit import layout
-from ocrkit.errors import EngineFailed, OcrkitError
+from ocrkit.errors import BadInput, EngineFailed, OcrkitError
 from ocrkit.inputs import (
     Limits,
     load_image_page,
@@ -80,7 +80,12 @@ def process_page(task: PageTask, registry: Registry | None = None) -> Page:
     """Run one page through the pipeline (in a worker or in-process)."""
     reg = registry or get_registry()
     if task.kind == "pdf":
-        page, image = _pdf_page(task, reg)
+        try:
+            page, image = _pdf_page(task, reg)
+        except OcrkitError:
+            raise
+        except Exception as exc:  # MuPDF failing on a damaged page
+            raise BadInput(f"page {task.index + 1} of the PDF cannot be read: {exc}") from exc
     else:
         page, image = _image_page(task, reg)
     if task.tool:

@@ -113,7 +113,7 @@ def read_text_layer(page: pymupdf.Page, dpi: int, *, probe: bool = True) -> Text
     stats: dict[str, float] = {"garbage": round(garbage, 4)}
     if garbage > MAX_GARBAGE:
         return TextLayer(
-            False, f"text layer unreadable ({garbage:.0%} unmapped glyphs)", [], [], stats
+            False, f"text layer unreadable ({garbage:.0%} unmapped glyphs)", stats=stats
         )
     if probe:
         unc_page, unc_share = ink_coverage(page, [pymupdf.Rect(s["bbox"]) for s in spans])

@@ -155,6 +155,15 @@ def test_truncated_pdf(tmp_path: Path) -> None:
         api.ocr(data[:60], jobs=1)
 
 
+def test_truncated_corpus_pdfs(corpus: Path) -> None:
+    scan = (corpus / "pdf" / "scan_fondue_dracula_p54-55.pdf").read_bytes()
+    with pytest.raises(BadInput, match="no pages"):
+        api.ocr(scan[: len(scan) // 2], jobs=1)
+    digital = (corpus / "pdf" / "docling_multi_page.pdf").read_bytes()
+    job = api.ocr(digital[: len(digital) // 2], jobs=1, dpi=72)  # MuPDF repairs it
+    assert any("repaired" in w for w in job.warnings)
+
+
 def _png_header_only(width: int, height: int) -> bytes:
     def chunk(kind: bytes, body: bytes) -> bytes:
         crc = zlib.crc32(kind + body) & 0xFFFFFFFF
@@ -227,6 +236,7 @@ def test_unmapped_glyphs_are_not_a_usable_layer() -> None:
                      fontfile=FONT, fontname="dv")  # fmt: skip
     layer = read_text_layer(page, 72)
     assert not layer.usable and "unreadable" in layer.reason
+    assert layer.stats["garbage"] > 0.25
 
 
 def test_ocrmypdf_style_invisible_text_is_usable(corpus: Path) -> None:

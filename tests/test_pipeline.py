@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ocrkit import api, hookimpl, layout
 from ocrkit.errors import BadOption, EngineFailed, EngineUnavailable
-from ocrkit.hookspecs import Engine, ExportContext, Exporter, PageResult
+from ocrkit.hookspecs import Engine, ExportContext, Exporter, PageResult, Tool
 from ocrkit.models import Block, Job, Page, Word
 from ocrkit.plugins import build_registry, get_plugin_manager
 from ocrkit.settings import load_settings
@@ -354,3 +354,36 @@ def test_markdown_headings_lists_and_tables() -> None:
     assert page.markdown.splitlines()[0] == "## Annual Report"
     assert "- bullet item" in page.markdown
     assert page.text.startswith("Annual Report\n\nBody text line one")
+
+
+class NoteTool(Tool):
+    name = "note"
+    preset = {"force_ocr": True, "note": "from the preset"}
+
+    def process_page(self, page: Page, image: Any, options: dict[str, Any]) -> Page:
+        page.extra["note"] = options["note"]
+        page.extra["image_size"] = list(image.size)
+        return page
+
+    def process_job(self, job: Job, options: dict[str, Any]) -> Job:
+        job.extra["translate_to"] = options["translate_to"]
+        return job
+
+
+class ToolPlugin:
+    @hookimpl
+    def register_tools(self, register: Callable[[Tool], None]) -> None:
+        register(NoteTool())
+
+
+def test_tool_preset_and_hooks(tmp_path: Path) -> None:
+    reg = build_registry(get_plugin_manager(extra_plugins=[ToolPlugin()]))
+    path = mixed_pdf(tmp_path)
+    job = api.ocr(path, dpi=100, jobs=1, pages="1", tool="note", translate_to="de", registry=reg)
+    page = job.pages[0]
+    assert page.source == "ocr"  # the preset's force_ocr applied
+    assert page.extra["note"] == "from the preset"
+    assert page.extra["image_size"] == [page.width, page.height]
+    assert job.tool == "note" and job.extra["translate_to"] == "de"
+    with pytest.raises(BadOption, match="unknown tool"):
+        api.ocr(path, jobs=1, tool="missing", registry=reg)
