@@ -280,6 +280,41 @@ def test_several_processes_against_one_database(tmp_path: Path, database_url: st
     s.close()
 
 
+def test_pages_saved_concurrently_are_charged_once(tmp_path: Path, database_url: str) -> None:
+    """Fan-out: 10 pages saved by 30 threads (each page three times), then finished."""
+    store = open_store(tmp_path, free_monthly_pages=100, database_url=database_url)
+    alice = store.create_account("alice")
+    caller = Caller(alice, "10.0.0.1")
+    job = Job(page_count=12)
+    store.reserve(caller, job.uuid, 12, "cpu")
+    store.create_job(job, caller=caller, priority=0, upload_path=None, options={})
+    barrier = threading.Barrier(30)
+    created: list[bool] = []
+    errors: list[BaseException] = []
+
+    def worker(i: int) -> None:
+        barrier.wait()
+        try:
+            created.append(store.save_page(job.uuid, page(i % 10), tier="cpu"))
+            if i == 29:
+                store.finish_job(Job(uuid=job.uuid, status="processing", page_count=12))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(30)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert created.count(True) == 10
+    assert store.usage(caller)["used"] == 10
+    stored = store.get_job(job.uuid)
+    assert stored is not None and stored.job.pages_done == 10
+    assert [p.index for p in stored.job.pages] == list(range(10))
+    store.close()
+
+
 def test_paid_accounts_spend_credits_by_tier(store: Store) -> None:
     store.create_account("acme", "paid")
     acme = store.credit("acme", 12)
@@ -460,6 +495,7 @@ def test_delete_cascades_to_pages_and_releases(store: Store) -> None:
     assert db_rows(store, "SELECT COUNT(*) FROM pages") == [(0,)]
     assert store.get_job(job.uuid) is None
     assert store.delete_job(job.uuid) is False
+    assert db_rows(store, "SELECT COUNT(*) FROM reservations") == [(0,)]
     # What was charged stays charged; what was held comes back.
     usage = store.usage(caller)
     assert (usage["used"], usage["reserved"]) == (2, 0)

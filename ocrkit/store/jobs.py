@@ -2,6 +2,10 @@
 
 Saving a page and charging it happen in one transaction, and the page row's primary key
 ``(job_uuid, index)`` makes it idempotent: only the insert that creates the row charges.
+
+Lock order (matters on PostgreSQL): every write to a job first locks its job row
+(:func:`_lock_job`), then its reservation, then the ledger or account row. One order
+for every transaction means concurrent page saves, finish and delete cannot deadlock.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from ocrkit.models import STATUSES, Job, Page
 from ocrkit.settings import Settings
 from ocrkit.store import metering
 from ocrkit.store.engine import insert_ignore
-from ocrkit.store.models import jobs, pages
+from ocrkit.store.models import jobs, pages, reservations
 from ocrkit.store.records import Caller, StoredJob
 
 FINAL = ("done", "failed")
@@ -138,6 +142,12 @@ def _before(conn: Connection, before: str) -> Any:
     return j.created_at < when
 
 
+def _lock_job(conn: Connection, uuid: str) -> bool:
+    """Lock the job row (SELECT ... FOR UPDATE; SQLite's BEGIN IMMEDIATE already did)."""
+    q = select(jobs.c.uuid).where(jobs.c.uuid == uuid).with_for_update()
+    return conn.execute(q).first() is not None
+
+
 def set_status(
     conn: Connection,
     uuid: str,
@@ -154,6 +164,7 @@ def set_status(
         values["error"] = error
     if page_count is not None:
         values["page_count"] = page_count
+    _lock_job(conn, uuid)
     if status in FINAL:
         values["finished_at"] = func.coalesce(jobs.c.finished_at, now)
         metering.release(conn, uuid, now)
@@ -164,8 +175,7 @@ def save_page(
     conn: Connection, settings: Settings, uuid: str, page: Page, tier: str | None, now: datetime
 ) -> bool:
     """Store the page and charge it, once; True when this call created the page."""
-    exists = conn.execute(select(jobs.c.uuid).where(jobs.c.uuid == uuid)).first()
-    if exists is None:  # deleted while it ran: nothing to store, nothing to charge
+    if not _lock_job(conn, uuid):  # deleted while it ran: nothing to store or charge
         return False
     data = page.to_dict()
     row = {
@@ -190,10 +200,13 @@ def save_page(
 
 def finish_job(conn: Connection, settings: Settings, job: Job, now: datetime) -> None:
     """Store job-level fields; pages not saved yet are saved (and charged) now; release."""
-    exists = conn.execute(select(jobs.c.uuid).where(jobs.c.uuid == job.uuid)).first()
-    if exists is not None:
+    if _lock_job(conn, job.uuid):
+        saved = set(
+            conn.execute(select(pages.c.index).where(pages.c.job_uuid == job.uuid)).scalars()
+        )
         for page in job.pages:
-            save_page(conn, settings, job.uuid, page, None, now)
+            if page.index not in saved:
+                save_page(conn, settings, job.uuid, page, None, now)
         finished = parse_time(job.finished_at) or now
         if job.finished_at is None and job.status in FINAL:
             job.finished_at = metering.iso(finished)
@@ -216,7 +229,10 @@ def finish_job(conn: Connection, settings: Settings, job: Job, now: datetime) ->
 
 
 def delete_job(conn: Connection, uuid: str, now: datetime) -> bool:
+    """Delete the job and its pages; give back what it holds (charges stay in the ledger)."""
+    _lock_job(conn, uuid)
     metering.release(conn, uuid, now)
+    conn.execute(delete(reservations).where(reservations.c.job_uuid == uuid))
     return conn.execute(delete(jobs).where(jobs.c.uuid == uuid)).rowcount == 1
 
 
