@@ -532,3 +532,22 @@ def test_list_jobs_newest_first_with_before(store: Store) -> None:
     assert store.list_jobs(None) == []
     with pytest.raises(BadOption, match="before"):
         store.list_jobs(alice.id, before="yesterday-ish")
+
+
+def test_orphaned_reservations_are_released(store: Store) -> None:
+    """A server that died between reserve and create_job must not hold pages forever."""
+    caller = Caller(None, "198.51.100.9")
+    store.reserve(caller, "never-created", 3, "cpu")
+    with pytest.raises(PaymentRequired) as info:
+        store.reserve(caller, str(uuidlib.uuid4()), 1, "cpu")
+    assert info.value.to_dict() == {
+        "detail": info.value.message,
+        "used": 3,
+        "cap": 3,
+        "unit": "pages",
+    }
+    assert store.release_orphans() == 0  # too recent: its job may still be on its way
+    store.clock = lambda: T0 + timedelta(minutes=11)
+    assert store.release_orphans() == 1
+    assert store.usage(caller)["reserved"] == 0
+    store.reserve(caller, str(uuidlib.uuid4()), 3, "cpu")

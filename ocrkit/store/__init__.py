@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, text
@@ -48,7 +48,9 @@ class Store:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.sqlalchemy_url)
         migrate(engine)
-        return cls(engine, settings)
+        store = cls(engine, settings)
+        store.release_orphans()
+        return store
 
     def close(self) -> None:
         self.engine.dispose()
@@ -116,6 +118,13 @@ class Store:
         """Give back a job's unused reservation (finish_job and delete_job do this too)."""
         with self._write() as c:
             return metering.release(c, job_uuid, self.clock())
+
+    def release_orphans(self, older_than: timedelta = timedelta(minutes=10)) -> int:
+        """Release reservations whose job was never created (runs at open; the sweeper
+        may call it too). Returns how many were released."""
+        now = self.clock()
+        with self._write() as c:
+            return metering.release_orphans(c, now - older_than, now)
 
     def usage(self, caller: Caller) -> dict[str, Any]:
         with self._read() as c:

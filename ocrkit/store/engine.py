@@ -88,7 +88,11 @@ def insert_ignore(conn: Connection, table: Any, values: dict[str, Any], keys: li
         from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
     else:  # pragma: no cover - only the two supported backends
         raise NotImplementedError(f"ocrkit's store does not support {name}")
-    stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
     # RETURNING, not rowcount: psycopg reports -1 as the rowcount of an INSERT.
-    stmt = stmt.returning(table.c[keys[0]])
+    stmt = (
+        insert(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=keys)
+        .returning(table.c[keys[0]])
+    )
     return conn.execute(stmt).first() is not None

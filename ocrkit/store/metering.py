@@ -250,3 +250,21 @@ def _refusal(
             f"resets at {resets}; use an account token for more."
         )
     return PaymentRequired(message, used=held, cap=info["cap"], unit=info["unit"], needed=need)
+
+
+def release_orphans(conn: Connection, cutoff: datetime, now: datetime) -> int:
+    """Release holds of reservations older than ``cutoff`` whose job row never appeared
+    (the server died between reserve and create_job); returns how many."""
+    from ocrkit.store.models import jobs
+
+    r = reservations.c
+    orphans = conn.execute(
+        select(r.job_uuid)
+        .where(r.released_at.is_(None), r.created_at < cutoff)
+        .where(~select(jobs.c.uuid).where(jobs.c.uuid == r.job_uuid).exists())
+    ).scalars()
+    released = 0
+    for uuid in list(orphans):
+        release(conn, uuid, now)
+        released += 1
+    return released
