@@ -14,9 +14,10 @@ its own registry. ``jobs=1`` runs the same function in the calling process.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -180,17 +181,19 @@ def run_pages(
     """Process ``tasks``; in the calling process when ``executor`` is None, else with at
     most ``in_flight`` pages submitted at once. Calls ``on_page`` as pages finish."""
     pages: list[Page] = []
-    for page in _iter_pages(tasks, executor, max(1, in_flight), registry):
-        pages.append(page)
-        if on_page is not None:
-            on_page(page)
+    # closing(): when on_page raises (a cancelled job), pending pages are cancelled now.
+    with contextlib.closing(_iter_pages(tasks, executor, max(1, in_flight), registry)) as it:
+        for page in it:
+            pages.append(page)
+            if on_page is not None:
+                on_page(page)
     pages.sort(key=lambda p: p.index)
     return pages
 
 
 def _iter_pages(
     tasks: Iterable[PageTask], executor: Executor | None, in_flight: int, reg: Registry | None
-) -> Iterator[Page]:
+) -> Generator[Page, None, None]:
     if executor is None:
         os.environ["OMP_THREAD_LIMIT"] = "1"
         for task in tasks:

@@ -387,3 +387,25 @@ def test_tool_preset_and_hooks(tmp_path: Path) -> None:
     assert job.tool == "note" and job.extra["translate_to"] == "de"
     with pytest.raises(BadOption, match="unknown tool"):
         api.ocr(path, jobs=1, tool="missing", registry=reg)
+
+
+def test_shared_executor_survives_a_cancelled_job(tmp_path: Path) -> None:
+    """The server's pattern: one pool for many jobs; on_page raising stops a job."""
+    from ocrkit.pipeline import make_executor
+
+    frames = [text_image([f"Shared pool page {n}"]) for n in range(4)]
+    tiff = tmp_path / "four.tif"
+    frames[0].save(tiff, save_all=True, append_images=frames[1:])
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel(page: Page) -> None:
+        raise Cancelled
+
+    with make_executor(2) as pool:
+        with pytest.raises(Cancelled):
+            api.ocr(tiff, executor=pool, on_page=cancel)
+        job = api.ocr(tiff, executor=pool)
+    assert [p.index for p in job.pages] == [0, 1, 2, 3]
+    assert "Shared pool page 3" in job.pages[3].text
