@@ -473,6 +473,33 @@ def test_pdf_rotated_page(exporters: dict, corpus: Path, scan_job: Job, tmp_path
         assert pdf_words_in_boxes(doc[0], job_page, turned=True) >= 0.95
 
 
+@pytest.mark.parametrize("rotate", [90, 270])
+def test_pdf_odd_page_geometry(exporters: dict, corpus: Path, tmp_path: Path, rotate: int) -> None:
+    """/Rotate, a crop box inside the media box and a media box off the origin: the
+    words of a real page (its own text, then removed) land back where they were."""
+    with pymupdf.open(corpus / TEXT_PDF) as src:
+        doc = pymupdf.open()
+        doc.insert_pdf(src, from_page=0, to_page=0)
+    page = doc[0]
+    doc.xref_set_key(page.xref, "MediaBox", "[10 -100 600 741.92]")
+    page.set_cropbox(pymupdf.Rect(40, 50, 560, 740))
+    page.set_rotation(rotate)
+    to_px = page.rotation_matrix * pymupdf.Matrix(PDF_DPI / 72, PDF_DPI / 72)
+    words = [Word(w[4], list(pymupdf.Rect(w[:4]) * to_px), 1.0) for w in page.get_text("words")]
+    w, h = (round(v * PDF_DPI / 72) for v in (page.rect.width, page.rect.height))
+    words = [wd for wd in words if pymupdf.Rect(0, 0, w, h).contains(pymupdf.Rect(wd.bbox))]
+    page.add_redact_annot(page.rect * page.derotation_matrix)
+    page.apply_redactions()
+    doc.save(tmp_path / "odd.pdf")
+    job_page = Page(0, w, h, PDF_DPI, blocks=[Block("x", [0, 0, w, h], 1.0, words)])
+    assert len(words) > 200
+    out = export(exporters, "pdf", make_job([job_page]), source=tmp_path / "odd.pdf")
+    with pymupdf.open(stream=out, filetype="pdf") as result:
+        assert result[0].rotation == rotate
+        assert result[0].cropbox == pymupdf.Rect(40, 50, 560, 740)
+        assert pdf_words_in_boxes(result[0], job_page) >= 0.95
+
+
 def test_pdf_keeps_text_layer_pages(exporters: dict, corpus: Path) -> None:
     """Pages that kept their text layer are untouched; only the OCR'd page gains text."""
     source = corpus / TEXT_PDF

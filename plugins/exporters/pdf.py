@@ -76,6 +76,32 @@ def _check_size(job_page: Page, pdf_page: pymupdf.Page) -> None:
         )
 
 
+def _inherited_box(doc: pymupdf.Document, xref: int, key: str) -> pymupdf.Rect | None:
+    seen = set()
+    while xref and xref not in seen:
+        seen.add(xref)
+        kind, value = doc.xref_get_key(xref, key)
+        if kind == "xref":
+            value, kind = doc.xref_object(int(value.split()[0]), compressed=True), "array"
+        if kind == "array":
+            try:
+                x0, y0, x1, y1 = (float(v) for v in value.strip().strip("[]").split())
+            except ValueError:
+                return None
+            return pymupdf.Rect(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+        kind, parent = doc.xref_get_key(xref, "Parent")
+        xref = int(parent.split()[0]) if kind == "xref" else 0
+    return None
+
+
+def visible_box(doc: pymupdf.Document, page: pymupdf.Page) -> pymupdf.Rect:
+    """The page's crop box within its media box, in PDF user space (y up)."""
+    media = _inherited_box(doc, page.xref, "MediaBox") or pymupdf.Rect(0, 0, 612, 792)
+    crop = _inherited_box(doc, page.xref, "CropBox")
+    box = media & crop if crop is not None else media
+    return box if not box.is_empty else media
+
+
 def from_pdf(job: Job, data: bytes, password: str | None) -> bytes:
     doc = pymupdf.open(stream=data, filetype="pdf")
     if doc.needs_pass and not (password and doc.authenticate(password)):
@@ -99,7 +125,11 @@ def from_pdf(job: Job, data: bytes, password: str | None) -> bytes:
         matrix = to_rendered * pymupdf.Matrix(1 / scale, 1 / scale) * page.derotation_matrix
         unrotated = page.rect * page.derotation_matrix
         text_page = text_layer_page(text_doc, font, unrotated, job_page.blocks, matrix)
-        page.show_pdf_page(unrotated, text_doc, text_page.number, keep_proportion=False)
+        # Place the text page exactly over the visible box, in PDF user space. (PyMuPDF's
+        # transformation_matrix forgets the crop box offset on rotated pages, so the
+        # target rectangle is derived from the box itself.)
+        target = visible_box(doc, page) * page.transformation_matrix
+        page.show_pdf_page(target, text_doc, text_page.number, keep_proportion=False)
     return _save(doc)
 
 
