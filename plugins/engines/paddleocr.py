@@ -51,9 +51,13 @@ def _has_model(path: Path) -> bool:
     return path.is_dir() and any((path / f).is_file() for f in _MODEL_FILES)
 
 
+def missing_packages() -> list[str]:
+    return [m for m in ("paddleocr", "paddle") if importlib.util.find_spec(m) is None]
+
+
 def find_models() -> tuple[dict[str, Any], str]:
     """``({"det": (name, dir), "rec": (name, dir), "langs": [...]}, "")`` or ``({}, reason)``."""
-    missing = [m for m in ("paddleocr", "paddle") if importlib.util.find_spec(m) is None]
+    missing = missing_packages()
     if missing:
         return {}, (
             f"{' and '.join(missing)} not installed (pip install paddlepaddle paddleocr, then "

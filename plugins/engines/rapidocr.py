@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 MODEL_FILES = {
     "Det": ("PP-OCRv6_det_small.onnx", "ch_PP-OCRv5_det_mobile.onnx", "ch_PP-OCRv4_det_infer.onnx"),
     "Rec": ("PP-OCRv6_rec_small.onnx", "ch_PP-OCRv5_rec_mobile.onnx", "ch_PP-OCRv4_rec_infer.onnx"),
-    "Cls": ("ch_ppocr_mobile_v2.0_cls_mobile.onnx", "ch_ppocr_mobile_v2.0_cls_infer.onnx"),
 }
 # What the PP-OCRv6 multilingual recogniser reads (rapidocr's default_models.yaml,
 # "ppocrv6_langs"), as ocrkit codes. Older shipped models (v4/v5 "ch") read zh + en.
@@ -74,6 +73,11 @@ def _load() -> Any:
             logging.getLogger("RapidOCR").setLevel(logging.ERROR)
             params: dict[str, Any] = {
                 "Global.log_level": "error",
+                # The shipped 0/180 line classifier flipped a plain upright English line
+                # ("The quick brown fox ..." -> "The e  r s    oog."); the pipeline turns
+                # pages upright before the engine, so it is off (rapidocr loads models
+                # lazily: the classifier is then never loaded, nor looked for).
+                "Global.use_cls": False,
                 "EngineConfig.onnxruntime.intra_op_num_threads": 1,
                 "EngineConfig.onnxruntime.inter_op_num_threads": 1,
             }
