@@ -76,9 +76,15 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
 
 def db_rows(store: Store, sql: str) -> list[tuple[Any, ...]]:
     """Read the SQLite file directly, behind the store's back."""
-    path = store.settings.data_dir / "ocrkit.db"
-    with sqlite3.connect(path) as conn:
+    return db_rows_at(store.settings.data_dir, sql)
+
+
+def db_rows_at(data_dir: Path, sql: str) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(data_dir / "ocrkit.db")
+    try:
         return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
 
 
 def page(index: int, text: str = "hello", source: str = "ocr") -> Page:
@@ -130,6 +136,25 @@ def test_migrations_create_the_schema_and_rerun(tmp_path: Path) -> None:
     tables = {r[0] for r in db_rows(again, "SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"accounts", "tokens", "jobs", "pages", "usage", "reservations"} <= tables
     assert db_rows(again, "SELECT version_num FROM alembic_version") == [(head,)]
+
+
+def test_first_open_from_several_processes_at_once(tmp_path: Path) -> None:
+    """A server and CLI commands starting together on a fresh data dir all migrate safely."""
+    code = (
+        "import sys\n"
+        "from ocrkit.settings import load_settings\n"
+        "from ocrkit.store import Store\n"
+        "s = Store.open(load_settings({'OCRKIT_DATA_DIR': sys.argv[1]}))\n"
+        "print(s.ping())\n"
+    )
+    data = tmp_path / "fresh"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(data)], stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    assert [p.communicate(timeout=120)[0].strip() for p in procs] == ["True"] * 4
+    assert all(p.returncode == 0 for p in procs)
+    assert len(db_rows_at(data, "SELECT version_num FROM alembic_version")) == 1
 
 
 # accounts and tokens
