@@ -186,7 +186,7 @@ def invoice_pdf(path: Path, pages: int) -> list[str]:
         page = doc.new_page(width=288, height=108)
         page.insert_image(page.rect, stream=buf.getvalue())
         words.append(word)
-    doc.save(path)
+    doc.save(path, deflate=True)
     return words
 
 

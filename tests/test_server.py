@@ -61,7 +61,7 @@ def image_pdf(n: int, word: str = "Invoice") -> bytes:
     for i in range(n):
         page = doc.new_page(width=288, height=108)
         page.insert_image(page.rect, stream=png([f"{word} page {i + 1}"], size=(600, 225)))
-    return doc.tobytes()
+    return doc.tobytes(deflate=True)
 
 
 # ----------------------------------------------------------------------------- servers
@@ -75,6 +75,7 @@ def make_settings(data_dir: Path, **kw: Any) -> Settings:
         "anon_daily_pages": 1000,
         "free_monthly_pages": 10,
         "max_upload_bytes": MAX_UPLOAD,
+        "anon_max_file_pages": 8,
     }
     base.update(kw)
     return load_settings(env={}, **base)
@@ -278,6 +279,16 @@ def test_pdf_download_keeps_the_original_pdf_pages(client: TestClient) -> None:
         assert "Receipt" in pdf[1].get_text()
 
 
+def test_per_file_page_cap_is_400(client: TestClient) -> None:
+    import pymupdf
+
+    doc = pymupdf.open()
+    for i in range(9):
+        doc.new_page(width=200, height=100).insert_text((20, 50), f"page {i}")
+    r = submit(client, doc.tobytes(), name="nine.pdf")  # anonymous cap: 8 pages per file
+    assert r.status_code == 400 and "8" in r.json()["detail"], r.text
+
+
 def test_concurrent_submits_never_overspend(client: TestClient) -> None:
     token = account(client, "capped", "free")  # free_monthly_pages=10
     data = png(["one page"])
@@ -415,10 +426,8 @@ def test_openapi_document_matches_the_routes(client: TestClient) -> None:
     # every declared response code of the core routes is one the API table allows
     for ops in doc["paths"].values():
         for op in ops.values():
-            assert set(op["responses"]) <= {"200", "202", "204", "400", "401", "402", "404"} | {
-                "409",
-                "503",
-            }
+            allowed = {"200", "202", "204", "400", "401", "402", "404", "409", "429", "503"}
+            assert set(op["responses"]) <= allowed
     fmt = doc["paths"]["/api/v1/ocr/{uuid}/download/"]["get"]["parameters"][1]
     assert set(fmt["schema"]["enum"]) == set(client.app.state.ocrkit.registry.exporters)  # type: ignore[attr-defined]
     # the submit fields the route reads are the ones documented

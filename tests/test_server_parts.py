@@ -111,6 +111,19 @@ def test_token_sources() -> None:
     assert token_of(_conn("1.2.3.4", {})) is None
 
 
+def test_failed_authentications_are_rate_limited() -> None:
+    from ocrkit.server.auth import AuthFailures, TooManyRequests
+
+    f = AuthFailures(allowed=3, window=60)
+    for _ in range(3):
+        f.check("192.0.2.1")
+        f.record("192.0.2.1")
+    with pytest.raises(TooManyRequests) as exc:
+        f.check("192.0.2.1")
+    assert exc.value.status_code == 429 and 1 <= exc.value.retry_after <= 60
+    f.check("192.0.2.2")  # other addresses are not affected
+
+
 def test_scheduler_takes_higher_priority_first() -> None:
     gate = threading.Event()
     order: list[str] = []

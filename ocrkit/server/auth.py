@@ -8,6 +8,10 @@ socket peer is one of ``settings.trusted_proxies``.
 from __future__ import annotations
 
 import ipaddress
+import math
+import threading
+import time
+from collections import deque
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
@@ -19,6 +23,55 @@ if TYPE_CHECKING:
     from ocrkit.store import Caller, Store
 
 UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
+
+# Failed authentications allowed per client address and window before answering 429.
+AUTH_FAILURES_ALLOWED = 30
+AUTH_WINDOW_SECONDS = 60.0
+
+
+class TooManyRequests(HTTPException):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            429,
+            f"too many failed authentications; retry in {retry_after} s",
+            headers={"Retry-After": str(retry_after)},
+        )
+        self.retry_after = retry_after
+
+
+class AuthFailures:
+    """Failed token checks per client address in a sliding window (guessing tokens is
+    slow work: each client gets :data:`AUTH_FAILURES_ALLOWED` per window)."""
+
+    def __init__(self, allowed: int = AUTH_FAILURES_ALLOWED, window: float = AUTH_WINDOW_SECONDS):
+        self.allowed = allowed
+        self.window = window
+        self._seen: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, ip: str, now: float) -> deque[float]:
+        q = self._seen.setdefault(ip, deque())
+        while q and q[0] <= now - self.window:
+            q.popleft()
+        return q
+
+    def check(self, ip: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            q = self._recent(ip, now)
+            if len(q) >= self.allowed:
+                raise TooManyRequests(max(1, math.ceil(q[0] + self.window - now)))
+
+    def record(self, ip: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._recent(ip, now).append(now)
+            if len(self._seen) > 10_000:  # forget idle addresses
+                for key in [k for k, v in self._seen.items() if not v]:
+                    del self._seen[key]
+
+
+failures = AuthFailures()
 
 
 def token_of(conn: HTTPConnection) -> str | None:
@@ -70,7 +123,9 @@ async def get_caller(conn: HTTPConnection, store: Store, settings: Settings) -> 
     secret = token_of(conn)
     if secret is None:
         return Caller(account=None, ip=ip)
+    failures.check(ip)
     account = await anyio.to_thread.run_sync(store.authenticate, secret) if secret else None
     if account is None:
+        failures.record(ip)
         raise HTTPException(401, "invalid or revoked API token", headers=UNAUTHORIZED)
     return Caller(account=account, ip=ip)

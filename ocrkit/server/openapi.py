@@ -62,6 +62,11 @@ SCHEMAS: dict[str, Any] = {
             "unit": {"type": "string", "enum": ["pages", "credits"]},
         },
     },
+    "RetryLater": {
+        "type": "object",
+        "required": ["detail", "retry_after"],
+        "properties": {"detail": {"type": "string"}, "retry_after": {"type": "integer"}},
+    },
     "Word": {
         "type": "object",
         "required": ["text", "bbox", "confidence"],
@@ -172,7 +177,10 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
-AUTH_ERRORS = {"401": _err("Unknown or revoked API token")}
+AUTH_ERRORS = {
+    "401": _err("Unknown or revoked API token"),
+    "429": _json(_ref("RetryLater"), "Too many failed authentications (Retry-After header)"),
+}
 JOB_ERRORS = {**AUTH_ERRORS, "404": _err("Unknown job (or another account's)")}
 
 
@@ -215,6 +223,8 @@ def _operations(registry: Registry) -> dict[str, dict[str, Any]]:
             },
             "get": {
                 "summary": "List the caller's jobs, newest first, without pages",
+                "description": "Anonymous callers get an empty list: anonymous jobs are "
+                "reachable only by their UUID.",
                 "parameters": [
                     {
                         "name": "limit",
