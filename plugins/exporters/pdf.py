@@ -169,13 +169,13 @@ class PdfExporter(Exporter):
         if ctx.source is not None:
             path = Path(ctx.source)
             try:
-                head = path.read_bytes()[:1024] if path.is_file() else b""
+                data = path.read_bytes()
             except OSError as err:
                 raise ExportFailed(f"cannot read the source file {path}: {err}") from None
-            if not head:
-                raise ExportFailed(f"the source file {path} is missing or empty")
-            if b"%PDF-" in head:
-                return from_pdf(job, path.read_bytes(), ctx.options.get("password"))
+            if not data:
+                raise ExportFailed(f"the source file {path} is empty")
+            if b"%PDF-" in data[:1024]:
+                return from_pdf(job, data, ctx.options.get("password"))
             return from_images(job, ctx)
         if ctx.page_image is not None:
             return from_images(job, ctx)

@@ -80,7 +80,10 @@ def page_image(
         if transposed is not None and _upright_size(transposed.size, turn) == want:
             return encode(transposed, jpeg=source.format == "JPEG"), rotate
     if upright is not None:
-        img = upright(page.index)
+        try:
+            img = upright(page.index)
+        except (OSError, KeyError, IndexError) as err:
+            raise ExportFailed(f"no page image for page {page.index + 1}: {err}") from None
         if img.size != want:
             raise ExportFailed(
                 f"page image {page.index + 1} is {img.size[0]}x{img.size[1]} px "
