@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -130,7 +130,11 @@ def ocr(
     filename: str | None = None,
     settings: Settings | None = None,
 ) -> Job:
-    """OCR ``source`` (a path, bytes or a binary stream) and return the done job."""
+    """OCR ``source`` (a path, bytes or a binary stream) and return the done job.
+
+    With a process pool (``executor``, or ``jobs`` > 1), page workers use the default
+    registry (installed plugins); ``registry`` is used in this process and for
+    ``jobs=1``."""
     reg = registry or get_registry()
     limits = limits or inputs.Limits()
     settings = settings or load_settings()
@@ -138,15 +142,12 @@ def ocr(
         raise BadOption(f"dpi must be an integer between 36 and 1200, not {dpi!r}")
     if jobs is not None and jobs < 1:
         raise BadOption(f"jobs must be at least 1, not {jobs}")
-    tool_obj = reg.tool(tool) if tool else None
-    if tool_obj is not None:
-        ok, reason = tool_obj.availability()
-        if not ok:
-            raise EngineUnavailable(f"tool {tool!r} is not available: {reason}")
+    tool_obj = _tool(reg, tool)
     opts = _Options(engine, tier, language, dpi, force_ocr)
-    tool_extra = _apply_preset(tool_obj, opts)
+    tool_options = _apply_preset(tool_obj, opts)
     engine_name, warnings = _choose_engine(reg, opts, settings)
     codes = _languages(reg, engine_name, opts.language)
+    tool_options.update(translate_to=translate_to, languages=codes, tier=opts.tier)
     if filename is None and isinstance(source, str | os.PathLike):
         filename = Path(source).name
     job = Job(
@@ -160,40 +161,31 @@ def ocr(
         status="processing",
     )
     job.warnings.extend(warnings)
-    tool_options = {
-        **tool_extra,
-        "translate_to": translate_to,
-        "languages": codes,
-        "tier": opts.tier,
-    }
+    if images_dir is not None:
+        Path(images_dir).mkdir(parents=True, exist_ok=True)
     with inputs.open_source(source, limits) as path:
         kind = inputs.sniff_file(path)
         info = inputs.inspect(path, kind, password=password, limits=limits)
         indices = inputs.parse_page_ranges(pages, info.page_count)
-        if len(indices) > limits.max_pages:
-            raise inputs_limit(len(indices), limits)
+        inputs.check_page_count(len(indices), limits)
         job.input_type, job.page_count = kind, len(indices)
         job.extra["input_pages"] = info.page_count
         job.warnings.extend(info.warnings)
-        if images_dir is not None:
-            Path(images_dir).mkdir(parents=True, exist_ok=True)
-        tasks = (
-            pipeline.PageTask(
-                path=str(path),
-                kind=kind,
-                index=i,
-                dpi=opts.dpi,
-                engine=engine_name,
-                languages=tuple(codes),
-                limits=limits,
-                password=password,
-                force_ocr=opts.force_ocr,
-                tool=tool,
-                tool_options=tuple(tool_options.items()),
-                images_dir=str(images_dir) if images_dir is not None else None,
-            )
-            for i in indices
+        template = pipeline.PageTask(
+            path=str(path),
+            kind=kind,
+            index=0,
+            dpi=opts.dpi,
+            engine=engine_name,
+            languages=tuple(codes),
+            limits=limits,
+            password=password,
+            force_ocr=opts.force_ocr,
+            tool=tool,
+            tool_options=tuple(tool_options.items()),
+            images_dir=str(images_dir) if images_dir is not None else None,
         )
+        tasks = (replace(template, index=i) for i in indices)
         job.pages = _run(tasks, len(indices), jobs, executor, reg, on_page, progress, filename)
     for p in job.pages:
         job.warnings.extend(f"page {p.index + 1}: {w}" for w in p.warnings)
@@ -204,10 +196,14 @@ def ocr(
     return job
 
 
-def inputs_limit(n: int, limits: inputs.Limits) -> Exception:
-    from ocrkit.errors import LimitExceeded
-
-    return LimitExceeded(f"{n} pages selected; the limit is {limits.max_pages} pages per input")
+def _tool(reg: Registry, name: str | None) -> Tool | None:
+    if not name:
+        return None
+    tool = reg.tool(name)
+    ok, reason = tool.availability()
+    if not ok:
+        raise EngineUnavailable(f"tool {name!r} is not available: {reason}")
+    return tool
 
 
 def _run(
@@ -230,7 +226,7 @@ def _run(
     callbacks = [on_page] if on_page else []
     bar = None
     if progress and sys.stderr.isatty():
-        from ocrkit.progress import Progress
+        from ocrkit.progress import Progress  # rich, imported only when drawn
 
         bar = Progress(enabled=True).__enter__()
         bar.start(filename or "input")

@@ -102,6 +102,11 @@ def parse_page_ranges(spec: str | None, count: int) -> list[int]:
     return sorted(chosen)
 
 
+def check_page_count(n: int, limits: Limits) -> None:
+    if n > limits.max_pages:
+        raise LimitExceeded(f"{n} pages selected; the limit is {limits.max_pages} pages per input")
+
+
 # --------------------------------------------------------------------------- sources
 
 
