@@ -130,7 +130,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     port = free_port()
     log = root / "server.log"
     env = {**os.environ, "OCRKIT_DPI": "150", "OMP_THREAD_LIMIT": "1"}
-    cmd = [sys.executable, "-m", "ocrkit.server.serve", "--port", str(port)]
+    cmd = [sys.executable, "-m", "ocrkit", "serve", "--port", str(port)]
     cmd += ["--data-dir", str(data), "--workers", "2"]
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -106,6 +106,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if hasattr(exc, "retry_after"):
         body["retry_after"] = exc.retry_after
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    log.info("%s %s: the client disconnected", request.method, request.url.path)
+    return JSONResponse({"detail": "the client disconnected"}, status_code=400)
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
@@ -236,6 +241,7 @@ def create_app(
         exception_handlers={
             OcrkitError: _ocrkit_error,
             HTTPException: _http_error,
+            ClientDisconnect: _client_gone,
             Exception: _internal_error,
         },
         lifespan=lifespan,

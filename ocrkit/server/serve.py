@@ -11,9 +11,15 @@ import click
 
 
 def _log_setup() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    """Server and access logs on stderr at INFO (the CLI keeps ``ocrkit`` at WARNING)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("ocrkit.server", "ocrkit.access"):
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
