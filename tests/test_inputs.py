@@ -279,12 +279,14 @@ def _ink(img: Image.Image, box: list[float]) -> int:
     return sum(crop.point(lambda v: 255 if v < 128 else 0).histogram()[255:])
 
 
-@pytest.mark.parametrize("rotation", [0, 90, 270])
-def test_text_layer_boxes_land_on_rendered_words(rotation: int) -> None:
+@pytest.mark.parametrize(("rotation", "crop"), [(0, False), (90, False), (270, False), (90, True)])
+def test_text_layer_boxes_land_on_rendered_words(rotation: int, crop: bool) -> None:
     doc = pymupdf.open()
     page = doc.new_page(width=500, height=300)
     page.insert_text((40, 60), "Alpha beta gamma", fontsize=24)
     page.insert_text((260, 250), "delta", fontsize=24)
+    if crop:  # a cropbox that does not start at the origin
+        page.set_cropbox(pymupdf.Rect(20, 20, 480, 290))
     page.set_rotation(rotation)
     dpi = 100
     layer = read_text_layer(page, dpi)
