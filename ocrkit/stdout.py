@@ -45,15 +45,17 @@ def protect_stdout() -> Iterator[None]:
     """Send everything but :func:`write_data` output to stderr while active."""
     global _data
     fd = _real_stdout_fileno()
-    if _data is not None or fd is None or sys.stdout is not sys.__stdout__:
+    out = sys.stdout
+    if _data is not None or fd is None or out is None or out is not sys.__stdout__:
         # Nested, or stdout is not a real file (a test runner's capture): leave it be.
         yield
         return
-    sys.stdout.flush()
+    if out is not None:  # (for mypy: checked above)
+        out.flush()
     saved = os.dup(fd)
     os.set_inheritable(saved, False)
     data = os.fdopen(saved, "wb", buffering=0, closefd=True)
-    old_stdout = sys.stdout
+    old_stdout = out
     os.dup2(sys.stderr.fileno(), fd)
     sys.stdout = sys.stderr
     _data = data

@@ -286,3 +286,27 @@ def test_unexpected_error_is_one_line_without_traceback_unless_debug(
     assert "Traceback" in proc.stderr.decode() and "ZeroDivisionError" in proc.stderr.decode()
     proc = ocrkit("ocr", str(src), "-f", "example-crash", OCRKIT_DEBUG="1")
     assert "Traceback" in proc.stderr.decode()
+
+
+def test_progress_on_stderr_only_when_it_is_a_terminal(page: Callable[..., Path]) -> None:
+    src = page()
+    out = src.parent / "out.txt"
+    primary, replica = pty.openpty()
+    proc = subprocess.Popen([*OCRKIT, "ocr", str(src), "-o", str(out)], stderr=replica, env=env())
+    os.close(replica)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(primary)
+    assert proc.wait(timeout=60) == 0
+    assert b"page.png" in seen  # the progress line names the input
+    assert "Total amount due 99" in out.read_text()
+    # Not a terminal: nothing on stderr at all.
+    proc2 = ocrkit("ocr", str(src), "-o", str(out))
+    assert proc2.returncode == 0 and proc2.stderr == b""

@@ -227,6 +227,8 @@ def ocr_command(
             try:
                 run.one(item, dest)
             except OcrkitError as exc:
+                if len(items) == 1:  # `-o DIR/` with one input: its own error and code
+                    raise
                 failed += 1
                 run.progress.message(f"ocrkit: error: {item.path or item.name}: {exc.message}")
             except Exception as exc:  # a bug on one file must not lose the others
