@@ -546,6 +546,8 @@ def test_restart_recovers_or_fails_unfinished_jobs(tmp_path: Path) -> None:
     )
     stray = settings.uploads_dir / "stray.part"
     stray.write_bytes(b"left over")
+    orphan = settings.results_dir / "0f0f0f0f-0000-4000-8000-000000000000"
+    (orphan / "images").mkdir(parents=True)
     store.close()
     with serving(settings) as c:
         job = poll(c, uuid)
@@ -553,7 +555,7 @@ def test_restart_recovers_or_fails_unfinished_jobs(tmp_path: Path) -> None:
         assert not Path(stored.upload_path).exists()
         failed = c.get(f"/api/v1/ocr/{lost.uuid}/").json()
         assert failed["status"] == "failed" and "restart" in failed["error"]
-        assert not stray.exists()
+        assert not stray.exists() and not orphan.exists()
 
 
 def test_retention_removes_results_images_and_files(tmp_path: Path) -> None:

@@ -176,6 +176,7 @@ def start_state(settings: Settings, registry: Registry, warm: bool = True) -> Se
     if requeued or failed:
         log.info("recovered unfinished jobs: %d re-queued, %d failed", requeued, failed)
     jobs.clean_uploads()
+    jobs.clean_results()
     jobs.sweep()
     if warm:
         threading.Thread(target=_warm, args=(pool, n), name="ocrkit-warm", daemon=True).start()

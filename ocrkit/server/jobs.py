@@ -244,6 +244,15 @@ class JobService:
                     with contextlib.suppress(FileNotFoundError):
                         path.unlink()
 
+    def clean_results(self) -> int:
+        """Remove result dirs whose job row is gone (a crash between the two deletes)."""
+        n = 0
+        for path in self.settings.results_dir.iterdir():
+            if path.is_dir() and self.store.get_job(path.name) is None:
+                shutil.rmtree(path, ignore_errors=True)
+                n += 1
+        return n
+
     def _queued_uuids(self) -> list[str]:
         return [s.job.uuid for s in self.store.unfinished_jobs()]
 

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
-from ocrkit.errors import BadInput, BadOption, LimitExceeded, OcrkitError
+from ocrkit.errors import BadInput, BadOption, ExportFailed, LimitExceeded, OcrkitError
 from ocrkit.models import Job
 from ocrkit.server.auth import get_caller
 from ocrkit.server.jobs import now_iso
@@ -217,6 +217,12 @@ async def download(request: Request) -> Response:
                     job, fmt, images_dir=images if images.is_dir() else None, options=options
                 )
             )
+        except ExportFailed as exc:
+            if fmt == "pdf":  # the original is gone: the pdf is made when the job ends
+                raise ExportFailed(
+                    f"the searchable pdf of this job could not be made ({exc.message})"
+                ) from None
+            raise
         except OcrkitError:
             raise
         except Exception as exc:  # a bug in an exporter plugin: say which one
