@@ -20,16 +20,17 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from PIL import Image
-
-from ocrkit import inputs, pipeline
+from ocrkit import inputs
 from ocrkit.errors import BadOption, EngineUnavailable
 from ocrkit.hookspecs import ExportContext, Tool
 from ocrkit.models import Job, Page
 from ocrkit.plugins import Registry, get_registry
 from ocrkit.settings import Settings, load_settings
+
+if TYPE_CHECKING:  # Pillow is imported only when pages are read
+    from PIL import Image
 
 Source = str | os.PathLike[str] | bytes | IO[bytes]
 TIERS = ("cpu", "vlm")
@@ -135,6 +136,8 @@ def ocr(
     With a process pool (``executor``, or ``jobs`` > 1), page workers use the default
     registry (installed plugins); ``registry`` is used in this process and for
     ``jobs=1``."""
+    from ocrkit import pipeline
+
     reg = registry or get_registry()
     limits = limits or inputs.Limits()
     settings = settings or load_settings()
@@ -216,6 +219,8 @@ def _run(
     progress: bool,
     filename: str | None,
 ) -> list[Page]:
+    from ocrkit import pipeline
+
     workers = min(jobs or os.cpu_count() or 1, max(n, 1))
     if jobs is None and n <= SMALL_JOB_PAGES:
         workers = 1  # starting worker processes costs more than it saves here
@@ -281,6 +286,8 @@ def _page_images(
         return None
 
     def page_image(index: int) -> Image.Image:
+        from PIL import Image
+
         if images_dir is not None:
             path = Path(images_dir) / f"page-{index}.png"
             if path.is_file():

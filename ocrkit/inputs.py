@@ -28,14 +28,15 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
-
-from PIL import Image, ImageOps, UnidentifiedImageError
+from typing import IO, TYPE_CHECKING, Any
 
 from ocrkit.errors import BadInput, BadOption, EncryptedInput, LimitExceeded
 
 DEFAULT_IMAGE_DPI = 300
 MIN_RENDER_DPI = 36
+if TYPE_CHECKING:  # Pillow and PyMuPDF are imported when a page is actually read
+    from PIL import Image
+
 KINDS = ("pdf", "png", "jpeg", "webp", "gif", "bmp", "tiff")
 
 
@@ -216,6 +217,8 @@ def open_pdf(path: Path, password: str | None) -> Iterator[Any]:
 @contextlib.contextmanager
 def open_image(path: Path, limits: Limits) -> Iterator[Image.Image]:
     """Open an image lazily, refusing oversized declared dimensions before decoding."""
+    from PIL import Image, UnidentifiedImageError
+
     Image.MAX_IMAGE_PIXELS = limits.max_pixels
     try:
         with warnings.catch_warnings():
@@ -260,6 +263,8 @@ _EXIF_ROTATION = {3: 180, 6: 90, 8: 270, 5: 90, 7: 270}
 
 def load_image_page(path: Path, index: int, limits: Limits) -> LoadedImage:
     """Frame ``index`` of an image file, decoded, upright (EXIF orientation applied)."""
+    from PIL import Image, ImageOps
+
     with open_image(path, limits) as im:
         try:
             if index:
@@ -290,6 +295,8 @@ def _image_dpi(im: Image.Image) -> int:
 
 def _normalise_mode(im: Image.Image) -> Image.Image:
     """RGB or L, alpha flattened onto white (engines and PNG output want that)."""
+    from PIL import Image, ImageOps
+
     if im.mode in ("RGB", "L"):
         return im.copy()
     if im.mode == "1":
@@ -321,6 +328,7 @@ def render_dpi(page_rect_pt: tuple[float, float], dpi: int, limits: Limits) -> t
 
 def pdf_page_image(page: Any, dpi: int) -> Image.Image:
     import pymupdf
+    from PIL import Image
 
     zoom = dpi / 72
     pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
