@@ -310,3 +310,31 @@ def test_progress_on_stderr_only_when_it_is_a_terminal(page: Callable[..., Path]
     # Not a terminal: nothing on stderr at all.
     proc2 = ocrkit("ocr", str(src), "-o", str(out))
     assert proc2.returncode == 0 and proc2.stderr == b""
+
+
+def test_encrypted_pdf_needs_its_password(tmp_path: Path) -> None:
+    import pymupdf
+
+    doc = pymupdf.open()
+    doc.new_page().insert_text((72, 100), "Secret total 77", fontsize=14)
+    path = tmp_path / "locked.pdf"
+    doc.save(path, encryption=pymupdf.PDF_ENCRYPT_AES_256, user_pw="pw", owner_pw="owner")
+    assert "password" in assert_clean_error(ocrkit("ocr", str(path)), ExitCode.encrypted)
+    assert_clean_error(ocrkit("ocr", str(path), "--password", "nope"), ExitCode.encrypted)
+    proc = ocrkit("ocr", str(path), "--password", "pw")
+    assert proc.returncode == 0 and "Secret total 77" in proc.stdout.decode()
+
+
+def test_page_range_outside_the_input_is_a_usage_error(page: Callable[..., Path]) -> None:
+    err = assert_clean_error(ocrkit("ocr", str(page()), "--pages", "9"), ExitCode.bad_args)
+    assert "page 9" in err
+
+
+def test_unavailable_engine_exits_with_engine_code(page: Callable[..., Path]) -> None:
+    engines = json.loads(ocrkit("engines", "--json").stdout)
+    missing = [e for e in engines if not e["available"]]
+    if not missing:
+        pytest.skip("every installed engine is available on this machine")
+    proc = ocrkit("ocr", str(page()), "--engine", missing[0]["name"])
+    err = assert_clean_error(proc, ExitCode.engine)
+    assert missing[0]["reason"] in err
