@@ -336,6 +336,16 @@ def test_jobs_belong_to_their_account(client: TestClient) -> None:
     assert usage["plan"] == "paid" and usage["unit"] == "credits" and usage["used"] == 1
 
 
+def test_vlm_without_a_model_server_is_read_and_billed_as_cpu(client: TestClient) -> None:
+    token = account(client, "vlm-user", "paid", credits=100)
+    r = submit(client, png(["Handwritten maybe"]), data={"tier": "vlm"}, headers=bearer(token))
+    job = r.json()
+    assert r.status_code == 200 and job["status"] == "done", job
+    assert job["tier"] == "vlm" and job["engine"] == "tesseract" and job["warnings"]
+    usage = client.get("/api/v1/usage/", headers=bearer(token)).json()
+    assert usage["unit"] == "credits" and usage["used"] == 1  # cost_cpu, not cost_vlm
+
+
 def test_anonymous_jobs_are_reachable_by_uuid(client: TestClient) -> None:
     r = submit(client, png(["Anyone with the link"]))
     uuid = r.json()["uuid"]

@@ -73,10 +73,8 @@ class JobService:
         return self.settings.uploads_dir / f"{uuid}.upload"
 
     # -- running ------------------------------------------------------------------------
-    def billing_tier(self, page: Page, requested: str) -> str:
+    def billing_tier(self, page: Page) -> str:
         """What a page is charged as: vlm only when a vlm engine really read it."""
-        if requested != "vlm":
-            return "cpu"
         engine = self.registry.engines.get(page.engine or "")
         return "vlm" if engine is not None and engine.tier == "vlm" else "cpu"
 
@@ -100,7 +98,7 @@ class JobService:
         def on_page(page: Page) -> None:
             if uuid in self._cancelled:
                 raise JobCancelled(uuid)
-            self.store.save_page(uuid, page, tier=self.billing_tier(page, tier))
+            self.store.save_page(uuid, page, tier=self.billing_tier(page))
             with self._lock:
                 self.progress[uuid] = self.progress.get(uuid, 0) + 1
 
@@ -123,7 +121,11 @@ class JobService:
         except BaseException as exc:
             self._after_error(uuid, upload, exc)
             return
-        self._finish(uuid, stored.job, job, upload)
+        try:
+            self._finish(uuid, stored.job, job, upload)
+        except Exception as exc:
+            log.error("job %s: storing the result failed", uuid, exc_info=exc)
+            self.fail(uuid, f"internal error while storing the result ({type(exc).__name__})")
 
     def _after_error(self, uuid: str, upload: Path, exc: BaseException) -> None:
         if self.scheduler.stopping:
@@ -160,7 +162,9 @@ class JobService:
         job.pages_done = len(job.pages)
         try:
             pdf = api.export(job, "pdf", source=upload, images_dir=self.images_dir(uuid))
-            self.pdf_path(uuid).write_bytes(pdf)
+            tmp = self.pdf_path(uuid).with_suffix(".part")
+            tmp.write_bytes(pdf)
+            tmp.replace(self.pdf_path(uuid))
         except Exception as exc:  # other formats still work; the pdf route says why
             log.warning("job %s: searchable pdf not made: %s", uuid, exc)
         with contextlib.suppress(FileNotFoundError):

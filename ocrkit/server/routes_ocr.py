@@ -65,10 +65,12 @@ def _content_length(request: Request) -> int | None:
 
 
 def _billing_tier(st: ServerState, opts: Options) -> str:
+    """The tier the engine that will run is billed at (a vlm request served by the cpu
+    fallback costs the cpu rate)."""
+    if opts.engine is not None:
+        return "vlm" if st.registry.engines[opts.engine].tier == "vlm" else "cpu"
     if opts.tier != "vlm":
         return "cpu"
-    if opts.engine is not None:
-        return st.registry.engines[opts.engine].tier
     try:
         st.registry.default_engine("vlm")
     except Exception:
@@ -97,7 +99,7 @@ async def submit(request: Request) -> Response:
         misplaced = [f for f in upload.file_fields if f in FIELDS]
         if misplaced:
             raise BadInput(f"field {misplaced[0]!r} must be a text value, not a file")
-        opts = parse_options(upload.fields, st.registry, st.settings)
+        opts = await run(parse_options, upload.fields, st.registry, st.settings)
         kind, pages = await run(count_pages, dest, st.settings.max_upload_bytes)
         cap = await run(st.store.max_file_pages, caller)
         if pages > cap:
