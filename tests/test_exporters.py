@@ -138,13 +138,15 @@ def pdf_words_in_boxes(
 ) -> float:
     """Share of the job page's words that the PDF page yields, as that word, inside the
     word's box (mapped to points) grown by ``tol_pt``. ``turned``: the PDF page is
-    shown as it was rendered, before ocrkit turned it by ``job_page.rotation``."""
+    shown as it was rendered, before the engine turned it (``job_page.rotation`` counts
+    the page's /Rotate and the engine's turn, as the pipeline records it)."""
     to_upright = pdf_page.rotation_matrix * pymupdf.Matrix(job_page.dpi / 72, job_page.dpi / 72)
-    if turned and job_page.rotation:
+    engine_turn = (job_page.rotation - pdf_page.rotation) % 360 if turned else 0
+    if engine_turn:
         w, h = pdf_page.rect.width * job_page.dpi / 72, pdf_page.rect.height * job_page.dpi / 72
         turn = {90: pymupdf.Matrix(0, 1, -1, 0, h, 0), 180: pymupdf.Matrix(-1, 0, 0, -1, w, h)}
         turn[270] = pymupdf.Matrix(0, -1, 1, 0, 0, w)
-        to_upright = to_upright * turn[job_page.rotation]
+        to_upright = to_upright * turn[engine_turn]
     tol = tol_pt * job_page.dpi / 72
     found: dict[str, list[pymupdf.Rect]] = {}
     for x0, y0, x1, y1, text, *_ in pdf_page.get_text("words"):
@@ -159,6 +161,13 @@ def pdf_words_in_boxes(
         if any(box.contains(r) for t in texts for r in found.get(t, [])):
             hits += 1
     return hits / len(words)
+
+
+def mean_difference(a: Image.Image, b: Image.Image) -> float:
+    """Mean absolute difference of two grey images of one size, in grey levels."""
+    assert a.size == b.size
+    hist = ImageChops.difference(a.convert("L"), b.convert("L")).histogram()
+    return sum(n * v for v, n in enumerate(hist)) / sum(hist)
 
 
 def assert_invisible(pdf_page: pymupdf.Page) -> None:
@@ -408,8 +417,7 @@ def test_pdf_from_turned_image(exporters: dict, corpus: Path) -> None:
         assert pdf_words_in_boxes(doc[0], page) >= 0.95
         shown = render(doc[0], dpi=200)
     assert shown.size == upright.size
-    diff = ImageChops.difference(shown, upright).histogram()
-    assert sum(n * v for v, n in enumerate(diff)) / sum(diff) < 8  # grey levels per pixel
+    assert mean_difference(shown, upright) < 8
 
 
 def test_pdf_from_multipage_tiff(exporters: dict, corpus: Path, tmp_path: Path) -> None:
@@ -456,21 +464,54 @@ def test_pdf_from_scanned_pdf(exporters: dict, corpus: Path, scan_job: Job) -> N
     assert len(out) < source.stat().st_size * 1.1 + 60_000
 
 
-def test_pdf_rotated_page(exporters: dict, corpus: Path, scan_job: Job, tmp_path: Path) -> None:
-    """A page with /Rotate 90 shows the scan sideways; ocrkit turned the rendered page
-    270 degrees clockwise to read it, which gives back the upright scan and its boxes."""
+def test_pdf_rotated_page_turned_by_engine(
+    exporters: dict, corpus: Path, scan_job: Job, tmp_path: Path
+) -> None:
+    """A page with /Rotate 90 shows the scan sideways; the engine turned the rendered
+    page 270 degrees clockwise to read it, which gives back the upright scan and its
+    boxes. page.rotation = /Rotate + engine turn = 0."""
     with pymupdf.open(corpus / SCAN) as doc:
         doc[0].set_rotation(90)
         doc.select([0])
         doc.save(tmp_path / "rotated.pdf")
         turned = render(doc[0]).rotate(90, expand=True)  # 270 clockwise
-    job_page = Page.from_dict({**scan_job.pages[0].to_dict(), "rotation": 270})
-    assert turned.size == (job_page.width, job_page.height)
+    assert mean_difference(turned, render_scan(corpus)) < 2
+    job_page = Page.from_dict({**scan_job.pages[0].to_dict(), "rotation": 0})
     job = make_job([job_page])
     out = export(exporters, "pdf", job, source=tmp_path / "rotated.pdf")
     with pymupdf.open(stream=out, filetype="pdf") as doc:
         assert doc[0].rotation == 90
         assert pdf_words_in_boxes(doc[0], job_page, turned=True) >= 0.95
+
+
+def upright_rotated_pdf(corpus: Path, path: Path) -> None:
+    """A landscape page whose content is drawn sideways and /Rotate 90 shows it
+    upright: as displayed (and rendered), it is exactly the scan's first page."""
+    with pymupdf.open(corpus / SCAN) as src:
+        doc = pymupdf.open()
+        page = doc.new_page(width=src[0].rect.height, height=src[0].rect.width)
+        page.show_pdf_page(page.rect, src, 0, rotate=90)
+        page.set_rotation(90)
+        doc.save(path)
+
+
+def render_scan(corpus: Path) -> Image.Image:
+    with pymupdf.open(corpus / SCAN) as doc:
+        return render(doc[0])
+
+
+def test_pdf_rotated_page_shown_upright(
+    exporters: dict, corpus: Path, scan_job: Job, tmp_path: Path
+) -> None:
+    upright_rotated_pdf(corpus, tmp_path / "upright.pdf")
+    with pymupdf.open(tmp_path / "upright.pdf") as doc:
+        shown = render(doc[0])
+    assert mean_difference(shown, render_scan(corpus)) < 2
+    job_page = Page.from_dict({**scan_job.pages[0].to_dict(), "rotation": 90})
+    out = export(exporters, "pdf", make_job([job_page]), source=tmp_path / "upright.pdf")
+    with pymupdf.open(stream=out, filetype="pdf") as doc:
+        assert doc[0].rotation == 90
+        assert pdf_words_in_boxes(doc[0], job_page) >= 0.95
 
 
 @pytest.mark.parametrize("rotate", [90, 270])
@@ -491,7 +532,8 @@ def test_pdf_odd_page_geometry(exporters: dict, corpus: Path, tmp_path: Path, ro
     page.add_redact_annot(page.rect * page.derotation_matrix)
     page.apply_redactions()
     doc.save(tmp_path / "odd.pdf")
-    job_page = Page(0, w, h, PDF_DPI, blocks=[Block("x", [0, 0, w, h], 1.0, words)])
+    blocks = [Block("x", [0, 0, w, h], 1.0, words)]
+    job_page = Page(0, w, h, PDF_DPI, rotation=rotate, blocks=blocks)
     assert len(words) > 200
     out = export(exporters, "pdf", make_job([job_page]), source=tmp_path / "odd.pdf")
     with pymupdf.open(stream=out, filetype="pdf") as result:

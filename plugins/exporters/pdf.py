@@ -4,10 +4,12 @@
 content, size, crop box, ``/Rotate``, annotations); only pages the job OCR'd
 (``page.source == "ocr"``) get an invisible text layer, drawn in a Form XObject on top
 of the page. Pages that kept their own text layer, and pages the job did not cover,
-are untouched. A word's box (pixels of the upright page image, at ``page.dpi``, after
-ocrkit turned the rendered page ``page.rotation`` degrees clockwise) is mapped back to
-the page's unrotated space through the page's own derotation matrix, so text lands on
-the words on rotated pages too.
+are untouched. A word's box is in pixels of the upright page image at ``page.dpi``:
+the page rendered as displayed (its ``/Rotate`` applied), then turned by the engine.
+``page.rotation`` counts both, as the pipeline records it, so the engine's turn is
+``page.rotation - /Rotate``; the box is turned back by that, scaled to points and
+mapped to the page's unrotated space by its derotation matrix, so text lands on the
+words on rotated and cropped pages too.
 
 **Image input** (``ctx.source`` is an image, or only ``ctx.page_image`` is known): one
 page per job page, ``width*72/dpi`` by ``height*72/dpi`` points, showing the page image
@@ -44,13 +46,15 @@ NEEDS_SOURCE = (
 )
 
 
-def upright_to_rendered(page: Page, rendered_w: float, rendered_h: float) -> pymupdf.Matrix:
-    """Pixels of the upright page -> pixels of the image before ocrkit turned it.
+def upright_to_rendered(
+    page: Page, turn: int, rendered_w: float, rendered_h: float
+) -> pymupdf.Matrix:
+    """Pixels of the upright page -> pixels of the image before the engine turned it.
 
-    ocrkit turned the rendered image ``page.rotation`` degrees clockwise (about its
-    centre, growing the canvas to fit); this undoes that.
+    The rendered image was turned ``turn`` degrees clockwise (about its centre, the
+    canvas grown to fit); this undoes that.
     """
-    theta = math.radians(page.rotation % 360)
+    theta = math.radians(turn % 360)
     c, s = round(math.cos(theta), 12), round(math.sin(theta), 12)
     cx, cy = page.width / 2, page.height / 2
     rx, ry = rendered_w / 2, rendered_h / 2
@@ -61,12 +65,18 @@ def _words(page: Page) -> int:
     return sum(len(b.words) or bool(b.text.strip()) for b in page.blocks)
 
 
+def engine_turn(job_page: Page, pdf_page: pymupdf.Page) -> int:
+    """Degrees clockwise the engine turned the rendered page (beyond its /Rotate)."""
+    return (job_page.rotation - pdf_page.rotation) % 360
+
+
 def _check_size(job_page: Page, pdf_page: pymupdf.Page) -> None:
-    if job_page.rotation % 90:
+    turn = engine_turn(job_page, pdf_page)
+    if turn % 90:
         return
     w = pdf_page.rect.width * job_page.dpi / 72
     h = pdf_page.rect.height * job_page.dpi / 72
-    if job_page.rotation % 180:
+    if turn % 180:
         w, h = h, w
     if abs(w - job_page.width) > 2 + 0.01 * w or abs(h - job_page.height) > 2 + 0.01 * h:
         raise ExportFailed(
@@ -119,8 +129,9 @@ def from_pdf(job: Job, data: bytes, password: str | None) -> bytes:
     for job_page in todo:
         page = doc[job_page.index]
         scale = job_page.dpi / 72
+        turn = engine_turn(job_page, page)
         to_rendered = upright_to_rendered(
-            job_page, page.rect.width * scale, page.rect.height * scale
+            job_page, turn, page.rect.width * scale, page.rect.height * scale
         )
         matrix = to_rendered * pymupdf.Matrix(1 / scale, 1 / scale) * page.derotation_matrix
         unrotated = page.rect * page.derotation_matrix

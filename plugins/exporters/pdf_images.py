@@ -20,6 +20,8 @@ from ocrkit.errors import ExportFailed
 from ocrkit.models import Job, Page
 
 PASSTHROUGH = ("JPEG", "PNG")
+# EXIF orientation -> degrees clockwise, as ocrkit.inputs applies it (5 and 7 also mirror).
+EXIF_ROTATION = {3: 180, 6: 90, 8: 270, 5: 90, 7: 270}
 
 
 @dataclass
@@ -28,13 +30,16 @@ class SourceImage:
     format: str
     frames: int
     size: tuple[int, int]
+    orientation: int = 1
 
     @classmethod
     def open(cls, path: Path) -> SourceImage:
         data = Path(path).read_bytes()
         try:
             with Image.open(io.BytesIO(data)) as img:
-                return cls(data, img.format or "", getattr(img, "n_frames", 1), img.size)
+                frames = getattr(img, "n_frames", 1)
+                orientation = int(img.getexif().get(0x0112, 1) or 1)
+                return cls(data, img.format or "", frames, img.size, orientation)
         except Exception as err:  # PIL raises many kinds for a bad file
             raise ExportFailed(f"cannot read the source image {path}: {err}") from None
 
@@ -67,18 +72,28 @@ def page_image(
     upright: Callable[[int], Image.Image] | None,
 ) -> tuple[bytes, int]:
     """The image bytes for ``page`` and the rotation (degrees counter-clockwise, as
-    :meth:`pymupdf.Page.insert_image` takes it) that shows it upright."""
+    :meth:`pymupdf.Page.insert_image` takes it) that shows it upright.
+
+    ``page.rotation`` counts the EXIF orientation the pipeline applied (first frame
+    only) plus the engine's turn, as :mod:`ocrkit.inputs` and the pipeline record it.
+    """
     want = (page.width, page.height)
-    turn = page.rotation % 360
-    if source is not None and page.index < source.frames and turn % 90 == 0:
+    if source is not None and page.index < source.frames:
+        orientation = source.orientation if page.index == 0 else 1
+        turn = (page.rotation - EXIF_ROTATION.get(orientation, 0)) % 360
         rotate = -turn % 360
-        if _upright_size(source.size, turn) == want:
-            if source.format in PASSTHROUGH and source.frames == 1:
-                return source.data, rotate
-            return encode(source.frame(page.index)), rotate
-        transposed = ImageOps.exif_transpose(source.frame(page.index))
-        if transposed is not None and _upright_size(transposed.size, turn) == want:
-            return encode(transposed, jpeg=source.format == "JPEG"), rotate
+        if turn % 90 == 0 and orientation == 1:
+            if source.frames == 1 and _upright_size(source.size, turn) == want:
+                if source.format in PASSTHROUGH:
+                    return source.data, rotate
+                return encode(source.frame(0)), rotate
+            frame = source.frame(page.index) if source.frames > 1 else None
+            if frame is not None and _upright_size(frame.size, turn) == want:
+                return encode(frame), rotate
+        elif turn % 90 == 0:  # never pass EXIF-oriented bytes: viewers disagree on them
+            base = ImageOps.exif_transpose(source.frame(0))
+            if _upright_size(base.size, turn) == want:
+                return encode(base, jpeg=source.format == "JPEG"), rotate
     if upright is not None:
         try:
             img = upright(page.index)
@@ -90,10 +105,6 @@ def page_image(
                 f"but the job page is {want[0]}x{want[1]} px"
             )
         return encode(img, jpeg=job.input_type == "jpeg"), 0
-    if source is not None and page.index < source.frames:
-        img = source.frame(page.index).rotate(-turn, expand=True, fillcolor="white")
-        if img.size == want:
-            return encode(img), 0
     raise ExportFailed(
         f"the source image does not match page {page.index + 1} of the job "
         f"({want[0]}x{want[1]} px): pass the file the job was made from"
