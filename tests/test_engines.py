@@ -16,7 +16,7 @@ import pytest
 from conftest import CORPUS, cer
 from ocrkit_plugins.engines import paddleocr as paddle_mod
 from ocrkit_plugins.engines import rapidocr as rapid_mod
-from ocrkit_plugins.engines.tesseract import TesseractEngine, dpi_hint
+from ocrkit_plugins.engines.tesseract import TesseractEngine, dpi_hint, join_words
 from PIL import Image
 
 from ocrkit.errors import EngineUnavailable
@@ -28,16 +28,18 @@ from ocrkit.models import Block
 WORD_IMAGES = {"tess_hellogoogle", "tess_viet", "tess_arabic", "tess_raaj"}
 
 
-def _printed_rows() -> list[dict[str, str]]:
+def _page_rows() -> list[dict[str, str]]:
+    """Clean printed pages, and the rendered non-Latin pages and lines (script support)."""
     manifest = CORPUS / "MANIFEST.tsv"
     if not manifest.is_file():
         return []
     with manifest.open(encoding="utf-8") as f:
         rows = csv.DictReader(f, delimiter="\t")
-        return [r for r in rows if r["category"] == "printed" and r["id"] not in WORD_IMAGES]
+        wanted = ("printed", "nonlatin")
+        return [r for r in rows if r["category"] in wanted and r["id"] not in WORD_IMAGES]
 
 
-PRINTED = _printed_rows()
+PAGES = _page_rows()
 
 
 @dataclass
@@ -78,15 +80,15 @@ def _measure(row: dict[str, str]) -> Measured:
 
 @pytest.fixture(scope="session")
 def printed(corpus: Path) -> dict[str, Measured]:
-    """Every clean printed page through raw tesseract and ocrkit, once per session."""
+    """Every page of PAGES through raw tesseract and ocrkit, once per session."""
     with ThreadPoolExecutor(2) as pool:
-        return {m.id: m for m in pool.map(_measure, PRINTED)}
+        return {m.id: m for m in pool.map(_measure, PAGES)}
 
 
 # ------------------------------------------------------------------------ tesseract
 
 
-@pytest.mark.parametrize("page", [r["id"] for r in PRINTED])
+@pytest.mark.parametrize("page", [r["id"] for r in PAGES])
 def test_tesseract_cer_matches_raw_cli(printed: dict[str, Measured], page: str) -> None:
     m = printed[page]
     assert m.result.blocks, f"{page}: no text"
@@ -103,15 +105,16 @@ def _check_structure(blocks: list[Block], size: tuple[int, int]) -> None:
     w, h = size
     last_paragraph = -1
     for b in blocks:
-        assert b.text == " ".join(word.text for word in b.words)
+        assert b.text == join_words([word.text for word in b.words])
         assert b.words and all(word.text.strip() for word in b.words)
         for word in b.words:
             x0, y0, x1, y1 = word.bbox
             assert all(isinstance(v, int) for v in word.bbox)
             assert 0 <= x0 <= x1 <= w and 0 <= y0 <= y1 <= h
             assert 0.0 <= word.confidence <= 1.0
-        # Words left to right within a line.
-        assert [word.bbox[0] for word in b.words] == sorted(word.bbox[0] for word in b.words)
+        # Words in reading order within a line (right to left in Arabic).
+        xs = [word.bbox[0] for word in b.words]
+        assert xs in (sorted(xs), sorted(xs, reverse=True))
         union = [
             min(wd.bbox[0] for wd in b.words),
             min(wd.bbox[1] for wd in b.words),
@@ -166,6 +169,15 @@ def test_tesseract_engine_info() -> None:
     eng = TesseractEngine()
     assert eng.availability() == (True, "")
     assert "eng" in eng.languages() and "osd" not in eng.languages()
+
+
+def test_chinese_and_japanese_lines_are_not_spaced(printed: dict[str, Measured]) -> None:
+    zh = printed["udhr_zh_corp_page"].result.blocks[0].text
+    assert " " not in zh and len(zh) > 10
+    assert join_words(["Hello", "world."]) == "Hello world."
+    assert join_words(["加盟", "国", "は", "、", "国"]) == "加盟国は、国"
+    assert join_words(["自由", ",不", "分"]) == "自由,不分"
+    assert join_words(["ISO", "9001", "规格"]) == "ISO 9001 规格"
 
 
 def test_dpi_hint_distrusts_screen_defaults() -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,20 @@ if TYPE_CHECKING:
 # Page segmentation mode 3 (fully automatic, no OSD) read the corpus pages best;
 # see tests/test_engines.py for the comparison with the raw CLI.
 PSM = 3
+# Unicode ranges of scripts written without spaces between words.
+_UNSPACED = (
+    (0x0E00, 0x0EFF),  # Thai, Lao
+    (0x1000, 0x109F),  # Myanmar
+    (0x1780, 0x17FF),  # Khmer
+    (0x2E80, 0x2FDF),  # CJK radicals
+    (0x3000, 0x30FF),  # CJK punctuation, Hiragana, Katakana
+    (0x31F0, 0x31FF),  # Katakana extensions
+    (0x3400, 0x4DBF),  # CJK extension A
+    (0x4E00, 0x9FFF),  # CJK unified ideographs
+    (0xF900, 0xFAFF),  # CJK compatibility ideographs
+    (0xFF00, 0xFFEF),  # fullwidth forms
+    (0x20000, 0x3FFFF),  # CJK extensions B-H
+)
 # Below this, a dpi is most likely a screen default (72/96) written by a scanner or an
 # editor, not the scan's resolution; 300 then read the corpus's 72/96-dpi-labelled pages
 # better (mean CER 0.042) than either the label (0.052) or Tesseract's own estimate (0.045).
@@ -101,12 +116,37 @@ def tsv_to_blocks(data: dict[str, list[Any]]) -> list[Block]:
 def _block(words: list[Word], paragraph: int) -> Block:
     x0, y0, x1, y1 = zip(*(w.bbox for w in words), strict=True)
     return Block(
-        text=" ".join(w.text for w in words),
+        text=join_words([w.text for w in words]),
         bbox=[min(x0), min(y0), max(x1), max(y1)],
         confidence=_unit(sum(w.confidence for w in words) / len(words)),
         words=words,
         paragraph=paragraph,
     )
+
+
+def _unspaced(ch: str) -> bool:
+    """A character of a script written without spaces between words (CJK, Thai, ...)."""
+    o = ord(ch)
+    return any(lo <= o <= hi for lo, hi in _UNSPACED)
+
+
+def join_words(words: list[str]) -> str:
+    """Words of a line joined as Tesseract's own text output does: with a space, except
+    between two characters of scripts written without spaces (and punctuation next to
+    them): TSV splits Chinese and Japanese lines into words that never had a space."""
+    out = ""
+    for word in words:
+        if out:
+            a, b = out[-1], word[0]
+            glued = (_unspaced(a) or _punct(a)) and (_unspaced(b) or _punct(b))
+            if not (glued and (_unspaced(a) or _unspaced(b))):
+                out += " "
+        out += word
+    return out
+
+
+def _punct(ch: str) -> bool:
+    return unicodedata.category(ch).startswith("P")
 
 
 def dpi_hint(dpi: int | None) -> int:
