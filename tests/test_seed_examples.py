@@ -123,7 +123,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
     root = tmp_path_factory.mktemp("seed")
     data = root / "data"
-    with Store.open(load_settings(env={}, data_dir=data)) as store:
+    # The same settings the server will read (environment + --data-dir).
+    with Store.open(load_settings(data_dir=data)) as store:
         store.create_account("seed-user", "paid")
         store.credit("seed-user", 10_000)
         token = store.create_token("seed-user")[1]
@@ -137,6 +138,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(base, proc, log)
+        import requests
+
+        usage = requests.get(base + "/api/v1/usage/", params={"api_token": token}, timeout=10)
+        assert usage.status_code == 200 and usage.json()["plan"] == "paid"
         # let the page workers start before latencies are measured
         time.sleep(2)
         yield Server(base=base, token=token, log=log)
@@ -147,7 +152,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    assert token not in log.read_text("utf-8", "replace"), "the token was logged"
+    logged = log.read_text("utf-8", "replace")
+    assert "GET /api/v1/usage/" in logged and token not in logged, "the token was logged"
 
 
 def _wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
