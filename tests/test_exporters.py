@@ -591,3 +591,41 @@ def test_every_exporter_declares_itself(exporters: dict) -> None:
 
 
 _: Callable[..., object] = export
+
+
+# ------------------------------------------------------------------ with the real pipeline
+
+
+def test_pipeline_rotated_pdf_to_searchable_pdf(corpus: Path, tmp_path: Path) -> None:
+    """ocrkit.ocr then ocrkit.export on a /Rotate 90 page: the conventions of the
+    pipeline (page.rotation, sizes, dpi) and of this exporter agree."""
+    import ocrkit
+
+    upright_rotated_pdf(corpus, tmp_path / "upright.pdf")
+    job = ocrkit.ocr(tmp_path / "upright.pdf", jobs=1, dpi=PDF_DPI, language="eng")
+    (page,) = job.pages
+    assert page.source == "ocr" and page.rotation == 90
+    out = ocrkit.export(job, "pdf", source=tmp_path / "upright.pdf")
+    with pymupdf.open(stream=out, filetype="pdf") as doc:
+        assert pdf_words_in_boxes(doc[0], page, turned=True) >= 0.95
+        assert "long road together" in doc[0].get_text()
+
+
+def test_pipeline_exif_rotated_jpeg(lines_image: Path, tmp_path: Path) -> None:
+    """A JPEG stored sideways with EXIF orientation 6: the PDF shows it upright with the
+    words on it (the bytes are re-encoded: viewers disagree about EXIF in PDFs)."""
+    import ocrkit
+
+    with Image.open(lines_image) as img:
+        upright = img.convert("L")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 clockwise to display"
+    path = tmp_path / "sideways.jpg"
+    upright.rotate(90, expand=True).save(path, quality=92, dpi=(200, 200), exif=exif)
+    job = ocrkit.ocr(path, jobs=1, language="eng")
+    (page,) = job.pages
+    assert (page.width, page.height, page.rotation) == (1700, 1000, 90)
+    out = ocrkit.export(job, "pdf", source=path)
+    with pymupdf.open(stream=out, filetype="pdf") as doc:
+        assert pdf_words_in_boxes(doc[0], page) >= 0.95
+        assert mean_difference(render(doc[0], dpi=200), upright) < 8
