@@ -11,6 +11,7 @@ loop except :meth:`Scheduler.wait`, which awaits a job's completion.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import logging
@@ -100,7 +101,8 @@ class Scheduler:
         with self._cv:
             waiters = self._waiters.pop(uuid, [])
         for loop, fut in waiters:
-            loop.call_soon_threadsafe(_resolve, fut)
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits now
+                loop.call_soon_threadsafe(_resolve, fut)
 
     def _loop(self) -> None:
         while True:
