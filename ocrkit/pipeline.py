@@ -56,21 +56,18 @@ class PageTask:
 
 
 def _init_worker() -> None:
-    os.environ["OMP_THREAD_LIMIT"] = "1"
-    get_registry()
+    from ocrkit import worker
 
-
-# Imported once in the fork server, so workers start without paying for them again
-# (importing pymupdf alone takes seconds when pymupdf.layout is installed).
-PRELOAD = ["ocrkit.pipeline", "ocrkit.textlayer", "pymupdf", "PIL.Image"]
+    worker.init()
 
 
 def make_executor(n: int | None = None) -> ProcessPoolExecutor:
     """A pool of ``n`` page workers (default one per core), started with forkserver so
-    it is safe to create from a threaded process (the server)."""
+    it is safe to create from a threaded process (the server). The fork server imports
+    :mod:`ocrkit.worker` once; workers fork from it ready to work."""
     n = n or os.cpu_count() or 1
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(PRELOAD)
+    ctx.set_forkserver_preload(["ocrkit.worker"])
     return ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker)
 
 
