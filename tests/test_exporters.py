@@ -301,7 +301,10 @@ def test_docx(exporters: dict, lines_job: Job, scan_job: Job) -> None:
 
     page = Page.from_dict(lines_job.pages[0].to_dict())
     page.index = 1
-    page.blocks.append(Block("first item", [0, 900, 300, 940], 0.9, type="list_item"))
+    item = Block("• first item", [0, 800, 300, 830], 0.9, type="list_item", paragraph=90)
+    more = Block("goes on", [0, 830, 300, 860], 0.9, paragraph=90)
+    numbered = Block("2. second", [0, 860, 300, 890], 0.9, type="list_item", paragraph=91)
+    page.blocks += [item, more, numbered]
     page.blocks.append(Block("Q1 10", [120, 950, 400, 990], 0.9, type="table"))
     page.tables = [
         Table(
@@ -324,7 +327,8 @@ def test_docx(exporters: dict, lines_job: Job, scan_job: Job) -> None:
     scan_paras = {b.paragraph for b in scan_job.pages[0].blocks}
     assert len(body) == len(scan_paras) + 3
     assert "quick brown fox jumps" in " ".join(body)
-    assert [p.text for p in paras if p.style.name == "List Bullet"] == ["first item"]
+    assert [p.text for p in paras if p.style.name == "List Bullet"] == ["first item goes on"]
+    assert [p.text for p in paras if p.style.name == "List Paragraph"] == ["2. second"]
     xml = document.element.xml
     assert xml.count('w:type="page"') == 1
     (table,) = document.tables

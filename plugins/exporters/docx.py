@@ -1,11 +1,12 @@
 """``docx``: the job as a Word document with real structure.
 
-Per page, in reading order: heading lines become ``Heading 1``/``Heading 2`` paragraphs
-(level 1 when the line is at least 1.6 times the page's median line height), lines that
-share a ``paragraph`` index become one Word paragraph (a line-end hyphen before a
-lower-case letter is joined), ``list_item`` lines become ``List Bullet`` paragraphs,
-captions use the ``Caption`` style, and each of the page's tables becomes a Word table
-(spanning cells merged) placed where its first table line was, or after the page's text.
+Per page, in reading order: lines that share a ``paragraph`` index become one Word
+paragraph (a line-end hyphen before a lower-case letter is joined). Heading paragraphs
+become ``Heading N`` with the level the page's Markdown gives them (else 1 when the
+line is at least 1.6 times the page's median line height, else 2); list items become
+``List Bullet`` paragraphs (the bullet glyph replaced by Word's own), or ``List
+Paragraph`` when numbered; captions use ``Caption``; each of the page's tables becomes
+a Word table (spanning cells merged) where its first line was, else after the text.
 Running headers, footers and page numbers (``furniture``) are left out. A page break
 separates pages. The document title (core properties) is the input's file name
 without its extension.
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
 
 # Characters XML 1.0 cannot hold (python-docx would raise on them).
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-STYLE = {"text": None, "list_item": "List Bullet", "caption": "Caption"}
+STYLE = {"text": None, "caption": "Caption"}
+BULLETS = "•◦▪●○■□‣⁃∙·-*"
 
 
 def clean(text: str) -> str:
@@ -55,32 +57,60 @@ def _center_in(block: Block, box: list[float] | None) -> bool:
     return box[0] <= cx <= box[2] and box[1] <= cy <= box[3]
 
 
+def _table_of(block: Block, tables: list[Table]) -> int | None:
+    return next((i for i, t in enumerate(tables) if _center_in(block, t.bbox)), None)
+
+
 def _runs(page: Page) -> list[tuple[str, list[Block]] | tuple[str, Table]]:
-    """The page as ("table", Table) and (type, lines) runs in reading order."""
+    """The page as ("table", Table) and (type, lines) runs in reading order.
+
+    As in :mod:`ocrkit.layout`: lines sharing a ``paragraph`` index form one paragraph
+    whose kind is its first line's type; each ``list_item`` line starts a new item and
+    the plain lines after it continue that item; lines inside a table are the table.
+    """
     runs: list = []
     placed: set[int] = set()
     for block in page.blocks:
         if block.type == "furniture" or not block.text.strip():
             continue
-        if block.type == "table":
-            for i, table in enumerate(page.tables):
-                if i not in placed and _center_in(block, table.bbox):
-                    placed.add(i)
-                    runs.append(("table", table))
+        t = _table_of(block, page.tables)
+        if t is not None or block.type == "table":
+            if t is not None and t not in placed:
+                placed.add(t)
+                runs.append(("table", page.tables[t]))
             continue
         prev = runs[-1] if runs else None
         if (
             prev is not None
-            and prev[0] == block.type
-            and block.paragraph is not None
             and isinstance(prev[1], list)
+            and block.paragraph is not None
             and prev[1][-1].paragraph == block.paragraph
+            and block.type in (prev[0], "text")
+            and block.type != "list_item"
         ):
             prev[1].append(block)
         else:
             runs.append((block.type, [block]))
     runs.extend(("table", t) for i, t in enumerate(page.tables) if i not in placed)
     return runs
+
+
+def heading_levels(markdown: str) -> dict[str, int]:
+    """Heading text -> level, read from the page's Markdown (the layout's levels)."""
+    levels: dict[str, int] = {}
+    for line in markdown.splitlines():
+        m = re.match(r"(#{1,6}) (.+)", line)
+        if m:
+            levels.setdefault(" ".join(m.group(2).split()), len(m.group(1)))
+    return levels
+
+
+def list_item(text: str) -> tuple[str, str]:
+    """(style, text): a bullet glyph becomes Word's own bullet; a numbered or other
+    item keeps its text in the ``List Paragraph`` style."""
+    if text[:1] in BULLETS and len(text) > 1:
+        return "List Bullet", text[1:].strip()
+    return "List Paragraph", text
 
 
 def add_table(doc: DocumentObject, table: Table) -> None:
@@ -121,14 +151,23 @@ class DocxExporter(Exporter):
     def _page(self, doc: DocumentObject, page: Page) -> None:
         heights = [b.bbox[3] - b.bbox[1] for b in page.blocks if b.type == "text"]
         body = median(heights) if heights else 0
+        levels = heading_levels(page.markdown)
         for kind, item in _runs(page):
             if isinstance(item, Table):
                 add_table(doc, item)
                 continue
             text = clean(join_lines([b.text for b in item]))
+            if not text:
+                continue
             if kind == "heading":
                 tall = max(b.bbox[3] - b.bbox[1] for b in item)
-                doc.add_heading(text, level=1 if body and tall >= 1.6 * body else 2)
+                level = levels.get(" ".join(text.split()))
+                if level is None:
+                    level = 1 if body and tall >= 1.6 * body else 2
+                doc.add_heading(text, level=min(level, 9))
+            elif kind == "list_item":
+                style, text = list_item(text)
+                doc.add_paragraph(text, style=style)
             else:
                 doc.add_paragraph(text, style=STYLE.get(kind))
 
