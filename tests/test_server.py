@@ -425,10 +425,17 @@ def test_health_metrics_docs(client: TestClient, done_job: dict) -> None:
     assert "/api/v1/openapi.json" in html and "http" not in html.split("<script>")[1][:200]
 
 
-def test_openapi_document_matches_the_routes(client: TestClient) -> None:
+def test_openapi_document_matches_the_routes(client: TestClient, done_job: dict) -> None:
     from ocrkit.server.openapi import canonical, iter_routes
 
     doc = client.get("/api/v1/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    # what the routes return carries what the document says is always there
+    assert set(schemas["Job"]["required"]) <= set(done_job)
+    assert set(schemas["Page"]["required"]) <= set(done_job["pages"][0])
+    assert set(schemas["Block"]["required"]) <= set(done_job["pages"][0]["blocks"][0])
+    assert set(schemas["Usage"]["required"]) <= set(client.get("/api/v1/usage/").json())
+    assert set(schemas["JobList"]["required"]) <= set(client.get("/api/v1/ocr/").json())
     assert doc["openapi"].startswith("3.1")
     documented = {(canonical(p), m) for p, ops in doc["paths"].items() for m in ops}
     served = {(canonical(p), m) for p, ms in iter_routes(client.app.routes) for m in ms}
