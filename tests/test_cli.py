@@ -258,16 +258,26 @@ def test_searchable_pdf_through_a_pipe_keeps_the_text(page: Callable[..., Path])
         assert "Total amount due 99" in doc[0].get_text()
 
 
-def test_info_commands() -> None:
-    engines = json.loads(ocrkit("engines", "--json").stdout)
+def test_info_commands(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """In-process (``ocrkit.cli.run``), which also checks the CLI works without a real
+    stdout file descriptor (as under a test runner's capture)."""
+    from ocrkit.cli import run
+
+    monkeypatch.setenv("OCRKIT_LOAD_PLUGINS", "ocrkit-example-plugin")
+    monkeypatch.setattr("ocrkit.plugins._default", None)  # rebuilt now, forgotten after
+
+    def call(*args: str) -> str:
+        assert run(list(args)) == 0
+        return capsys.readouterr().out
+
+    engines = json.loads(call("engines", "--json"))
     tess = next(e for e in engines if e["name"] == "tesseract")
     assert tess["tier"] == "cpu" and tess["available"] is True and "eng" in tess["languages"]
     assert {"name", "tier", "available", "reason", "languages"} <= set(tess)
-    table = ocrkit("engines").stdout.decode()
-    assert table.splitlines()[0].split()[:3] == ["name", "tier", "available"]
-    formats = {f["name"] for f in json.loads(ocrkit("formats", "--json").stdout)}
+    assert call("engines").splitlines()[0].split()[:3] == ["name", "tier", "available"]
+    formats = {f["name"] for f in json.loads(call("formats", "--json"))}
     assert {"txt", "md", "json", "csv", "docx", "example-fmt"} <= formats
-    tools = {t["name"] for t in json.loads(ocrkit("tools", "--json").stdout)}
+    tools = {t["name"] for t in json.loads(call("tools", "--json"))}
     assert "example-tool" in tools
 
 
