@@ -170,6 +170,14 @@ def mean_difference(a: Image.Image, b: Image.Image) -> float:
     return sum(n * v for v, n in enumerate(hist)) / sum(hist)
 
 
+def assert_valid_pdf(data: bytes) -> None:
+    """qpdf (through pikepdf) finds nothing wrong with the file's syntax."""
+    import pikepdf
+
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        assert pdf.check_pdf_syntax() == []
+
+
 def assert_invisible(pdf_page: pymupdf.Page) -> None:
     spans = pdf_page.get_texttrace()
     assert spans, "no text on the page"
@@ -391,6 +399,7 @@ def test_pdf_from_corpus_image(exporters: dict, corpus: Path, name: str, lang: s
         page = ocr_page(img, dpi=image_dpi(img), lang=lang)
     job = make_job([page], input_type=path.suffix.lstrip("."), filename=path.name)
     out = export(exporters, "pdf", job, source=path)
+    assert_valid_pdf(out)
     with pymupdf.open(stream=out, filetype="pdf") as doc:
         pdf_page = doc[0]
         assert pdf_page.rect.width == pytest.approx(page.width * 72 / page.dpi)
@@ -457,6 +466,7 @@ def test_pdf_encrypted_source(exporters: dict, corpus: Path, scan_job: Job, tmp_
 def test_pdf_from_scanned_pdf(exporters: dict, corpus: Path, scan_job: Job) -> None:
     source = corpus / SCAN
     out = export(exporters, "pdf", scan_job, source=source)
+    assert_valid_pdf(out)
     with pymupdf.open(source) as before, pymupdf.open(stream=out, filetype="pdf") as after:
         assert after.page_count == before.page_count
         for a, b, job_page in zip(after, before, scan_job.pages, strict=True):
