@@ -88,8 +88,13 @@ def add_glyphless_font(doc: pymupdf.Document) -> int:
 
 # Right-to-left combining marks (Arabic harakat, Hebrew points) take no advance, or
 # extractors drop them; other scripts' marks keep the default width, which extracts well.
-ZERO_WIDTH_RANGES = ((0x0591, 0x05C7), (0x0610, 0x061A), (0x064B, 0x065F), (0x0670, 0x0670))
-ZERO_WIDTH_RANGES += ((0x06D6, 0x06ED),)
+ZERO_WIDTH_RANGES: tuple[tuple[int, int], ...] = (
+    (0x0591, 0x05C7),
+    (0x0610, 0x061A),
+    (0x064B, 0x065F),
+    (0x0670, 0x0670),
+    (0x06D6, 0x06ED),
+)
 
 
 def _is_zero_width(c: str) -> bool:
