@@ -9,8 +9,10 @@ logger is quietened to errors so nothing of it reaches stdout or a terminal.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import threading
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,19 +44,16 @@ _engine: Any = None  # the process's rapidocr.RapidOCR, once loaded
 
 
 def _model_paths() -> tuple[dict[str, Path], str]:
-    """Shipped model file per task, or ({}, reason)."""
-    try:
-        import onnxruntime  # noqa: F401
-        import rapidocr
-    except ImportError as exc:
-        return {}, f"rapidocr is not installed ({exc}); pip install 'ocrkit[rapidocr]'"
-    root = Path(rapidocr.__file__).parent / "models"
+    """Shipped model file per task, or ({}, reason). Imports nothing heavy."""
+    spec = importlib.util.find_spec("rapidocr")
+    if spec is None or spec.origin is None or importlib.util.find_spec("onnxruntime") is None:
+        return {}, "rapidocr or onnxruntime is not installed; pip install 'ocrkit[rapidocr]'"
+    root = Path(spec.origin).parent / "models"
     found: dict[str, Path] = {}
     for task, names in MODEL_FILES.items():
         path = next((root / n for n in names if (root / n).is_file()), None)
         if path is None:
-            version = getattr(rapidocr, "__version__", "?")
-            return {}, f"no {task} model in {root} (rapidocr {version})"
+            return {}, f"no {task} model in {root} (rapidocr {metadata.version('rapidocr')})"
         found[task] = path
     return found, ""
 
@@ -66,9 +65,11 @@ def _load() -> Any:
             paths, reason = _model_paths()
             if not paths:
                 raise EngineUnavailable(f"engine 'rapidocr' is not available: {reason}")
+            import cv2
             import onnxruntime
             from rapidocr import RapidOCR
 
+            cv2.setNumThreads(1)  # like ONNX Runtime below: one core per page worker
             onnxruntime.set_default_logger_severity(3)  # errors only
             logging.getLogger("RapidOCR").setLevel(logging.ERROR)
             params: dict[str, Any] = {
