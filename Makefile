@@ -8,7 +8,7 @@ APT_PKGS := tesseract-ocr $(addprefix tesseract-ocr-,$(TESS_LANGS)) fonts-dejavu
 CORPUS ?= $(abspath ../shared/corpus)
 export OCRKIT_CORPUS ?= $(CORPUS)
 
-.PHONY: install system-deps test check serve demo bench clean
+.PHONY: install system-deps test-plugins test check serve demo bench clean
 
 system-deps:
 	@if ! command -v tesseract >/dev/null 2>&1 || ! dpkg -s $(APT_PKGS) >/dev/null 2>&1; then \
@@ -23,14 +23,23 @@ $(BIN)/python:
 
 install: system-deps $(BIN)/python
 	$(BIN)/pip install -q -e '.[rapidocr,test]'
-	$(BIN)/pip install -q -e tests/plugins/example_plugin -e tests/plugins/broken_plugin
 	@# rapidocr pulls opencv-python; keep only the headless build so exactly one cv2 exists.
 	@if $(BIN)/pip show -q opencv-python >/dev/null 2>&1; then \
 		$(BIN)/pip uninstall -q -y opencv-python && \
 		$(BIN)/pip install -q --force-reinstall --no-deps opencv-python-headless; fi
 
+# The test plugins are real distributions installed through their entry points, but into
+# build/test-plugins (put on sys.path by tests/conftest.py), never into the venv that
+# `make serve` uses: a user's server must not list a deliberately broken plugin.
+TEST_PLUGINS := build/test-plugins
+test-plugins: $(BIN)/python
+	rm -rf $(TEST_PLUGINS)
+	$(BIN)/pip install -q --no-deps --target $(TEST_PLUGINS) \
+		tests/plugins/example_plugin tests/plugins/broken_plugin
+	rm -rf tests/plugins/*/build
+
 # pytest exits 5 when it collected nothing: that is a failure here, never a success.
-test: install
+test: install test-plugins
 	OMP_THREAD_LIMIT=1 $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); \
 		rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 

@@ -174,8 +174,10 @@ class Job:
         self.pages.sort(key=lambda p: p.index)
         self.page_count = max(self.page_count, len(self.pages))
         self.pages_done = len(self.pages)
-        self.text = "\f".join(p.text for p in self.pages) if len(self.pages) > 1 else (
-            self.pages[0].text if self.pages else ""
+        self.text = (
+            "\f".join(p.text for p in self.pages)
+            if len(self.pages) > 1
+            else (self.pages[0].text if self.pages else "")
         )
         self.markdown = "\n\n".join(p.markdown for p in self.pages if p.markdown)
         confs = [b.confidence for p in self.pages for b in p.blocks if b.text.strip()]

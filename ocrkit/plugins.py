@@ -178,9 +178,10 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
 
     def collect(kind: str, store: dict[str, Any], base: type) -> Callable[[Any], None]:
         def register(obj: Any) -> None:
-            if not isinstance(obj, base) or not obj.name:
+            name = getattr(obj, "name", "")
+            if not isinstance(obj, base) or not name:
                 raise TypeError(f"{kind}: expected a named {base.__name__}, got {obj!r}")
-            store[obj.name] = obj
+            store[name] = obj
 
         return register
 

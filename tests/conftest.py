@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,15 @@ CORPUS = Path(os.environ.get("OCRKIT_CORPUS", ROOT.parent / "shared" / "corpus")
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
+# The example and broken plugins are installed (`make test-plugins`) into their own
+# directory; put it on the path of this process and of every subprocess a test starts.
+TEST_PLUGINS = ROOT / "build" / "test-plugins"
+if TEST_PLUGINS.is_dir():
+    sys.path.insert(0, str(TEST_PLUGINS))
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(TEST_PLUGINS), os.environ.get("PYTHONPATH", "")) if p
+    )
 
 
 @pytest.fixture(scope="session")

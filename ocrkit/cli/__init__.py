@@ -221,20 +221,8 @@ def _configure_logging() -> None:
     logging.getLogger("ocrkit.plugins").setLevel(logging.DEBUG if _debug else logging.ERROR)
 
 
-def _skip_pymupdf_extras() -> None:
-    """PyMuPDF 2 imports its ONNX layout model (``pymupdf.layout``) and ``pymupdf4llm``
-    (numpy) on ``import pymupdf`` when they are installed: seconds per command. ocrkit
-    uses neither (only ``Page.get_layout()`` and ``pymupdf.to_markdown()`` would), so the
-    CLI blocks them, as the page workers block the first (see :mod:`ocrkit.worker`)."""
-    os.environ.setdefault("PYMUPDF_SUGGEST_LAYOUT_ANALYZER", "0")
-    if "pymupdf" not in sys.modules:
-        for name in ("pymupdf.layout", "pymupdf4llm"):
-            sys.modules.setdefault(name, None)  # type: ignore[arg-type]
-
-
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code instead of exiting (tests call this)."""
-    _skip_pymupdf_extras()
     _configure_logging()
     try:
         rv = cli.main(args=argv, prog_name="ocrkit", standalone_mode=False)
