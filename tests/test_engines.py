@@ -284,3 +284,21 @@ def test_paddleocr_finds_models_in_the_cache(
     found, _ = paddle_mod.find_models()
     assert found["det"][0] == "PP-OCRv5_mobile_det" and found["rec"][0] == "PP-OCRv5_mobile_rec"
     assert paddle_mod.PaddleOcrEngine().languages() == ["chi_sim", "chi_tra", "eng", "jpn"]
+
+
+def test_exactly_one_opencv_distribution_provides_cv2() -> None:
+    """rapidocr, rapid_layout and img2table pull different OpenCV builds that all
+    install ``cv2`` over each other; only the headless one may be installed."""
+    from importlib import metadata
+
+    opencv = sorted(
+        {
+            d.metadata["Name"].lower()
+            for d in metadata.distributions()
+            if d.metadata["Name"] and d.metadata["Name"].lower().startswith("opencv")
+        }
+    )
+    assert opencv == ["opencv-python-headless"], opencv
+    import cv2
+
+    assert cv2.__version__
