@@ -34,24 +34,32 @@ class Word:
 
 @dataclass
 class Block:
-    """One line of text."""
+    """One line of text.
+
+    ``bbox`` is ``None`` only when no box could be found for the line (a vlm line that
+    matched no word on the page); then ``flags`` contains ``"unaligned"``. Every consumer
+    of ``bbox`` must accept ``None``. ``flags`` marks other facts about the line:
+    ``"low_confidence"``.
+    """
 
     text: str
-    bbox: BBox
+    bbox: BBox | None
     confidence: float
     words: list[Word] = field(default_factory=list)
     type: str = "text"
     paragraph: int | None = None
+    flags: list[str] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Block:
         return cls(
             text=d["text"],
-            bbox=list(d["bbox"]),
+            bbox=None if d.get("bbox") is None else list(d["bbox"]),
             confidence=d["confidence"],
             words=[Word.from_dict(w) for w in d.get("words") or []],
             type=d.get("type", "text"),
             paragraph=d.get("paragraph"),
+            flags=list(d.get("flags") or []),
         )
 
 
@@ -111,6 +119,10 @@ class Page:
     detected_languages: list[str] = field(default_factory=list)
     markdown: str = ""
     warnings: list[str] = field(default_factory=list)
+    # Set by the translate tool: the recognised text and markdown before translation
+    # (``text``/``markdown`` then hold the translation).
+    original_text: str | None = None
+    original_markdown: str | None = None
     # Anything a plugin wants to add; must be JSON-serialisable.
     extra: dict[str, Any] = field(default_factory=dict)
 
