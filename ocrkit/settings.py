@@ -49,6 +49,30 @@ class Settings:
     default_language: str = "eng"
     trusted_proxies: tuple[str, ...] = ()
     vlm_fallback: str = "cpu"
+    # Web page accounts: "open" lets people sign up with email and password on the web
+    # page; "closed" (default) keeps accounts CLI-made only. The secret signs session
+    # cookies; empty means a random one kept in <data_dir>/web-secret (set it when several
+    # servers share one database, so a session works on each).
+    signup: str = "closed"
+    secret_key: str = ""
+    session_hours: int = 14 * 24
+    # OpenAI-compatible model servers (ocrkit.llm). base_url is the API root with /v1.
+    # Empty base_url or model: not configured (tier=vlm falls back per vlm_fallback).
+    vlm_base_url: str = ""
+    vlm_model: str = ""
+    vlm_api_key: str = ""
+    vlm_timeout: float = 120.0
+    vlm_max_concurrency: int = 4
+    vlm_retries: int = 2
+    vlm_max_tokens: int = 4096
+    # The text model (translate, chat answers); empty / 0 / negative retries: the VLM value.
+    llm_base_url: str = ""
+    llm_model: str = ""
+    llm_api_key: str = ""
+    llm_timeout: float = 0.0
+    llm_max_concurrency: int = 0
+    llm_retries: int = -1
+    llm_max_tokens: int = 0
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -67,9 +91,13 @@ _ENV_NAMES = {"database_url": "OCRKIT_DATABASE_URL", "broker_url": "OCRKIT_BROKE
 
 
 def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settings:
-    """Settings from ``env`` (default ``os.environ``), then keyword overrides."""
+    """Settings from ``env`` (default ``os.environ``), then keyword overrides.
+
+    ``OCRKIT_CONFIG`` may name a TOML file whose top-level keys (or an ``[ocrkit]``
+    table) are field names (``vlm_base_url = "http://..."``); environment variables win
+    over the file, keyword overrides over both."""
     env = dict(os.environ if env is None else env)
-    kw: dict[str, Any] = {}
+    kw: dict[str, Any] = _config_file(env.get("OCRKIT_CONFIG", ""))
     for f in fields(Settings):
         name = _ENV_NAMES.get(f.name, "OCRKIT_" + f.name.upper())
         if name not in env or env[name] == "" and f.name not in _ENV_NAMES:
@@ -81,7 +109,34 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
         kw["data_dir"] = Path(kw["data_dir"]).expanduser()
     if kw.get("vlm_fallback", "cpu") not in ("cpu", "off"):
         raise BadOption("OCRKIT_VLM_FALLBACK must be 'cpu' or 'off'")
+    if kw.get("signup", "closed") not in ("open", "closed"):
+        raise BadOption("OCRKIT_SIGNUP must be 'open' or 'closed'")
     return Settings(**kw)
+
+
+def _config_file(path: str) -> dict[str, Any]:
+    if not path:
+        return {}
+    import tomllib
+
+    try:
+        with Path(path).expanduser().open("rb") as f:
+            data = tomllib.load(f)
+    except OSError as e:
+        raise BadOption(f"OCRKIT_CONFIG={path!r}: cannot read it ({e.strerror})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise BadOption(f"OCRKIT_CONFIG={path!r} is not valid TOML: {e}") from None
+    if isinstance(data.get("ocrkit"), dict):
+        data = data["ocrkit"]
+    types = {f.name: f.type for f in fields(Settings)}
+    kw: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in types:
+            raise BadOption(f"OCRKIT_CONFIG={path!r}: unknown setting {key!r}")
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        kw[key] = _convert(key, types[key], str(value))
+    return kw
 
 
 def _convert(name: str, type_: Any, raw: str) -> Any:
