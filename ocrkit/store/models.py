@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -103,6 +104,8 @@ jobs = Table(
     Column("job", JSON, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime, nullable=True),
+    # Scale-out (0003): the queue task that claimed joining the job (exactly one does).
+    Column("finisher", String(255), nullable=True),
     Index(None, "account_id", "created_at"),
     Index(None, "status"),
     Index(None, "finished_at"),
@@ -121,6 +124,9 @@ pages = Table(
     Column("source", String(16), nullable=False),
     Column("page", JSON, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # Scale-out (0003): the queue worker that stored the page (None: in-process).
+    Column("worker", String(255), nullable=True),
+    Index(None, "created_at"),
 )
 
 # Metering ledger: one row per subject ("account:<id>" or "ip:<address>") and period
@@ -152,4 +158,15 @@ reservations = Table(
     Column("charged", BigInteger, nullable=False, server_default="0"),
     Column("created_at", UTCDateTime, nullable=False),
     Column("released_at", UTCDateTime, nullable=True),
+)
+
+# Scale-out (0003): files that must reach every machine (the upload, page images, the
+# searchable pdf) live in the shared store, never on one machine's disk.
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("job_uuid", String(36), ForeignKey("jobs.uuid", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )
