@@ -27,7 +27,7 @@ from ocrkit.errors import BadOption, EngineUnavailable
 from ocrkit.hookspecs import ExportContext, Tool
 from ocrkit.models import Job, Page
 from ocrkit.plugins import Registry, get_registry
-from ocrkit.settings import Settings, load_settings
+from ocrkit.settings import Settings, load_settings, using
 
 if TYPE_CHECKING:  # Pillow is imported only when pages are read
     from PIL import Image
@@ -145,11 +145,14 @@ def ocr(
         raise BadOption(f"dpi must be an integer between 36 and 1200, not {dpi!r}")
     if jobs is not None and jobs < 1:
         raise BadOption(f"jobs must be at least 1, not {jobs}")
-    tool_obj = _tool(reg, tool)
-    opts = _Options(engine, tier, language, dpi, force_ocr)
-    tool_options = _apply_preset(tool_obj, opts)
-    engine_name, warnings = _choose_engine(reg, opts, settings)
-    codes = _languages(reg, engine_name, opts.language)
+    with using(settings):  # plugins' availability() reads settings.current()
+        tool_obj = _tool(reg, tool)
+        opts = _Options(engine, tier, language, dpi, force_ocr)
+        tool_options = _apply_preset(tool_obj, opts)
+        engine_name, warnings = _choose_engine(reg, opts, settings)
+        if tool_obj is not None:
+            tool_obj.check_options({**tool_options, "translate_to": translate_to})
+        codes = _languages(reg, engine_name, opts.language)
     tool_options.update(translate_to=translate_to, languages=codes, tier=opts.tier)
     if filename is None and isinstance(source, str | os.PathLike):
         filename = Path(source).name
@@ -187,6 +190,7 @@ def ocr(
             tool=tool,
             tool_options=tuple(tool_options.items()),
             images_dir=str(images_dir) if images_dir is not None else None,
+            settings=settings,
         )
         tasks = (replace(template, index=i) for i in indices)
         job.pages = _run(tasks, len(indices), jobs, executor, reg, on_page, progress, filename)
@@ -194,7 +198,8 @@ def ocr(
         job.warnings.extend(f"page {p.index + 1}: {w}" for w in p.warnings)
     job.finish()
     if tool_obj is not None:
-        job = tool_obj.process_job(job, tool_options)
+        with using(settings):
+            job = tool_obj.process_job(job, tool_options)
     job.status, job.finished_at = "done", _now()
     return job
 

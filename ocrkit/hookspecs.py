@@ -101,6 +101,15 @@ class PageResult:
     rotation: int = 0
     detected_languages: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # An engine that reads the page as a whole (the vlm engine) may give the page's text
+    # and Markdown itself; they then replace what layout derives from the blocks.
+    text: str | None = None
+    markdown: str | None = None
+    # Merged into ``Page.extra`` (JSON-serialisable).
+    extra: dict[str, Any] = field(default_factory=dict)
+    # The engine that actually produced the blocks when not this one (the vlm engine
+    # falling back to the cpu engine's lines on a refusal): becomes ``Page.engine``.
+    engine: str | None = None
 
 
 class Engine:
@@ -117,6 +126,9 @@ class Engine:
     name: ClassVar[str] = ""
     tier: ClassVar[str] = "cpu"
     description: ClassVar[str] = ""
+    # True: recognize() also gets ``options=`` (the job's tool options: a tool preset's
+    # extra keys such as ``vlm_prompt``, ``translate_to``, ``tier``, ``languages``).
+    accepts_options: ClassVar[bool] = False
 
     def languages(self) -> list[str]:
         """Language codes this engine can read now (ocrkit canonical codes, see
@@ -158,6 +170,12 @@ class Tool:
 
     def availability(self) -> tuple[bool, str]:
         return True, ""
+
+    def check_options(self, options: dict[str, Any]) -> None:
+        """Validate the job's options (``translate_to``, ``tier``, preset keys) before
+        any page runs; raise :class:`~ocrkit.errors.BadOption` (or another
+        ``OcrkitError``) with a message the caller can act on. Called by the API and
+        at submit time by the server, with :func:`ocrkit.settings.current` in force."""
 
     def process_page(self, page: Page, image: Image.Image | None, options: dict[str, Any]) -> Page:
         return page

@@ -37,6 +37,7 @@ from ocrkit.inputs import (
 )
 from ocrkit.models import Page
 from ocrkit.plugins import Registry, get_registry
+from ocrkit.settings import Settings, using
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ class PageTask:
     tool: str | None = None
     tool_options: tuple[tuple[str, Any], ...] = ()
     images_dir: str | None = None
+    # The caller's settings, in force while the page runs (model servers for vlm).
+    settings: Settings | None = None
 
 
 def _init_worker() -> None:
@@ -76,6 +79,11 @@ def make_executor(n: int | None = None) -> ProcessPoolExecutor:
 
 def process_page(task: PageTask, registry: Registry | None = None) -> Page:
     """Run one page through the pipeline (in a worker or in-process)."""
+    with using(task.settings):
+        return _process_page(task, registry)
+
+
+def _process_page(task: PageTask, registry: Registry | None = None) -> Page:
     reg = registry or get_registry()
     if task.kind == "pdf":
         try:
@@ -114,7 +122,7 @@ def _pdf_page(task: PageTask, reg: Registry) -> tuple[Page, Image.Image | None]:
             page.warnings.append(warning)
         layer = None if task.force_ocr else read_text_layer(pp, dpi)
         image = (
-            pdf_page_image(pp, dpi)
+            pdf_page_image(pp, dpi, task.limits)
             if (layer is None or not layer.usable or _needs_image(task))
             else None
         )
@@ -141,7 +149,12 @@ def _image_page(task: PageTask, reg: Registry) -> tuple[Page, Image.Image]:
 def _ocr(task: PageTask, reg: Registry, page: Page, image: Image.Image) -> tuple[Page, Image.Image]:
     engine = reg.engine(task.engine)
     try:
-        result = engine.recognize(image, languages=list(task.languages), dpi=page.dpi)
+        if getattr(engine, "accepts_options", False):  # the job's options (vlm prompts)
+            result = engine.recognize(  # type: ignore[call-arg]
+                image, languages=list(task.languages), dpi=page.dpi, options=dict(task.tool_options)
+            )
+        else:
+            result = engine.recognize(image, languages=list(task.languages), dpi=page.dpi)
     except OcrkitError:
         raise
     except Exception as exc:
@@ -161,6 +174,13 @@ def _ocr(task: PageTask, reg: Registry, page: Page, image: Image.Image) -> tuple
     confs = [b.confidence for b in page.blocks if b.text.strip()]
     page.confidence = round(sum(confs) / len(confs), 4) if confs else None
     layout.finish_page(page)
+    # Engines that read whole pages (vlm) give their own text and Markdown.
+    if result.text is not None:
+        page.text = result.text
+    if result.markdown is not None:
+        page.markdown = result.markdown
+    page.extra.update(result.extra)
+    page.engine = result.engine or page.engine
     return page, image
 
 

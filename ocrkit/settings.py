@@ -8,6 +8,9 @@ other service (SQLite in the data dir, in-process workers).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -49,6 +52,15 @@ class Settings:
     default_language: str = "eng"
     trusted_proxies: tuple[str, ...] = ()
     vlm_fallback: str = "cpu"
+    # Scale-out (with broker_url): the Celery queue name (paid accounts use
+    # "<name>.paid", read first), and the seconds after which a page task whose worker
+    # died unacknowledged is delivered again (Redis broker visibility timeout).
+    queue_name: str = "ocrkit"
+    queue_visibility_timeout: int = 1800
+    # Chat: cost of one answered message (pages for free accounts, credits for paid
+    # ones; 0 = free), and answered messages allowed per account per minute (429 after).
+    chat_cost: int = 0
+    chat_per_minute: int = 20
     # Web page accounts: "open" lets people sign up with email and password on the web
     # page; "closed" (default) keeps accounts CLI-made only. The secret signs session
     # cookies; empty means a random one kept in <data_dir>/web-secret (set it when several
@@ -112,6 +124,31 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
     if kw.get("signup", "closed") not in ("open", "closed"):
         raise BadOption("OCRKIT_SIGNUP must be 'open' or 'closed'")
     return Settings(**kw)
+
+
+_CURRENT: ContextVar[Settings | None] = ContextVar("ocrkit_settings", default=None)
+
+
+def current() -> Settings:
+    """The settings in force: those of the enclosing :func:`using` block (a job carries
+    its caller's settings into page workers this way), else :func:`load_settings`.
+    Plugins whose ``availability()`` depends on settings (the vlm engine, translate)
+    read them here."""
+    s = _CURRENT.get()
+    return s if s is not None else load_settings()
+
+
+@contextmanager
+def using(settings: Settings | None) -> Iterator[None]:
+    """Make ``settings`` what :func:`current` returns inside the block (None: no change)."""
+    if settings is None:
+        yield
+        return
+    token = _CURRENT.set(settings)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
 
 
 def _config_file(path: str) -> dict[str, Any]:

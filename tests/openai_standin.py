@@ -91,7 +91,7 @@ def ahash(image: Image.Image, size: int = 16) -> int:
 
 
 class ByImage:
-    """A handler answering per image: ``ByImage({page_image: "answer" or Reply})``.
+    """A handler answering per image: ``ByImage([(page_image, "answer" or Reply), ...])``.
 
     The received image is matched to the registered one with the nearest average hash
     (at most ``max_distance`` differing bits); an unknown image gets ``default`` or, when
@@ -99,13 +99,12 @@ class ByImage:
 
     def __init__(
         self,
-        answers: dict[Image.Image, str | Reply] | list[tuple[Image.Image, str | Reply]],
+        answers: list[tuple[Image.Image, str | Reply]],
         *,
         default: str | Reply | None = None,
         max_distance: int = 24,
     ) -> None:
-        items = answers.items() if isinstance(answers, dict) else answers
-        self.answers = [(ahash(img), reply) for img, reply in items]
+        self.answers = [(ahash(img), reply) for img, reply in answers]
         self.default = default
         self.max_distance = max_distance
         self.matched: list[int] = []  # index of the matched answer per request

@@ -71,8 +71,11 @@ def _billing_tier(st: ServerState, opts: Options) -> str:
         return "vlm" if st.registry.engines[opts.engine].tier == "vlm" else "cpu"
     if opts.tier != "vlm":
         return "cpu"
+    from ocrkit.settings import using
+
     try:
-        st.registry.default_engine("vlm")
+        with using(st.settings):
+            st.registry.default_engine("vlm")
     except Exception:
         return "cpu"
     return "vlm"
@@ -131,7 +134,8 @@ async def submit(request: Request) -> Response:
         with contextlib.suppress(Exception):
             await run(st.store.release, uuid)  # a reservation made before the failure
         raise
-    st.jobs.scheduler.submit(uuid, priority)
+    # In a thread: the scale-out scheduler moves the upload into the shared store here.
+    await run(st.jobs.scheduler.submit, uuid, priority)
     if pages > st.settings.inline_max_pages:
         return JSONResponse(job_body(st, job), status_code=202)
     await st.jobs.scheduler.wait(uuid)
@@ -208,6 +212,7 @@ async def download(request: Request) -> Response:
         if table != "all" and not (table.isdigit() and int(table) >= 1):
             raise BadOption("table must be a table number (1, 2, ...) or 'all'")
         options["table"] = table
+    await run(st.jobs.fetch_results, job.uuid)
     pdf = st.jobs.pdf_path(job.uuid)
     if fmt == "pdf" and pdf.exists():
         content = await run(pdf.read_bytes)
@@ -256,6 +261,7 @@ async def page_image(request: Request) -> Response:
     caller = await get_caller(request, st.store, st.settings)
     stored = await load_job(request, caller)
     index = request.path_params["index"]
+    await run(st.jobs.fetch_results, stored.job.uuid, [f"page-{index}.png"])
     images = st.jobs.images_dir(stored.job.uuid)
     for suffix, media in ((".png", "image/png"), (".jpg", "image/jpeg"), (".jpeg", "image/jpeg")):
         path = images / f"page-{index}{suffix}"

@@ -42,6 +42,13 @@ class Options:
 def parse_options(fields: dict[str, str], registry: Registry, settings: Settings) -> Options:
     """Validate the submit fields against the registry (400 on a bad value; fields this
     API does not define are ignored, as most form handlers do)."""
+    from ocrkit.settings import using
+
+    with using(settings):  # engines' and tools' availability() read settings.current()
+        return _parse_options(fields, registry, settings)
+
+
+def _parse_options(fields: dict[str, str], registry: Registry, settings: Settings) -> Options:
     from ocrkit import languages
 
     opts = Options()
@@ -69,6 +76,12 @@ def parse_options(fields: dict[str, str], registry: Registry, settings: Settings
         languages.resolve(translate_to)
         opts.translate_to = translate_to
     _check_engine(opts, codes, registry, settings)
+    if opts.tool is not None:
+        tool_obj = registry.tool(opts.tool)
+        ok, reason = tool_obj.availability()
+        if not ok:
+            raise BadOption(f"tool {opts.tool!r} is not available: {reason}")
+        tool_obj.check_options({**opts.as_dict(), "languages": codes})
     return opts
 
 
