@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ocrkit.errors import OcrkitError
 from ocrkit.server import routes_info, routes_ocr
 from ocrkit.server.jobs import JobService
+from ocrkit.web import routes as web
 
 if TYPE_CHECKING:
     from ocrkit.plugins import Registry
@@ -71,6 +72,8 @@ def core_routes() -> list[Route]:
         *_both("/metrics", i.metrics, ["GET"]),
         Route("/api/v1/openapi.json", i.openapi, methods=["GET"]),
         *_both("/api/v1/docs", i.docs, ["GET"]),
+        *web.api_routes(),
+        *web.web_routes(),
     ]
 
 

@@ -46,7 +46,31 @@ NUM = {"type": "number"}
 BBOX = {"type": "array", "items": NUM, "minItems": 4, "maxItems": 4}
 STR_LIST = {"type": "array", "items": {"type": "string"}}
 
+NAMED = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}
 SCHEMAS: dict[str, Any] = {
+    "Options": {
+        "type": "object",
+        "required": ["inputs", "tiers", "languages", "tools", "translate_targets", "formats"],
+        "properties": {
+            "inputs": {"type": "array", "items": {"type": "object"}},
+            "tiers": {"type": "array", "items": NAMED},
+            "languages": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["code", "iso"],
+                    "properties": {"code": {"type": "string"}, "iso": {"type": "string"}},
+                },
+            },
+            "tools": {"type": "array", "items": NAMED},
+            "translate_targets": STR_LIST,
+            "formats": {"type": "array", "items": NAMED},
+            "engines": {"type": "array", "items": NAMED},
+            "limits": {"type": "object"},
+            "signup": {"type": "string", "enum": ["open", "closed"]},
+            "chat": {"type": "boolean"},
+        },
+    },
     "Error": {
         "type": "object",
         "required": ["detail"],
@@ -344,6 +368,17 @@ def _operations(registry: Registry) -> dict[str, dict[str, Any]]:
                 "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")},
             }
         },
+        "/api/v1/options": {
+            "get": {
+                "summary": "The choices a client can offer, from the server's registry",
+                "description": "Input types, tiers (with availability), installed OCR "
+                "languages, tools, translation targets, download formats, engines, limits, "
+                "whether self-service sign-up is open and whether chat is served. The web "
+                "page at / builds its lists from it.",
+                "security": [],
+                "responses": {"200": _json(_ref("Options"), "The choices")},
+            }
+        },
         "/api/v1/docs": {
             "get": {
                 "summary": "A small page that renders this document",
@@ -376,6 +411,8 @@ def iter_routes(routes: Sequence[BaseRoute], prefix: str = "") -> list[tuple[str
     out: list[tuple[str, set[str]]] = []
     for r in routes:
         if isinstance(r, Route):
+            if not r.include_in_schema:  # the web page's HTML routes
+                continue
             methods = {m.lower() for m in (r.methods or {"GET"})} - {"head"}
             out.append((prefix + r.path, methods))
         elif isinstance(r, Mount):

@@ -160,6 +160,40 @@ reservations = Table(
     Column("released_at", UTCDateTime, nullable=True),
 )
 
+# Web page sign-in (migration 0004_web_accounts): an account made by web sign-up has an
+# email and an argon2 password hash; a signed-in browser holds a session whose secret
+# the store keeps only as a SHA-256.
+web_users = Table(
+    "web_users",
+    metadata,
+    Column(
+        "account_id",
+        Integer,
+        ForeignKey("accounts.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_signin_at", UTCDateTime, nullable=True),
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column(
+        "account_id",
+        Integer,
+        ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
+)
+
 # Scale-out (0003): files that must reach every machine (the upload, page images, the
 # searchable pdf) live in the shared store, never on one machine's disk.
 blobs = Table(
