@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 GAP = 0.9
 # A column gap may be crossed by this fraction of a region's multi-chunk lines
 # (spanning headers).
-GAP_TOLERANCE = 0.12
+GAP_TOLERANCE = 0.2
 # Text-like column: its chunks' median width is more than this fraction of the region.
 TEXT_COLUMN = 0.3
 
@@ -321,6 +321,7 @@ def _grid_table(
 class _Line:
     words: list[W]
     chunks: list[list[W]] = field(default_factory=list)
+    tail: bool = False
 
     @property
     def y0(self) -> float:
@@ -371,16 +372,24 @@ def unruled_tables(words: list[W]) -> list[Table]:
 
 def _regions(lines: list[_Line], h: float) -> list[list[_Line]]:
     """Runs of lines that look tabular: multi-chunk lines, with single-chunk lines
-    between them, each line close below the previous one."""
+    between them, each line close below the previous one. Up to 3 single-chunk lines
+    after the last multi-chunk line come along marked ``tail`` (a wrapped last cell, or
+    text below the table: :func:`_region_table` decides)."""
     out: list[list[_Line]] = []
     cur: list[_Line] = []
     pending: list[_Line] = []  # single-chunk lines after the last multi-chunk one
+
+    def close() -> None:
+        for ln in pending[:3]:
+            ln.tail = True
+        out.append(cur + pending[:3])
+
     for ln in lines:
         multi = len(ln.chunks) >= 2
         last = (pending or cur)[-1] if (pending or cur) else None
         near = last is not None and ln.y0 - last.y1 <= 2.5 * h
         if cur and not near:
-            out.append(cur)
+            close()
             cur, pending = [], []
         if multi:
             if cur:
@@ -390,10 +399,10 @@ def _regions(lines: list[_Line], h: float) -> list[list[_Line]]:
         elif cur:
             pending.append(ln)
             if len(pending) > 3:
-                out.append(cur)
+                close()
                 cur, pending = [], []
     if cur:
-        out.append(cur)
+        close()
     return [r for r in out if sum(len(ln.chunks) >= 2 for ln in r) >= 3]
 
 
@@ -411,7 +420,8 @@ def _column_gaps(lines: list[_Line], h: float) -> list[tuple[float, float]]:
                 covered[i] = 1
         for i, c in enumerate(covered):
             count[i] += c
-    limit = GAP_TOLERANCE * len(multi)
+    # A spanning header crosses column gaps: tolerate a few such lines (one from 4 lines).
+    limit = max(1.0 if len(multi) >= 4 else 0.0, GAP_TOLERANCE * len(multi))
     gaps: list[tuple[float, float]] = []
     start = None
     for i, c in enumerate(count):
@@ -426,11 +436,12 @@ def _column_gaps(lines: list[_Line], h: float) -> list[tuple[float, float]]:
 
 
 def _region_table(lines: list[_Line], h: float) -> Table | None:
-    gaps = _column_gaps(lines, h)
+    body = [ln for ln in lines if not ln.tail]
+    gaps = _column_gaps(body, h)
     if not gaps:
         return None
-    x0 = min(ln.x0 for ln in lines)
-    x1 = max(ln.x1 for ln in lines)
+    x0 = min(ln.x0 for ln in body)
+    x1 = max(ln.x1 for ln in body)
     bounds = [x0] + [(a + b) / 2 for a, b in gaps] + [x1]
     ncols = len(bounds) - 1
 
@@ -462,6 +473,8 @@ def _region_table(lines: list[_Line], h: float) -> Table | None:
     for ln in lines:
         if rows and _continues(rows[-1], ln, cols_of, bounds, h):
             rows[-1].append(ln)
+        elif ln.tail:
+            break  # text below the table
         else:
             rows.append([ln])
     cells: list[Cell] = []
@@ -502,6 +515,9 @@ def _continues(
     if ln.y0 - prev.y1 > 0.8 * h:
         return False
     row_cols = {cols_of(ch)[0] for x in row for ch in x.chunks}
+    first_char = ln.words[0].text[:1]
+    if first_char.isupper() or first_char.isdigit() or first_char in "([":
+        return False  # a new row's label, not the rest of a wrapped cell
     mine = [(cols_of(ch)[0], ch) for ch in ln.chunks]
     if len({k for k, _ in mine}) >= len(row_cols):
         return False
@@ -550,7 +566,10 @@ def render_markdown(page: Page) -> None:
     """Render the page's text and Markdown again now that it has tables."""
     from ocrkit import layout
 
-    layout.finish_page(page)
+    # render_page: text and Markdown from the blocks as they are (their order and types
+    # stay what layout gave them); older layout modules only had finish_page.
+    render = getattr(layout, "render_page", None) or layout.finish_page
+    render(page)
 
 
 class ExtractTables(Tool):
