@@ -52,13 +52,6 @@ class Settings:
     default_language: str = "eng"
     trusted_proxies: tuple[str, ...] = ()
     vlm_fallback: str = "cpu"
-    # Web page accounts: "open" lets people sign up with email and password on the web
-    # page; "closed" (default) keeps accounts CLI-made only. The secret signs session
-    # cookies; empty means a random one kept in <data_dir>/web-secret (set it when several
-    # servers share one database, so a session works on each).
-    signup: str = "closed"
-    secret_key: str = ""
-    session_hours: int = 14 * 24
     # Scale-out (with broker_url): the Celery queue name (paid accounts use
     # "<name>.paid", read first), and the seconds after which a page task whose worker
     # died unacknowledged is delivered again (Redis broker visibility timeout).
@@ -128,8 +121,6 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
         kw["data_dir"] = Path(kw["data_dir"]).expanduser()
     if kw.get("vlm_fallback", "cpu") not in ("cpu", "off"):
         raise BadOption("OCRKIT_VLM_FALLBACK must be 'cpu' or 'off'")
-    if kw.get("signup", "closed") not in ("open", "closed"):
-        raise BadOption("OCRKIT_SIGNUP must be 'open' or 'closed'")
     if kw.get("signup", "closed") not in ("open", "closed"):
         raise BadOption("OCRKIT_SIGNUP must be 'open' or 'closed'")
     return Settings(**kw)

@@ -37,6 +37,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "accounts": ("ocrkit.server.commands:accounts", "Manage accounts, plans and credits."),
     "tokens": ("ocrkit.server.commands:tokens", "Create, list and revoke API tokens."),
     "worker": ("ocrkit.server.worker:worker", "Run a queue worker (needs OCRKIT_BROKER_URL)."),
+    "chat": ("ocrkit.chat.cli:chat", "Ask a finished job questions; answers cite pages."),
 }
 
 

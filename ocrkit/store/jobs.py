@@ -233,6 +233,9 @@ def delete_job(conn: Connection, uuid: str, now: datetime) -> bool:
     _lock_job(conn, uuid)
     metering.release(conn, uuid, now)
     conn.execute(delete(reservations).where(reservations.c.job_uuid == uuid))
+    from ocrkit.store.chat import delete_for_job
+
+    delete_for_job(conn, uuid)  # its conversations (the foreign keys cascade too)
     return conn.execute(delete(jobs).where(jobs.c.uuid == uuid)).rowcount == 1
 
 

@@ -160,6 +160,17 @@ reservations = Table(
     Column("released_at", UTCDateTime, nullable=True),
 )
 
+# Scale-out (0003): files that must reach every machine (the upload, page images, the
+# searchable pdf) live in the shared store, never on one machine's disk.
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("job_uuid", String(36), ForeignKey("jobs.uuid", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
 # Web page sign-in (migration 0004_web_accounts): an account made by web sign-up has an
 # email and an argon2 password hash; a signed-in browser holds a session whose secret
 # the store keeps only as a SHA-256.
@@ -194,13 +205,48 @@ web_sessions = Table(
     Column("expires_at", UTCDateTime, nullable=False, index=True),
 )
 
-# Scale-out (0003): files that must reach every machine (the upload, page images, the
-# searchable pdf) live in the shared store, never on one machine's disk.
-blobs = Table(
-    "blobs",
+# Chat (ocrkit.store.chat): a conversation is one account's thread about one job; its
+# messages are numbered in order. Both go with the job (and with the account).
+conversations = Table(
+    "conversations",
     metadata,
-    Column("job_uuid", String(36), ForeignKey("jobs.uuid", ondelete="CASCADE"), primary_key=True),
-    Column("name", String(64), primary_key=True),
-    Column("data", LargeBinary, nullable=False),
+    Column("id", String(32), primary_key=True),
+    Column(
+        "job_uuid",
+        String(36),
+        ForeignKey("jobs.uuid", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column(
+        "account_id",
+        Integer,
+        ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "job_uuid", "account_id"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "conversation_id",
+        String(32),
+        ForeignKey("conversations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # Denormalised for the per-account rate limit (messages of an account per window).
+    Column("account_id", Integer, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("citations", JSON, nullable=False),
+    # grounded, answered, mode, warnings: what the API returns beside content.
+    Column("extra", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "conversation_id", "seq", unique=True),
+    Index(None, "account_id", "created_at"),
 )
