@@ -171,17 +171,25 @@ def start_state(settings: Settings, registry: Registry, warm: bool = True) -> Se
     _private_dir(settings.data_dir)
     _private_dir(settings.uploads_dir)
     _private_dir(settings.results_dir)
-    store = Store.open(settings)
     n = settings.workers or os.cpu_count() or 1
-    pool = make_executor(n)
-    jobs = JobService(settings, store, registry, pool, runners=min(n, 2))
+    pool: Executor | None = None
+    store: Store
+    jobs: JobService
+    if settings.broker_url:  # scale-out: pages go to `ocrkit worker`s through the broker
+        from ocrkit.queue.service import open_cluster
+
+        store, jobs = open_cluster(settings, registry)
+    else:
+        store = Store.open(settings)
+        pool = make_executor(n)
+        jobs = JobService(settings, store, registry, pool, runners=min(n, 2))
     requeued, failed = jobs.recover()
     if requeued or failed:
         log.info("recovered unfinished jobs: %d re-queued, %d failed", requeued, failed)
     jobs.clean_uploads()
     jobs.clean_results()
     jobs.sweep()
-    if warm:
+    if warm and pool is not None:
         threading.Thread(target=_warm, args=(pool, n), name="ocrkit-warm", daemon=True).start()
     return ServerState(settings=settings, registry=registry, store=store, jobs=jobs)
 

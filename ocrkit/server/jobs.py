@@ -57,7 +57,11 @@ class JobService:
         self.progress: dict[str, int] = {}
         self._cancelled: set[str] = set()
         self._lock = threading.Lock()
-        self.scheduler = Scheduler(self.run, runners)
+        self.scheduler = self._make_scheduler(runners)
+
+    def _make_scheduler(self, runners: int) -> Any:
+        """The in-process scheduler (the scale-out service returns its queue instead)."""
+        return Scheduler(self.run, runners)
 
     # -- paths --------------------------------------------------------------------------
     def result_dir(self, uuid: str) -> Path:
@@ -71,6 +75,31 @@ class JobService:
 
     def upload_path(self, uuid: str) -> Path:
         return self.settings.uploads_dir / f"{uuid}.upload"
+
+    def fetch_results(self, uuid: str, names: list[str] | None = None) -> None:
+        """Make the job's result files local (scale-out keeps them in the shared store;
+        here they already are)."""
+
+    def broker_ok(self) -> bool | None:
+        """Whether the queue broker answers; None: there is none (in-process)."""
+        return None
+
+    def extra_metrics(self) -> dict[str, int | float]:
+        """Gauges for /metrics beyond the store's counts (scale-out adds queue ones)."""
+        return {"pages_per_minute": self.pages_per_minute()}
+
+    def pages_per_minute(self) -> int:
+        """Pages stored in the last 60 s, by every server and worker of the store."""
+        from datetime import timedelta
+
+        from sqlalchemy import func, select
+
+        from ocrkit.store.models import pages
+
+        since = datetime.now(UTC) - timedelta(seconds=60)
+        q = select(func.count()).select_from(pages).where(pages.c.created_at >= since)
+        with self.store._read() as conn:
+            return int(conn.execute(q).scalar_one())
 
     # -- running ------------------------------------------------------------------------
     def billing_tier(self, page: Page) -> str:

@@ -35,7 +35,15 @@ async def health(request: Request) -> Response:
         ok = False
     if not ok:
         return JSONResponse({"status": "unavailable", "detail": "the store does not answer"}, 503)
-    return JSONResponse({"status": "ok", "store": "ok", "queue_depth": st.jobs.scheduler.depth()})
+    broker = await run(st.jobs.broker_ok)  # None: no broker (in-process workers)
+    if broker is False:
+        body = {"status": "unavailable", "store": "ok", "broker": "unavailable"}
+        return JSONResponse({**body, "detail": "the queue broker does not answer"}, 503)
+    depth = await run(st.jobs.scheduler.depth)
+    body = {"status": "ok", "store": "ok", "queue_depth": depth}
+    if broker:
+        body["broker"] = "ok"
+    return JSONResponse(body)
 
 
 def _metric_lines(name: str, value: Any, label: str) -> list[str]:
@@ -58,8 +66,10 @@ async def metrics(request: Request) -> Response:
     for name, value in sorted(counts.items()):
         lines += _metric_lines(name, value, _LABELS.get(name, "kind"))
     sched = st.jobs.scheduler
-    lines += _metric_lines("queue_depth", sched.depth(), "")
-    lines += _metric_lines("jobs_running", sched.running(), "")
+    lines += _metric_lines("queue_depth", await run(sched.depth), "")
+    lines += _metric_lines("jobs_running", await run(sched.running), "")
+    for gauge, n in sorted((await run(st.jobs.extra_metrics)).items()):
+        lines += _metric_lines(gauge, n, "")
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
 

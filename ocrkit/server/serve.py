@@ -39,6 +39,20 @@ def _log_setup() -> None:
     help="Store, page images and uploads [default: OCRKIT_DATA_DIR or the user data dir].",
 )
 @click.option(
+    "--broker",
+    default=None,
+    metavar="URL",
+    help="Scale-out: a Redis URL; pages go to `ocrkit worker` processes instead of "
+    "in-process workers [default: OCRKIT_BROKER_URL].",
+)
+@click.option(
+    "--database",
+    default=None,
+    metavar="URL",
+    help="Store URL, e.g. postgresql+psycopg://HOST/DB, shared by servers and workers "
+    "[default: OCRKIT_DATABASE_URL, else SQLite in the data dir].",
+)
+@click.option(
     "--get",
     "get_path",
     metavar="PATH",
@@ -47,14 +61,23 @@ def _log_setup() -> None:
     "(exit status 1 when the answer is an error).",
 )
 def serve(
-    host: str, port: int, workers: int | None, data_dir: Path | None, get_path: str | None
+    host: str,
+    port: int,
+    workers: int | None,
+    data_dir: Path | None,
+    broker: str | None,
+    database: str | None,
+    get_path: str | None,
 ) -> None:
     """Serve the OCR API (OCR.chat-compatible) on the embedded default: a SQLite store
-    and in-process page workers."""
+    and in-process page workers. With --broker (and --database), the API enqueues pages
+    for `ocrkit worker` processes on any machine instead."""
     from ocrkit.server.app import create_app
     from ocrkit.settings import load_settings
 
-    settings = load_settings(workers=workers, data_dir=data_dir)
+    settings = load_settings(
+        workers=workers, data_dir=data_dir, broker_url=broker, database_url=database
+    )
     if get_path is not None:
         app = create_app(settings, warm_workers=False)
         with warnings.catch_warnings():  # starlette warns about httpx; harmless here
@@ -70,6 +93,12 @@ def serve(
     app = create_app(settings)
     _log_setup()
     click.echo(f"ocrkit: serving on http://{host}:{port} (data in {settings.data_dir})", err=True)
+    if settings.broker_url:
+        from ocrkit.server.worker import safe_url
+
+        click.echo(
+            f"ocrkit: pages go to queue workers via {safe_url(settings.broker_url)}", err=True
+        )
     uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
 
 
