@@ -82,7 +82,7 @@ def _text_of(content: Any) -> str:
 def ahash(image: Image.Image, size: int = 16) -> int:
     """Average hash: ``size``x``size`` grey thumbnail, one bit per pixel above the mean."""
     small = image.convert("L").resize((size, size), Image.Resampling.BOX)
-    px = list(small.getdata())
+    px = list(small.tobytes())
     mean = sum(px) / len(px)
     bits = 0
     for v in px:
@@ -233,7 +233,9 @@ class StandinServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 

@@ -24,16 +24,24 @@ from ocrkit.models import Block, Job, Page, Word
 LINE_CLASS = {"heading": "ocr_header", "caption": "ocr_caption"}
 
 
-def _bbox(b: list[float]) -> str:
-    return "bbox " + " ".join(str(round(v)) for v in b)
+def _bbox(b: list[float] | None) -> str:
+    """The ``bbox`` property, or "" for a line without a box (an unaligned vlm line)."""
+    return "bbox " + " ".join(str(round(v)) for v in b) if b is not None else ""
 
 
-def _union(boxes: list[list[float]]) -> list[float]:
+def _title(*props: str) -> str:
+    return "; ".join(p for p in props if p)
+
+
+def _union(boxes: list[list[float] | None]) -> list[float] | None:
+    known = [b for b in boxes if b is not None]
+    if not known:
+        return None
     return [
-        min(b[0] for b in boxes),
-        min(b[1] for b in boxes),
-        max(b[2] for b in boxes),
-        max(b[3] for b in boxes),
+        min(b[0] for b in known),
+        min(b[1] for b in known),
+        max(b[2] for b in known),
+        max(b[3] for b in known),
     ]
 
 
@@ -86,16 +94,19 @@ class HocrExporter(Exporter):
         line_no = word_no = 0
         for p_no, para in enumerate(_paragraphs([b for b in page.blocks if b.text.strip()])):
             pbox = _bbox(_union([b.bbox for b in para]))
-            lines.append(f" <p class='ocr_par' id='par_{n}_{p_no + 1}' title='{pbox}'>")
+            ptitle = f" title='{pbox}'" if pbox else ""
+            lines.append(f" <p class='ocr_par' id='par_{n}_{p_no + 1}'{ptitle}>")
             for block in para:
                 line_no += 1
                 cls = LINE_CLASS.get(block.type, "ocr_line")
-                title = f"{_bbox(block.bbox)}; x_wconf {_conf(block.confidence)}"
-                words = block.words or [Word(block.text, block.bbox, block.confidence)]
+                # A line without a box (unaligned vlm line) has no bbox property: hOCR
+                # properties are optional, and inventing one would misplace the text.
+                title = _title(_bbox(block.bbox), f"x_wconf {_conf(block.confidence)}")
+                words = block.words or [Word(block.text, block.bbox, block.confidence)]  # type: ignore[arg-type]
                 spans = []
                 for w in words:
                     word_no += 1
-                    wt = f"{_bbox(w.bbox)}; x_wconf {_conf(w.confidence)}"
+                    wt = _title(_bbox(w.bbox), f"x_wconf {_conf(w.confidence)}")
                     spans.append(
                         f"<span class='ocrx_word' id='word_{n}_{word_no}' title='{wt}'>"
                         f"{escape(w.text)}</span>"

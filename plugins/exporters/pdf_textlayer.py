@@ -123,7 +123,9 @@ def content_stream(blocks: Iterable[Block], matrix: pymupdf.Matrix, font: str = 
     m = matrix
     ops = [f"q {_f(m.a)} {_f(m.b)} {_f(m.c)} {_f(m.d)} {_f(m.e)} {_f(m.f)} cm BT 3 Tr"]
     for block in blocks:
-        if not block.words:  # a line without word boxes: its text over the line box
+        if block.bbox is None and not block.words:
+            continue  # an unaligned vlm line: no place on the page to put it
+        if not block.words and block.bbox is not None:  # no word boxes: text over the line
             ops.extend(_word(block.text, block.bbox, font))
         words = block.words
         if is_rtl(block.text):  # visual order: left to right across the line
