@@ -50,6 +50,10 @@ class Limits:
     max_bytes: int = 200 * 1024 * 1024
     max_pages: int = 2000
     max_pixels: int = 120_000_000
+    # Decompressed drawing instructions of one PDF page (its content streams and the form
+    # XObjects it draws). Rendering time grows with them: 100 MB of path operators took
+    # 16 s to render here; dense real pages (maps, CAD) stay well under this.
+    max_page_content_bytes: int = 24 * 1024 * 1024
 
 
 # ----------------------------------------------------------------------------- sniff
@@ -222,6 +226,7 @@ def open_image(path: Path, limits: Limits) -> Iterator[Image.Image]:
     Image.MAX_IMAGE_PIXELS = limits.max_pixels
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(path)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -271,10 +276,15 @@ def load_image_page(path: Path, index: int, limits: Limits) -> LoadedImage:
                 im.seek(index)
             _check_pixels(im.size, limits)
             with warnings.catch_warnings():
+                # Pillow warns about corrupt EXIF and the like; the page either decodes
+                # or fails with a BadInput below, so the warnings are only noise.
+                warnings.simplefilter("ignore")
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 im.load()
-            orientation = im.getexif().get(0x0112, 1) if index == 0 else 1
-            upright = ImageOps.exif_transpose(im) if orientation != 1 else im
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # corrupt EXIF: read what can be read
+                orientation = im.getexif().get(0x0112, 1) if index == 0 else 1
+                upright = ImageOps.exif_transpose(im) if orientation != 1 else im
             out = _normalise_mode(upright)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise LimitExceeded(_pixels_msg(limits)) from None
@@ -326,10 +336,40 @@ def render_dpi(page_rect_pt: tuple[float, float], dpi: int, limits: Limits) -> t
     return fit, f"page rendered at {fit} dpi instead of {dpi}: it is very large"
 
 
-def pdf_page_image(page: Any, dpi: int) -> Image.Image:
+def check_page_content(page: Any, limits: Limits) -> None:
+    """Refuse a PDF page whose drawing instructions are too large to render in bounded
+    time (a "content bomb": a few KB of zlib that inflate to millions of operators)."""
+    doc = page.parent
+    total = 0
+    xrefs = list(page.get_contents())
+    xrefs += [x[0] for x in page.get_xobjects()]
+    for xref in xrefs:
+        try:
+            length = doc.xref_get_key(xref, "Length")
+            declared = int(length[1]) if length[0] == "int" else 0
+        except (ValueError, RuntimeError):
+            declared = 0
+        # Cheap when the stream is stored uncompressed; inflating costs ~2 ms per MB.
+        if declared > limits.max_page_content_bytes:
+            total += declared
+        else:
+            try:
+                total += len(doc.xref_stream(xref) or b"")
+            except RuntimeError:
+                continue
+        if total > limits.max_page_content_bytes:
+            raise LimitExceeded(
+                f"page {page.number + 1} of the PDF has more than "
+                f"{limits.max_page_content_bytes / 2**20:g} MiB of drawing instructions "
+                "(the limit per page)"
+            )
+
+
+def pdf_page_image(page: Any, dpi: int, limits: Limits | None = None) -> Image.Image:
     import pymupdf
     from PIL import Image
 
+    check_page_content(page, limits or Limits())
     zoom = dpi / 72
     pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
     mode = "L" if pix.n == 1 else "RGB"

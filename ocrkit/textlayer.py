@@ -33,6 +33,7 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
 from ocrkit.models import Block, Word
 
+PROBE_MAX_PIXELS = 6_000_000
 PROBE_DPI = 72
 INK_CONTRAST = 48  # grey levels darker than the local mean
 GROW_PT = 1.5  # text boxes grow by this much (points) before covering ink
@@ -83,6 +84,10 @@ def _spans(page: pymupdf.Page) -> list[dict[str, Any]]:
 def ink_coverage(page: pymupdf.Page, boxes: list[pymupdf.Rect]) -> tuple[float, float]:
     """(uncovered ink as a share of the page area, uncovered share of all ink)."""
     zoom = PROBE_DPI / 72
+    # Huge pages are probed at a lower resolution: at most PROBE_MAX_PIXELS (a 200-inch
+    # page at PROBE_DPI would be hundreds of megapixels).
+    area_pt = max(1.0, page.rect.width * page.rect.height)
+    zoom = min(zoom, (PROBE_MAX_PIXELS / area_pt) ** 0.5)
     mat = pymupdf.Matrix(zoom, zoom)
     pix = page.get_pixmap(matrix=mat, colorspace=pymupdf.csGRAY, alpha=False)
     grey = Image.frombytes("L", (pix.width, pix.height), pix.samples)
