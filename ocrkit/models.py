@@ -21,6 +21,20 @@ STATUSES = ("pending", "processing", "done", "failed")
 BLOCK_TYPES = ("text", "heading", "list_item", "table", "caption", "formula", "furniture")
 
 
+def weighted_confidence(blocks: list[Block]) -> float | None:
+    """Mean confidence over the words of ``blocks``, each weighted by its length
+    (characters other than whitespace), rounded to 4 places; a line without words
+    counts as one word of its text. None when there is no text. This is the definition
+    of ``Page.confidence`` and ``Job.mean_confidence``."""
+    total = weight = 0.0
+    for b in blocks:
+        for text, conf in [(w.text, w.confidence) for w in b.words] or [(b.text, b.confidence)]:
+            n = len("".join(text.split()))
+            total += n * conf
+            weight += n
+    return round(total / weight, 4) if weight else None
+
+
 @dataclass
 class Word:
     text: str
@@ -183,7 +197,10 @@ class Job:
 
     def finish(self) -> None:
         """Recompute the job-level fields from its pages (text, markdown, confidence)."""
+        from ocrkit import layout  # running headers/footers need all pages
+
         self.pages.sort(key=lambda p: p.index)
+        layout.finish_job(self)
         self.page_count = max(self.page_count, len(self.pages))
         self.pages_done = len(self.pages)
         self.text = (
@@ -192,8 +209,7 @@ class Job:
             else (self.pages[0].text if self.pages else "")
         )
         self.markdown = "\n\n".join(p.markdown for p in self.pages if p.markdown)
-        confs = [b.confidence for p in self.pages for b in p.blocks if b.text.strip()]
-        self.mean_confidence = round(sum(confs) / len(confs), 4) if confs else None
+        self.mean_confidence = weighted_confidence([b for p in self.pages for b in p.blocks])
         engines = sorted({p.engine for p in self.pages if p.engine})
         if engines:
             self.engine = "+".join(engines)

@@ -351,7 +351,8 @@ def test_markdown_headings_lists_and_tables() -> None:
     page = Page(0, 600, 300, 300, blocks=blocks)
     layout.finish_page(page, sizes=[24.0, 10.0, 10.0], bold=[True, False, False])
     assert blocks[0].type == "heading"
-    assert page.markdown.splitlines()[0] == "## Annual Report"
+    # 2.4 times the body size: a title, level 1 (ocrkit.layout.H1_RATIO)
+    assert page.markdown.splitlines()[0] == "# Annual Report"
     assert "- bullet item" in page.markdown
     assert page.text.startswith("Annual Report\n\nBody text line one")
 
