@@ -5,6 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TESS_LANGS := eng deu fra osd ara chi-sim jpn rus hin ita spa por
 APT_PKGS := tesseract-ocr $(addprefix tesseract-ocr-,$(TESS_LANGS)) fonts-dejavu-core fonts-noto-cjk
+# The web page's browser test (tests/test_web_browser.py) drives Debian's Chromium.
+APT_PKGS += chromium chromium-driver
 CORPUS ?= $(abspath ../shared/corpus)
 export OCRKIT_CORPUS ?= $(CORPUS)
 
