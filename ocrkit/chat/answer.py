@@ -38,7 +38,7 @@ MIN_COVERAGE = 0.5
 # Model path: passages sent, and the least coverage worth asking a model about.
 MODEL_PASSAGES = 6
 MODEL_MIN_COVERAGE = 0.25
-MAX_SENTENCES = 2
+MAX_SENTENCES = 3
 
 
 @dataclass
@@ -93,19 +93,22 @@ class DocumentIndex:
 
     def _sentence_rank(
         self, hits: list[Hit], units: list[tuple[str, ...]], weights: list[float]
-    ) -> list[tuple[float, int, str]]:
-        """(score, page, sentence) of the sentences of the best passages, best first."""
+    ) -> list[tuple[float, int, str, set[str]]]:
+        """(score, page, sentence, its tokens) of the best passages' sentences, best first."""
         top = max(h.score for h in hits)
-        ranked: dict[tuple[int, str], float] = {}
+        ranked: dict[tuple[int, str], tuple[float, set[str]]] = {}
         for rank, hit in enumerate(hits[:3]):
             for s in hit.passage.sentences:
-                cov = self.index.coverage(units, weights, set(tokenize(s)))
+                toks = set(tokenize(s))
+                cov = self.index.coverage(units, weights, toks)
                 score = cov + 0.3 * hit.score / top + 0.2 * hit.coverage - 0.05 * rank
-                if len(s.split()) < 5:  # a heading or a fragment says little
-                    score -= 0.4
+                if len(s.split()) < 5:  # a heading or a fragment usually says little
+                    score -= 0.2
                 key = (hit.passage.page, s)
-                ranked[key] = max(score, ranked.get(key, -1.0))
-        return sorted(((v, k[0], k[1]) for k, v in ranked.items()), key=lambda x: -x[0])
+                if key not in ranked or score > ranked[key][0]:
+                    ranked[key] = (score, toks)
+        out = [(v[0], k[0], k[1], v[1]) for k, v in ranked.items()]
+        return sorted(out, key=lambda x: -x[0])
 
     # -- offline answer -------------------------------------------------------------
     def extractive(self, question: str, previous: str | None = None) -> Answer:
@@ -115,15 +118,22 @@ class DocumentIndex:
         ranked = self._sentence_rank(hits, units, weights)
         best = ranked[0]
         chosen = [best]
+        covered = set(best[3])
+        base = self.index.coverage(units, weights, covered)
+        # More sentences only when they answer more of the question ("the total and the
+        # due date" may sit on two lines), or are nearly as good as the best one.
         for cand in ranked[1:]:
-            if len(chosen) >= MAX_SENTENCES:
+            if len(chosen) >= MAX_SENTENCES or cand[0] < 0.5 * best[0]:
                 break
-            if cand[0] >= 0.85 * best[0] and cand[1] == best[1]:
+            gain = self.index.coverage(units, weights, covered | cand[3]) - base
+            if gain >= 0.15 or (cand[0] >= 0.85 * best[0] and cand[1] == best[1]):
                 chosen.append(cand)
-        # in reading order when they come from one passage
+                covered |= cand[3]
+                base += max(0.0, gain)
+        # in reading order
         order = {s: i for i, s in enumerate(p for h in hits for p in h.passage.sentences)}
         chosen.sort(key=lambda c: (c[1], order.get(c[2], 0)))
-        cites = [Citation(page, s) for _, page, s in chosen]
+        cites = [Citation(page, s) for _, page, s, _ in chosen]
         pages = sorted({c.page for c in cites})
         where = ", ".join(f"p. {p}" for p in pages)
         content = " ".join(c.snippet for c in cites) + f" ({where})"

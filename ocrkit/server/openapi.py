@@ -201,6 +201,83 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
+# Chat (ocrkit.chat.routes).
+SCHEMAS.update(
+    {
+        "Citation": {
+            "type": "object",
+            "required": ["page", "snippet"],
+            "properties": {
+                "page": {"type": "integer", "description": "1-based"},
+                "snippet": {
+                    "type": "string",
+                    "description": "occurs in that page's text (whitespace-normalised)",
+                },
+            },
+        },
+        "ChatMessage": {
+            "type": "object",
+            "required": ["role", "content", "citations"],
+            "properties": {
+                "role": {"type": "string", "enum": ["user", "assistant"]},
+                "content": {"type": "string"},
+                "citations": {"type": "array", "items": _ref("Citation")},
+                "grounded": {
+                    "type": "boolean",
+                    "description": "false: a model's answer none of whose citations "
+                    "could be found in the document",
+                },
+                "answered": {
+                    "type": "boolean",
+                    "description": "false: the document does not answer the question",
+                },
+                "mode": {"type": "string", "enum": ["extractive", "model"]},
+                "warnings": STR_LIST,
+                "created_at": {"type": "string"},
+            },
+        },
+        "ChatRequest": {
+            "type": "object",
+            "required": ["message"],
+            "properties": {
+                "message": {"type": "string", "minLength": 1, "maxLength": 4000},
+                "conversation": {
+                    "type": "string",
+                    "description": "continue this conversation (its id from an answer)",
+                },
+            },
+        },
+        "ChatAnswer": {
+            "type": "object",
+            "required": ["conversation", "message"],
+            "properties": {
+                "conversation": {"type": "string"},
+                "message": _ref("ChatMessage"),
+            },
+        },
+        "ChatHistory": {
+            "type": "object",
+            "required": ["job", "conversations"],
+            "properties": {
+                "job": {"type": "string"},
+                "conversations": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["id", "messages"],
+                        "properties": {
+                            "id": {"type": "string"},
+                            "created_at": {"type": "string"},
+                            "updated_at": {"type": "string"},
+                            "messages": {"type": "array", "items": _ref("ChatMessage")},
+                        },
+                    },
+                },
+            },
+        },
+    }
+)
+
 AUTH_ERRORS = {
     "401": _err("Unknown or revoked API token"),
     "429": _json(_ref("RetryLater"), "Too many failed authentications (Retry-After header)"),
@@ -330,6 +407,50 @@ def _operations(registry: Registry) -> dict[str, dict[str, Any]]:
                         },
                     },
                     **JOB_ERRORS,
+                },
+            }
+        },
+        "/api/v1/chat/{uuid}/": {
+            "post": {
+                "summary": "Ask a question about a done job; the answer cites its pages",
+                "description": "Needs an account token. Answers come from the job's text "
+                "only: offline, the best matching sentences quoted verbatim; with a model "
+                "server configured, the model's answer with its citations verified. "
+                "Without `conversation` a new conversation starts.",
+                "parameters": [UUID],
+                "requestBody": {
+                    "required": True,
+                    "content": {J: {"schema": _ref("ChatRequest")}},
+                },
+                "responses": {
+                    "200": _json(_ref("ChatAnswer"), "The answer"),
+                    "400": _err("Bad JSON, empty message or unknown conversation"),
+                    "401": _err("No token (chat needs an account), or an invalid one"),
+                    "402": _json(_ref("PaymentRequired"), "Chat is metered and nothing is left"),
+                    "404": _err("Unknown job (or another account's)"),
+                    "409": _err("The job is not done (or failed)"),
+                    "429": _json(_ref("RetryLater"), "Too many chat messages (Retry-After header)"),
+                },
+            }
+        },
+        "/api/v1/chat/{uuid}/history/": {
+            "get": {
+                "summary": "The caller's conversations about the job, messages in order",
+                "parameters": [
+                    UUID,
+                    {
+                        "name": "conversation",
+                        "in": "query",
+                        "required": False,
+                        "description": "only this conversation",
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "responses": {
+                    "200": _json(_ref("ChatHistory"), "The conversations"),
+                    "401": _err("No token (chat needs an account), or an invalid one"),
+                    "404": _err("Unknown job (or another account's), or conversation"),
+                    "429": _json(_ref("RetryLater"), "Too many failed authentications"),
                 },
             }
         },
