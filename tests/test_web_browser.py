@@ -40,7 +40,15 @@ def _free_port() -> int:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     data = tmp_path_factory.mktemp("browser") / "data"
-    env = {**os.environ, "OCRKIT_SIGNUP": "open", "OMP_THREAD_LIMIT": "1", "OCRKIT_DPI": "150"}
+    env = {
+        **os.environ,
+        "OCRKIT_SIGNUP": "open",
+        "OMP_THREAD_LIMIT": "1",
+        # Every job answers 202 pending, so the page follows it by polling (as for a
+        # large file), and a free account has one page a month (the second file is a 402).
+        "OCRKIT_INLINE_MAX_PAGES": "0",
+        "OCRKIT_FREE_MONTHLY_PAGES": "1",
+    }
     cmd = [sys.executable, "-m", "ocrkit", "serve", "--port", str(port), "--workers", "1"]
     proc = subprocess.Popen(
         [*cmd, "--data-dir", str(data)],
@@ -194,11 +202,20 @@ def test_phone_sized_keyboard_flow(server: str, browser: Any, corpus: Path) -> N
 
     # -- upload a corpus page and read the result ------------------------------------------
     page_file = corpus / "printed" / "tess_phototest.tif"
+    d.execute_script(
+        """window.statuses = [];
+        const s = document.getElementById('status');
+        new MutationObserver(() => statuses.push(s.textContent))
+          .observe(s, {childList: true, characterData: true, subtree: true});"""
+    )
     d.find_element(By.ID, "file").send_keys(str(page_file))
     d.find_element(By.ID, "go").send_keys(Keys.ENTER)
     wait_for(d, "return !document.getElementById('result').hidden && "
              "document.querySelectorAll('#view-lines li.line').length > 0", 90)  # fmt: skip
     uuid = d.execute_script("return location.hash.split('=')[1]")
+    statuses = d.execute_script("return statuses")
+    assert any(m.startswith(("Waiting in the queue", "Reading:")) for m in statuses), statuses
+    assert d.find_element(By.ID, "status").get_attribute("aria-live") == "polite"
     job = httpx.get(f"{server}/api/v1/ocr/{uuid}/", headers={"Authorization": f"Bearer {token}"})
     page = job.json()["pages"][0]
     lines_text = d.find_element(By.ID, "view-lines").text
@@ -268,8 +285,23 @@ def test_phone_sized_keyboard_flow(server: str, browser: Any, corpus: Path) -> N
         assert d.find_element(By.ID, "chat").get_attribute("hidden") is not None
         desktop_screenshot(d)
 
+    # -- errors are readable: a file of an unsupported type (400), then the cap (402) --------
+    d.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True},
+    )
+    d.find_element(By.ID, "file").send_keys(str(ROOT / "pyproject.toml"))
+    d.find_element(By.ID, "go").send_keys(Keys.ENTER)
+    error = wait_for(d, "const e = document.getElementById('error'); return !e.hidden && e", 20)
+    assert error.text.startswith("The server could not use this request:"), error.text
+    d.find_element(By.ID, "file").send_keys(str(page_file))
+    d.find_element(By.ID, "go").send_keys(Keys.ENTER)
+    wait_for(d, "return document.getElementById('error').textContent.startsWith('Out of')", 20)
+    assert "1 of 1 pages used" in d.find_element(By.ID, "error").text
+
     # -- the browser asked nothing of any other host ----------------------------------------
     urls = requested_urls(d)
-    assert any(u.startswith(server + "/api/v1/ocr/") for u in urls)
+    polls = [u for u in urls if u.split("?")[0].rstrip("/").endswith(uuid)]
+    assert polls, "the page followed the pending job by polling it"
     foreign = [u for u in urls if not u.startswith((server + "/", "blob:", "data:"))]
     assert foreign == []
