@@ -10,7 +10,7 @@ APT_PKGS += chromium chromium-driver
 CORPUS ?= $(abspath ../shared/corpus)
 export OCRKIT_CORPUS ?= $(CORPUS)
 
-.PHONY: install system-deps test-plugins test check serve demo bench clean
+.PHONY: install system-deps test-plugins test check serve demo bench bench-deps bench-quick clean
 
 system-deps:
 	@if ! command -v tesseract >/dev/null 2>&1 || ! dpkg -s $(APT_PKGS) >/dev/null 2>&1; then \
@@ -56,8 +56,27 @@ serve: install
 demo: install
 	$(BIN)/ocrkit ocr $(CORPUS)/printed/tess_phototest.tif --format md
 
-bench: install
-	@echo "make bench is not written yet (issue 8)" >&2; exit 1
+# make bench: speed, memory and accuracy against raw tesseract, OCRmyPDF and RapidOCR, in
+# one run (about 15 minutes on 2 cores); results in bench/results/ (JSON, Markdown, PNG).
+# OCRmyPDF lives in its own virtualenv: it pins recent pillow/pydantic.
+OCRMYPDF_VENV := bench/.venv-ocrmypdf
+$(OCRMYPDF_VENV)/bin/ocrmypdf:
+	$(PY) -m venv $(OCRMYPDF_VENV)
+	$(OCRMYPDF_VENV)/bin/pip install -q --upgrade pip
+	$(OCRMYPDF_VENV)/bin/pip install -q ocrmypdf
+
+bench-deps: install $(OCRMYPDF_VENV)/bin/ocrmypdf
+	$(BIN)/pip install -q -e '.[rapidocr,test,bench]'
+	@if $(BIN)/pip show -q opencv-python >/dev/null 2>&1; then \
+		$(BIN)/pip uninstall -q -y opencv-python && \
+		$(BIN)/pip install -q --force-reinstall --no-deps opencv-python-headless; fi
+
+bench: bench-deps
+	OMP_THREAD_LIMIT=1 $(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# A couple of minutes: a few pages per section, results in bench/work/quick/.
+bench-quick: bench-deps
+	OMP_THREAD_LIMIT=1 $(BIN)/python -m bench.run --quick $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

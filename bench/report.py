@@ -1,0 +1,248 @@
+"""Turn a bench result (the JSON of :mod:`bench.run`) into a Markdown table and a PNG chart.
+
+    python -m bench.report bench/results/latest.json   # re-render md + png
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+SYSTEM_ORDER = ("ocrkit-tesseract", "ocrkit-auto", "ocrkit-rapidocr", "tesseract", "rapidocr")
+
+
+def _f(x: Any, nd: int = 3) -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, float):
+        return f"{x:.{nd}f}"
+    return str(x)
+
+
+def targets(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(target, goal, measured, met?) for the issue's targets that this run measured."""
+    rows: list[tuple[str, str, str, str]] = []
+
+    def add(name: str, goal: str, value: float | None, ok: bool | None, fmt: str) -> None:
+        if value is None:
+            return
+        rows.append((name, goal, fmt.format(value), "yes" if ok else "no"))
+
+    tp = r.get("throughput", {}).get("ratios", {})
+    v = tp.get("ocrkit_j1 / tesseract_1proc")
+    add("ocrkit 1 worker / raw tesseract", "≥ 0.95×", v, v is not None and v >= 0.95, "{:.2f}×")
+    v = tp.get("ocrkit_j2 / tesseract_1proc")
+    add("ocrkit 2 workers / raw tesseract (1 process)", "≥ 1.8×", v,
+        v is not None and v >= 1.8, "{:.2f}×")
+    v = tp.get("ocrkit_j2_pdf / ocrmypdf_j2")
+    add("ocrkit / OCRmyPDF, --jobs 2, searchable PDF", "≥ 2×", v, v is not None and v >= 2,
+        "{:.2f}×")
+    tl = r.get("textlayer", {}).get("cli", {}).get("pages_per_s")
+    add("born-digital pages (CLI, text layer kept)", "≥ 100 pages/s", tl,
+        tl is not None and tl >= 100, "{:.0f} pages/s")
+    mem = r.get("memory", {})
+    cli = next((v for k, v in mem.items() if k.startswith("cli_") and isinstance(v, dict)), None)
+    if cli:
+        add(f"peak RSS, `ocrkit ocr` {mem['pages']}-page PDF", "≤ 400 MB", cli["peak_rss_mb"],
+            cli["peak_rss_mb"] <= 400, "{:.0f} MB")
+    st = r.get("startup", {}).get("ocrkit --help", {}).get("median_ms")
+    add("`ocrkit --help`", "≤ 250 ms", st, st is not None and st <= 250, "{:.0f} ms")
+    ov = r.get("api", {}).get("overhead_ms_per_request")
+    add("API overhead per 1-page request", "≤ 50 ms", ov, ov is not None and ov <= 50,
+        "{:.0f} ms")
+    errs = sum(lv["errors"] for lv in r.get("api", {}).get("levels", {}).values())
+    if "api" in r:
+        rows.append(("API errors", "0", str(errs), "yes" if errs == 0 else "no"))
+    same = r.get("accuracy", {}).get("same_samples_cer", {})
+    for cat, d in sorted(same.items()):
+        ours = [d[s] for s in ("ocrkit-tesseract", "ocrkit-rapidocr") if s in d]
+        base = [d[s] for s in ("tesseract", "rapidocr") if s in d]
+        if ours and base:
+            rows.append((f"CER {cat} (best ocrkit engine vs best raw, n={d['n']})",
+                         "≤ best raw", f"{min(ours):.3f} vs {min(base):.3f}",
+                         "yes" if min(ours) <= min(base) + 1e-9 else "no"))
+    return rows
+
+
+def markdown(r: dict[str, Any]) -> str:
+    m = r["machine"]
+    out = [
+        f"# ocrkit benchmark, {r['started_utc']} ({r['mode']} run)",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM; {m['os']}; "
+        f"Python {m['python']}; {m['tesseract']}; OCRmyPDF {m['ocrmypdf']}; "
+        f"RapidOCR {m['packages'].get('rapidocr')}; ocrkit {m['git_commit']}. "
+        f"Load average {m['load_average_start']} at start, "
+        f"{m.get('load_average_end')} at the end.",
+        "",
+        "The machine was shared with other work while this ran, so absolute times are noisy; "
+        "the ratios between tools measured in the same run are what counts. "
+        f"Total run time {r.get('total_seconds')} s.",
+        "",
+    ]
+    rows = targets(r)
+    if rows:
+        out += ["## Targets", "", "| target | goal | measured | met |", "|---|---|---|---|"]
+        out += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+        out.append("")
+    tp = r.get("throughput")
+    if tp:
+        out += [f"## Throughput: {tp['pages']}-page scanned PDF, language `{tp['language']}`",
+                "", tp["note"] + ".", "",
+                "| run | pages | wall s | pages/s | CPU s/page (whole process tree) |",
+                "|---|---|---|---|---|"]
+        for k, v in tp["runs"].items():
+            note = f" ({v['note']})" if "note" in v else ""
+            out.append(f"| {k}{note} | {v.get('pages', tp['pages'])} | {_f(v['seconds'], 1)} | "
+                       f"{_f(v['pages_per_s'])} | {_f(v.get('cpu_seconds_per_page'), 2)} |")
+        cpu = tp.get("cpu_ratios", {})
+        out += ["", "| ratio, a / b | pages/s (wall) | pages per CPU-second |", "|---|---|---|"]
+        out += [f"| {k} | {_f(v, 2)} | {_f(cpu.get(k), 2)} |" for k, v in tp["ratios"].items()]
+        out.append("")
+    tl = r.get("textlayer")
+    if tl:
+        out += ["## Born-digital PDF (text layer kept)", "",
+                f"{tl['pages']} pages ({tl['made_of']}); {tl['pages_text_layer_kept']} kept their "
+                f"text layer. `ocrkit ocr -f txt` (process start included): "
+                f"{_f(tl['cli']['pages_per_s'], 1)} pages/s; in-process `api.ocr(jobs=1)`: "
+                f"{_f(tl['in_process_jobs1']['pages_per_s'], 1)} pages/s.", ""]
+    mem = r.get("memory")
+    if mem:
+        out += [f"## Memory: {mem['pages']}-page scanned PDF", "", mem["input"] + ".",
+                mem["sampling"] + ".", "",
+                "| run | peak RSS sum (MB) | peak PSS sum (MB) | wall s | pages/s |",
+                "|---|---|---|---|---|"]
+        for k, v in mem.items():
+            if isinstance(v, dict) and "peak_rss_mb" in v:
+                idle = f" (idle {v['idle_rss_mb']} MB)" if "idle_rss_mb" in v else ""
+                out.append(f"| {k}{idle} | {v['peak_rss_mb']} | {v.get('peak_pss_mb', '–')} | "
+                           f"{_f(v['seconds'], 1)} | {_f(v['pages_per_s'])} |")
+        out.append("")
+    st = r.get("startup")
+    if st:
+        out += ["## Start-up", "", "| command | median ms | min ms |", "|---|---|---|"]
+        out += [f"| `{k}` | {v['median_ms']} | {v['min_ms']} |"
+                for k, v in st.items() if isinstance(v, dict)]
+        out.append("")
+    a = r.get("api")
+    if a:
+        out += [f"## API: 1-page jobs ({a['page']}), {a['server']}", "",
+                "| clients | jobs | errors | p50 ms | p95 ms | jobs/s |", "|---|---|---|---|---|---|"]
+        out += [f"| {v['clients']} | {v['jobs']} | {v['errors']} | {v['p50_ms']} | {v['p95_ms']} | "
+                f"{_f(v['jobs_per_s'], 2)} |" for v in a["levels"].values()]
+        out += ["", f"Overhead per request: {a['overhead_ms_per_request']} ms "
+                f"({a['overhead_definition']}; in-process {a['in_process_ms']} ms).", ""]
+    acc = r.get("accuracy")
+    if acc:
+        systems = [s for s in SYSTEM_ORDER if any(s in d for d in acc["summary"].values())]
+        out += ["## Accuracy: mean CER / WER per category (n samples)", "",
+                "| category | " + " | ".join(systems) + " |",
+                "|---|" + "---|" * len(systems)]
+        for cat, d in sorted(acc["summary"].items()):
+            cells = [f"{d[s]['cer']:.3f} / {d[s]['wer']:.3f} (n={d[s]['n']})" if s in d else "–"
+                     for s in systems]
+            out.append(f"| {cat} | " + " | ".join(cells) + " |")
+        out += ["", "Mean CER on the samples every system read (RapidOCR ran on a spread "
+                "subset of each category):", "",
+                "| category | n | " + " | ".join(systems) + " |",
+                "|---|---|" + "---|" * len(systems)]
+        for cat, d in sorted(acc["same_samples_cer"].items()):
+            out.append(f"| {cat} | {d['n']} | " + " | ".join(_f(d.get(s)) for s in systems) + " |")
+        if acc["rotated_vs_upright"]:
+            out += ["", "Rotated vs upright (same truth):", "",
+                    "| system | rotated | CER rotated | CER upright |", "|---|---|---|---|"]
+            out += [f"| {x['system']} | {x['rotated']} | {x['cer_rotated']:.3f} | "
+                    f"{x['cer_upright']:.3f} |" for x in acc["rotated_vs_upright"]]
+        t = acc["tables"]
+        out += ["", "Tables (`extract-tables`, cell accuracy vs the corpus grids): "
+                + (f"{_f(t.get('mean_cell_accuracy'))} mean over {t['n']} tables "
+                   f"({t['errors']} errors)" if t.get("n") else t.get("note", "not run")) + ".",
+                "", "Normalisation: " + acc["normalisation"].split("\n\n")[1].replace("\n", " ")
+                if "\n\n" in acc["normalisation"] else "", ""]
+        errs = [s for s in acc["samples"] if "error" in s]
+        if errs:
+            out += ["Samples a system could not read (not in the means):", ""]
+            out += [f"- {s['system']} {s['id']}: {s['error']}" for s in errs]
+            out.append("")
+    return "\n".join(out)
+
+
+def chart(r: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(14, 9))
+    ax = axes[0][0]
+    tp = r.get("throughput")
+    if tp:
+        names = list(tp["runs"])
+        vals = [tp["runs"][k]["pages_per_s"] for k in names]
+        colors = ["tab:blue" if tp["runs"][k]["tool"] == "ocrkit" else "tab:gray" for k in names]
+        ax.barh(names, vals, color=colors)
+        ax.invert_yaxis()
+        ax.set_xlabel("pages/s (higher is better)")
+        ax.set_title(f"Throughput, {tp['pages']}-page scanned PDF")
+    ax = axes[0][1]
+    acc = r.get("accuracy")
+    if acc:
+        cats = sorted(acc["summary"])
+        systems = [s for s in SYSTEM_ORDER if any(s in acc["summary"][c] for c in cats)]
+        w = 0.8 / max(len(systems), 1)
+        for i, s in enumerate(systems):
+            vals = [acc["summary"][c].get(s, {}).get("cer", 0) for c in cats]
+            ax.bar([j + i * w for j in range(len(cats))], vals, w, label=s)
+        ax.set_xticks([j + 0.4 - w / 2 for j in range(len(cats))], cats)
+        ax.set_ylabel("mean CER (lower is better)")
+        ax.set_ylim(0, 1.05)
+        ax.legend(fontsize=8)
+        ax.set_title("Accuracy per category")
+    ax = axes[1][0]
+    a = r.get("api")
+    if a:
+        lv = list(a["levels"].values())
+        xs = [str(v["clients"]) for v in lv]
+        ax.plot(xs, [v["p50_ms"] for v in lv], "o-", label="p50 ms")
+        ax.plot(xs, [v["p95_ms"] for v in lv], "s-", label="p95 ms")
+        ax.set_xlabel("concurrent clients")
+        ax.set_ylabel("latency ms")
+        ax.legend()
+        ax.set_title(f"API, 1-page jobs (overhead {a['overhead_ms_per_request']} ms/request)")
+    ax = axes[1][1]
+    mem = r.get("memory")
+    if mem:
+        keys = [k for k, v in mem.items() if isinstance(v, dict) and "peak_rss_mb" in v]
+        ax.bar(keys, [mem[k]["peak_rss_mb"] for k in keys], color="tab:green")
+        ax.axhline(400, color="red", linestyle="--", label="target 400 MB")
+        ax.set_ylabel("peak RSS MB, process tree")
+        ax.legend()
+        ax.set_title(f"Memory, {mem['pages']}-page scanned PDF")
+    m = r["machine"]
+    fig.suptitle(f"ocrkit bench {r['started_utc']} — {m['cpu']}, {m['cores']} cores "
+                 f"(shared machine: compare ratios)", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def write(r: dict[str, Any], out_dir: Path, stamp: str) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    js, md, png = (out_dir / f"{stamp}.{ext}" for ext in ("json", "md", "png"))
+    js.write_text(json.dumps(r, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    md.write_text(markdown(r), encoding="utf-8")
+    chart(r, png)
+    for p in (js, md, png):
+        shutil.copyfile(p, out_dir / f"latest{p.suffix}")
+    return [js, md, png]
+
+
+if __name__ == "__main__":
+    src = Path(sys.argv[1])
+    data = json.loads(src.read_text(encoding="utf-8"))
+    (src.with_suffix(".md")).write_text(markdown(data), encoding="utf-8")
+    chart(data, src.with_suffix(".png"))
+    print(src.with_suffix(".md"))
