@@ -122,9 +122,9 @@ NOT_CONFIGURED_LLM = (
 def image_part(image: Image.Image | bytes, *, max_side: int | None = None) -> dict[str, Any]:
     """An ``image_url`` content part holding ``image`` as a base64 ``data:`` URL.
 
-    A PIL image is scaled so its longest side is at most ``max_side`` and sent as PNG
-    (JPEG quality 90 for photos in RGB larger than 2 megapixels after scaling). Bytes are
-    sent as they are (PNG or JPEG, sniffed)."""
+    A PIL image is scaled so its longest side is at most ``max_side`` and sent as JPEG
+    (quality 90) when in colour, else as PNG (greyscale and bilevel scans stay lossless).
+    Bytes are sent as they are (PNG or JPEG, sniffed)."""
     if isinstance(image, bytes | bytearray):
         data = bytes(image)
         mime = "image/jpeg" if data[:3] == b"\xff\xd8\xff" else "image/png"
@@ -135,8 +135,8 @@ def image_part(image: Image.Image | bytes, *, max_side: int | None = None) -> di
             size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
             img = img.resize(size)
         buf = io.BytesIO()
-        if img.mode == "RGB" and img.width * img.height > 2_000_000:
-            img.save(buf, format="JPEG", quality=90)
+        if img.mode in ("RGB", "CMYK", "YCbCr"):  # photos and colour scans: JPEG is 3-5x smaller
+            img.convert("RGB").save(buf, format="JPEG", quality=90)
             mime = "image/jpeg"
         else:
             if img.mode not in ("1", "L", "LA", "RGB", "RGBA", "P"):

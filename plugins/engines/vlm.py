@@ -231,8 +231,11 @@ def is_blank(image: Image.Image) -> bool:
     """True when (almost) no pixel is much darker than the page background."""
     from PIL import ImageOps
 
-    g = ImageOps.grayscale(image.convert("RGB") if image.mode in ("P", "RGBA", "LA") else image)
-    g.thumbnail((1000, 1000))
+    factor = max(1, max(image.size) // 1000)
+    small = image.reduce(factor) if factor > 1 and image.mode not in ("1", "P") else image
+    g = ImageOps.grayscale(
+        small.convert("RGB") if small.mode in ("P", "RGBA", "LA", "1") else small
+    )
     hist = g.histogram()
     total = sum(hist)
     background = max(range(256), key=lambda v: hist[v])
