@@ -71,9 +71,10 @@ class CsvExporter(Exporter):
             writer.writerow(HEADER)
             for page in sorted(job.pages, key=lambda p: p.index):
                 for n, block in enumerate(page.blocks, start=1):
-                    x0, y0, x1, y1 = (_num(v) for v in block.bbox)
+                    # An unaligned vlm line has no box: its box columns stay empty.
+                    box = [_num(v) for v in block.bbox] if block.bbox else ["", "", "", ""]
                     conf = round(block.confidence, 4)
-                    writer.writerow([page.index + 1, n, block.text, conf, x0, y0, x1, y1])
+                    writer.writerow([page.index + 1, n, block.text, conf, *box])
         else:
             for i, table in enumerate(chosen):
                 if i:

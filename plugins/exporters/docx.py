@@ -51,7 +51,7 @@ def join_lines(lines: list[str]) -> str:
 
 
 def _center_in(block: Block, box: list[float] | None) -> bool:
-    if not box:
+    if not box or block.bbox is None:
         return False
     cx, cy = (block.bbox[0] + block.bbox[2]) / 2, (block.bbox[1] + block.bbox[3]) / 2
     return box[0] <= cx <= box[2] and box[1] <= cy <= box[3]
@@ -149,7 +149,7 @@ class DocxExporter(Exporter):
         return buf.getvalue()
 
     def _page(self, doc: DocumentObject, page: Page) -> None:
-        heights = [b.bbox[3] - b.bbox[1] for b in page.blocks if b.type == "text"]
+        heights = [b.bbox[3] - b.bbox[1] for b in page.blocks if b.type == "text" and b.bbox]
         body = median(heights) if heights else 0
         levels = heading_levels(page.markdown)
         for kind, item in _runs(page):
@@ -160,7 +160,7 @@ class DocxExporter(Exporter):
             if not text:
                 continue
             if kind == "heading":
-                tall = max(b.bbox[3] - b.bbox[1] for b in item)
+                tall = max((b.bbox[3] - b.bbox[1] for b in item if b.bbox), default=0)
                 level = levels.get(" ".join(text.split()))
                 if level is None:
                     level = 1 if body and tall >= 1.6 * body else 2

@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ocrkit import hookimpl
 from ocrkit.hookspecs import ExportContext, Exporter
@@ -33,7 +33,7 @@ def _num(v: float) -> int | float:
     return int(v) if float(v).is_integer() else round(float(v), 2)
 
 
-def _write_table(ws, table: Table) -> None:  # type: ignore[no-untyped-def]
+def _write_table(ws: Any, table: Table) -> None:
     from openpyxl.styles import Alignment
 
     for cell in table.cells:

@@ -180,8 +180,12 @@ def line_masks(gray: np.ndarray, dpi: int) -> tuple[np.ndarray, np.ndarray]:
     thick = max(5, int(dpi * 0.03))  # thicker than a rule: a filled area
     h = cv2.morphologyEx(bw, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1)))
     v = cv2.morphologyEx(bw, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, length)))
-    h &= ~cv2.morphologyEx(h, cv2.MORPH_OPEN, np.ones((thick, 1), np.uint8))
-    v &= ~cv2.morphologyEx(v, cv2.MORPH_OPEN, np.ones((1, thick), np.uint8))
+    h = cv2.bitwise_and(
+        h, cv2.bitwise_not(cv2.morphologyEx(h, cv2.MORPH_OPEN, np.ones((thick, 1), np.uint8)))
+    )
+    v = cv2.bitwise_and(
+        v, cv2.bitwise_not(cv2.morphologyEx(v, cv2.MORPH_OPEN, np.ones((1, thick), np.uint8)))
+    )
     # Bridge small breaks (dashed or anti-aliased lines).
     bridge = max(3, dpi // 50)
     h = cv2.morphologyEx(h, cv2.MORPH_CLOSE, np.ones((1, bridge), np.uint8))
