@@ -184,6 +184,7 @@ def ocr(
             dpi=opts.dpi,
             engine=engine_name,
             languages=tuple(codes),
+            auto_language=opts.language.strip().lower() == "auto",
             limits=limits,
             password=password,
             force_ocr=opts.force_ocr,

@@ -129,6 +129,9 @@ class Engine:
     # True: recognize() also gets ``options=`` (the job's tool options: a tool preset's
     # extra keys such as ``vlm_prompt``, ``translate_to``, ``tier``, ``languages``).
     accepts_options: ClassVar[bool] = False
+    # True: one model reads every language in languages(), so language=auto never
+    # re-reads a page with other models (RapidOCR); False: languages select models.
+    multilingual: ClassVar[bool] = False
 
     def languages(self) -> list[str]:
         """Language codes this engine can read now (ocrkit canonical codes, see

@@ -7,6 +7,10 @@ just that page, so pages stream: at most ``in_flight`` pages exist at once. Per 
     load -> upright image -> PDF text layer if usable, else engine.recognize
          -> layout -> tool.process_page -> save images_dir/page-{index}.png -> Page
 
+For cpu engines, "engine.recognize" is :func:`ocrkit.readpage.read_page`: blank check,
+deskew, quarter turns found by Tesseract OSD, and language=auto's script and language
+detection with a second pass when the first used the wrong models.
+
 Workers are processes (:func:`make_executor`); each sets ``OMP_THREAD_LIMIT=1`` (one
 Tesseract thread per process is fastest when there is a process per core) and builds
 its own registry. ``jobs=1`` runs the same function in the calling process.
@@ -26,8 +30,9 @@ from typing import Any
 
 from PIL import Image
 
-from ocrkit import layout
+from ocrkit import layout, readpage
 from ocrkit.errors import BadInput, EngineFailed, OcrkitError
+from ocrkit.hookspecs import Engine, PageResult
 from ocrkit.inputs import (
     Limits,
     load_image_page,
@@ -54,6 +59,9 @@ class PageTask:
     tool: str | None = None
     tool_options: tuple[tuple[str, Any], ...] = ()
     images_dir: str | None = None
+    # language=auto: ``languages`` is only the first pass's set; the page's script and
+    # text language choose the models (ocrkit.readpage).
+    auto_language: bool = False
     # The caller's settings, in force while the page runs (model servers for vlm).
     settings: Settings | None = None
 
@@ -99,9 +107,15 @@ def _process_page(task: PageTask, registry: Registry | None = None) -> Page:
     if task.images_dir and image is not None:
         out = Path(task.images_dir) / f"page-{task.index}.png"
         tmp = out.with_suffix(".tmp")
-        image.save(tmp, format="PNG", compress_level=3)  # half the time of the default 6
+        image.save(tmp, format="PNG", compress_level=_png_level(image))
         tmp.replace(out)
     return page
+
+
+def _png_level(image: Image.Image) -> int:
+    """zlib level for saved page images: 3 takes half the time of Pillow's default 6;
+    very large pages (posters, > 30 Mpx) get 1, which is faster again."""
+    return 1 if image.width * image.height > 30_000_000 else 3
 
 
 def _needs_image(task: PageTask) -> bool:
@@ -130,6 +144,10 @@ def _pdf_page(task: PageTask, reg: Registry) -> tuple[Page, Image.Image | None]:
         page.source, page.engine, page.confidence = "text-layer", "pdf-text", 1.0
         page.blocks = layer.blocks
         page.extra["text_layer"] = layer.stats
+        # No OSD or deskew here: the text layer is already in upright page space.
+        page.detected_languages = [
+            c for c, _ in readpage.detect_languages([b.text for b in page.blocks])
+        ]
         layout.finish_page(page, layer.sizes, layer.bold)
         return page, image
     if layer is not None:
@@ -148,6 +166,8 @@ def _image_page(task: PageTask, reg: Registry) -> tuple[Page, Image.Image]:
 
 def _ocr(task: PageTask, reg: Registry, page: Page, image: Image.Image) -> tuple[Page, Image.Image]:
     engine = reg.engine(task.engine)
+    if engine.tier == "cpu":
+        return _ocr_cpu(task, engine, page, image)
     try:
         if getattr(engine, "accepts_options", False):  # the job's options (vlm prompts)
             result = engine.recognize(  # type: ignore[call-arg]
@@ -161,12 +181,55 @@ def _ocr(task: PageTask, reg: Registry, page: Page, image: Image.Image) -> tuple
         raise EngineFailed(
             f"engine {task.engine!r} failed on page {task.index + 1}: {type(exc).__name__}: {exc}"
         ) from exc
+    if not result.detected_languages:
+        result.detected_languages = [
+            c for c, _ in readpage.detect_languages([b.text for b in result.blocks])
+        ]
+    return _finish_ocr(task, page, image, result)
+
+
+def _ocr_cpu(
+    task: PageTask, engine: Engine, page: Page, image: Image.Image
+) -> tuple[Page, Image.Image]:
+    """A cpu engine: blank check, upright and deskewed, language=auto (ocrkit.readpage)."""
+    try:
+        reading = readpage.read_page(
+            engine,
+            image,
+            dpi=page.dpi,
+            languages_=list(task.languages),
+            auto=task.auto_language,
+            options=dict(task.tool_options),
+        )
+    except EngineFailed as exc:
+        raise EngineFailed(f"page {task.index + 1}: {exc}") from exc
+    image = reading.image
+    if reading.turn:
+        page.width, page.height = image.size
+        page.rotation = (page.rotation + reading.turn) % 360
+        page.extra["engine_rotation"] = reading.turn
+    if reading.deskew:
+        page.extra["deskew"] = reading.deskew
+    if reading.blank:
+        page.extra["blank"] = True
+    page.extra["ocr_languages"] = list(reading.languages)
+    page.extra["ocr_passes"] = reading.passes
+    page.extra.update(reading.extra)
+    result = reading.result
+    result.detected_languages = result.detected_languages or reading.detected
+    result.warnings = [*result.warnings, *reading.warnings]
+    return _finish_ocr(task, page, image, result)
+
+
+def _finish_ocr(
+    task: PageTask, page: Page, image: Image.Image, result: PageResult
+) -> tuple[Page, Image.Image]:
     turn = int(result.rotation or 0) % 360
     if turn:
         image = image.rotate(-turn, expand=True)  # PIL rotates counter-clockwise
         page.width, page.height = image.size
         page.rotation = (page.rotation + turn) % 360
-        page.extra["engine_rotation"] = turn
+        page.extra["engine_rotation"] = (int(page.extra.get("engine_rotation", 0)) + turn) % 360
     page.source, page.engine = "ocr", task.engine
     page.blocks = list(result.blocks)
     page.detected_languages = list(result.detected_languages)

@@ -92,6 +92,9 @@ class RapidOcrEngine(Engine):
     name = "rapidocr"
     tier = "cpu"
     description = "RapidOCR: PP-OCR models on ONNX Runtime (local; Chinese, English, Latin)"
+    # One recognition model reads every language it lists: language=auto never re-reads
+    # a page for language (ocrkit.readpage), it only reports the text's languages.
+    multilingual = True
 
     def languages(self) -> list[str]:
         paths, _ = _model_paths()

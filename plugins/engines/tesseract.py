@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 # mean CER 0.022; 1 (with OSD) gave the same text, 4 and 6 0.061 and 0.066 (the UNLV
 # magazine page falls apart). Rotation is the pipeline's business, not the engine's.
 PSM = 3
+# When PSM 3 reads nothing (the pipeline only asks about pages with ink).
+FALLBACK_PSM = 6
 # Unicode ranges of scripts written without spaces between words.
 _UNSPACED = (
     (0x0E00, 0x0EFF),  # Thai, Lao
@@ -71,24 +73,33 @@ class TesseractEngine(Engine):
         return True, ""
 
     def recognize(self, image: Image.Image, *, languages: list[str], dpi: int) -> PageResult:
-        import pytesseract
-
         os.environ.setdefault("OMP_THREAD_LIMIT", "1")
         langs = languages or ["eng"]
         require_tesseract(langs)
         if image.mode not in ("1", "L", "RGB"):
             image = image.convert("RGB")
-        config = f"--psm {PSM} --dpi {dpi_hint(dpi)}"
         with tempfile.TemporaryDirectory(prefix="ocrkit-tess-") as tmp:
             path = Path(tmp) / "page.png"
             image.save(path, format="PNG", compress_level=1)
-            try:
-                tsv = pytesseract.image_to_data(str(path), lang="+".join(langs), config=config)
-            except pytesseract.TesseractNotFoundError as exc:
-                raise EngineUnavailable("the tesseract program is not on PATH") from exc
-            except pytesseract.TesseractError as exc:
-                raise EngineFailed(f"tesseract failed: {exc.message or exc}") from exc
-        return PageResult(blocks=tsv_to_blocks(tsv))
+            blocks = _run(path, langs, PSM, dpi)
+            if not blocks:
+                # PSM 3 finds no text block in a lone word or line with wide margins (the
+                # corpus's 600x200 Arabic word); one uniform block (PSM 6) reads it.
+                blocks = _run(path, langs, FALLBACK_PSM, dpi)
+        return PageResult(blocks=blocks)
+
+
+def _run(path: Path, langs: list[str], psm: int, dpi: int) -> list[Block]:
+    import pytesseract
+
+    config = f"--psm {psm} --dpi {dpi_hint(dpi)}"
+    try:
+        tsv = pytesseract.image_to_data(str(path), lang="+".join(langs), config=config)
+    except pytesseract.TesseractNotFoundError as exc:
+        raise EngineUnavailable("the tesseract program is not on PATH") from exc
+    except pytesseract.TesseractError as exc:
+        raise EngineFailed(f"tesseract failed: {exc.message or exc}") from exc
+    return tsv_to_blocks(tsv)
 
 
 def tsv_to_blocks(tsv: str) -> list[Block]:
