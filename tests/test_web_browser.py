@@ -241,6 +241,29 @@ def test_phone_sized_keyboard_flow(server: str, browser: Any, corpus: Path) -> N
         x0, y0, x1, y1 = page["blocks"][i]["bbox"]
         assert abs(left - x0 * sx) <= 3 and abs(top - y0 * sy) <= 3, (i, left, top)
         assert abs(width - (x1 - x0) * sx) <= 3 and abs(height - (y1 - y0) * sy) <= 3
+    # the view tabs answer the arrow keys; the Markdown view renders the page's markdown
+    d.find_element(By.ID, "tab-lines").send_keys(Keys.ARROW_RIGHT)
+    assert d.switch_to.active_element.get_attribute("id") == "tab-md"
+    md_view = d.find_element(By.ID, "view-md")
+    assert md_view.is_displayed() and "quick brown" in md_view.text.lower()
+    d.switch_to.active_element.send_keys(Keys.ARROW_LEFT)
+    assert d.find_element(By.ID, "view-lines").is_displayed()
+    # the renderer builds elements from Markdown and never turns text into markup
+    rendered = d.execute_script(
+        """const box = document.createElement('div');
+        box.appendChild(ocrkitMarkdown(arguments[0]));
+        return {img: box.querySelectorAll('img, script, [onerror]').length,
+                cells: [...box.querySelectorAll('td')].map(td => td.textContent),
+                h2: box.querySelector('h2').textContent,
+                strong: box.querySelector('strong').textContent,
+                items: box.querySelectorAll('ul li').length,
+                text: box.textContent};""",
+        "## Totals\n\n<img src=x onerror=alert(1)> is **due**\n\n- one\n- two\n\n"
+        "| item | sum |\n|---|--:|\n| a \\| b | 3 |\n",
+    )
+    assert rendered["img"] == 0 and "<img src=x onerror=alert(1)>" in rendered["text"]
+    assert rendered["h2"] == "Totals" and rendered["strong"] == "due"
+    assert rendered["items"] == 2 and rendered["cells"] == ["a | b", "3"]
     # hovering a line highlights its box
     first_line = d.find_element(By.CSS_SELECTOR, "#view-lines li.line")
     ActionChains(d).move_to_element(first_line).perform()
