@@ -74,3 +74,41 @@ class ExportFailed(OcrkitError):
     """The output cannot be produced (for example a pdf without the original input)."""
 
     exit_code = ExitCode.output
+
+
+class StoreBusy(OcrkitError):
+    """The store did not answer in time: SQLite locked by another process, PostgreSQL
+    unreachable. Nothing was written; the request can be retried."""
+
+    exit_code = ExitCode.other_error
+    http_status = 503
+
+
+class NoSpace(OcrkitError):
+    """The disk is full (or a file-size limit was hit): nothing partial was kept."""
+
+    exit_code = ExitCode.output
+    http_status = 507
+
+
+_NO_SPACE_ERRNOS = {28, 27, 122}  # ENOSPC, EFBIG, EDQUOT
+
+
+def storage_error(exc: BaseException) -> OcrkitError | None:
+    """The clear error for a storage failure deep inside a request or job, or None when
+    ``exc`` is not one (then it is a bug and stays an internal error)."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, OSError) and cur.errno in _NO_SPACE_ERRNOS:
+            return NoSpace("no space left on the server's disk; nothing was stored")
+        text = str(cur).lower()
+        if type(cur).__name__ == "OperationalError" or "sqlite3" in type(cur).__module__:
+            if "full" in text or "too large" in text:
+                return NoSpace("no space left on the server's disk; nothing was stored")
+            if "locked" in text or "busy" in text:
+                return StoreBusy("the store is busy (locked by another process); retry shortly")
+            return StoreBusy("the store does not answer; retry shortly")
+        cur = cur.__cause__ or cur.__context__
+    return None

@@ -30,6 +30,8 @@ class Settings:
     # SQLAlchemy URL; empty means sqlite:///<data_dir>/ocrkit.db
     database_url: str = ""
     broker_url: str = ""
+    # Seconds a request waits for a store locked by another process before a 503.
+    store_busy_timeout: float = 30.0
     # Jobs of at most this many pages answer done inline on POST.
     inline_max_pages: int = 5
     # Results (jobs, page images, conversations) are deleted after this many seconds.

@@ -117,6 +117,16 @@ async def _client_gone(request: Request, exc: Exception) -> Response:
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
+    from ocrkit.errors import StoreBusy, storage_error
+
+    clear = storage_error(exc)
+    if clear is not None:  # a locked store or a full disk: say so, not "internal error"
+        log.warning("%s %s: %s (%s)", request.method, request.url.path, clear.message, exc)
+        headers = {"Retry-After": "5"} if isinstance(clear, StoreBusy) else None
+        body: dict[str, Any] = {"detail": clear.message}
+        if headers:
+            body["retry_after"] = 5
+        return JSONResponse(body, status_code=clear.http_status, headers=headers)
     log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     return JSONResponse({"detail": "internal error"}, status_code=500)
 

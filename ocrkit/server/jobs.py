@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ocrkit.errors import OcrkitError
+from ocrkit.errors import OcrkitError, storage_error
 from ocrkit.server.scheduler import Scheduler
 
 if TYPE_CHECKING:
@@ -164,14 +164,19 @@ class JobService:
         if isinstance(exc, JobCancelled) or uuid in self._cancelled:
             self._discard(uuid)
             return
+        clear = storage_error(exc) if not isinstance(exc, OcrkitError) else None
         if isinstance(exc, OcrkitError):
             reason = exc.message
+        elif clear is not None:  # a full disk or a locked store
+            log.warning("job %s: %s (%s)", uuid, clear.message, exc)
+            reason = clear.message
         else:
             log.error("job %s failed", uuid, exc_info=exc)
             reason = f"internal error while processing ({type(exc).__name__})"
         with contextlib.suppress(FileNotFoundError):
             upload.unlink()
         self.fail(uuid, reason)
+        self._heal_pool()
         if not isinstance(exc, Exception):
             raise exc
 
@@ -203,6 +208,23 @@ class JobService:
             return
         self.store.finish_job(job)
         self.progress.pop(uuid, None)
+
+    def _heal_pool(self) -> None:
+        """A page worker that died (a crashing engine plugin, the OOM killer) breaks a
+        ProcessPoolExecutor for good: replace it so later jobs run again."""
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = self.pool
+        if not isinstance(pool, ProcessPoolExecutor) or not getattr(pool, "_broken", False):
+            return
+        from ocrkit.pipeline import make_executor
+
+        with self._lock:
+            if self.pool is not pool:
+                return  # another runner healed it already
+            self.pool = make_executor(getattr(pool, "_max_workers", None))
+        log.warning("a page worker died; the worker pool was restarted")
+        pool.shutdown(wait=False, cancel_futures=True)
 
     def fail(self, uuid: str, reason: str) -> None:
         stored = self.store.get_job(uuid)

@@ -46,7 +46,7 @@ class Store:
         """Create the data dir if needed, connect, and migrate the schema to head."""
         if not settings.database_url:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = make_engine(settings.sqlalchemy_url)
+        engine = make_engine(settings.sqlalchemy_url, int(settings.store_busy_timeout * 1000))
         migrate(engine)
         store = cls(engine, settings)
         store.release_orphans()

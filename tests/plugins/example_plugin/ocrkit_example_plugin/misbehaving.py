@@ -1,4 +1,5 @@
-"""Badly behaved plugins for tests: a stdout polluter and an exporter with a bug.
+"""Badly behaved plugins for tests: a stdout polluter, a page-worker killer and an
+exporter with a bug.
 
 The polluter writes to stdout when ``OCRKIT_EXAMPLE_POLLUTE=1``.
 It prints (and writes straight to file descriptor 1, as a C library would) whenever the
@@ -40,6 +41,19 @@ class PolluterTool(Tool):
         return job
 
 
+class WorkerKillerTool(Tool):
+    """Kills the page-worker process it runs in (``os._exit``), as a segfaulting C
+    extension or the OOM killer would. The job must fail cleanly and the pool recover."""
+
+    name = "example-kill-worker"
+    description = "Test plugin: the page worker dies while processing a page"
+
+    def process_page(self, page: Page, image: Any, options: dict[str, Any]) -> Page:
+        if os.getpid() != int(os.environ.get("OCRKIT_EXAMPLE_MAIN_PID", "0")):
+            os._exit(70)
+        return page
+
+
 class CrashingExporter(Exporter):
     """Fails with an unexpected exception: what a bug in a plugin looks like."""
 
@@ -61,3 +75,4 @@ def register_exporters(register: Callable[[Exporter], None]) -> None:
 @ocrkit.hookimpl
 def register_tools(register: Callable[[Tool], None]) -> None:
     register(PolluterTool())
+    register(WorkerKillerTool())
