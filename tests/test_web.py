@@ -355,3 +355,37 @@ def test_signup_setting_is_checked() -> None:
     assert load_settings(env={"OCRKIT_SIGNUP": "open"}).signup == "open"
     with pytest.raises(BadOption, match="OCRKIT_SIGNUP"):
         load_settings(env={"OCRKIT_SIGNUP": "yes"})
+
+
+def test_cli_account_gets_a_web_login_while_signup_is_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from ocrkit.server.commands import accounts
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("OCRKIT_DATA_DIR", str(data))
+    monkeypatch.delenv("OCRKIT_DATABASE_URL", raising=False)
+    with serving(make_settings(data)) as c:
+        c.app.state.ocrkit.store.create_account("acme", "paid")  # type: ignore[attr-defined]
+        args = ["web-login", "acme", "--email", "Ops@Acme.example", "--password-stdin"]
+        result = CliRunner().invoke(accounts, args, input="s3cret passphrase\n")
+        assert result.exit_code == 0, result.output
+        assert "ops@acme.example" in result.stderr
+        csrf = csrf_of(c)
+        form = {"email": "ops@acme.example", "password": "s3cret passphrase", "csrf": csrf}
+        r = c.post("/signin", data=form)
+        assert r.status_code == 303, r.text
+        page = c.get("/account").text
+        assert "ops@acme.example" in page and "Credits left" in page  # a paid plan
+        # a short password or a bad email is refused with a message, nothing changes
+        bad = CliRunner().invoke(accounts, args, input="short\n")
+        assert bad.exit_code != 0 and "at least 8" in str(bad.exception)
+        # changing the password ends the account's web sessions
+        result = CliRunner().invoke(accounts, args, input="another passphrase\n")
+        assert result.exit_code == 0
+        assert c.get("/account").status_code == 303
+        assert c.post("/signin", data=form).status_code == 401
+        r = c.post("/signin", data={**form, "password": "another passphrase"})
+        assert r.status_code == 303

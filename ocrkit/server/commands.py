@@ -99,6 +99,33 @@ def accounts_list() -> None:
         _out([_account_dict(a) for a in store.list_accounts()])
 
 
+@accounts.command("web-login")
+@click.argument("name")
+@click.option("--email", required=True, help="The email the person signs in with.")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of stdin instead of prompting.",
+)
+def accounts_web_login(name: str, email: str, password_stdin: bool) -> None:
+    """Let the account NAME sign in on the web page with EMAIL and a password (also when
+    OCRKIT_SIGNUP is closed); run again to change them. Ends its web sessions."""
+    import sys
+
+    from ocrkit.web.accounts import WebAccounts, check_password, normalise_email
+    from ocrkit.web.security import hash_password
+
+    address = normalise_email(email)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+    check_password(password)
+    with _store() as store:
+        account = WebAccounts(store).set_login(name, address, hash_password(password))
+    click.echo(f"{account.name} signs in on the web as {address}", err=True)
+
+
 @click.group()
 def tokens() -> None:
     """Create, list and revoke API tokens."""

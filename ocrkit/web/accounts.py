@@ -101,6 +101,28 @@ class WebAccounts:
             _, secret = _accounts.create_token(c, email, now)
         return account, secret
 
+    def set_login(self, name: str, email: str, password_hash: str) -> Account:
+        """Give the (CLI-made) account ``name`` a web sign-in, or change its email and
+        password; ends the account's web sessions."""
+        now = self.store.clock()
+        with self._write() as c:
+            account = _accounts.require_account(c, name)
+            other = c.execute(
+                select(web_users.c.account_id).where(
+                    web_users.c.email == email, web_users.c.account_id != account.id
+                )
+            ).first()
+            if other is not None:
+                raise EmailTaken(f"another account signs in with {email}")
+            values = {"email": email, "password_hash": password_hash}
+            done = c.execute(
+                update(web_users).where(web_users.c.account_id == account.id).values(**values)
+            )
+            if done.rowcount == 0:
+                c.execute(insert(web_users).values(account_id=account.id, created_at=now, **values))
+            c.execute(delete(web_sessions).where(web_sessions.c.account_id == account.id))
+        return account
+
     def find(self, email: str) -> WebUser | None:
         with self._read() as c:
             row = c.execute(
