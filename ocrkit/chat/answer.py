@@ -136,8 +136,12 @@ class DocumentIndex:
         cites = [Citation(page, s) for _, page, s, _ in chosen]
         pages = sorted({c.page for c in cites})
         where = ", ".join(f"p. {p}" for p in pages)
-        content = " ".join(c.snippet for c in cites) + f" ({where})"
-        return Answer(content, cites)
+        content = ""
+        for c in cites:  # lines without a full stop (a form, an invoice) get a separator
+            if content:
+                content += " " if content.endswith((".", "!", "?", "。", "！", "？")) else "; "
+            content += c.snippet
+        return Answer(f"{content} ({where})", cites)
 
     # -- model answer ---------------------------------------------------------------
     def with_model(

@@ -164,6 +164,9 @@ class ChatStore:
         question. Raises RateLimited, PaymentRequired or UnknownConversation."""
         now = self.store.clock()
         with self.store._write() as conn:
+            # One turn of an account at a time: the count below then holds on PostgreSQL
+            # too (SQLite's BEGIN IMMEDIATE already serialises writers).
+            conn.execute(select(accounts.c.id).where(accounts.c.id == account.id).with_for_update())
             _check_rate(conn, self.settings, account.id, now)
             _check_balance(conn, self.settings, account, now)
             c = conversations.c
