@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -141,7 +142,12 @@ _ctx: WorkerContext | None = None
 def context() -> WorkerContext:
     """This process's context (opened after the fork: connections are never shared)."""
     global _ctx
-    if _ctx is None or _ctx.pid != os.getpid():
+    if _ctx is not None and _ctx.pid != os.getpid():
+        # Inherited from the parent through fork: drop its pooled connections without
+        # closing them (closing would end the parent's sessions on the shared sockets).
+        _ctx.store.engine.dispose(close=False)
+        _ctx = None
+    if _ctx is None:
         _ctx = WorkerContext.open()
     return _ctx
 
@@ -255,9 +261,39 @@ def fail(ctx: WorkerContext, uuid: str, reason: str) -> None:
     ctx.cache.drop(uuid)
 
 
+PRUNE_EVERY = 30.0
+
+
+def _prune_loop(stop: threading.Event) -> None:
+    """In the worker's main process: delete cached uploads of jobs that have ended
+    (the pool processes prune after their own tasks; this catches the last ones)."""
+    while not stop.wait(PRUNE_EVERY):
+        prune_now()
+
+
+def prune_now() -> None:
+    try:
+        context().cache.prune()
+    except Exception as exc:  # the store is down for a moment: next time
+        log.warning("pruning the upload cache failed: %s", exc)
+
+
 def register(app: Celery) -> None:
     """Define the tasks on ``app`` (the API server only sends them, by name)."""
+    from celery import signals
+
     from ocrkit.queue.celery_app import PAGE_TASK
+
+    stop = threading.Event()
+
+    @signals.worker_ready.connect(weak=False)
+    def _ready(**_: Any) -> None:
+        threading.Thread(target=_prune_loop, args=(stop,), name="ocrkit-prune", daemon=True).start()
+
+    @signals.worker_shutdown.connect(weak=False)
+    def _shutdown(**_: Any) -> None:
+        stop.set()
+        prune_now()
 
     @app.task(name=PAGE_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
     def page(self: Any, uuid: str, index: int) -> str:
