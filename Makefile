@@ -4,13 +4,16 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 TESS_LANGS := eng deu fra osd ara chi-sim jpn rus hin ita spa por
-APT_PKGS := tesseract-ocr $(addprefix tesseract-ocr-,$(TESS_LANGS)) fonts-dejavu-core fonts-noto-cjk
+# More Tesseract languages: `make system-deps LANGS="nld ukr chi_tra"` (Tesseract names;
+# `ocrkit languages --all` lists them with their Debian packages).
+LANGS ?=
+APT_PKGS := tesseract-ocr $(addprefix tesseract-ocr-,$(TESS_LANGS) $(subst _,-,$(LANGS))) fonts-dejavu-core fonts-noto-cjk
 # The web page's browser test (tests/test_web_browser.py) drives Debian's Chromium.
 APT_PKGS += chromium chromium-driver
 CORPUS ?= $(abspath ../shared/corpus)
 export OCRKIT_CORPUS ?= $(CORPUS)
 
-.PHONY: install system-deps test-plugins test check serve demo bench bench-deps bench-quick clean
+.PHONY: test-load install system-deps test-plugins test check serve demo bench bench-deps bench-quick clean
 
 system-deps:
 	@if ! command -v tesseract >/dev/null 2>&1 || ! dpkg -s $(APT_PKGS) >/dev/null 2>&1; then \
@@ -44,6 +47,15 @@ test-plugins: $(BIN)/python
 test: install test-plugins
 	OMP_THREAD_LIMIT=1 $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); \
 		rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+# The full load test (issue 9): 50 clients x 200 requests against one real server. The
+# test suite runs the same test with 40 requests per client. Figures go to
+# build/load-report.json.
+test-load: install
+	mkdir -p build
+	OMP_THREAD_LIMIT=1 OCRKIT_LOAD_REQUESTS=$${OCRKIT_LOAD_REQUESTS:-200} \
+		OCRKIT_LOAD_REPORT=build/load-report.json \
+		$(BIN)/python -m pytest -q -s -p no:cacheprovider tests/test_load.py
 
 check: install
 	$(BIN)/ruff format --check ocrkit plugins tests
