@@ -389,3 +389,29 @@ def test_cli_account_gets_a_web_login_while_signup_is_closed(
         assert c.post("/signin", data=form).status_code == 401
         r = c.post("/signin", data={**form, "password": "another passphrase"})
         assert r.status_code == 303
+
+
+def test_scheme_behind_a_trusted_tls_proxy() -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+
+    from ocrkit.web.security import is_https, same_origin
+
+    app = Starlette()
+    app.state.settings = load_settings(env={}, trusted_proxies=("10.0.0.0/8",))
+
+    def request(peer: str, headers: dict[str, str]) -> Request:
+        raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        scope = {
+            "type": "http", "method": "POST", "scheme": "http", "path": "/signin",
+            "query_string": b"", "server": ("ocr.example", 80), "client": (peer, 5000),
+            "headers": [(b"host", b"ocr.example"), *raw], "app": app,
+        }  # fmt: skip
+        return Request(scope)
+
+    tls = {"X-Forwarded-Proto": "https", "Origin": "https://ocr.example"}
+    assert is_https(request("10.1.2.3", tls)) and same_origin(request("10.1.2.3", tls))
+    # the same header from anyone else is not believed
+    assert not is_https(request("203.0.113.5", tls))
+    assert not same_origin(request("203.0.113.5", tls))
+    assert same_origin(request("203.0.113.5", {"Origin": "http://ocr.example"}))

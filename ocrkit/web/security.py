@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ocrkit.server.auth import AuthFailures
+from ocrkit.server.auth import AuthFailures, _in
 
 if TYPE_CHECKING:
     from argon2 import PasswordHasher
@@ -144,8 +144,20 @@ def unsign(key: bytes, signed: str | None) -> str | None:
     return value if hmac.compare_digest(mac, _mac(key, value)) else None
 
 
+def scheme_of(request: Request) -> str:
+    """The scheme the browser used: ``X-Forwarded-Proto`` when the socket peer is one of
+    ``OCRKIT_TRUSTED_PROXIES`` (a TLS-terminating proxy), else the request's own."""
+    settings = getattr(request.app.state, "settings", None)
+    trusted = settings.trusted_proxies if settings is not None else ()
+    proto = request.headers.get("x-forwarded-proto")
+    peer = request.client.host if request.client else ""
+    if proto and trusted and _in(peer, trusted):
+        return proto.split(",")[0].strip().lower()
+    return request.url.scheme
+
+
 def is_https(request: Request) -> bool:
-    return request.url.scheme == "https"
+    return scheme_of(request) == "https"
 
 
 def set_session(response: Response, request: Request, key: bytes, secret: str, hours: int) -> None:
@@ -190,7 +202,7 @@ def set_csrf(response: Response, request: Request, token: str) -> None:
 
 def same_origin(request: Request) -> bool:
     """False when the browser says the request comes from another origin."""
-    own = f"{request.url.scheme}://{request.url.netloc}".lower()
+    own = f"{scheme_of(request)}://{request.url.netloc}".lower()
     origin = request.headers.get("origin")
     if origin is not None:
         return origin.lower() == own  # "null" (sandboxed, file:) is never ours
