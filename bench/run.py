@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import platform
 import shutil
@@ -184,14 +183,22 @@ class CpuGroup:
         self.close()
 
 
-def run_cmd(cmd: list[str], *, env: dict[str, str] | None = None, sample: bool = False,
-            timeout: float = 1800) -> dict[str, Any]:
+def run_cmd(
+    cmd: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    sample: bool = False,
+    timeout: float = 1800,
+) -> dict[str, Any]:
     """Run ``cmd``: wall seconds, CPU seconds of its whole process tree, and (with
     ``sample``) peak tree RSS and PSS."""
     with CpuGroup() as grp:
         t0 = time.perf_counter()
         proc = subprocess.Popen(
-            cmd, env=env or env1(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            cmd,
+            env=env or env1(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
             preexec_fn=grp.preexec,
         )
         if sample:
@@ -250,7 +257,9 @@ def machine() -> dict[str, Any]:
         "os": platform.platform(),
         "python": platform.python_version(),
         "tesseract": _version(["tesseract", "--version"]),
-        "ocrmypdf": _version([str(OCRMYPDF), "--version"]) if OCRMYPDF.exists() else "not installed",
+        "ocrmypdf": _version([str(OCRMYPDF), "--version"])
+        if OCRMYPDF.exists()
+        else "not installed",
         "packages": pkgs,
         "git_commit": commit,
         "load_average_start": [round(x, 2) for x in os.getloadavg()],
@@ -270,7 +279,7 @@ def image_to_pdf_page(doc: Any, path: Path, dpi: int = 300) -> None:
     import pymupdf
     from PIL import Image
 
-    im = Image.open(path)
+    im: Image.Image = Image.open(path)
     im.load()
     if im.mode not in ("1", "L", "RGB"):
         im = im.convert("RGB")
@@ -355,8 +364,11 @@ def bench_startup(quick: bool) -> dict[str, Any]:
     out = {}
     for label, args in (("ocrkit --help", ["--help"]), ("ocrkit ocr --help", ["ocr", "--help"])):
         times = [run_cmd([OCRKIT, *args])["seconds"] for _ in range(reps + 1)][1:]  # warm cache
-        out[label] = {"median_ms": round(statistics.median(times) * 1000, 1),
-                      "min_ms": round(min(times) * 1000, 1), "runs": reps}
+        out[label] = {
+            "median_ms": round(statistics.median(times) * 1000, 1),
+            "min_ms": round(min(times) * 1000, 1),
+            "runs": reps,
+        }
     return out
 
 
@@ -366,8 +378,14 @@ def bench_startup(quick: bool) -> dict[str, Any]:
 def _tess_page(args: tuple[str, str, dict[str, str], CpuGroup]) -> float:
     path, lang, env, grp = args
     t0 = time.perf_counter()
-    subprocess.run(["tesseract", path, "stdout", "-l", lang], env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=grp.preexec)
+    subprocess.run(
+        ["tesseract", path, "stdout", "-l", lang],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=grp.preexec,
+    )
     return time.perf_counter() - t0
 
 
@@ -413,10 +431,30 @@ def bench_throughput(samples: list[Sample], work: Path, quick: bool) -> dict[str
 
     def ocrkit_run(key: str, jobs: int, fmt: str, language: str) -> None:
         out = work / f"{key}.{fmt}"
-        r = run_cmd([OCRKIT, "ocr", str(pdf), "-q", "-j", str(jobs), "-l", language,
-                     "-f", fmt, "-o", str(out)])
-        runs[key] = {**r, "pages_per_s": rate(n, r["seconds"]), "jobs": jobs, "format": fmt,
-                     "language": language, "tool": "ocrkit"}
+        r = run_cmd(
+            [
+                OCRKIT,
+                "ocr",
+                str(pdf),
+                "-q",
+                "-j",
+                str(jobs),
+                "-l",
+                language,
+                "-f",
+                fmt,
+                "-o",
+                str(out),
+            ]
+        )
+        runs[key] = {
+            **r,
+            "pages_per_s": rate(n, r["seconds"]),
+            "jobs": jobs,
+            "format": fmt,
+            "language": language,
+            "tool": "ocrkit",
+        }
         log(f"throughput {key}: {runs[key]['pages_per_s']} pages/s")
 
     log(f"throughput: {n}-page PDF")
@@ -428,17 +466,27 @@ def bench_throughput(samples: list[Sample], work: Path, quick: bool) -> dict[str
 
     for key, par in (("tesseract_1proc", 1), ("tesseract_2proc", 2)):
         s, cpu = tesseract_pages(images, lang, par, env1())
-        runs[key] = {"seconds": round(s, 3), "cpu_seconds": cpu, "pages_per_s": rate(n, s),
-                     "parallel": par,
-                     "tool": "tesseract", "omp_thread_limit": 1}
+        runs[key] = {
+            "seconds": round(s, 3),
+            "cpu_seconds": cpu,
+            "pages_per_s": rate(n, s),
+            "parallel": par,
+            "tool": "tesseract",
+            "omp_thread_limit": 1,
+        }
         log(f"throughput {key}: {runs[key]['pages_per_s']} pages/s")
     # Tesseract's own default threading (OpenMP, all cores), one page at a time.
     sub = images[: max(2, n // 4)]
     env_default = {k: v for k, v in os.environ.items() if k != "OMP_THREAD_LIMIT"}
     s, cpu = tesseract_pages(sub, lang, 1, env_default)
     runs["tesseract_default_threads"] = {
-        "seconds": round(s, 3), "cpu_seconds": cpu, "pages": len(sub), "pages_per_s": rate(len(sub), s),
-        "parallel": 1, "tool": "tesseract", "omp_thread_limit": None,
+        "seconds": round(s, 3),
+        "cpu_seconds": cpu,
+        "pages": len(sub),
+        "pages_per_s": rate(len(sub), s),
+        "parallel": 1,
+        "tool": "tesseract",
+        "omp_thread_limit": None,
         "note": f"first {len(sub)} pages only; OpenMP default threads",
     }
     log(f"throughput tesseract_default_threads: {runs['tesseract_default_threads']['pages_per_s']}")
@@ -446,22 +494,43 @@ def bench_throughput(samples: list[Sample], work: Path, quick: bool) -> dict[str
     if OCRMYPDF.exists():
         for jobs in (1, 2):
             key = f"ocrmypdf_j{jobs}"
-            r = run_cmd([str(OCRMYPDF), "--jobs", str(jobs), "--output-type", "pdf",
-                         "--optimize", "0", "-l", lang, "-q", str(pdf),
-                         str(work / f"{key}.pdf")])
-            runs[key] = {**r, "pages_per_s": rate(n, r["seconds"]), "jobs": jobs,
-                         "tool": "ocrmypdf"}
+            r = run_cmd(
+                [
+                    str(OCRMYPDF),
+                    "--jobs",
+                    str(jobs),
+                    "--output-type",
+                    "pdf",
+                    "--optimize",
+                    "0",
+                    "-l",
+                    lang,
+                    "-q",
+                    str(pdf),
+                    str(work / f"{key}.pdf"),
+                ]
+            )
+            runs[key] = {
+                **r,
+                "pages_per_s": rate(n, r["seconds"]),
+                "jobs": jobs,
+                "tool": "ocrmypdf",
+            }
             log(f"throughput {key}: {runs[key]['pages_per_s']} pages/s")
     else:
         res["ocrmypdf_missing"] = f"{OCRMYPDF} not found (make bench installs it)"
 
     # Raw RapidOCR: its defaults (its own model choice and ONNX Runtime threading), one
     # process, on the first pages only (about 20 s per dense page on this CPU).
-    sub = images[: 2 if quick else 3]
+    sub = images[:2]
     r = run_cmd([sys.executable, "-c", RAPID_SCRIPT, *map(str, sub)], env=dict(os.environ))
-    runs["rapidocr_raw"] = {**r, "pages": len(sub),
-                            "pages_per_s": rate(len(sub), r["seconds"]), "tool": "rapidocr",
-                            "note": f"first {len(sub)} pages only; RapidOCR defaults"}
+    runs["rapidocr_raw"] = {
+        **r,
+        "pages": len(sub),
+        "pages_per_s": rate(len(sub), r["seconds"]),
+        "tool": "rapidocr",
+        "note": f"first {len(sub)} pages only; RapidOCR defaults",
+    }
     log(f"throughput rapidocr_raw: {runs['rapidocr_raw']['pages_per_s']}")
 
     def ratio(a: str, b: str) -> float | None:
@@ -534,11 +603,18 @@ def free_port() -> int:
 def server(work: Path, workers: int = 2) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
     data = Path(tempfile.mkdtemp(prefix="srv-", dir=work))
-    env = env1(OCRKIT_ANON_DAILY_PAGES="10000000", OCRKIT_ANON_MAX_FILE_PAGES="100000",
-               OCRKIT_DATA_DIR=str(data))
+    env = env1(
+        OCRKIT_ANON_DAILY_PAGES="10000000",
+        OCRKIT_ANON_MAX_FILE_PAGES="100000",
+        OCRKIT_DATA_DIR=str(data),
+    )
     errlog = (work / f"server-{port}.log").open("wb")
-    proc = subprocess.Popen([OCRKIT, "serve", "--port", str(port), "--workers", str(workers)],
-                            env=env, stdout=errlog, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [OCRKIT, "serve", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        stdout=errlog,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     import httpx
 
@@ -567,8 +643,9 @@ def server(work: Path, workers: int = 2) -> Iterator[tuple[str, subprocess.Popen
 
 def submit(client: Any, url: str, path: Path, language: str) -> dict[str, Any]:
     with path.open("rb") as f:
-        r = client.post(url + "/api/v1/ocr/", files={"file": (path.name, f)},
-                        data={"language": language})
+        r = client.post(
+            url + "/api/v1/ocr/", files={"file": (path.name, f)}, data={"language": language}
+        )
     if r.status_code not in (200, 202):
         raise RuntimeError(f"POST answered {r.status_code}: {r.text[:300]}")
     job = r.json()
@@ -595,8 +672,23 @@ def bench_memory(work: Path, quick: bool) -> dict[str, Any]:
         "summed (shared pages split between the processes that map them)",
     }
     for jobs in (2,):
-        r = run_cmd([OCRKIT, "ocr", str(pdf), "-q", "-j", str(jobs), "-l", "eng", "-f", "pdf",
-                     "-o", str(work / "memory-out.pdf")], sample=True)
+        r = run_cmd(
+            [
+                OCRKIT,
+                "ocr",
+                str(pdf),
+                "-q",
+                "-j",
+                str(jobs),
+                "-l",
+                "eng",
+                "-f",
+                "pdf",
+                "-o",
+                str(work / "memory-out.pdf"),
+            ],
+            sample=True,
+        )
         out[f"cli_j{jobs}_pdf"] = {**r, "pages_per_s": rate(n, r["seconds"])}
         log(f"memory cli j{jobs}: {r['peak_rss_mb']} MB peak, {r['seconds']} s")
     with server(work, workers=2) as (url, proc):
@@ -619,6 +711,21 @@ def bench_memory(work: Path, quick: bool) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- api
+
+
+def _client_job(url: str, page: Path) -> float | None:
+    """One client's 1-page job, from POST to done: seconds, or None on any error."""
+    import httpx
+
+    t0 = time.perf_counter()
+    try:
+        with httpx.Client(timeout=300) as c:
+            job = submit(c, url, page, "eng")
+    except Exception:
+        return None
+    if job["status"] != "done" or not job["text"].strip():
+        return None
+    return time.perf_counter() - t0
 
 
 def bench_api(work: Path, quick: bool) -> dict[str, Any]:
@@ -647,29 +754,12 @@ def bench_api(work: Path, quick: bool) -> dict[str, Any]:
         with httpx.Client(timeout=120) as c:  # warm the worker pool
             submit(c, url, page, "eng")
         for clients, jobs in levels:
-            lat: list[float] = []
-            errors = 0
-            lock = threading.Lock()
-
-            def one(_: int, lat: list[float] = lat) -> None:
-                nonlocal errors
-                t0 = time.perf_counter()
-                try:
-                    with httpx.Client(timeout=300) as c:
-                        job = submit(c, url, page, "eng")
-                    ok = job["status"] == "done" and job["text"].strip()
-                except Exception:
-                    ok = False
-                with lock:
-                    if ok:
-                        lat.append(time.perf_counter() - t0)
-                    else:
-                        errors += 1
-
             t0 = time.perf_counter()
             with ThreadPoolExecutor(clients) as ex:
-                list(ex.map(one, range(jobs)))
+                done = list(ex.map(lambda _: _client_job(url, page), range(jobs)))
             wall = time.perf_counter() - t0
+            lat = [x for x in done if x is not None]
+            errors = len(done) - len(lat)
             lat.sort()
             p50 = statistics.median(lat) if lat else 0.0
             p95 = lat[min(len(lat) - 1, int(round(0.95 * (len(lat) - 1))))] if lat else 0.0
@@ -717,11 +807,13 @@ def _rapid() -> Any:
         from rapidocr import RapidOCR
 
         # Raw RapidOCR with its defaults, but one ONNX thread: two of these run at once.
-        _RAPID = RapidOCR(params={
-            "Global.log_level": "error",
-            "EngineConfig.onnxruntime.intra_op_num_threads": 1,
-            "EngineConfig.onnxruntime.inter_op_num_threads": 1,
-        })
+        _RAPID = RapidOCR(
+            params={
+                "Global.log_level": "error",
+                "EngineConfig.onnxruntime.intra_op_num_threads": 1,
+                "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+            }
+        )
     return _RAPID
 
 
@@ -743,27 +835,32 @@ def recognise(system: str, file: str, category: str, tess: str) -> dict[str, Any
             if tool:
                 tables = [t for p in job.pages for t in p.tables]
                 extra["grid"] = tables[0].grid() if tables else []
-            return {"text": text, "seconds": time.perf_counter() - t0,
-                    "pages": len(job.pages), **extra}
+            return {
+                "text": text,
+                "seconds": time.perf_counter() - t0,
+                "pages": len(job.pages),
+                **extra,
+            }
         pages = _render_pdf(path) if path.suffix.lower() == ".pdf" else [path]
         t0 = time.perf_counter()  # rendering the PDF is not the baseline's work
         texts = []
         for p in pages:
             if system == "tesseract":
-                r = subprocess.run(["tesseract", str(p), "stdout", "-l", tess],
-                                   capture_output=True, check=True)
+                r = subprocess.run(
+                    ["tesseract", str(p), "stdout", "-l", tess], capture_output=True, check=True
+                )
                 texts.append(r.stdout.decode("utf-8", "replace"))
             else:
                 out = _rapid()(str(p))
                 texts.append("\n".join(out.txts or ()))
-        return {"text": "\f".join(texts), "seconds": time.perf_counter() - t0,
-                "pages": len(pages)}
+        return {"text": "\f".join(texts), "seconds": time.perf_counter() - t0, "pages": len(pages)}
     except Exception as exc:  # an engine that cannot read the language: recorded
         return {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
 
 
-def _pick(samples: list[Sample], cats: set[str], per_cat: int | None,
-          smallest: bool = False) -> list[Sample]:
+def _pick(
+    samples: list[Sample], cats: set[str], per_cat: int | None, smallest: bool = False
+) -> list[Sample]:
     out: list[Sample] = []
     for cat in sorted({s.category for s in samples}):
         if cat not in cats:
@@ -791,8 +888,8 @@ def bench_accuracy(samples: list[Sample], quick: bool) -> dict[str, Any]:
         # auto where language or orientation matter
         "ocrkit-auto": _pick(text_samples, {"printed", "nonlatin", "rotated", "pdf"}, q, quick),
         # RapidOCR: ~20 s per dense page on one core, so a spread of samples per category
-        "ocrkit-rapidocr": _pick(text_samples, all_cats, 1 if quick else 3, quick),
-        "rapidocr": _pick(text_samples, all_cats, 1 if quick else 3, quick),
+        "ocrkit-rapidocr": _pick(text_samples, all_cats, 1 if quick else 2, quick),
+        "rapidocr": _pick(text_samples, all_cats, 1 if quick else 2, quick),
     }
     from ocrkit.plugins import get_registry
 
@@ -802,27 +899,33 @@ def bench_accuracy(samples: list[Sample], quick: bool) -> dict[str, Any]:
     jobs = [(system, s) for system, group in plan.items() for s in group]
     log(f"accuracy: {len(jobs)} runs on 2 processes")
     with ProcessPoolExecutor(2) as ex:
-        futs = [ex.submit(recognise, system, str(s.file), s.category, s.tess)
-                for system, s in jobs]
+        futs = [ex.submit(recognise, system, str(s.file), s.category, s.tess) for system, s in jobs]
         results = [f.result() for f in futs]
 
     per_sample: list[dict[str, Any]] = []
     for (system, s), r in zip(jobs, results, strict=True):
-        row: dict[str, Any] = {"system": system, "id": s.id, "category": s.category,
-                               "language": s.language}
+        row: dict[str, Any] = {
+            "system": system,
+            "id": s.id,
+            "category": s.category,
+            "language": s.language,
+        }
         if "error" in r:
             row["error"] = r["error"]
         elif system == "ocrkit-tables":
-            truth = metrics.read_grid(s.truth)
-            row["cell_accuracy"] = round(metrics.cell_accuracy(truth, r["grid"]), 4)
+            grid = metrics.read_grid(s.truth)
+            row["cell_accuracy"] = round(metrics.cell_accuracy(grid, r["grid"]), 4)
             row["seconds"] = round(r["seconds"], 3)
-            row["shape_truth"] = [len(truth), max((len(x) for x in truth), default=0)]
+            row["shape_truth"] = [len(grid), max((len(x) for x in grid), default=0)]
             row["shape_got"] = [len(r["grid"]), max((len(x) for x in r["grid"]), default=0)]
         else:
             truth = s.truth.read_text(encoding="utf-8")
-            row.update(cer=round(metrics.cer(truth, r["text"]), 4),
-                       wer=round(metrics.wer(truth, r["text"]), 4),
-                       seconds=round(r["seconds"], 3), pages=r["pages"])
+            row.update(
+                cer=round(metrics.cer(truth, r["text"]), 4),
+                wer=round(metrics.wer(truth, r["text"]), 4),
+                seconds=round(r["seconds"], 3),
+                pages=r["pages"],
+            )
         per_sample.append(row)
 
     # Summary: mean CER/WER per (category, system), over the samples that system read.
@@ -831,14 +934,15 @@ def bench_accuracy(samples: list[Sample], quick: bool) -> dict[str, Any]:
         if "cer" not in row:
             continue
         d = summary.setdefault(row["category"], {}).setdefault(
-            row["system"], {"n": 0, "cer": 0.0, "wer": 0.0, "seconds": 0.0, "pages": 0})
+            row["system"], {"n": 0, "cer": 0.0, "wer": 0.0, "seconds": 0.0, "pages": 0}
+        )
         d["n"] += 1
         d["cer"] += row["cer"]
         d["wer"] += row["wer"]
         d["seconds"] += row["seconds"]
         d["pages"] += row["pages"]
-    for cat in summary.values():
-        for d in cat.values():
+    for by_system in summary.values():
+        for d in by_system.values():
             d["cer"] = round(d["cer"] / d["n"], 4)
             d["wer"] = round(d["wer"] / d["n"], 4)
             d["seconds_per_page"] = round(d.pop("seconds") / max(d["pages"], 1), 3)
@@ -850,17 +954,28 @@ def bench_accuracy(samples: list[Sample], quick: bool) -> dict[str, Any]:
         systems = sorted({r["system"] for r in rows})
         ids = set.intersection(*({r["id"] for r in rows if r["system"] == sy} for sy in systems))
         if ids:
-            common[cat] = {"n": len(ids), **{
-                sy: round(statistics.mean(r["cer"] for r in rows
-                                          if r["system"] == sy and r["id"] in ids), 4)
-                for sy in systems}}
+            common[cat] = {
+                "n": len(ids),
+                **{
+                    sy: round(
+                        statistics.mean(
+                            r["cer"] for r in rows if r["system"] == sy and r["id"] in ids
+                        ),
+                        4,
+                    )
+                    for sy in systems
+                },
+            }
     # Rotated vs upright: each rotated sample against the printed page with the same truth.
     truth_of = {s.id: s.truth.read_text(encoding="utf-8") for s in samples}
     upright_of = {}
     for s in samples:
         if s.category == "rotated":
-            match = [u.id for u in samples
-                     if u.category == "printed" and truth_of[u.id] == truth_of[s.id]]
+            match = [
+                u.id
+                for u in samples
+                if u.category == "printed" and truth_of[u.id] == truth_of[s.id]
+            ]
             if match:
                 upright_of[s.id] = match[0]
     rot: list[dict[str, Any]] = []
@@ -868,15 +983,24 @@ def bench_accuracy(samples: list[Sample], quick: bool) -> dict[str, Any]:
     for rid, uid in sorted(upright_of.items()):
         for system in plan:
             if (system, rid) in by and (system, uid) in by:
-                rot.append({"system": system, "rotated": rid, "upright": uid,
-                            "cer_rotated": by[(system, rid)]["cer"],
-                            "cer_upright": by[(system, uid)]["cer"]})
+                rot.append(
+                    {
+                        "system": system,
+                        "rotated": rid,
+                        "upright": uid,
+                        "cer_rotated": by[(system, rid)]["cer"],
+                        "cer_upright": by[(system, uid)]["cer"],
+                    }
+                )
     tables: dict[str, Any] = {"available": has_tables}
     trows = [r for r in per_sample if r["system"] == "ocrkit-tables"]
     if has_tables and trows:
         ok = [r["cell_accuracy"] for r in trows if "cell_accuracy" in r]
-        tables.update(n=len(trows), errors=sum("error" in r for r in trows),
-                      mean_cell_accuracy=round(statistics.mean(ok), 4) if ok else None)
+        tables.update(
+            n=len(trows),
+            errors=sum("error" in r for r in trows),
+            mean_cell_accuracy=round(statistics.mean(ok), 4) if ok else None,
+        )
     elif not has_tables:
         tables["note"] = "the extract-tables tool is not installed in this checkout"
     return {
@@ -903,12 +1027,22 @@ def bench_accuracy(samples: list[Sample], quick: bool) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a few pages per section (smoke run)")
-    ap.add_argument("--sections", default=",".join(SECTIONS),
-                    help=f"comma-separated subset of: {', '.join(SECTIONS)}")
-    ap.add_argument("--categories", default=None,
-                    help="accuracy: only these corpus categories (comma-separated)")
-    ap.add_argument("--out", type=Path, default=None,
-                    help="results directory (default bench/results, quick: bench/work/quick)")
+    ap.add_argument(
+        "--sections",
+        default=",".join(SECTIONS),
+        help=f"comma-separated subset of: {', '.join(SECTIONS)}",
+    )
+    ap.add_argument(
+        "--categories",
+        default=None,
+        help="accuracy: only these corpus categories (comma-separated)",
+    )
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="results directory (default bench/results, quick: bench/work/quick)",
+    )
     args = ap.parse_args(argv)
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     bad = [s for s in sections if s not in SECTIONS]

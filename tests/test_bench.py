@@ -1,0 +1,93 @@
+"""`make bench`'s scripts: a tiny real run (start-up, text-layer PDF, accuracy on the
+printed word image) and the shape and consistency of what it writes. Speed targets are
+NOT checked here: they are the benchmark's job."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import conftest
+import pytest
+from conftest import ROOT
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import metrics  # noqa: E402
+
+
+def test_bench_normalisation_is_the_test_suites_plus_corpus_folds() -> None:
+    for text in ("“Quote’s” — a\n\tb  c", "ﬁne – x", "plain"):
+        assert metrics.normalise(text) == conftest.normalise(text)
+    assert metrics.normalise("n^o 3 wor¬\nding") == "no 3 wor- ding"
+
+
+def test_metrics_cer_wer_and_cells() -> None:
+    assert metrics.cer("abcd", "abcd") == 0.0
+    assert metrics.cer("abcd", "abxd") == pytest.approx(0.25)
+    assert metrics.wer("one two three four", "one two tree four") == pytest.approx(0.25)
+    assert metrics.wer("one", "") == 1.0
+    truth = [["a", "b"], ["c", ""]]
+    assert metrics.cell_accuracy(truth, [["a", "b"], ["c", ""]]) == 1.0
+    assert metrics.cell_accuracy(truth, [["a", "x"], ["c", "y"]]) == 0.5
+    assert metrics.cell_accuracy(truth, [["a"]]) == 0.25
+
+
+@pytest.mark.slow
+def test_quick_bench_run_writes_consistent_results(tmp_path: Path, corpus: Path) -> None:
+    out = tmp_path / "results"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.run",
+            "--quick",
+            "--sections",
+            "startup,textlayer,accuracy",
+            "--categories",
+            "printed",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads((out / "latest.json").read_text(encoding="utf-8"))
+    assert data["schema"] == 1 and data["mode"] == "quick"
+    m = data["machine"]
+    assert m["cores"] >= 1 and m["ram_gb"] > 0 and m["cpu"] and "tesseract" in m["tesseract"]
+
+    for label in ("ocrkit --help", "ocrkit ocr --help"):
+        st = data["startup"][label]
+        assert 0 < st["min_ms"] <= st["median_ms"] < 30_000
+
+    tl = data["textlayer"]
+    assert tl["pages"] >= 20 and tl["pages_text_layer_kept"] == tl["pages"]
+    for run in (tl["cli"], tl["in_process_jobs1"]):
+        assert run["seconds"] > 0
+        assert run["pages_per_s"] == pytest.approx(tl["pages"] / run["seconds"], rel=1e-3)
+
+    acc = data["accuracy"]
+    printed = acc["summary"]["printed"]
+    assert {"ocrkit-tesseract", "tesseract"} <= set(printed)
+    for d in printed.values():
+        assert d["n"] >= 1 and 0 <= d["cer"] <= 1.5 and 0 <= d["wer"] <= 1.5
+        assert d["seconds_per_page"] > 0
+    # The per-sample rows are what the summary averages.
+    rows = [s for s in acc["samples"] if s["system"] == "tesseract" and "cer" in s]
+    assert printed["tesseract"]["cer"] == pytest.approx(
+        sum(r["cer"] for r in rows) / len(rows), abs=1e-3
+    )
+    md = (out / "latest.md").read_text(encoding="utf-8")
+    assert "## Accuracy" in md and "## Start-up" in md and m["cpu"] in md
+
+    from PIL import Image
+
+    with Image.open(out / "latest.png") as im:
+        assert im.format == "PNG" and im.width > 400 and im.height > 300
