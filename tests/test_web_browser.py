@@ -45,9 +45,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "OCRKIT_SIGNUP": "open",
         "OMP_THREAD_LIMIT": "1",
         # Every job answers 202 pending, so the page follows it by polling (as for a
-        # large file), and a free account has one page a month (the second file is a 402).
+        # large file); anonymous callers have no pages left (a 402 to show).
         "OCRKIT_INLINE_MAX_PAGES": "0",
-        "OCRKIT_FREE_MONTHLY_PAGES": "1",
+        "OCRKIT_ANON_DAILY_PAGES": "0",
+        "OCRKIT_DPI": "100",
     }
     cmd = [sys.executable, "-m", "ocrkit", "serve", "--port", str(port), "--workers", "1"]
     proc = subprocess.Popen(
@@ -308,19 +309,46 @@ def test_phone_sized_keyboard_flow(server: str, browser: Any, corpus: Path) -> N
         assert d.find_element(By.ID, "chat").get_attribute("hidden") is not None
         desktop_screenshot(d)
 
-    # -- errors are readable: a file of an unsupported type (400), then the cap (402) --------
+    # -- a two-page PDF: page navigation by keyboard ----------------------------------------
     d.execute_cdp_cmd(
         "Emulation.setDeviceMetricsOverride",
         {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True},
     )
+    d.find_element(By.ID, "file").send_keys(str(corpus / "pdf" / "docling_code_and_formula.pdf"))
+    d.find_element(By.ID, "go").send_keys(Keys.ENTER)
+    wait_for(d, "return document.getElementById('page-count').textContent === 'of 2'", 60)
+    pdf_uuid = d.execute_script("return location.hash.split('=')[1]")
+    assert pdf_uuid != uuid
+    pdf_job = httpx.get(
+        f"{server}/api/v1/ocr/{pdf_uuid}/", headers={"Authorization": f"Bearer {token}"}
+    )
+    second = pdf_job.json()["pages"][1]
+    d.find_element(By.ID, "next").send_keys(Keys.ENTER)
+    assert d.find_element(By.ID, "page-no").get_attribute("value") == "2"
+    assert d.find_element(By.ID, "next").get_attribute("disabled") is not None
+    n_boxes = d.execute_script("return document.querySelectorAll('#boxes rect.box').length")
+    assert n_boxes == len([b for b in second["blocks"] if b.get("bbox")]) > 0
+    wait_for(
+        d,
+        "const i = document.getElementById('page-img'); "
+        "return i.complete && i.naturalWidth === arguments[0]",
+        20,
+        second["width"],
+    )
+    assert second["blocks"][0]["text"] in d.find_element(By.ID, "view-lines").text
+
+    # -- errors are readable: a file of an unsupported type (400); anonymous out of pages (402)
     d.find_element(By.ID, "file").send_keys(str(ROOT / "pyproject.toml"))
     d.find_element(By.ID, "go").send_keys(Keys.ENTER)
     error = wait_for(d, "const e = document.getElementById('error'); return !e.hidden && e", 20)
     assert error.text.startswith("The server could not use this request:"), error.text
+    d.find_element(By.CSS_SELECTOR, "#token-box summary").send_keys(Keys.ENTER)
+    d.find_element(By.ID, "token-forget").send_keys(Keys.ENTER)
+    assert d.find_element(By.ID, "token-state").text == "(anonymous)"
     d.find_element(By.ID, "file").send_keys(str(page_file))
     d.find_element(By.ID, "go").send_keys(Keys.ENTER)
     wait_for(d, "return document.getElementById('error').textContent.startsWith('Out of')", 20)
-    assert "1 of 1 pages used" in d.find_element(By.ID, "error").text
+    assert "0 of 0 pages used" in d.find_element(By.ID, "error").text
 
     # -- the browser asked nothing of any other host ----------------------------------------
     urls = requested_urls(d)
