@@ -415,3 +415,18 @@ def test_scheme_behind_a_trusted_tls_proxy() -> None:
     assert not is_https(request("203.0.113.5", tls))
     assert not same_origin(request("203.0.113.5", tls))
     assert same_origin(request("203.0.113.5", {"Origin": "http://ocr.example"}))
+
+
+def test_signups_per_address_are_limited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ocrkit.web import security
+
+    monkeypatch.setattr(security, "SIGNUPS_ALLOWED", 2)
+    with serving(make_settings(tmp_path / "data", signup="open")) as c:
+        for n in range(2):
+            sign_up(c, f"user{n}@example.com")
+            c.cookies.delete("ocrkit_session")
+        csrf = c.cookies.get("ocrkit_csrf")
+        form = {"email": "user9@example.com", "password": "x" * 12, "csrf": csrf}
+        r = c.post("/signup", data=form)
+        assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+        assert c.app.state.ocrkit.store.get_account("user9@example.com") is None  # type: ignore[attr-defined]
