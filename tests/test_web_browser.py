@@ -309,6 +309,30 @@ def test_phone_sized_keyboard_flow(server: str, browser: Any, corpus: Path) -> N
         assert d.find_element(By.ID, "chat").get_attribute("hidden") is not None
         desktop_screenshot(d)
 
+    # -- a line without a bbox is listed but not boxed; low confidence is marked ------------
+    shown = d.execute_script(
+        """ocrkitPage.showJob({uuid: '00000000-0000-4000-8000-000000000000', status: 'done',
+          tier: 'vlm', page_count: 1, markdown: '', pages: [{index: 0, width: 400,
+          height: 200, text: 'a\\nb', blocks: [
+            {text: 'Sure line', bbox: [10, 10, 200, 40], confidence: 0.4,
+             flags: ['low_confidence']},
+            {text: 'Unaligned line', bbox: null, confidence: 0.9, flags: ['unaligned']}]}]});
+        const all = (sel) => [...document.querySelectorAll(sel)];
+        return {boxes: all('#boxes rect').map(r => r.getAttribute('class')),
+                lines: all('#view-lines li').map(li => li.textContent)};"""
+    )
+    assert shown["boxes"] == ["box low"]
+    assert shown["lines"] == ["Sure line low confidence", "Unaligned line no position"]
+    messages = d.execute_script(
+        """const m = ocrkitPage.describe;
+        return [m(402, {detail: 'free monthly cap reached', used: 200, cap: 200, unit: 'pages'}),
+                m(409, {detail: 'the job is processing; poll it until it is done'}),
+                m(429, {detail: 'too many chat questions', retry_after: 7})];"""
+    )
+    assert messages[0] == "Out of pages: 200 of 200 pages used. free monthly cap reached"
+    assert messages[1] == "Not ready: the job is processing; poll it until it is done."
+    assert messages[2] == "Too many requests: too many chat questions. Try again in 7 s."
+
     # -- a two-page PDF: page navigation by keyboard ----------------------------------------
     d.execute_cdp_cmd(
         "Emulation.setDeviceMetricsOverride",

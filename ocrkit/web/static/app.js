@@ -771,6 +771,7 @@
       });
   }
 
-  window.ocrkitPage = { blocksFor: blocksFor, describe: describe };
+  // For tests in a real browser (tests/test_web_browser.py).
+  window.ocrkitPage = { blocksFor: blocksFor, describe: describe, showJob: showJob };
   document.addEventListener("DOMContentLoaded", init);
 })();
