@@ -214,10 +214,26 @@ def ruled_tables(image: Image.Image, words: list[W], dpi: int, scale: float = 1.
         region = (x - join, y - join, x + w + join, y + h + join)
         hs = [s for s in hsegs if _within(s, region)]
         vs = [s for s in vsegs if _within(s, region)]
-        t = _grid_table(hs, vs, (x, y, x + w, y + h), words, scale, max(join * 2, eff_dpi * 0.07))
+        tol = max(join * 2, eff_dpi * 0.07)
+        t = _grid_table(hs, vs, (x, y, x + w, y + h), words, scale, tol, join * 2)
         if t is not None:
             tables.append(t)
     return tables
+
+
+def _joined(vs: list[tuple[int, int, int, int]], rows: list[list[Any]], tol: float) -> bool:
+    """Most vertical rules run from one horizontal rule to another: in a table they
+    meet; a chart frame with rounded corners, or a chart's bars, do not."""
+    if not vs:
+        return True
+
+    def meets(x: float, y: float) -> bool:
+        return any(
+            abs(r[0] - y) <= tol and any(a - tol <= x <= b + tol for a, b in r[1]) for r in rows
+        )
+
+    ok = sum(1 for s in vs if meets((s[0] + s[2]) / 2, s[1]) and meets((s[0] + s[2]) / 2, s[3]))
+    return ok >= 0.75 * len(vs)
 
 
 def _within(s: tuple[int, int, int, int], r: tuple[int, int, int, int]) -> bool:
@@ -231,13 +247,14 @@ def _grid_table(
     words: list[W],
     scale: float,
     tol: float,
+    snap: float,
 ) -> Table | None:
     rx0, ry0, rx1, ry1 = region
     # Lines closer than a small cell could be are one boundary (a double rule).
     rows = _cluster([((s[1] + s[3]) / 2, s[0], s[2]) for s in hs], tol)
     cols = _cluster([((s[0] + s[2]) / 2, s[1], s[3]) for s in vs], tol)
     full_rows = [r for r in rows if _coverage(r[1], rx0, rx1) > 0.9]
-    if len(full_rows) < 2:
+    if len(full_rows) < 2 or not _joined(vs, rows, snap):
         return None
     # Outer borders the drawing left open: the lines' extent closes the grid.
     if not cols or cols[0][0] - rx0 > tol:
@@ -374,6 +391,22 @@ def unruled_tables(words: list[W]) -> list[Table]:
     return tables
 
 
+def _prose(ln: _Line) -> bool:
+    """A line of running text: many mostly alphabetic words, evenly spaced (a justified
+    line's wide spaces are all alike; a table row's column gaps are not)."""
+    if len(ln.words) < 8:
+        return False
+    alpha = sum(1 for w in ln.words if w.text.strip(".,;:!?()\"'’“”").isalpha())
+    if alpha < 0.75 * len(ln.words):
+        return False
+    if len(ln.chunks) == 1:
+        return True
+    if len(ln.words) < 2 * len(ln.chunks):
+        return False  # mostly one-word cells: "abc  yes  no  no  yes"
+    gaps = sorted(b.x0 - a.x1 for a, b in zip(ln.words, ln.words[1:], strict=False))
+    return gaps[-1] <= 1.8 * max(1.0, gaps[len(gaps) // 2])
+
+
 def _regions(lines: list[_Line], h: float) -> list[list[_Line]]:
     """Runs of lines that look tabular: multi-chunk lines, with single-chunk lines
     between them, each line close below the previous one. Up to 3 single-chunk lines
@@ -389,6 +422,11 @@ def _regions(lines: list[_Line], h: float) -> list[list[_Line]]:
         out.append(cur + pending[:3])
 
     for ln in lines:
+        if _prose(ln):
+            if cur:
+                close()
+            cur, pending = [], []
+            continue
         multi = len(ln.chunks) >= 2
         last = (pending or cur)[-1] if (pending or cur) else None
         near = last is not None and ln.y0 - last.y1 <= 2.5 * h
