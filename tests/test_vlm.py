@@ -387,6 +387,15 @@ def test_refusal_falls_back_to_the_cpu_lines(small: Any, tmp_path: Path) -> None
     assert any("refused" in w for w in job.warnings)
 
 
+def test_empty_answer_on_a_page_with_text_falls_back(small: Any, tmp_path: Path) -> None:
+    path, img = small
+    with StandinServer(lambda req: "  \n") as srv:
+        job = api.ocr(path, tier="vlm", settings=settings_for(srv.url, tmp_path), jobs=1)
+    p = job.pages[0]
+    assert p.engine == "tesseract" and "4711" in p.text
+    assert any("answered nothing" in w for w in p.warnings)
+
+
 def test_wrong_script_falls_back_to_the_cpu_lines(small: Any, tmp_path: Path) -> None:
     path, img = small
     garbage = "Счёт номер 4711\nИтого к оплате 215 евро, спасибо за покупку"

@@ -156,6 +156,18 @@ class VlmEngine(Engine):
         if cpu_warning:
             warnings.append(cpu_warning)
         answer = comp.text
+        cpu_words = sum(len(b.words) or len(b.text.split()) for b in cpu_blocks)
+        if not answer.strip() and cpu_words >= 3:
+            info["empty_answer"] = True
+            return _cpu_result(
+                cpu_blocks,
+                [
+                    *warnings,
+                    f"the model answered nothing but the cpu engine read {cpu_words} words: "
+                    "the cpu engine's text is used",
+                ],
+                info,
+            )
         refusal = _refused(answer)
         if refusal:
             info["refusal"] = refusal
