@@ -216,6 +216,11 @@
       $("file").focus();
       return;
     }
+    if ($("tool").value === "translate" && !$("translate_to").value) {
+      showError("Choose the language to translate to.");
+      $("translate_to").focus();
+      return;
+    }
     const form = new FormData();
     form.append("file", file, file.name);
     form.append("tier", $("tier").value);
