@@ -102,8 +102,13 @@ SCHEMAS: dict[str, Any] = {
         "required": ["text", "bbox", "confidence"],
         "properties": {
             "text": {"type": "string"},
-            "bbox": BBOX,
+            "bbox": {
+                "anyOf": [BBOX, {"type": "null"}],
+                "description": "null only for a vlm line that matched no word on the page "
+                "(then flags holds unaligned)",
+            },
             "confidence": NUM,
+            "flags": {**STR_LIST, "description": "unaligned, low_confidence"},
             "words": {"type": "array", "items": _ref("Word")},
             "type": {
                 "type": "string",
@@ -127,6 +132,11 @@ SCHEMAS: dict[str, Any] = {
             "index": {"type": "integer", "description": "0-based"},
             "text": {"type": "string"},
             "markdown": {"type": "string"},
+            "original_text": {
+                "type": ["string", "null"],
+                "description": "translate tool: the recognised text (text holds the translation)",
+            },
+            "original_markdown": {"type": ["string", "null"]},
             "blocks": {"type": "array", "items": _ref("Block")},
             "tables": {"type": "array", "items": {"type": "object"}},
             "width": {"type": "integer"},
