@@ -270,6 +270,11 @@ def test_phone_sized_keyboard_flow(server: str, browser: Any, corpus: Path) -> N
     ActionChains(d).move_to_element(first_line).perform()
     i = first_line.get_attribute("data-i")
     assert "hot" in d.find_element(By.CSS_SELECTOR, f'rect[data-i="{i}"]').get_attribute("class")
+    last_box = d.find_elements(By.CSS_SELECTOR, "#boxes rect.box")[-1]
+    ActionChains(d).move_to_element(last_box).perform()
+    j = last_box.get_attribute("data-i")
+    line = d.find_element(By.CSS_SELECTOR, f'#view-lines li[data-i="{j}"]')
+    assert "hot" in line.get_attribute("class") and "hot" not in first_line.get_attribute("class")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     d.save_screenshot(str(ARTIFACTS / "web-result-390x844.png"))
 
