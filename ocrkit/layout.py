@@ -1,60 +1,56 @@
 """Layout of one page: lines in reading order, paragraphs, headings, lists, page
-furniture, confidence flags; the page's text and Markdown.
+furniture, confidence flags; then the page's text and Markdown (:mod:`ocrkit.markdown`).
 
 Entry points (stable; other parts of ocrkit call them):
 
 * :func:`finish_page` ``(page, sizes=None, bold=None)``: the whole analysis, then
   :func:`render_page`. The pipeline calls it on every page (``sizes``/``bold``: font size
   in points and all-bold flag per line, known for a PDF's own text layer). It is
-  idempotent: a tool that changed the page (the ``extract-tables`` tool adds
-  ``page.tables``) may call it again; types already set (``heading``, ``list_item``,
-  ``furniture``, ..., by an earlier call or by an engine) are kept.
-* :func:`render_page` ``(page)``: only ``page.text`` and ``page.markdown`` from the
-  blocks as they are (order, types, paragraphs) and ``page.tables``.
-* :func:`finish_job` ``(job)``: cross-page running headers/footers; called by
+  idempotent, so a tool that changed the page may call it again; types already set
+  (``heading``, ``list_item``, ``furniture``, ``table``..., by an earlier call or by an
+  engine) are kept, only ``text`` lines are typed.
+* :func:`render_page` ``(page)``: only ``page.text`` and ``page.markdown``, from the
+  blocks as they are (order, types, paragraphs) and ``page.tables``. The
+  ``extract-tables`` tool calls it after putting its tables on ``page.tables``: each
+  table appears in the Markdown where its lines were.
+* :func:`finish_job` ``(job)``: running headers/footers across pages; called by
   :meth:`ocrkit.models.Job.finish`.
 
-What :func:`finish_page` does, in order:
+What :func:`finish_page` does, in order (every step accepts ``bbox=None``):
 
-1. **Lines.** An engine line that jumps a gap wider than :data:`SPLIT_GAP` text heights
-   is split there (Tesseract joins lines across narrow column gutters). A bullet glyph
-   set apart from its text (PDFs) is joined to it; an OCR'd bullet (a small blob that
-   Tesseract reads as ``e``, ``¢`` or ``«``) becomes ``•``.
+1. **Lines** (:mod:`ocrkit.lines`). A line that crosses a column gutter is split there
+   (Tesseract joins lines straight across narrow gutters). A bullet glyph set apart
+   from its text (PDFs) is joined to it; an OCR'd bullet (a small blob Tesseract reads
+   as ``e``, ``¢`` or ``«``) becomes ``•``.
 2. **Reading order** (:mod:`ocrkit.reading_order`): columns left to right, each top to
-   bottom; a line spanning the columns (a heading) before or after them, as it stands.
-   Skipped when the engine gave the order itself (a line without a box, i.e. a vlm
-   page): lines without a box stay after the line they followed.
-3. **Furniture** (``type="furniture"``): a page number (``7``, ``- 7 -``, ``Page 7 of
-   9``, ``vii``) in the top or bottom :data:`MARGIN` of the page; across pages,
-   :func:`finish_job` also marks lines repeated in those margins on several pages
-   (running headers and footers, digits ignored). Furniture lines stay in
-   ``page.blocks`` and in ``page.text`` (the text is everything on the page, in order:
-   headers first, footers last), and are left out of ``page.markdown`` (and of docx):
-   the Markdown is the document, not the page.
-4. **Headings** (``type="heading"``): lines whose text size is at least
-   :data:`HEADING_RATIO` times the body size (the size most characters have). Text-layer
-   pages use the PDF's font sizes, and a short all-bold line in a non-bold body is a
-   heading too; OCR pages estimate the size from the word boxes (a word's box height
-   over the share of the em its letters reach: ascenders, x-height, descenders).
-   Markdown levels: heading sizes are clustered (within 15 %); the largest cluster is
-   ``#`` when it is at least :data:`H1_RATIO` times the body size, else ``##``; each
-   smaller cluster one level deeper.
-5. **Lists** (``type="list_item"``): a line starting with a bullet glyph or ``-``/``*``,
-   or with a label ``1.``, ``2)``, ``(3)``, ``a)``. Lines that follow an item and
-   start at its text (a hanging indent) continue it (same ``paragraph``, type ``text``).
-6. **Paragraphs** (``paragraph`` index): a new paragraph starts at a new column, at a
-   vertical gap above :data:`PARA_GAP` line heights, at an indent, after a line that
-   ended short of the column, where the engine started one, and where the type changes.
-7. **Confidence**: a line with words gets the mean of its words' confidences weighted by
+   bottom; a line spanning the columns (a heading) before or after them, where it
+   stands. Skipped when the engine gave the order itself (a page with a line without a
+   box, i.e. a vlm page); lines without a box stay after the line they followed.
+3. **Confidence**: a line with words gets the mean of its words' confidences weighted by
    their length; a line below :data:`LOW_CONFIDENCE` gets ``"low_confidence"`` in
    ``flags``; ``page.confidence`` is :func:`ocrkit.models.weighted_confidence` over all
    words of the page (the job's ``mean_confidence`` is the same over all pages).
-
-Markdown (:func:`page_markdown`): headings ``#``; a paragraph's lines joined by soft
-breaks; list items ``- text`` or ``3. text`` (consecutive items form one list); each of
-``page.tables`` as a pipe table where its first line was (lines inside a table's box
-are the table), or, with no line inside, before the first line below it; text that
-would read as Markdown syntax is escaped. Every function accepts ``bbox=None``.
+4. **Furniture** (``type="furniture"``): a page number (``7``, ``- 7 -``, ``Page 7 of
+   9``, ``vii``) in the top or bottom :data:`MARGIN` of a page with other text; across
+   pages, :func:`finish_job` also marks lines repeated in those margins on several pages
+   (running headers and footers, digits ignored). Furniture lines stay in
+   ``page.blocks`` and in ``page.text`` (the text is everything on the page, in order:
+   headers first, footers last) and are left out of ``page.markdown`` (and docx): the
+   Markdown is the document, not the printed page.
+5. **Headings** (``type="heading"``): lines whose text size is at least
+   :data:`HEADING_RATIO` (OCR: :data:`OCR_HEADING_RATIO`) times the body size (the size
+   most characters have). Text-layer pages use the PDF's font sizes, and a short
+   all-bold line in a non-bold body is a heading too; OCR pages estimate sizes from the
+   word boxes (:func:`ocrkit.lines.line_size`) and need the line's confidence above
+   :data:`LOW_CONFIDENCE`. Markdown levels: :func:`ocrkit.markdown.heading_levels`.
+6. **Lists** (``type="list_item"``): a line starting with a bullet glyph or ``-``/``*``,
+   or with a label ``1.``, ``2)``, ``(3)``, ``a)``. Lines that follow an item and
+   start at its text (a hanging indent) continue it (same ``paragraph``, type ``text``).
+7. **Paragraphs** (``paragraph`` index): a new paragraph starts at a new column, at a
+   vertical gap above :data:`PARA_GAP` line heights, at an indent, after a line that
+   ended short of the column's body lines, where the engine started one (unless lines
+   had to be split at gutters: then the engine's paragraphs were wrong too), and where
+   the type changes.
 """
 
 from __future__ import annotations
@@ -65,211 +61,88 @@ from statistics import median
 from typing import TYPE_CHECKING
 
 from ocrkit import reading_order
-from ocrkit.models import Block, Page, Table, Word, weighted_confidence
+from ocrkit.lines import (
+    BULLETS,
+    LABEL,
+    body_size,
+    fix_ocr_bullets,
+    line_height,
+    line_size,
+    list_label,
+    merge_bullets,
+    split_wide_gaps,
+)
+from ocrkit.markdown import (
+    escape_line,
+    heading_levels,
+    inside,
+    page_markdown,
+    page_text,
+    render_page,
+    table_markdown,
+)
+from ocrkit.models import Block, Page, weighted_confidence
 
 if TYPE_CHECKING:
     from ocrkit.models import Job
+
+__all__ = [
+    "assign_paragraphs",
+    "escape_line",
+    "finish_job",
+    "finish_page",
+    "heading_levels",
+    "line_size",
+    "page_markdown",
+    "page_text",
+    "render_page",
+    "table_markdown",
+]
 
 PARA_GAP = 0.9
 INDENT = 1.2
 HEADING_RATIO = 1.2
 OCR_HEADING_RATIO = 1.25  # estimated sizes are noisier
-H1_RATIO = 1.5
-SPLIT_GAP = 1.2
 MARGIN = 0.1
 LOW_CONFIDENCE = 0.75  # tesseract: clean print 0.9+, a line with misreads below
-BULLETS = "•◦▪●○■□‣⁃∙·➢►▶–"
-_OCR_BULLETS = set("•◦▪●○■□‣⁃∙·eoO0©®¢«»°*+-·.")
-_LABEL = re.compile(r"^(\(?(\d{1,3}|[a-zA-Z]|[ivxIVX]{1,4})[.)])(?=\s)")
 _PAGE_NUMBER = re.compile(
     r"^(page\s+|p\.\s*|seite\s+)?[-–—]?\s*(\d{1,4}|[ivxlc]{1,6})\s*[-–—]?"
     r"(\s*(of|/|von)\s*\d{1,4})?$",
     re.IGNORECASE,
 )
 
-# ------------------------------------------------------------------ sizes of lines
 
-_ASC = set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789bdfhklt()[]{}|/\\!?%&$#@")
-_DESC = set("gjpqy()[]{}|")
-# Share of the em a word's box covers: (ascender, descender) present.
-_EM_SHARE = {(True, True): 0.96, (True, False): 0.74, (False, True): 0.76, (False, False): 0.54}
-
-
-def _word_em(w: Word) -> float | None:
-    h = w.bbox[3] - w.bbox[1]
-    letters = [c for c in w.text if c.isalnum()]
-    if not letters or h <= 0:
-        return None
-    if any(not (c.isascii() or c in "äöüÄÖÜéèàç") for c in letters):
-        return h / 0.9  # other scripts: the box is most of the em
-    asc = any(c in _ASC or c in "ÄÖÜ" for c in w.text)
-    desc = any(c in _DESC for c in w.text)
-    return h / _EM_SHARE[(asc, desc)]
-
-
-def line_size(b: Block, source: str = "ocr") -> float | None:
-    """A number proportional to the line's font size (None without a box).
-
-    Text-layer boxes are the font's full height, so their height is used; OCR boxes hug
-    the ink, so the size is estimated word by word."""
-    if b.bbox is None:
-        return None
-    if source != "text-layer" and b.words:
-        ems = [e for e in (_word_em(w) for w in b.words) if e]
-        if ems:
-            return median(ems)
-    return max(1.0, b.bbox[3] - b.bbox[1])
-
-
-def _height(b: Block) -> float:
-    return max(1.0, b.bbox[3] - b.bbox[1]) if b.bbox is not None else 1.0
-
-
-# ------------------------------------------------------------------ lines
-
-
-def _box(words: list[Word]) -> list[float]:
-    return [
-        min(w.bbox[0] for w in words),
-        min(w.bbox[1] for w in words),
-        max(w.bbox[2] for w in words),
-        max(w.bbox[3] for w in words),
-    ]
-
-
-def _word_spans(text: str, words: list[Word]) -> list[tuple[int, int]] | None:
-    """Where each word of a line is in the line's text (None when they are not there)."""
-    pos, spans = 0, []
-    for w in words:
-        at = text.find(w.text, pos)
-        if at < 0:
-            return None
-        pos = at + len(w.text)
-        spans.append((at, pos))
-    return spans
-
-
-def _sub_text(text: str, words: list[Word], first: int, last: int) -> str:
-    """The part of ``text`` that ``words[first:last]`` came from (the engine's own
-    spacing, e.g. none between CJK words)."""
-    spans = _word_spans(text, words)
-    if spans is None:
-        return " ".join(w.text for w in words[first:last])
-    return text[spans[first][0] : spans[last - 1][1]]
-
-
-def _is_label(word: Word, line_h: float) -> bool:
-    """A bullet blob or a list label as the first word of a line."""
-    t = word.text.strip()
-    small = word.bbox[3] - word.bbox[1] < 0.55 * line_h
-    return bool(_LABEL.match(t + " ")) or (len(t) <= 2 and (t[:1] in BULLETS or small))
-
-
-def split_wide_gaps(blocks: list[Block]) -> list[Block]:
-    """Split lines at word gaps wider than :data:`SPLIT_GAP` times the line's height.
-    When any line was split, the engine's paragraphs are dropped (they were made
-    across the columns, too)."""
-    out: list[Block] = []
-    split = False
+def finish_page(
+    page: Page,
+    sizes: list[float] | None = None,
+    bold: list[bool] | None = None,
+    *,
+    low_confidence: float = LOW_CONFIDENCE,
+) -> None:
+    """The layout analysis of the module docstring, then :func:`render_page`."""
+    blocks = page.blocks
+    text_layer = bool(sizes) and len(sizes or []) == len(blocks)
+    if text_layer:
+        mark_headings(blocks, sizes or [], bold)
+        blocks = merge_bullets(blocks)
+    blocks = split_wide_gaps(blocks, "text-layer" if text_layer else page.source)
+    if not text_layer:
+        fix_ocr_bullets(blocks)
+    engine_order = any(b.bbox is None for b in blocks)
+    if not engine_order:
+        blocks = order_blocks(blocks, page.width or 1.0)
+    page.blocks = blocks
+    flag_confidence(page, low_confidence)
+    mark_page_numbers(page)
     for b in blocks:
-        if b.bbox is None or len(b.words) < 2:
-            out.append(b)
-            continue
-        h = median(w.bbox[3] - w.bbox[1] for w in b.words)
-        h = max(h, 1.0)
-        parts: list[list[Word]] = [[b.words[0]]]
-        for prev, w in zip(b.words, b.words[1:], strict=False):
-            first = len(parts) == 1 and len(parts[0]) == 1
-            if w.bbox[0] - prev.bbox[2] > SPLIT_GAP * h and not (
-                first and _is_label(prev, _height(b))
-            ):
-                parts.append([w])
-            else:
-                parts[-1].append(w)
-        if len(parts) == 1:
-            out.append(b)
-            continue
-        split = True
-        start = 0
-        for ws in parts:
-            start += len(ws)
-            out.append(
-                Block(
-                    text=_sub_text(b.text, b.words, start - len(ws), start),
-                    bbox=_box(ws),
-                    confidence=weighted_confidence([Block("", None, 0.0, ws)]) or b.confidence,
-                    words=ws,
-                    type=b.type,
-                    paragraph=b.paragraph,
-                    flags=list(b.flags),
-                )
-            )
-    if split:
-        for b in out:
-            b.paragraph = None
-    return out
-
-
-def merge_bullets(blocks: list[Block]) -> list[Block]:
-    """Join a line that is only a bullet glyph to the line beside it (PDFs often set
-    the bullet apart from its text)."""
-    out: list[Block] = []
-    i = 0
-    while i < len(blocks):
-        b = blocks[i]
-        nxt = blocks[i + 1] if i + 1 < len(blocks) else None
-        if (
-            nxt is not None
-            and b.bbox is not None
-            and nxt.bbox is not None
-            and b.text.strip() in set(BULLETS)
-            and _same_row(b, nxt)
-        ):
-            nxt.text = b.text.strip() + " " + nxt.text
-            nxt.words = [*b.words, *nxt.words]
-            nxt.bbox = [
-                min(b.bbox[0], nxt.bbox[0]),
-                min(b.bbox[1], nxt.bbox[1]),
-                max(b.bbox[2], nxt.bbox[2]),
-                max(b.bbox[3], nxt.bbox[3]),
-            ]
-            if nxt.type == "text":
-                nxt.type = "list_item"
-            i += 1
-            continue
-        out.append(b)
-        i += 1
-    return out
-
-
-def _same_row(a: Block, b: Block) -> bool:
-    if a.bbox is None or b.bbox is None:
-        return False
-    overlap = min(a.bbox[3], b.bbox[3]) - max(a.bbox[1], b.bbox[1])
-    return overlap > 0.3 * min(_height(a), _height(b))
-
-
-def fix_ocr_bullets(blocks: list[Block]) -> None:
-    """A small blob before a line's first word is a bullet, whatever Tesseract read."""
-    for b in blocks:
-        if b.bbox is None or len(b.words) < 2 or b.type != "text":
-            continue
-        w0, w1 = b.words[0], b.words[1]
-        t = w0.text.strip()
-        h0 = w0.bbox[3] - w0.bbox[1]
-        rest = median(w.bbox[3] - w.bbox[1] for w in b.words[1:])
-        if (
-            t not in BULLETS
-            and len(t) <= 2
-            and all(c in _OCR_BULLETS for c in t)
-            and h0 < 0.6 * rest
-            and w1.bbox[0] - w0.bbox[2] > 0.3 * rest
-        ):
-            w0.text = "•"
-            b.text = "• " + _sub_text(b.text, b.words, 1, len(b.words))
-
-
-# ------------------------------------------------------------------ reading order
+        if b.type == "text" and any(inside(b, t) for t in page.tables):
+            b.type = "table"
+    if not text_layer and page.source != "text-layer":
+        mark_ocr_headings(blocks, low_confidence)
+    mark_list_items(blocks)
+    _furniture_to_edges(page)
+    assign_paragraphs(page.blocks)
+    render_page(page)
 
 
 def order_blocks(blocks: list[Block], width: float) -> list[Block]:
@@ -291,9 +164,6 @@ def order_blocks(blocks: list[Block], width: float) -> list[Block]:
         out.append(b)
         out.extend(after.get(id(b), []))
     return out
-
-
-# ------------------------------------------------------------------ furniture
 
 
 def _in_margin(b: Block, page: Page) -> str | None:
@@ -350,9 +220,6 @@ def finish_job(job: Job) -> None:
         render_page(p)
 
 
-# ------------------------------------------------------------------ headings
-
-
 def mark_headings(blocks: list[Block], sizes: list[float], bold: list[bool] | None = None) -> None:
     """Mark headings on a text-layer page: lines whose font is at least
     :data:`HEADING_RATIO` times the body size, or short all-bold lines when the body
@@ -384,78 +251,29 @@ def _heading_text(text: str) -> bool:
     )
 
 
-def mark_ocr_headings(blocks: list[Block]) -> None:
+def mark_ocr_headings(blocks: list[Block], low_confidence: float = LOW_CONFIDENCE) -> None:
     """Headings on an OCR page: estimated text size at least :data:`OCR_HEADING_RATIO`
-    times the body size (the size most characters have)."""
+    times the body size (the size most characters have), read with at least
+    ``low_confidence`` (large smudges and noise read as big "words")."""
     sized = [(b, line_size(b)) for b in blocks if b.bbox is not None and b.text.strip()]
-    body = _body_size([(b, s) for b, s in sized if s and b.type in ("text", "list_item")])
+    body = body_size([(b, s) for b, s in sized if s and b.type in ("text", "list_item")])
     if not body:
         return
     for b, s in sized:
-        if b.type == "text" and s and s >= OCR_HEADING_RATIO * body and _heading_text(b.text):
+        if (
+            b.type == "text"
+            and s
+            and s >= OCR_HEADING_RATIO * body
+            and b.confidence >= low_confidence
+            and _heading_text(b.text)
+        ):
             b.type = "heading"
-
-
-def _body_size(sized: list[tuple[Block, float | None]]) -> float | None:
-    """Median size over characters."""
-    values = sorted((s, len(b.text)) for b, s in sized if s)
-    total = sum(n for _, n in values)
-    acc = 0
-    for s, n in values:
-        acc += n
-        if acc * 2 >= total:
-            return s
-    return None
-
-
-def heading_levels(page: Page) -> dict[int, int]:
-    """``id(block)`` -> Markdown level for the page's heading lines."""
-    source = page.source
-    heads = [b for b in page.blocks if b.type == "heading"]
-    if not heads:
-        return {}
-    body = _body_size(
-        [(b, line_size(b, source)) for b in page.blocks if b.type in ("text", "list_item")]
-    )
-    sized = sorted(
-        ((line_size(b, source) or 0.0, b) for b in heads), key=lambda t: t[0], reverse=True
-    )
-    levels: dict[int, int] = {}
-    top = sized[0][0]
-    level = 1 if body and top >= H1_RATIO * body else 2
-    anchor = top
-    for s, b in sized:
-        if s and anchor and s < anchor / 1.15:
-            level, anchor = min(level + 1, 6), s
-        levels[id(b)] = level
-    return levels
-
-
-# ------------------------------------------------------------------ lists
-
-
-def _list_label(text: str) -> tuple[str, str] | None:
-    """(marker, rest) when the line starts a list item: marker "-" or "3." / "3)"."""
-    t = text.strip()
-    if len(t) > 1 and (t[0] in BULLETS or (t[0] in "-*" and t[1] == " ")):
-        rest = t[1:].strip()
-        return ("-", rest) if rest else None
-    m = _LABEL.match(t)
-    if m and len(t) > len(m.group(1)) + 1:
-        label, rest = m.group(1), t[len(m.group(1)) :].strip()
-        if label[:-1].isdigit():
-            return label, rest
-        return "-", t  # a), (iv): keep the label, as a bullet item
-    return None
 
 
 def mark_list_items(blocks: list[Block]) -> None:
     for b in blocks:
-        if b.type == "text" and _list_label(b.text) is not None:
+        if b.type == "text" and list_label(b.text) is not None:
             b.type = "list_item"
-
-
-# ------------------------------------------------------------------ paragraphs
 
 
 def assign_paragraphs(blocks: list[Block]) -> None:
@@ -465,7 +283,7 @@ def assign_paragraphs(blocks: list[Block]) -> None:
     hints = [b.paragraph for b in blocks]
     use_hints = any(h is not None for h in hints)
     boxed = [b for b in blocks if b.bbox is not None]
-    h = median(_height(b) for b in boxed) if boxed else 1.0
+    h = median(line_height(b) for b in boxed) if boxed else 1.0
     para = -1
     prev: Block | None = None
     prev_hint: int | None = None
@@ -526,12 +344,9 @@ def _text_left(b: Block) -> float:
     assert b.bbox is not None
     if b.type == "list_item" and len(b.words) > 1:
         t = b.words[0].text.strip()
-        if t in BULLETS or _LABEL.match(t + " ") or len(t) <= 2:
+        if t in BULLETS or LABEL.match(t + " ") or len(t) <= 2:
             return b.words[1].bbox[0]
     return b.bbox[0]
-
-
-# ------------------------------------------------------------------ confidence
 
 
 def flag_confidence(page: Page, threshold: float = LOW_CONFIDENCE) -> None:
@@ -552,49 +367,6 @@ def flag_confidence(page: Page, threshold: float = LOW_CONFIDENCE) -> None:
         page.confidence = conf
 
 
-# ------------------------------------------------------------------ the page
-
-
-def _inside(b: Block, t: Table) -> bool:
-    if not t.bbox or b.bbox is None:
-        return False
-    cx, cy = (b.bbox[0] + b.bbox[2]) / 2, (b.bbox[1] + b.bbox[3]) / 2
-    return t.bbox[0] <= cx <= t.bbox[2] and t.bbox[1] <= cy <= t.bbox[3]
-
-
-def finish_page(
-    page: Page,
-    sizes: list[float] | None = None,
-    bold: list[bool] | None = None,
-    *,
-    low_confidence: float = LOW_CONFIDENCE,
-) -> None:
-    """The layout analysis of the module docstring, then :func:`render_page`."""
-    blocks = page.blocks
-    text_layer = bool(sizes) and len(sizes or []) == len(blocks)
-    if text_layer:
-        mark_headings(blocks, sizes or [], bold)
-        blocks = merge_bullets(blocks)
-    blocks = split_wide_gaps(blocks)
-    if not text_layer:
-        fix_ocr_bullets(blocks)
-    engine_order = any(b.bbox is None for b in blocks)
-    if not engine_order:
-        blocks = order_blocks(blocks, page.width or 1.0)
-    page.blocks = blocks
-    mark_page_numbers(page)
-    for b in blocks:
-        if b.type == "text" and any(_inside(b, t) for t in page.tables):
-            b.type = "table"
-    if not text_layer and page.source != "text-layer":
-        mark_ocr_headings(blocks)
-    mark_list_items(blocks)
-    _furniture_to_edges(page)
-    assign_paragraphs(page.blocks)
-    flag_confidence(page, low_confidence)
-    render_page(page)
-
-
 def _furniture_to_edges(page: Page) -> None:
     """Top-margin furniture first, bottom-margin furniture last."""
     top = [b for b in page.blocks if b.type == "furniture" and _in_margin(b, page) == "top"]
@@ -603,140 +375,3 @@ def _furniture_to_edges(page: Page) -> None:
         return
     moved = {id(b) for b in top + bottom}
     page.blocks = [*top, *(b for b in page.blocks if id(b) not in moved), *bottom]
-
-
-def render_page(page: Page) -> None:
-    """``page.text`` and ``page.markdown`` from the page's blocks and tables as they are."""
-    page.text = page_text(page)
-    page.markdown = page_markdown(page)
-
-
-def _paragraphs(blocks: list[Block]) -> list[list[Block]]:
-    out: list[list[Block]] = []
-    last: object = object()
-    for b in blocks:
-        if not b.text.strip():
-            continue
-        if not out or b.paragraph != last or b.paragraph is None:
-            out.append([])
-        out[-1].append(b)
-        last = b.paragraph
-    return out
-
-
-def page_text(page: Page) -> str:
-    return "\n\n".join("\n".join(b.text for b in p) for p in _paragraphs(page.blocks))
-
-
-# ------------------------------------------------------------------ Markdown
-
-_LINE_START = re.compile(
-    r"^(\s*)(#{1,6}(?=\s|$)|>|[-+*](?=\s|$)|\d{1,9}[.)](?=\s|$)|`{3,}|~{3,}"
-    r"|[=\-_*]{3,}\s*$|=+\s*$|\||\\)"
-)
-
-
-def _escape_inline(text: str) -> str:
-    """HTML-like ``<tags`` and a line-end backslash (a hard break), escaped."""
-    text = re.sub(r"<(?=[A-Za-z/!?])", r"\\<", text.strip())
-    if text.endswith("\\") and not text.endswith("\\\\"):
-        text += "\\"
-    return text
-
-
-def escape_line(text: str) -> str:
-    """Escape Markdown syntax in a line of plain text: at its start (so it never turns
-    into a heading, list, quote, fence or rule by accident) and inline HTML/code."""
-    text = _escape_inline(text)
-    m = _LINE_START.match(text)
-    if not m:
-        return text
-    token = m.group(2)
-    if token[0].isdigit():  # "1." -> "1\."
-        return token[:-1] + "\\" + token[-1] + text[len(token) :]
-    return "\\" + text
-
-
-def _join(lines: list[str]) -> str:
-    """Lines of one paragraph as one string; a line-end hyphen before a lower-case
-    letter is joined (``infor-`` + ``mation``)."""
-    out = ""
-    for line in (ln.strip() for ln in lines):
-        if out.endswith("-") and line[:1].islower() and out[-2:-1].isalpha():
-            out = out[:-1] + line
-        else:
-            out = f"{out} {line}" if out else line
-    return out
-
-
-def page_markdown(page: Page) -> str:
-    """The page as Markdown (see the module docstring)."""
-    levels = heading_levels(page)
-    tables = list(page.tables)
-    placed = [t for t in tables if any(_inside(b, t) for b in page.blocks)]
-    parts: list[tuple[str, str]] = []  # (kind, markdown); list items join tightly
-    for para in _paragraphs([b for b in page.blocks if b.type != "furniture"]):
-        inside = [t for t in page.tables if any(_inside(b, t) for b in para)]
-        for t in inside:
-            if t in tables:
-                tables.remove(t)
-                parts.append(("table", table_markdown(t)))
-        if inside:
-            continue
-        for t in _tables_above(para[0], [t for t in tables if t not in placed]):
-            tables.remove(t)
-            parts.append(("table", table_markdown(t)))
-        first = para[0]
-        if first.type == "heading":
-            text = _join([b.text for b in para]).rstrip("#").strip()
-            parts.append(("heading", "#" * levels.get(id(first), 2) + " " + _escape_heading(text)))
-            continue
-        label = _list_label(first.text) if first.type == "list_item" else None
-        if label is not None:
-            marker, rest = label
-            body = _join([rest] + [b.text for b in para[1:]])
-            kind = "bullet" if marker == "-" else "ordered" + marker[-1]
-            parts.append((kind, f"{marker} {escape_line(body)}"))
-            continue
-        parts.append(("text", "\n".join(escape_line(b.text) for b in para)))
-    parts.extend(("table", table_markdown(t)) for t in tables)
-    out = ""
-    prev = ""
-    for kind, md in parts:
-        if not md:
-            continue
-        if out:
-            tight = kind == prev and kind.startswith(("bullet", "ordered"))
-            out += "\n" if tight else "\n\n"
-        out += md
-        prev = kind
-    return out
-
-
-def _escape_heading(text: str) -> str:
-    # after "# " only a closing "#" sequence is syntax (stripped before)
-    return _escape_inline(text)
-
-
-def _tables_above(b: Block, tables: list[Table]) -> list[Table]:
-    """Tables (with no line inside) that stand above this line in its column."""
-    if b.bbox is None:
-        return []
-    out = []
-    for t in tables:
-        if t.bbox and t.bbox[1] <= b.bbox[1] and t.bbox[0] < b.bbox[2] and b.bbox[0] < t.bbox[2]:
-            out.append(t)
-    return out
-
-
-def table_markdown(table: Table) -> str:
-    grid = table.grid()
-    if not grid or not grid[0]:
-        return ""
-
-    def cell(s: str) -> str:
-        return " ".join(s.split()).replace("\\", "\\\\").replace("|", "\\|")
-
-    rows = ["| " + " | ".join(cell(c) for c in r) + " |" for r in grid]
-    sep = "| " + " | ".join("---" for _ in grid[0]) + " |"
-    return "\n".join([rows[0], sep, *rows[1:]])

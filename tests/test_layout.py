@@ -355,6 +355,17 @@ def test_tables_render_at_their_position_and_rerender() -> None:
     before = page.markdown
     layout.finish_page(page)  # idempotent
     assert page.markdown == before
+    # render_page alone (what the tables tool calls) with lines an engine grouped into
+    # one paragraph across the table: the table replaces only its own lines
+    for b in page.blocks[1:]:
+        b.paragraph, b.type = 1, "text"
+    layout.render_page(page)
+    assert types(page.markdown).count("table_open") == 2
+    inline = [c for t, c in md_tokens(page.markdown) if t == "inline"]
+    assert inline[0] == "Quarterly Figures" and inline[-1] == "Total"
+    assert "The table below lists the sales of each shop." in inline[1]
+    assert "The figures are final." in "".join(inline)
+    assert "Shop Sales" not in page.markdown
 
 
 def test_unaligned_lines_without_box_keep_their_place() -> None:
