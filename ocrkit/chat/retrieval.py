@@ -131,14 +131,24 @@ def query_units(text: str) -> list[tuple[str, ...]]:
         if unit[0] not in seen:
             seen.add(unit[0])
             units.append(unit)
-    # Japanese: kana-only bigrams are mostly particles and endings ("こと", "する").
-    units = [u for u in units if not (len(u[0]) == 2 and all(_hiragana(c) for c in u[0]))]
-    # CJK: bigrams carry the meaning; single characters only when a run is one long.
-    bigrams = {u[0] for u in units if len(u[0]) == 2 and all(_cjk(c) for c in u[0])}
-    if bigrams:
-        covered = {c for b in bigrams for c in b}
-        units = [u for u in units if not (len(u[0]) == 1 and _cjk(u[0]) and u[0] in covered)]
-    return units
+
+    # CJK: bigrams carry the meaning, not single characters. Kana-only bigrams are mostly
+    # particles and endings ("こと", "する"), question words ("什么") ask rather than say
+    # what about, and particles (的, 了, ...) glue junk bigrams ("布了"): all left out.
+    # Single characters only count when no bigram is left.
+    def cjk(u: tuple[str, ...]) -> bool:
+        return all(_cjk(c) for c in u[0])
+
+    def weak(u: tuple[str, ...]) -> bool:
+        return u[0] in STOPWORDS or any(_hiragana(c) or c in _CJK_STOP for c in u[0])
+
+    bigrams = [u for u in units if cjk(u) and len(u[0]) == 2 and not weak(u)]
+    singles = [u for u in units if cjk(u) and len(u[0]) == 1]
+    keep = set(bigrams) or set([u for u in singles if not weak(u)] or singles)
+    return [u for u in units if not cjk(u) or u in keep]
+
+
+_CJK_STOP = frozenset("的了吗呢么什哪谁是在和与及也都就而")
 
 
 def _hiragana(ch: str) -> bool:

@@ -16,8 +16,8 @@ import unicodedata
 
 PREFIX = 4
 
-# A small stopword list for question words and function words of the Latin-script
-# languages in the corpus (en, fr, de, es, it, pt). Removing them from *queries* only
+# A small stopword list: question and function words of the corpus languages (en, fr,
+# de, es, it, pt, ru, ar, hi; zh/ja question-word bigrams). Removing them from *queries* only
 # keeps "what is the ... of the ..." from matching every passage; passages keep them.
 _STOPWORDS_TEXT = """a an the and or of to in on at by for from with about as into than then
     that this
@@ -33,7 +33,12 @@ _STOPWORDS_TEXT = """a an the and or of to in on at by for from with about as in
     warum welche welcher im in zu mit von auf für
     el los las una unos y o es son qué quién cuál cuándo dónde cómo por para con del
     il lo gli che chi di da e è sono
-    o os as um uma é são quem"""
+    o os as um uma é são quem
+    и в во на с со по для не что как где когда кто какой какая какие чем это ли от до из
+    ما ماذا هو هي في من على إلى عن هذا هذه ذلك التي الذي كيف متى أين لماذا هل كم و
+    क्या है हैं में का की के को कौन कब कहाँ कैसे और
+    什么 哪个 哪里 为什么 怎么 多少 是否 的是 是什
+    何か 何を 何が 何で どこ いつ だれ なぜ どう ですか ますか"""
 STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 
 _SPACE = re.compile(r"\s+")
