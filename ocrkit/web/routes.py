@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import anyio.to_thread
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ocrkit.errors import OcrkitError
@@ -25,6 +25,7 @@ from ocrkit.server.auth import TooManyRequests, client_ip
 from ocrkit.web import pages
 from ocrkit.web import security as sec
 from ocrkit.web.accounts import WebAccounts, WebUser, check_password, normalise_email
+from ocrkit.web.options import options
 
 if TYPE_CHECKING:
     from ocrkit.server.app import ServerState
@@ -82,91 +83,6 @@ async def static(request: Request) -> Response:
     if name not in STATIC:
         raise HTTPException(404, "no such file")
     return _file(request, name)
-
-
-# -- options (API) ---------------------------------------------------------------------------
-
-
-def _mime(kind: str) -> str:
-    return "application/pdf" if kind == "pdf" else f"image/{kind}"
-
-
-def options_body(st: ServerState, routes: list[Any]) -> dict[str, Any]:
-    from ocrkit import inputs, languages
-
-    reg = st.registry
-    engines = []
-    installed: list[str] = []
-    for eng in sorted(reg.engines.values(), key=lambda e: e.name):
-        ok, reason = eng.availability()
-        engines.append({"name": eng.name, "tier": eng.tier, "available": ok, "reason": reason})
-        if ok:
-            installed += [c for c in eng.languages() if c not in installed and c != "osd"]
-    have_vlm = any(e["available"] and e["tier"] == "vlm" for e in engines)
-    vlm_note = (
-        ""
-        if have_vlm
-        else "no model server: served by the cpu pipeline"
-        if st.settings.vlm_fallback == "cpu"
-        else "no model server is configured"
-    )
-    tiers = [
-        {"name": "cpu", "available": True, "note": ""},
-        {
-            "name": "vlm",
-            "available": have_vlm or st.settings.vlm_fallback == "cpu",
-            "note": vlm_note,
-        },
-    ]
-    tools = []
-    for tool in sorted(reg.tools.values(), key=lambda t: t.name):
-        ok, reason = tool.availability()
-        tools.append(
-            {
-                "name": tool.name,
-                "description": tool.description,
-                "preset": dict(tool.preset),
-                "available": ok,
-                "reason": reason,
-            }
-        )
-    formats = [
-        {
-            "name": name,
-            "media_type": exp.media_type,
-            "extension": (exp.extension or name).lstrip("."),
-            "description": exp.description,
-        }
-        for name, exp in sorted(reg.exporters.items())
-    ]
-    # Every language the resolver knows is a translation target (a text model writes it).
-    table: dict[str, str] = getattr(languages, "_ISO", {})
-    targets = sorted(
-        {iso for tess, iso in table.items() if tess != "osd" and not tess.endswith("_vert")}
-    )
-    paths = {getattr(r, "path", "") for r in routes}
-    return {
-        "inputs": [{"kind": k, "media_type": _mime(k)} for k in inputs.KINDS],
-        "tiers": tiers,
-        "languages": [{"code": c, "iso": languages.to_iso(c)} for c in sorted(installed)],
-        "tools": tools,
-        "translate_targets": targets,
-        "formats": formats,
-        "engines": engines,
-        "limits": {
-            "inline_max_pages": st.settings.inline_max_pages,
-            "max_upload_bytes": st.settings.max_upload_bytes,
-        },
-        "signup": st.settings.signup,
-        "chat": any(p.startswith("/api/v1/chat/") for p in paths),
-    }
-
-
-async def options(request: Request) -> Response:
-    """GET /api/v1/options: tiers, languages, tools, formats and targets from the registry."""
-    st = _state(request)
-    body = await run(options_body, st, list(request.app.routes))
-    return JSONResponse(body)
 
 
 # -- account pages ---------------------------------------------------------------------------
