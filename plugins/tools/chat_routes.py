@@ -7,10 +7,12 @@ retrieval code are imported only when the server builds its routes.
 from __future__ import annotations
 
 from collections.abc import Callable
-
-from starlette.routing import BaseRoute
+from typing import TYPE_CHECKING
 
 from ocrkit import hookimpl
+
+if TYPE_CHECKING:  # `ocrkit --help` imports every plugin module: keep Starlette out
+    from starlette.routing import BaseRoute
 
 
 @hookimpl
