@@ -43,7 +43,9 @@ What :func:`finish_page` does, in order (every step accepts ``bbox=None``):
    all-bold line in a non-bold body is a heading too; OCR pages estimate sizes from the
    word boxes (:func:`ocrkit.lines.line_size`) and need the line's confidence above
    :data:`LOW_CONFIDENCE`. Markdown levels: :func:`ocrkit.markdown.heading_levels`.
-6. **Lists** (``type="list_item"``): a line starting with a bullet glyph or ``-``/``*``,
+6. **Captions** (``type="caption"``): a line starting ``Figure 3``, ``Table 2``,
+   ``Listing 1`` (also German/French). **Lists** (``type="list_item"``): a line
+   starting with a bullet glyph or ``-``/``*``,
    or with a label ``1.``, ``2)``, ``(3)``, ``a)``. Lines that follow an item and
    start at its text (a hanging indent) continue it (same ``paragraph``, type ``text``).
 7. **Paragraphs** (``paragraph`` index): a new paragraph starts at a new column, at a
@@ -56,6 +58,7 @@ What :func:`finish_page` does, in order (every step accepts ``bbox=None``):
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from statistics import median
 from typing import TYPE_CHECKING
@@ -70,6 +73,7 @@ from ocrkit.lines import (
     line_size,
     list_label,
     merge_bullets,
+    merge_row_fragments,
     split_wide_gaps,
 )
 from ocrkit.markdown import (
@@ -106,7 +110,7 @@ OCR_HEADING_RATIO = 1.25  # estimated sizes are noisier
 MARGIN = 0.1
 LOW_CONFIDENCE = 0.75  # tesseract: clean print 0.9+, a line with misreads below
 _PAGE_NUMBER = re.compile(
-    r"^(page\s+|p\.\s*|seite\s+)?[-–—]?\s*(\d{1,4}|[ivxlc]{1,6})\s*[-–—]?"
+    r"^(page\s+|p\.\s*|seite\s+)?[-–—]?\s*(\d{1,4}|[ivxlc]{1,6}|\d{1,3}[-–.]\d{1,4})\s*[-–—]?"
     r"(\s*(of|/|von)\s*\d{1,4})?$",
     re.IGNORECASE,
 )
@@ -130,7 +134,7 @@ def finish_page(
         fix_ocr_bullets(blocks)
     engine_order = any(b.bbox is None for b in blocks)
     if not engine_order:
-        blocks = order_blocks(blocks, page.width or 1.0)
+        blocks = merge_row_fragments(order_blocks(blocks, page.width or 1.0))
     page.blocks = blocks
     flag_confidence(page, low_confidence)
     mark_page_numbers(page)
@@ -139,10 +143,22 @@ def finish_page(
             b.type = "table"
     if not text_layer and page.source != "text-layer":
         mark_ocr_headings(blocks, low_confidence)
+    mark_captions(blocks)
     mark_list_items(blocks)
     _furniture_to_edges(page)
     assign_paragraphs(page.blocks)
     render_page(page)
+
+
+def is_rtl(blocks: list[Block]) -> bool:
+    """Whether most letters of the page are of a right-to-left script."""
+    rtl = ltr = 0
+    for b in blocks:
+        for c in b.text:
+            kind = unicodedata.bidirectional(c)
+            rtl += kind in ("R", "AL")
+            ltr += kind == "L"
+    return rtl > ltr
 
 
 def order_blocks(blocks: list[Block], width: float) -> list[Block]:
@@ -150,7 +166,9 @@ def order_blocks(blocks: list[Block], width: float) -> list[Block]:
     boxed = [b for b in blocks if b.bbox is not None]
     if not boxed:
         return list(blocks)
-    ordered = [boxed[i] for i in reading_order.order([b.bbox for b in boxed], width)]  # type: ignore[misc]
+    boxes = [b.bbox for b in boxed if b.bbox is not None]
+    rtl = is_rtl(boxed)
+    ordered = [boxed[i] for i in reading_order.order(boxes, width, rtl=rtl)]
     after: dict[int, list[Block]] = {}
     lead: list[Block] = []
     prev: Block | None = None
@@ -222,8 +240,9 @@ def finish_job(job: Job) -> None:
 
 def mark_headings(blocks: list[Block], sizes: list[float], bold: list[bool] | None = None) -> None:
     """Mark headings on a text-layer page: lines whose font is at least
-    :data:`HEADING_RATIO` times the body size, or short all-bold lines when the body
-    text is not bold. Sets ``type="heading"`` on ``text`` lines."""
+    :data:`HEADING_RATIO` times the body size, or short lines set apart (all bold or all
+    italic, ``bold``) in a body that is not, at least the body size, not ending like a
+    sentence. Sets ``type="heading"`` on ``text`` lines."""
     if len(blocks) != len(sizes) or not blocks:
         return
     bold = bold if bold is not None and len(bold) == len(blocks) else [False] * len(blocks)
@@ -238,7 +257,14 @@ def mark_headings(blocks: list[Block], sizes: list[float], bold: list[bool] | No
         if b.type != "text" or not _heading_text(text):
             continue
         bigger = s >= HEADING_RATIO * body
-        if bigger or (bb and not body_bold and s >= body * 0.99 and not text.endswith(",")):
+        apart = (
+            bb
+            and not body_bold
+            and s >= body * 0.99
+            and len(text.split()) <= 12
+            and not text.endswith((".", ",", ";", ":"))
+        )
+        if bigger or apart:
             b.type = "heading"
 
 
@@ -268,6 +294,16 @@ def mark_ocr_headings(blocks: list[Block], low_confidence: float = LOW_CONFIDENC
             and _heading_text(b.text)
         ):
             b.type = "heading"
+
+
+_CAPTION = re.compile(r"^(Figure|Fig\.|Table|Listing|Abbildung|Abb\.|Tabelle|Tableau)\s*\d", re.I)
+
+
+def mark_captions(blocks: list[Block]) -> None:
+    """``Figure 3.``, ``Table 2:``, ``Listing 1:`` ... at the start of a line: a caption."""
+    for b in blocks:
+        if b.type == "text" and _CAPTION.match(b.text.strip()):
+            b.type = "caption"
 
 
 def mark_list_items(blocks: list[Block]) -> None:
@@ -322,7 +358,7 @@ def _breaks(prev: Block, b: Block, h: float, col_right: float) -> bool:
     assert prev.bbox is not None and b.bbox is not None
     if b.type != prev.type and b.type != "text" or b.type == "list_item":
         return True
-    if prev.type in ("heading", "furniture", "table", "caption") and b.type == "text":
+    if prev.type in ("heading", "furniture", "table") and b.type == "text":
         return True
     if b.bbox[1] - prev.bbox[3] > PARA_GAP * h:
         return True  # a blank line's worth of space

@@ -238,11 +238,51 @@ def merge_bullets(blocks: list[Block]) -> list[Block]:
     return out
 
 
-def _same_row(a: Block, b: Block) -> bool:
+def _same_row(a: Block, b: Block, share: float = 0.3) -> bool:
     if a.bbox is None or b.bbox is None:
         return False
     overlap = min(a.bbox[3], b.bbox[3]) - max(a.bbox[1], b.bbox[1])
-    return overlap > 0.3 * min(line_height(a), line_height(b))
+    return overlap > share * min(line_height(a), line_height(b))
+
+
+def merge_row_fragments(blocks: list[Block]) -> list[Block]:
+    """Join consecutive lines (in reading order) that are pieces of one printed line:
+    same row, same type, less than 0.8 line heights apart. PDFs break lines into pieces
+    at font or direction changes (a Latin name inside Arabic text), some engines at wide
+    spaces. Words and text are joined in reading order."""
+    out: list[Block] = []
+    for b in blocks:
+        prev = out[-1] if out else None
+        if (
+            prev is not None
+            and prev.bbox is not None
+            and b.bbox is not None
+            and prev.type == b.type
+            and _same_row(prev, b, 0.5)
+            and _h_gap(prev, b) < 0.8 * min(line_height(prev), line_height(b))
+        ):
+            prev.text = f"{prev.text} {b.text}"
+            prev.words = [*prev.words, *b.words]
+            prev.confidence = (
+                min(prev.confidence, b.confidence)
+                if not prev.words
+                else (weighted_confidence([Block("", None, 0.0, prev.words)]) or prev.confidence)
+            )
+            prev.bbox = [
+                min(prev.bbox[0], b.bbox[0]),
+                min(prev.bbox[1], b.bbox[1]),
+                max(prev.bbox[2], b.bbox[2]),
+                max(prev.bbox[3], b.bbox[3]),
+            ]
+            prev.flags = sorted(set(prev.flags) | set(b.flags))
+            continue
+        out.append(b)
+    return out
+
+
+def _h_gap(a: Block, b: Block) -> float:
+    assert a.bbox is not None and b.bbox is not None
+    return max(a.bbox[0], b.bbox[0]) - min(a.bbox[2], b.bbox[2])
 
 
 def fix_ocr_bullets(blocks: list[Block]) -> None:

@@ -15,7 +15,8 @@ A region (a set of line boxes) is read as follows:
 
 A 3-column page with a heading over all columns therefore reads: heading, column 1
 top to bottom, column 2, column 3, then whatever spans the page below the columns.
-Right-to-left scripts are not special-cased (columns always read left to right).
+On a right-to-left page (``rtl=True``: Arabic, Hebrew) columns and the parts of a line
+read right to left.
 """
 
 from __future__ import annotations
@@ -32,17 +33,18 @@ MIN_COLUMN_SHARE = 0.1
 GUTTER = 0.8
 
 
-def order(boxes: list[Box], page_width: float) -> list[int]:
+def order(boxes: list[Box], page_width: float, *, rtl: bool = False) -> list[int]:
     """Indices of ``boxes`` (``[x0, y0, x1, y1]``) in reading order."""
     if not boxes:
         return []
     h = median(max(1.0, b[3] - b[1]) for b in boxes)
-    cut = _Cutter(boxes, GUTTER * h, MIN_COLUMN_SHARE * page_width)
+    cut = _Cutter(boxes, GUTTER * h, MIN_COLUMN_SHARE * page_width, rtl)
     return cut.read(list(range(len(boxes))))
 
 
 class _Cutter:
-    def __init__(self, boxes: list[Box], min_gap: float, min_width: float) -> None:
+    def __init__(self, boxes: list[Box], min_gap: float, min_width: float, rtl: bool) -> None:
+        self.rtl = rtl
         self.boxes = boxes
         self.min_gap = min_gap
         self.min_width = min_width
@@ -52,11 +54,10 @@ class _Cutter:
             return idx
         cols = self.columns(idx)
         if len(cols) > 1:
-            return [i for col in cols for i in self.read(col)]
+            return [i for col in (cols[::-1] if self.rtl else cols) for i in self.read(col)]
         bands = self.bands(idx)
         if len(bands) == 1:
-            b = self.boxes
-            return sorted(idx, key=lambda i: ((b[i][1] + b[i][3]) / 2, b[i][0]))
+            return self.rows(idx)
         groups: list[list[int]] = []
         for band in bands:
             if groups and len(self.columns(groups[-1] + band)) > 1:
@@ -64,6 +65,22 @@ class _Cutter:
             else:
                 groups.append(list(band))
         return [i for g in groups for i in self.read(g)]
+
+    def rows(self, idx: list[int]) -> list[int]:
+        """Boxes that overlap vertically and cannot be cut: by rows (centres less than
+        half a line apart), each row left to right (right to left)."""
+        b = self.boxes
+        srt = sorted(idx, key=lambda i: (b[i][1] + b[i][3]) / 2)
+        rows: list[list[int]] = [[srt[0]]]
+        for i in srt[1:]:
+            j = rows[-1][-1]
+            h = min(b[i][3] - b[i][1], b[j][3] - b[j][1])
+            if (b[i][1] + b[i][3]) / 2 - (b[j][1] + b[j][3]) / 2 < 0.5 * max(h, 1.0):
+                rows[-1].append(i)
+            else:
+                rows.append([i])
+        sign = -1 if self.rtl else 1
+        return [i for row in rows for i in sorted(row, key=lambda i: sign * b[i][0])]
 
     def columns(self, idx: list[int]) -> list[list[int]]:
         """Split at every gutter; [idx] when there is none."""

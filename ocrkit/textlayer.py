@@ -54,7 +54,8 @@ class TextLayer:
     usable: bool
     reason: str
     blocks: list[Block] = field(default_factory=list)
-    # Font size (points) and all-bold flag of each block, same order (headings).
+    # Font size (points) of each block and whether it is set apart from the body text:
+    # all bold or all italic (``bold`` for short; ocrkit.layout's headings), same order.
     sizes: list[float] = field(default_factory=list)
     bold: list[bool] = field(default_factory=list)
     stats: dict[str, float] = field(default_factory=dict)
@@ -136,11 +137,17 @@ def _line_blocks(
     to_px = page.rotation_matrix * pymupdf.Matrix(dpi / 72, dpi / 72)
     size_of: dict[tuple[int, int], float] = {}
     bold_of: dict[tuple[int, int], bool] = {}
+    italic_of: dict[tuple[int, int], bool] = {}
     for s in spans:
         key = (s["block"], s["line"])
         size_of[key] = max(size_of.get(key, 0.0), float(s["size"]))
         bold = bool(s["flags"] & pymupdf.TEXT_FONT_BOLD) or "bold" in s["font"].lower()
         bold_of[key] = bold_of.get(key, True) and bold
+        font = s["font"].lower()
+        italic = (
+            bool(s["flags"] & pymupdf.TEXT_FONT_ITALIC) or "italic" in font or "oblique" in font
+        )
+        italic_of[key] = italic_of.get(key, True) and italic
     lines: dict[tuple[int, int], list[Word]] = {}
     for x0, y0, x1, y1, word, block_no, line_no, _ in page.get_text("words", flags=FLAGS):
         if not word.strip():
@@ -161,5 +168,5 @@ def _line_blocks(
         text = " ".join(w.text for w in words)
         blocks.append(Block(text=text, bbox=box, confidence=1.0, words=words))
         sizes.append(size_of.get(key, 0.0))
-        bolds.append(bold_of.get(key, False))
+        bolds.append(bold_of.get(key, False) or italic_of.get(key, False))
     return blocks, sizes, bolds

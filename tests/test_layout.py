@@ -417,3 +417,42 @@ def test_low_confidence_lines_flagged_and_mean_weighted_by_length(tmp_path: Path
     assert lines[1].confidence == pytest.approx(
         sum(len(w.text) * w.confidence for w in mid) / sum(len(w.text) for w in mid), abs=1e-4
     )
+
+
+# ------------------------------------------------------------------ corpus PDFs
+
+
+def test_corpus_two_column_pdf_italic_headings_and_page_number(corpus: Path) -> None:
+    """A handbook page: two columns with figures, italic run-in headings at the body
+    size, a "7-45" page number at the foot."""
+    job = api.ocr(corpus / "pdf" / "docling_amt_handbook_sample.pdf", jobs=1, dpi=100)
+    page = job.pages[0]
+    heads = [b.text for b in page.blocks if b.type == "heading"]
+    assert heads == [
+        "Boots Self-Locking Nut",
+        "Stainless Steel Self-Locking Nut",
+        "Elastic Stop Nut",
+    ]
+    assert [b.text for b in page.blocks if b.type == "furniture"] == ["7-45"]
+    assert page.blocks[-1].text == "7-45" and "7-45" not in page.markdown
+    assert [b.text for b in page.blocks if b.type == "caption"] == [
+        "Figure 7-26. Self-locking nuts.",
+        "Figure 7-27. Stainless steel self-locking nut.",
+    ]
+    # column 1 (with its figure) before column 2
+    text = page.text
+    assert text.index("part of the nut.") < text.index("Figure 7-26. Self") < text.index("Rol-top")
+    toks = md_tokens(page.markdown)
+    assert inlines_after(toks, "heading_open") == heads
+    truth = (corpus / "pdf" / "docling_amt_handbook_sample.gt.txt").read_text()
+    assert cer(truth, page.text) < 0.1
+
+
+def test_corpus_right_to_left_pdf_keeps_line_order(corpus: Path) -> None:
+    """Arabic text with Latin names: PyMuPDF splits each printed line at the direction
+    changes; the pieces are one line again, read right to left."""
+    job = api.ocr(corpus / "pdf" / "docling_right_to_left_01.pdf", jobs=1, dpi=100)
+    truth = (corpus / "pdf" / "docling_right_to_left_01.gt.txt").read_text()
+    assert cer(truth, job.text) < 0.05
+    first = [b for b in job.pages[0].blocks if b.type == "text"][0]
+    assert first.text.startswith("تعتبر البرمجة")
