@@ -252,7 +252,12 @@ def test_server_tables_and_downloads(client: Any, made: dict[str, Path]) -> None
     assert job["status"] == "done"
     tables = job["pages"][0]["tables"]
     assert len(tables) == 2
-    assert {"row", "col", "row_span", "col_span", "text", "bbox"} <= set(tables[0]["cells"][0])
+    schemas = client.get("/api/v1/openapi.json").json()["components"]["schemas"]
+    assert schemas["Page"]["properties"]["tables"]["items"] == {
+        "$ref": "#/components/schemas/Table"
+    }
+    assert set(schemas["Table"]["required"]) <= set(tables[0])
+    assert all(set(schemas["Cell"]["required"]) <= set(c) for t in tables for c in t["cells"])
     url = f"/api/v1/ocr/{job['uuid']}/download/"
     first = client.get(url, params={"format": "csv"})
     assert first.status_code == 200 and _csv(first.content) == tp.GRID

@@ -91,6 +91,28 @@ SCHEMAS: dict[str, Any] = {
         "required": ["detail", "retry_after"],
         "properties": {"detail": {"type": "string"}, "retry_after": {"type": "integer"}},
     },
+    "Cell": {
+        "type": "object",
+        "description": "A table cell; row and col are 0-based, a spanning cell covers "
+        "row_span x col_span grid positions from its top-left one.",
+        "required": ["row", "col", "row_span", "col_span", "text", "bbox"],
+        "properties": {
+            "row": {"type": "integer"},
+            "col": {"type": "integer"},
+            "row_span": {"type": "integer"},
+            "col_span": {"type": "integer"},
+            "text": {"type": "string"},
+            "bbox": BBOX,
+        },
+    },
+    "Table": {
+        "type": "object",
+        "required": ["cells"],
+        "properties": {
+            "cells": {"type": "array", "items": _ref("Cell")},
+            "bbox": {"anyOf": [BBOX, {"type": "null"}]},
+        },
+    },
     "Word": {
         "type": "object",
         "required": ["text", "bbox", "confidence"],
@@ -138,7 +160,11 @@ SCHEMAS: dict[str, Any] = {
             },
             "original_markdown": {"type": ["string", "null"]},
             "blocks": {"type": "array", "items": _ref("Block")},
-            "tables": {"type": "array", "items": {"type": "object"}},
+            "tables": {
+                "type": "array",
+                "items": _ref("Table"),
+                "description": "with tool=extract-tables (absent otherwise)",
+            },
             "width": {"type": "integer"},
             "height": {"type": "integer"},
             "dpi": {"type": "integer"},
