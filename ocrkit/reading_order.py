@@ -33,7 +33,7 @@ MIN_COLUMN_SHARE = 0.1
 GUTTER = 0.8
 
 
-def order(boxes: list[Box], page_width: float, *, rtl: bool = False) -> list[int]:
+def order(boxes: Sequence[Box], page_width: float, *, rtl: bool = False) -> list[int]:
     """Indices of ``boxes`` (``[x0, y0, x1, y1]``) in reading order."""
     if not boxes:
         return []
@@ -43,7 +43,7 @@ def order(boxes: list[Box], page_width: float, *, rtl: bool = False) -> list[int
 
 
 class _Cutter:
-    def __init__(self, boxes: list[Box], min_gap: float, min_width: float, rtl: bool) -> None:
+    def __init__(self, boxes: Sequence[Box], min_gap: float, min_width: float, rtl: bool) -> None:
         self.rtl = rtl
         self.boxes = boxes
         self.min_gap = min_gap
