@@ -322,4 +322,10 @@ def render_source_page(
     else:
         img = inputs.load_image_page(source, index, inputs.Limits()).image
     turn = int(page.extra.get("engine_rotation", 0)) if page is not None else 0
-    return img.rotate(-turn, expand=True) if turn else img
+    img = img.rotate(-turn, expand=True) if turn else img
+    angle = float(page.extra.get("deskew", 0.0) or 0.0) if page is not None else 0.0
+    if angle:  # the pipeline's deskew (ocrkit.orient): boxes refer to the levelled image
+        from ocrkit.orient import deskew
+
+        img = deskew(img, angle)
+    return img

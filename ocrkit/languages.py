@@ -242,3 +242,41 @@ def require_tesseract(codes: list[str]) -> None:
             f"(installed: {have}); on Debian/Ubuntu: apt-get install "
             + " ".join(f"tesseract-ocr-{c.replace('_', '-')}" for c in missing)
         )
+
+
+def _name(tess: str) -> str:
+    """An English name for a Tesseract language from the table ("" when it has none)."""
+    for line in _TABLE.strip().splitlines():
+        code, _iso, *others = line.split()
+        if code == tess:
+            first = next((o for o in others if len(o) > 3 and o.isalpha()), "")
+            # "japan" -> "japanese", "chinese" -> "chinese_simplified"
+            longer = [o for o in others if first and o.startswith(first)]
+            return max(longer, key=len, default=first).replace("_", " ")
+    return ""
+
+
+def apt_package(tess: str) -> str:
+    """Debian/Ubuntu's package for a Tesseract language (``chi_sim`` ->
+    ``tesseract-ocr-chi-sim``)."""
+    return "tesseract-ocr-" + tess.lower().replace("_", "-")
+
+
+def catalogue(include_all: bool = False) -> list[dict[str, object]]:
+    """Rows for ``ocrkit languages``: installed Tesseract languages (``osd`` left out),
+    or with ``include_all`` every language of the table too, each with its ISO code,
+    English name, Debian package and whether it is installed."""
+    installed = [c for c in tesseract_languages() if c != "osd"]
+    codes = list(installed)
+    if include_all:
+        codes += [t for t in _ISO if t not in codes and t != "osd"]
+    return [
+        {
+            "tesseract": code,
+            "iso": _ISO.get(code, code),
+            "name": _name(code),
+            "installed": code in installed,
+            "package": apt_package(code),
+        }
+        for code in codes
+    ]

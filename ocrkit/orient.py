@@ -36,12 +36,13 @@ if TYPE_CHECKING:
 
     from ocrkit.models import Page
 
-# Ink is judged at about this resolution (box-filtered), where 1-2 px specks of a 300 dpi
-# scan fade below the threshold and 8 pt text does not.
-INK_DPI = 100
+# Ink is judged at about this resolution (box-filtered), where 1-2 px specks of a 200 or
+# 300 dpi scan fade below the threshold and text does not (a 2x2 black speck at 200 dpi
+# leaves no dark pixel; "Hi" in 11 pt leaves 23, a line of text hundreds).
+INK_DPI = 75
 INK_THRESHOLD = 128
-# A page with fewer dark pixels than this at INK_DPI (~1.3 mm^2) has nothing to read.
-BLANK_PIXELS = 12
+# A page with fewer dark pixels than this at INK_DPI (~1.2 mm^2) has nothing to read.
+BLANK_PIXELS = 10
 # Skew is searched within +-MAX_SKEW degrees, applied from MIN_SKEW on.
 MAX_SKEW = 6.0
 MIN_SKEW = 0.4

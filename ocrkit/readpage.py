@@ -191,7 +191,8 @@ def read_page(
             res = _call(engine, work, langs, dpi, opts)
             reading.passes += 1
         res, langs = _rerun_for_language(engine, work, dpi, opts, res, langs, installed, reading)
-        if osd_failed and assess(res).confidence < GOOD_CONFIDENCE:
+        after = assess(res)
+        if osd_failed and after.letters and after.confidence < GOOD_CONFIDENCE:
             res, langs = _trial(engine, work, dpi, opts, res, langs, installed, reading)
     elif res is None:
         res = _call(engine, work, langs, dpi, opts)

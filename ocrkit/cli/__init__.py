@@ -38,6 +38,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "tokens": ("ocrkit.server.commands:tokens", "Create, list and revoke API tokens."),
     "worker": ("ocrkit.server.worker:worker", "Run a queue worker (needs OCRKIT_BROKER_URL)."),
     "chat": ("ocrkit.chat.cli:chat", "Ask a finished job questions; answers cite pages."),
+    "languages": (
+        "ocrkit.cli.languages:languages_command",
+        "List installed OCR languages and how to add others.",
+    ),
 }
 
 
