@@ -193,6 +193,36 @@ def test_cli_translate_without_a_text_model_is_a_clear_error(scan: Any, tmp_path
     assert "OCRKIT_LLM_BASE_URL" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_cli_translate_with_the_standin(scan: Any, tmp_path: Path) -> None:
+    path, _ = scan
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OCRKIT_VLM", "OCRKIT_LLM"))}
+    with StandinServer(translator()) as srv:
+        env.update(
+            OCRKIT_DATA_DIR=str(tmp_path), OCRKIT_LLM_BASE_URL=srv.url, OCRKIT_LLM_MODEL="texty"
+        )
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ocrkit",
+                "ocr",
+                str(path),
+                "--tool",
+                "translate",
+                "--translate-to",
+                "fr",
+                "-q",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        assert [b["model"] for b in srv.requests] == ["texty"]
+    assert r.returncode == 0, r.stderr
+    assert lines(r.stdout) == ["Facture numéro 4711", "Total dû 215 EUR"]
+
+
 def test_api_translate_end_to_end(scan: Any, tmp_path: Path) -> None:
     from ocrkit.server.app import create_app
 
