@@ -31,6 +31,7 @@ from ocrkit.store import Store
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_server import image_pdf, png  # noqa: E402
+from test_store import database_url  # noqa: E402,F401  (a fixture: SQLite and PostgreSQL)
 
 pytestmark = pytest.mark.slow
 
@@ -125,8 +126,8 @@ def server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
         s.stop()
 
 
-def _account(data_dir: Path, name: str) -> str:
-    store = Store.open(load_settings(env={}, data_dir=data_dir))
+def _account(data_dir: Path, name: str, url: str = "") -> str:
+    store = Store.open(load_settings(env={}, data_dir=data_dir, database_url=url))
     try:
         store.create_account(name, "free")
         return str(store.create_token(name)[1])
@@ -140,19 +141,24 @@ def _integrity(data_dir: Path) -> str:
 
 
 def test_sigkill_mid_job_then_restart_loses_nothing_and_charges_once(
-    tmp_path: Path, server: Callable[..., Server]
+    tmp_path: Path,
+    server: Callable[..., Server],
+    database_url: str,  # noqa: F811 (the fixture imported from test_store)
 ) -> None:
+    """On the SQLite file and on PostgreSQL (``database_url`` from test_store)."""
     data = tmp_path / "data"
-    token = _account(data, "kim")
-    first = server(data).start()
+    token = _account(data, "kim", database_url)
+    env = {"OCRKIT_DATABASE_URL": database_url} if database_url else {}
+    first = server(data, **env).start()
     r = first.post(image_pdf(8, "Killed"), token)
     assert r.status_code == 202, r.text
     uuid = r.json()["uuid"]
     first.poll(uuid, token, lambda j: j.get("pages_done", 0) >= 2 or j["status"] == "done")
     first.kill9()
 
-    assert _integrity(data) == "ok"
-    second = server(data).start()
+    if not database_url:
+        assert _integrity(data) == "ok"
+    second = server(data, **env).start()
     job = second.poll(uuid, token, lambda j: j["status"] in ("done", "failed"))
     assert job["status"] == "done", job
     assert job["page_count"] == 8 and len(job["pages"]) == 8
