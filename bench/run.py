@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import platform
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -38,7 +40,7 @@ CORPUS = Path(os.environ.get("OCRKIT_CORPUS", ROOT.parent / "shared" / "corpus")
 BIN = Path(sys.executable).parent
 OCRKIT = str(BIN / "ocrkit")
 OCRMYPDF = ROOT / "bench" / ".venv-ocrmypdf" / "bin" / "ocrmypdf"
-SECTIONS = ("startup", "throughput", "textlayer", "memory", "api", "accuracy")
+SECTIONS = ("startup", "textlayer", "throughput", "api", "memory", "accuracy")
 ISO_TO_TESS = {
     "en": "eng",
     "de": "deu",
@@ -1063,6 +1065,10 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "sections": sections,
     }
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    partial = out_dir / f"{stamp}.partial.json"
+    # SIGTERM (a stopped make) unwinds like Ctrl-C: measuring cgroups are removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="ocrkit-bench-") as tmp:
         work = Path(tmp)
         for name in sections:
@@ -1080,12 +1086,14 @@ def main(argv: list[str] | None = None) -> int:
             }[name]
             result[name] = fn()
             result[name]["section_seconds"] = round(time.perf_counter() - t0, 1)
+            # Checkpoint: a run stopped later still leaves the sections it finished.
+            partial.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     result["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     result["total_seconds"] = round((datetime.now(UTC) - started).total_seconds(), 1)
-    stamp = started.strftime("%Y%m%dT%H%M%SZ")
     from bench import report
 
     paths = report.write(result, out_dir, stamp)
+    partial.unlink(missing_ok=True)
     for p in paths:
         print(p)
     return 0
