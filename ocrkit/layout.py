@@ -75,6 +75,7 @@ from ocrkit.lines import (
     merge_bullets,
     merge_row_fragments,
     split_wide_gaps,
+    stroke_weights,
 )
 from ocrkit.markdown import (
     escape_line,
@@ -88,6 +89,8 @@ from ocrkit.markdown import (
 from ocrkit.models import Block, Page, weighted_confidence
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from ocrkit.models import Job
 
 __all__ = [
@@ -107,6 +110,7 @@ PARA_GAP = 0.9
 INDENT = 1.2
 HEADING_RATIO = 1.2
 OCR_HEADING_RATIO = 1.25  # estimated sizes are noisier
+BOLD_RATIO = 1.3
 MARGIN = 0.1
 LOW_CONFIDENCE = 0.75  # tesseract: clean print 0.9+, a line with misreads below
 _PAGE_NUMBER = re.compile(
@@ -122,8 +126,12 @@ def finish_page(
     bold: list[bool] | None = None,
     *,
     low_confidence: float = LOW_CONFIDENCE,
+    image: Image.Image | None = None,
 ) -> None:
-    """The layout analysis of the module docstring, then :func:`render_page`."""
+    """The layout analysis of the module docstring, then :func:`render_page`.
+
+    ``image``: the upright page image the boxes refer to; with it, bold lines of an OCR
+    page can be headings too (stroke width, :func:`ocrkit.lines.stroke_weights`)."""
     blocks = page.blocks
     text_layer = bool(sizes) and len(sizes or []) == len(blocks)
     if text_layer:
@@ -142,7 +150,8 @@ def finish_page(
         if b.type == "text" and any(inside(b, t) for t in page.tables):
             b.type = "table"
     if not text_layer and page.source != "text-layer":
-        mark_ocr_headings(blocks, low_confidence)
+        weights = stroke_weights(blocks, image) if image is not None else {}
+        mark_ocr_headings(blocks, low_confidence, weights)
     mark_captions(blocks)
     mark_list_items(blocks)
     _furniture_to_edges(page)
@@ -277,22 +286,36 @@ def _heading_text(text: str) -> bool:
     )
 
 
-def mark_ocr_headings(blocks: list[Block], low_confidence: float = LOW_CONFIDENCE) -> None:
+def mark_ocr_headings(
+    blocks: list[Block],
+    low_confidence: float = LOW_CONFIDENCE,
+    weights: dict[int, float] | None = None,
+) -> None:
     """Headings on an OCR page: estimated text size at least :data:`OCR_HEADING_RATIO`
-    times the body size (the size most characters have), read with at least
-    ``low_confidence`` (large smudges and noise read as big "words")."""
+    times the body size (the size most characters have), or, with stroke ``weights``,
+    short lines at least the body size whose strokes are :data:`BOLD_RATIO` times the
+    body's (bold), not ending like a sentence; read with at least ``low_confidence``
+    (large smudges and noise read as big "words")."""
+    weights = weights or {}
     sized = [(b, line_size(b)) for b in blocks if b.bbox is not None and b.text.strip()]
     body = body_size([(b, s) for b, s in sized if s and b.type in ("text", "list_item")])
     if not body:
         return
+    body_weight = body_size([(b, weights.get(id(b))) for b, _ in sized if b.type == "text"])
     for b, s in sized:
-        if (
-            b.type == "text"
-            and s
-            and s >= OCR_HEADING_RATIO * body
-            and b.confidence >= low_confidence
-            and _heading_text(b.text)
-        ):
+        if b.type != "text" or not s or b.confidence < low_confidence:
+            continue
+        if not _heading_text(b.text):
+            continue
+        text = b.text.strip()
+        bold = (
+            body_weight is not None
+            and weights.get(id(b), 0.0) >= BOLD_RATIO * body_weight
+            and s >= 0.9 * body
+            and len(text.split()) <= 12
+            and not text.endswith((".", ",", ";", ":"))
+        )
+        if s >= OCR_HEADING_RATIO * body or bold:
             b.type = "heading"
 
 

@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import re
 from statistics import median
+from typing import TYPE_CHECKING, Any
 
 from ocrkit.models import Block, Word, weighted_confidence
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 SPLIT_GAP = 1.0
 BULLETS = "•◦▪●○■□‣⁃∙·➢►▶–"
@@ -303,3 +307,48 @@ def fix_ocr_bullets(blocks: list[Block]) -> None:
         ):
             w0.text = "•"
             b.text = "• " + _sub_text(b.text, b.words, 1, len(b.words))
+
+
+def stroke_weights(blocks: list[Block], image: Image.Image) -> dict[int, float]:
+    """``id(block)`` -> stroke width over text size for OCR lines (bold is ~1.5 times
+    regular). Stroke width is twice the ink area over its outline length, in the line's
+    box of the page image (dark: below Otsu's threshold of the page)."""
+    import numpy as np
+
+    grey_image = image if image.mode == "L" else image.convert("L")
+    t = _otsu(np.array(grey_image.histogram(), dtype=float))
+    out: dict[int, float] = {}
+    for b in blocks:
+        size = line_size(b)
+        if b.bbox is None or not b.words or not size:
+            continue
+        x0, y0, x1, y1 = (max(0, int(round(v))) for v in b.bbox)
+        crop = np.asarray(grey_image.crop((x0, y0, max(x0, x1), max(y0, y1))))
+        if crop.shape[0] < 3 or crop.shape[1] < 3:
+            continue
+        dark = np.pad(crop < t, 1)
+        inner = (
+            dark[1:-1, 1:-1] & dark[:-2, 1:-1] & dark[2:, 1:-1] & dark[1:-1, :-2] & dark[1:-1, 2:]
+        )
+        area = int(dark.sum())
+        edge = area - int(inner.sum())
+        if edge:
+            out[id(b)] = 2 * area / edge / size
+    return out
+
+
+def _otsu(hist: Any) -> float:
+    """Otsu's threshold of a 256-bin grey histogram (numpy array)."""
+    import numpy as np
+
+    total = hist.sum()
+    if not total:
+        return 128.0
+    levels = np.arange(256)
+    w0 = np.cumsum(hist)
+    s0 = np.cumsum(hist * levels)
+    w1 = total - w0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (s0[-1] * w0 - total * s0) ** 2 / (w0 * w1)
+    between[~np.isfinite(between)] = -1
+    return float(np.argmax(between)) + 0.5

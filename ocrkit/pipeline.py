@@ -236,7 +236,7 @@ def _finish_ocr(
     page.warnings.extend(result.warnings)
     confs = [b.confidence for b in page.blocks if b.text.strip()]
     page.confidence = round(sum(confs) / len(confs), 4) if confs else None
-    layout.finish_page(page)
+    layout.finish_page(page, image=image)  # the image: bold headings (stroke width)
     # Engines that read whole pages (vlm) give their own text and Markdown.
     if result.text is not None:
         page.text = result.text

@@ -456,3 +456,30 @@ def test_corpus_right_to_left_pdf_keeps_line_order(corpus: Path) -> None:
     assert cer(truth, job.text) < 0.05
     first = [b for b in job.pages[0].blocks if b.type == "text"][0]
     assert first.text.startswith("تعتبر البرمجة")
+
+
+def test_bold_lines_at_body_size_are_headings_on_scans(tmp_path: Path) -> None:
+    """Weight, not only size: bold lines at the body size are headings (stroke width
+    measured in the page image), a short regular line is not."""
+    for family in ("DejaVuSans", "DejaVuSerif"):
+        body = ImageFont.truetype(str(DEJAVU / f"{family}.ttf"), 32)
+        bold = ImageFont.truetype(str(DEJAVU / f"{family}-Bold.ttf"), 32)
+        img = Image.new("L", (1700, 900), 255)
+        draw = ImageDraw.Draw(img)
+        rows = [
+            ("Opening Hours", bold, 70),
+            ("The museum opens every day at nine in the morning and closes", body, 50),
+            ("at six in the evening, except on public holidays.", body, 90),
+            ("Kind regards", body, 70),
+            ("Tickets and Prices", bold, 70),
+            ("Adults pay twelve euros and children under ten go in free.", body, 50),
+        ]
+        y = 100
+        for text, font, step in rows:
+            draw.text((150, y), text, font=font, fill=0)
+            y += step
+        img.save(tmp_path / "bold.png", dpi=(300, 300))
+        page = api.ocr(tmp_path / "bold.png", jobs=1, language="eng").pages[0]
+        toks = md_tokens(page.markdown)
+        assert inlines_after(toks, "heading_open") == ["Opening Hours", "Tickets and Prices"]
+        assert "Kind regards" in inlines_after(toks, "paragraph_open")
