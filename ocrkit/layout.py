@@ -221,7 +221,8 @@ def _furniture_key(text: str) -> str:
 def finish_job(job: Job) -> None:
     """Mark running headers and footers: a line in the top or bottom margin whose text
     (digits ignored) recurs in the same margin on at least two pages and on at least
-    40 % of the pages. Affected pages are rendered again."""
+    40 % of the pages. Affected pages are rendered again, unless their text or Markdown
+    is not layout's own (a vlm engine's Markdown, a translation): those keep it."""
     pages = [p for p in job.pages if p.blocks]
     if len(pages) < 2:
         return
@@ -237,14 +238,17 @@ def finish_job(job: Job) -> None:
                 cand.append((p, b, key))
         seen.update(keys)
     need = max(2, -(-len(pages) * 2 // 5))
-    changed: dict[int, Page] = {}
+    changed: dict[int, Page | None] = {}
     for p, b, key in cand:
         if seen[key] >= need and b.type != "furniture":
+            if id(p) not in changed:
+                ours = p.text == page_text(p) and p.markdown == page_markdown(p)
+                changed[id(p)] = p if ours else None
             b.type = "furniture"
-            changed[id(p)] = p
-    for p in changed.values():
-        assign_paragraphs(p.blocks)
-        render_page(p)
+    for page in changed.values():
+        if page is not None:
+            assign_paragraphs(page.blocks)
+            render_page(page)
 
 
 def mark_headings(blocks: list[Block], sizes: list[float], bold: list[bool] | None = None) -> None:

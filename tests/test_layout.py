@@ -483,3 +483,26 @@ def test_bold_lines_at_body_size_are_headings_on_scans(tmp_path: Path) -> None:
         toks = md_tokens(page.markdown)
         assert inlines_after(toks, "heading_open") == ["Opening Hours", "Tickets and Prices"]
         assert "Kind regards" in inlines_after(toks, "paragraph_open")
+
+
+def test_running_header_marked_across_pages_keeps_engine_markdown() -> None:
+    """finish_job (Job.finish) marks the repeated header on every page; pages whose
+    Markdown an engine wrote (vlm) keep it."""
+    pages = []
+    for n in range(3):
+        page = Page(n, 1000, 1400, 300)
+        page.blocks = [
+            block("Harbour Board Minutes", 100, 40, 500),
+            block(f"Item {n + 1} was agreed by all members present.", 100, 300, 900),
+        ]
+        layout.finish_page(page)
+        assert page.blocks[0].type == "text"  # one page alone cannot tell
+        pages.append(page)
+    pages[1].markdown = "# Minutes as the model wrote them"
+    job = Job(pages=pages)
+    job.finish()
+    assert [p.blocks[0].type for p in pages] == ["furniture"] * 3
+    assert pages[0].markdown == "Item 1 was agreed by all members present."
+    assert pages[1].markdown == "# Minutes as the model wrote them"
+    assert job.markdown.count("Harbour Board Minutes") == 0
+    assert job.text.count("Harbour Board Minutes") == 3
