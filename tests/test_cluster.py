@@ -498,6 +498,23 @@ def test_cluster_two_servers_two_workers_and_a_killed_worker(cluster: Cluster) -
     assert int(values["ocrkit_pages_per_minute"]) > 0
     assert values['ocrkit_jobs{status="done"}'] == str(len(expected))
 
+    # DELETE of a queued job (on the other server): its pages find it gone, nothing more
+    # is stored or held, and its upload goes with it.
+    r = post(urls[0], "7400", 20)
+    assert r.status_code == 202
+    gone = r.json()["uuid"]
+    assert http.delete(f"{urls[1]}/api/v1/ocr/{gone}").status_code == 204
+    assert http.get(f"{urls[0]}/api/v1/ocr/{gone}").status_code == 404
+
+    def drained() -> bool:
+        text = http.get(urls[0] + "/metrics").text
+        return "ocrkit_queue_depth 0\n" in text and "ocrkit_pages_in_flight 0\n" in text
+
+    wait_until(drained, 60, "the deleted job's pages to drain")
+    assert cluster.sql("SELECT count(*) FROM pages WHERE job_uuid = :u", u=gone)[0][0] == 0
+    assert cluster.sql("SELECT count(*) FROM blobs WHERE job_uuid = :u", u=gone)[0][0] == 0
+    assert cluster.sql("SELECT reserved FROM usage WHERE subject = 'ip:127.0.0.1'")[0][0] == 0
+
     # Uploads are gone everywhere: the store, the servers' upload dirs, workers' caches.
     for w in ("w2", "w3"):
         cluster.stop(w)

@@ -33,6 +33,8 @@ log = logging.getLogger("ocrkit.server")
 # it has seen no progress for this long (its messages were lost, e.g. Redis restarted
 # without persistence, or the API server died between storing and publishing).
 LOST_AFTER = timedelta(seconds=60)
+# The longest an inline (<= 5 pages) POST waits for the workers before answering 202.
+INLINE_WAIT = 300.0
 
 
 def open_cluster(settings: Settings, registry: Registry) -> tuple[ClusterStore, ClusterJobService]:
@@ -82,11 +84,13 @@ class QueueScheduler:
             return -1
 
     async def wait(self, uuid: str) -> None:
-        """Return once the job has ended (or is gone), polling the shared store."""
+        """Return once the job has ended (or is gone), polling the shared store; after
+        :data:`INLINE_WAIT` seconds (no worker running?) the POST answers 202 pending."""
         from anyio.to_thread import run_sync
 
         delay = 0.05
-        while True:
+        deadline = asyncio.get_running_loop().time() + INLINE_WAIT
+        while asyncio.get_running_loop().time() < deadline:
             status = await run_sync(self._service.store.job_status, uuid)
             if status is None or status in ("done", "failed"):
                 return
@@ -226,6 +230,17 @@ class ClusterJobService(JobService):
             self.publish(uuid, priority, missing)
             n += 1
         return n
+
+    def clean_results(self) -> int:
+        """Remove cached results whose job is gone (deleted or expired on any server)."""
+        import shutil
+
+        dirs = [p for p in self.settings.results_dir.iterdir() if p.is_dir()]
+        keep = self.store.existing([p.name for p in dirs])
+        gone = [p for p in dirs if p.name not in keep]
+        for path in gone:
+            shutil.rmtree(path, ignore_errors=True)
+        return len(gone)
 
     def sweep(self) -> int:
         n = super().sweep()

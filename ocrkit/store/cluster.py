@@ -197,6 +197,13 @@ class ClusterStore(Store):
             q = select(jobs.c.uuid).where(jobs.c.uuid.in_(uuids), jobs.c.status.not_in(_jobs.FINAL))
             return set(c.execute(q).scalars())
 
+    def existing(self, uuids: list[str]) -> set[str]:
+        """Those of ``uuids`` whose job row exists."""
+        if not uuids:
+            return set()
+        with self._read() as c:
+            return set(c.execute(select(jobs.c.uuid).where(jobs.c.uuid.in_(uuids))).scalars())
+
     def stale_jobs(self, older_than: datetime) -> list[tuple[str, int, dict[str, Any], int]]:
         """Unfinished jobs created before ``older_than`` with no page stored since then:
         ``(uuid, priority, options, page_count)`` (their tasks may have been lost)."""
