@@ -17,7 +17,8 @@ image and the page's words (OCR words, or a text-layer page's own words). Two fi
   between two words is wider than :data:`GAP` line heights. Runs of lines with two or
   more chunks (single-chunk lines in between are kept: section rows, wrapped cells)
   form a candidate region; its columns are the x-ranges separated by gaps that at most
-  :data:`GAP_TOLERANCE` of its multi-chunk lines cross; a chunk that crosses a column
+  :data:`GAP_TOLERANCE` of its multi-chunk lines cross (two columns need a gap of
+  :data:`TWO_COLUMN_GAP` line heights); a chunk that crosses a column
   gap is a spanning cell. A line that only continues text in columns the line above
   filled up to the column edge (a wrapped cell) joins that row. A region is a table
   with at least 2 columns and 3 multi-chunk rows, and not when two of its columns hold
@@ -49,6 +50,8 @@ GAP = 0.9
 # A column gap may be crossed by this fraction of a region's multi-chunk lines
 # (spanning headers).
 GAP_TOLERANCE = 0.2
+# A table of only two columns needs a gap this many line heights wide between them.
+TWO_COLUMN_GAP = 2.0
 # Text-like column: its chunks' median width is more than this fraction of the region.
 TEXT_COLUMN = 0.3
 
@@ -221,6 +224,11 @@ def ruled_tables(image: Image.Image, words: list[W], dpi: int, scale: float = 1.
     return tables
 
 
+def _unruled_edges(text: str) -> str:
+    """Cell text without the ruling lines OCR read as characters (``Category |``)."""
+    return text.strip().strip("|¦[]").strip()
+
+
 def _joined(vs: list[tuple[int, int, int, int]], rows: list[list[Any]], tol: float) -> bool:
     """Most vertical rules run from one horizontal rule to another: in a table they
     meet; a chart frame with rounded corners, or a chart's bars, do not."""
@@ -315,7 +323,7 @@ def _grid_table(
             Cell(
                 row=r0,
                 col=c0,
-                text=cell_text(inside),
+                text=_unruled_edges(cell_text(inside)),
                 bbox=[round(v, 1) for v in box],
                 row_span=r1 - r0 + 1,
                 col_span=c1 - c0 + 1,
@@ -480,7 +488,8 @@ def _column_gaps(lines: list[_Line], h: float) -> list[tuple[float, float]]:
 def _region_table(lines: list[_Line], h: float) -> Table | None:
     body = [ln for ln in lines if not ln.tail]
     gaps = _column_gaps(body, h)
-    if not gaps:
+    if not gaps or (len(gaps) == 1 and gaps[0][1] - gaps[0][0] < TWO_COLUMN_GAP * h):
+        # Two "columns" a narrow gap apart: a typewriter's double spaces, not a table.
         return None
     x0 = min(ln.x0 for ln in body)
     x1 = max(ln.x1 for ln in body)
