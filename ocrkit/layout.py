@@ -48,7 +48,9 @@ What :func:`finish_page` does, in order (every step accepts ``bbox=None``):
    starting with a bullet glyph or ``-``/``*``,
    or with a label ``1.``, ``2)``, ``(3)``, ``a)``. Lines that follow an item and
    start at its text (a hanging indent) continue it (same ``paragraph``, type ``text``).
-7. **Paragraphs** (``paragraph`` index): a new paragraph starts at a new column, at a
+7. **Paragraphs** (``paragraph`` index): a new paragraph starts at a new column
+   (unless the column's last line is full, ends no sentence, and the next column
+   starts in lower case: the paragraph runs on), at a
    vertical gap above :data:`PARA_GAP` line heights, at an indent, after a line that
    ended short of the column's body lines, where the engine started one (unless lines
    had to be split at gutters: then the engine's paragraphs were wrong too), and where
@@ -351,6 +353,7 @@ def assign_paragraphs(blocks: list[Block]) -> None:
     prev: Block | None = None
     prev_hint: int | None = None
     col_right = 0.0
+    col_lines = 0
     for b, hint in zip(blocks, hints, strict=True):
         if not b.text.strip():
             b.paragraph = max(para, 0)
@@ -362,16 +365,31 @@ def assign_paragraphs(blocks: list[Block]) -> None:
                 para += 1
         else:
             new_col = _new_column(prev, b, h)
+            carried = new_col and _carries_on(prev, b, col_right, col_lines, h)
             # the right edge of the body lines of this column so far
             if new_col or prev.type not in ("text", "list_item") or b.type != "text":
-                col_right = b.bbox[2]
+                col_right, col_lines = b.bbox[2], 1
             else:
                 col_right = max(col_right, prev.bbox[2], b.bbox[2])
+                col_lines += 1
             engine_break = use_hints and hint != prev_hint
-            if new_col or engine_break or _breaks(prev, b, h, col_right):
+            if not carried and (new_col or engine_break or _breaks(prev, b, h, col_right)):
                 para += 1
         b.paragraph = para
         prev, prev_hint = b, hint
+
+
+def _carries_on(prev: Block, b: Block, col_right: float, col_lines: int, h: float) -> bool:
+    """A paragraph running on into the next column: the column's last line is full
+    and does not end a sentence, and the next column starts in lower case."""
+    assert prev.bbox is not None
+    return (
+        prev.type == b.type == "text"
+        and col_lines >= 2
+        and prev.bbox[2] >= col_right - h
+        and not prev.text.rstrip().endswith((".", "!", "?", ":", '"', "”"))
+        and b.text.lstrip()[:1].islower()
+    )
 
 
 def _new_column(prev: Block, b: Block, h: float) -> bool:

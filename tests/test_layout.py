@@ -506,3 +506,23 @@ def test_running_header_marked_across_pages_keeps_engine_markdown() -> None:
     assert pages[1].markdown == "# Minutes as the model wrote them"
     assert job.markdown.count("Harbour Board Minutes") == 0
     assert job.text.count("Harbour Board Minutes") == 3
+
+
+def test_paragraph_runs_on_into_the_next_column() -> None:
+    def two_columns(second: str) -> Page:
+        page = Page(0, 1400, 800, 300)
+        page.blocks = [
+            block("A paragraph that fills the first", 100, 100, 600),
+            block("column to its very end and goes", 100, 140, 600),
+            block("on without a full stop in the", 100, 180, 600),
+            block(second, 700, 100, 1200),
+            block("where it comes to an end at last.", 700, 140, 1150),
+        ]
+        layout.finish_page(page)
+        return page
+
+    page = two_columns("next column at the top, and that is")
+    assert len({b.paragraph for b in page.blocks}) == 1
+    assert types(page.markdown) == ["paragraph_open"]
+    page = two_columns("Next column starts a new paragraph")
+    assert [b.paragraph for b in page.blocks] == [0, 0, 0, 1, 1]
