@@ -501,14 +501,16 @@ def _operations(registry: Registry) -> dict[str, dict[str, Any]]:
                 "summary": "Health",
                 "security": [],
                 "responses": {
-                    "200": _json({"type": "object"}, "The store answers"),
-                    "503": _json({"type": "object"}, "The store does not answer"),
+                    "200": _json({"type": "object"}, "The store (and the broker, if any) answer"),
+                    "503": _json(
+                        {"type": "object"}, "The store or the queue broker does not answer"
+                    ),
                 },
             }
         },
         "/metrics": {
             "get": {
-                "summary": "Prometheus metrics: jobs by status, pages, queue depth",
+                "summary": "Prometheus metrics: jobs by status, pages, queue depth, pages/min",
                 "security": [],
                 "responses": {
                     "200": {

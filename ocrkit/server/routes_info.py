@@ -27,7 +27,7 @@ async def usage(request: Request) -> Response:
 
 
 async def health(request: Request) -> Response:
-    """GET /api/v1/health: 200 when the store answers."""
+    """GET /api/v1/health: 200 when the store (and the queue broker, if any) answer."""
     st = state(request)
     try:
         ok = await run(st.store.ping)
