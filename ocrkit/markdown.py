@@ -3,7 +3,8 @@
 * :func:`page_text`: lines joined by ``"\\n"``, paragraphs separated by ``"\\n\\n"``,
   every line (furniture too) in block order.
 * :func:`page_markdown`: furniture left out; headings ``#`` (levels:
-  :func:`heading_levels`); a paragraph's lines joined by soft breaks; list items
+  :func:`heading_levels`); a paragraph's lines joined into one line (a line-end hyphen
+  before a lower-case letter joins the word: ``infor-`` + ``mation``); list items
   ``- text`` or ``3. text`` (consecutive items form one list; a hanging-indent line
   continues its item); each of ``page.tables`` as a pipe table where its first line was
   (lines inside a table's box are the table), or, with no line inside, before the first
@@ -177,7 +178,7 @@ def _paragraph_markdown(para: list[Block], levels: dict[int, int]) -> tuple[str,
         body = _join([rest] + [b.text for b in para[1:]])
         kind = "bullet" if marker == "-" else "ordered" + marker[-1]
         return kind, f"{marker} {escape_line(body)}"
-    return "text", "\n".join(escape_line(b.text) for b in para)
+    return "text", escape_line(_join([b.text for b in para]))
 
 
 def _escape_heading(text: str) -> str:

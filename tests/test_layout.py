@@ -526,3 +526,17 @@ def test_paragraph_runs_on_into_the_next_column() -> None:
     assert types(page.markdown) == ["paragraph_open"]
     page = two_columns("Next column starts a new paragraph")
     assert [b.paragraph for b in page.blocks] == [0, 0, 0, 1, 1]
+
+
+def test_markdown_paragraph_joins_hyphenated_words() -> None:
+    page = Page(0, 1000, 600, 300)
+    page.blocks = [
+        block("The survey gave the board new infor-", 100, 100, 800),
+        block("mation about the self-", 100, 140, 800),
+        block("Locking gates of the harbour.", 100, 180, 600),
+    ]
+    layout.finish_page(page)
+    assert inlines_after(md_tokens(page.markdown), "paragraph_open") == [
+        "The survey gave the board new information about the self- Locking gates of the harbour."
+    ]
+    assert page.text.splitlines()[0].endswith("infor-")  # the text keeps the lines
