@@ -123,8 +123,8 @@ def table_pdf(path: Path) -> Path:
     return path
 
 
-def two_column_pdf(path: Path) -> Path:
-    """Running text in two columns: not a table."""
+def columns_pdf(path: Path, n: int = 2) -> Path:
+    """Running text in ``n`` columns (an article, a magazine page): not a table."""
     import pymupdf
 
     text = (
@@ -132,13 +132,16 @@ def two_column_pdf(path: Path) -> Path:
         "library should open in spring after the roof is repaired and the shelves arrive"
     )
     words = text.split(" ")
+    per_line = 14 // n + 1
     doc = pymupdf.open()
     page = doc.new_page(width=595, height=842)
-    for col, x in enumerate((50, 310)):
+    width = (595 - 100) / n
+    for col in range(n):
+        x = 50 + col * width
         y = 70.0
         for i in range(30):
-            line = " ".join(words[(i * 7 + col * 3 + j) % len(words)] for j in range(7))
-            page.insert_text((x, y), line, fontsize=10)
+            line = " ".join(words[(i * 7 + col * 3 + j) % len(words)] for j in range(per_line))
+            page.insert_text((x, y), line, fontsize=10 if n <= 2 else 8)
             y += 14
     doc.save(path)
     return path

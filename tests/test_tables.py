@@ -67,7 +67,8 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "ruled": tp.table_image(d / "ruled.png", ruled=True),
         "unruled": tp.table_image(d / "unruled.png", ruled=False),
         "pdf": tp.table_pdf(d / "tables.pdf"),
-        "twocol": tp.two_column_pdf(d / "twocol.pdf"),
+        "twocol": tp.columns_pdf(d / "twocol.pdf", 2),
+        "fourcol": tp.columns_pdf(d / "fourcol.pdf", 4),
     }
 
 
@@ -122,10 +123,18 @@ def test_born_digital_pdf_has_both_tables_in_order(pdf_job: Job) -> None:
     assert len(md_tables(page.markdown)) == 2
 
 
-def test_two_column_text_is_not_a_table(made: dict[str, Path]) -> None:
-    job = api.ocr(made["twocol"], tool=TABLES, jobs=1)
+@pytest.mark.parametrize("name", ["twocol", "fourcol"])
+def test_text_in_columns_is_not_a_table(made: dict[str, Path], name: str) -> None:
+    job = api.ocr(made[name], tool=TABLES, jobs=1)
     assert job.pages[0].tables == []
     assert all(b.type != "table" for b in job.pages[0].blocks)
+
+
+def test_corpus_pages_without_tables_get_none(corpus: Path) -> None:
+    # Born-digital: 5 pages of headings, paragraphs and lists; read by their own text.
+    job = api.ocr(corpus / "pdf" / "docling_multi_page.pdf", tool=TABLES, jobs=1)
+    assert len(job.pages) == 5
+    assert [len(p.tables) for p in job.pages] == [0] * 5
 
 
 def test_without_the_tool_there_are_no_tables(pdf_job: Job, made: dict[str, Path]) -> None:

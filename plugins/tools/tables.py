@@ -22,7 +22,7 @@ image and the page's words (OCR words, or a text-layer page's own words). Two fi
   gap is a spanning cell. A line that only continues text in columns the line above
   filled up to the column edge (a wrapped cell) joins that row. A region is a table
   with at least 2 columns and 3 multi-chunk rows, and not when two of its columns hold
-  running text (a two-column article is not a table).
+  running text (an article in columns is not a table).
 
 Cells get ``row``, ``col``, ``row_span``, ``col_span``, ``text`` (their words in reading
 order) and ``bbox``; each table gets its ``bbox``. Blocks whose centre lies inside a
@@ -52,8 +52,10 @@ GAP = 0.9
 GAP_TOLERANCE = 0.2
 # A table of only two columns needs a gap this many line heights wide between them.
 TWO_COLUMN_GAP = 2.0
-# Text-like column: its chunks' median width is more than this fraction of the region.
+# Text-like column (running text, not cells): its chunks' median width is more than
+# TEXT_COLUMN of the region, or their median length is TEXT_WORDS words or more.
 TEXT_COLUMN = 0.3
+TEXT_WORDS = 4
 
 
 @dataclass
@@ -511,12 +513,18 @@ def _region_table(lines: list[_Line], h: float) -> Table | None:
 
     # Text-like columns: an article in two columns is not a table.
     widths: dict[int, list[float]] = {}
+    counts: dict[int, list[int]] = {}
     for ln in lines:
         for ch in ln.chunks:
             k0, k1 = cols_of(ch)
             if k0 == k1:
                 widths.setdefault(k0, []).append(max(w.x1 for w in ch) - ch[0].x0)
-    texty = sum(1 for v in widths.values() if median(v) > TEXT_COLUMN * (x1 - x0))
+                counts.setdefault(k0, []).append(len(ch))
+    texty = sum(
+        1
+        for k, v in widths.items()
+        if median(v) > TEXT_COLUMN * (x1 - x0) or median(counts[k]) >= TEXT_WORDS
+    )
     if texty >= 2:
         return None
     # Rows: a line that only continues wrapped cells of the line above joins its row.
