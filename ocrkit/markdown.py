@@ -6,7 +6,7 @@
   :func:`heading_levels`); a paragraph's lines joined into one line (a line-end hyphen
   before a lower-case letter joins the word: ``infor-`` + ``mation``); list items
   ``- text`` or ``3. text`` (consecutive items form one list; a hanging-indent line
-  continues its item); each of ``page.tables`` as a pipe table where its first line was
+  continues its item; an item indented under another is nested in it); each of ``page.tables`` as a pipe table where its first line was
   (lines inside a table's box are the table), or, with no line inside, before the first
   line below it, else at the end; text that would read as Markdown syntax is escaped
   (:func:`escape_line`).
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from ocrkit.lines import body_size, line_size, list_label
+from ocrkit.lines import body_size, line_height, line_size, list_label
 from ocrkit.models import Block, Page, Table
 
 H1_RATIO = 1.5
@@ -122,30 +122,62 @@ def page_markdown(page: Page) -> str:
     levels = heading_levels(page)
     tables = list(page.tables)
     placed = [t for t in tables if any(inside(b, t) for b in page.blocks)]
-    parts: list[tuple[str, str]] = []  # (kind, markdown); list items join tightly
+    # (kind, markdown, indent): list items join tightly, nested ones indented
+    parts: list[tuple[str, str, int]] = []
+    nesting = _ListNesting()
     for para in _paragraphs([b for b in page.blocks if b.type != "furniture"]):
         for table, run in _split_at_tables(para, page.tables):
             if table is not None:
                 if table in tables:
                     tables.remove(table)
-                    parts.append(("table", table_markdown(table)))
+                    parts.append(("table", table_markdown(table), 0))
+                    nesting.reset()
                 continue
             for t in _tables_above(run[0], [t for t in tables if t not in placed]):
                 tables.remove(t)
-                parts.append(("table", table_markdown(t)))
-            parts.append(_paragraph_markdown(run, levels))
-    parts.extend(("table", table_markdown(t)) for t in tables)
+                parts.append(("table", table_markdown(t), 0))
+            kind, md = _paragraph_markdown(run, levels)
+            indent = nesting.indent(run[0], md) if kind in _LISTS else nesting.reset()
+            parts.append((kind, " " * indent + md, indent))
+    parts.extend(("table", table_markdown(t), 0) for t in tables)
     out = ""
-    prev = ""
-    for kind, md in parts:
-        if not md:
+    prev, prev_indent = "", 0
+    for kind, md, indent in parts:
+        if not md.strip():
             continue
         if out:
-            tight = kind == prev and kind.startswith(("bullet", "ordered"))
+            tight = kind in _LISTS and prev in _LISTS and (kind == prev or indent or prev_indent)
             out += "\n" if tight else "\n\n"
         out += md
-        prev = kind
+        prev, prev_indent = kind, indent
     return out
+
+
+_LISTS = ("bullet", "ordered.", "ordered)")
+
+
+class _ListNesting:
+    """Nested list items: an item whose marker stands right of the previous level's
+    marker (by more than 0.8 line heights) is a child, indented under its parent's
+    text as CommonMark wants."""
+
+    def __init__(self) -> None:
+        self.stack: list[tuple[float, int]] = []  # (marker x, children's indent)
+
+    def reset(self) -> int:
+        self.stack = []
+        return 0
+
+    def indent(self, first: Block, md: str) -> int:
+        if first.bbox is None:
+            return 0  # no box, no nesting: a top-level item
+        x, h = first.bbox[0], line_height(first)
+        while self.stack and x < self.stack[-1][0] + 0.8 * h:
+            self.stack.pop()
+        indent = self.stack[-1][1] if self.stack else 0
+        marker = md.split(" ", 1)[0]
+        self.stack.append((x, indent + len(marker) + 1))
+        return indent
 
 
 def _split_at_tables(

@@ -540,3 +540,46 @@ def test_markdown_paragraph_joins_hyphenated_words() -> None:
         "The survey gave the board new information about the self- Locking gates of the harbour."
     ]
     assert page.text.splitlines()[0].endswith("infor-")  # the text keeps the lines
+
+
+def test_nested_list_items_by_indent(tmp_path: Path) -> None:
+    doc = pymupdf.open()
+    page = doc.new_page(width=420, height=300)
+    page.insert_text((40, 40), "Checklist", fontname="hebo", fontsize=16)
+    rows = [
+        (48, "• Boat"),
+        (68, "1. Check the hull"),
+        (68, "2. Check the sails"),
+        (48, "• Crew"),
+        (68, "• Life jackets for everyone"),
+    ]
+    y = 70
+    for x, text in rows:
+        page.insert_text((x, y), text, fontname="helv", fontsize=11)
+        y += 18
+    doc.save(tmp_path / "nested.pdf")
+    md = api.ocr(tmp_path / "nested.pdf", jobs=1, dpi=100).pages[0].markdown
+    assert types(md) == [
+        "heading_open",
+        "bullet_list_open",
+        "list_item_open",
+        "paragraph_open",
+        "ordered_list_open",
+        "list_item_open",
+        "paragraph_open",
+        "list_item_open",
+        "paragraph_open",
+        "list_item_open",
+        "paragraph_open",
+        "bullet_list_open",
+        "list_item_open",
+        "paragraph_open",
+    ], md
+    items = inlines_after(md_tokens(md), "list_item_open", 2)
+    assert items == [
+        "Boat",
+        "Check the hull",
+        "Check the sails",
+        "Crew",
+        "Life jackets for everyone",
+    ]
