@@ -6,9 +6,10 @@
   :func:`heading_levels`); a paragraph's lines joined into one line (a line-end hyphen
   before a lower-case letter joins the word: ``infor-`` + ``mation``); list items
   ``- text`` or ``3. text`` (consecutive items form one list; a hanging-indent line
-  continues its item; an item indented under another is nested in it); each of ``page.tables`` as a pipe table where its first line was
-  (lines inside a table's box are the table), or, with no line inside, before the first
-  line below it, else at the end; text that would read as Markdown syntax is escaped
+  continues its item; an item indented under another is nested in it); each of
+  ``page.tables`` as a pipe table where its first line was (lines inside a table's box
+  are the table), or, with no line inside, before the first line below it, else at the
+  end; text that would read as Markdown syntax is escaped
   (:func:`escape_line`).
 """
 
@@ -163,6 +164,7 @@ class _ListNesting:
 
     def __init__(self) -> None:
         self.stack: list[tuple[float, int]] = []  # (marker x, children's indent)
+        self.bottom = 0.0  # of the last item's first line
 
     def reset(self) -> int:
         self.stack = []
@@ -172,6 +174,9 @@ class _ListNesting:
         if first.bbox is None:
             return 0  # no box, no nesting: a top-level item
         x, h = first.bbox[0], line_height(first)
+        if not first.bbox[1] >= self.bottom - 0.5 * h:
+            self.stack = []  # moved up: another column, another list
+        self.bottom = first.bbox[3]
         while self.stack and x < self.stack[-1][0] + 0.8 * h:
             self.stack.pop()
         indent = self.stack[-1][1] if self.stack else 0
