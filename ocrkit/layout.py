@@ -115,9 +115,10 @@ OCR_HEADING_RATIO = 1.25  # estimated sizes are noisier
 BOLD_RATIO = 1.3
 MARGIN = 0.1
 LOW_CONFIDENCE = 0.75  # tesseract: clean print 0.9+, a line with misreads below
+_ROMAN = r"(?=[ivxlc])(c[d]|d?c{0,3})(x[cl]|l?x{0,3})(i[xv]|v?i{0,3})"
 _PAGE_NUMBER = re.compile(
-    r"^(page\s+|p\.\s*|seite\s+)?[-–—]?\s*(\d{1,4}|[ivxlc]{1,6}|\d{1,3}[-–.]\d{1,4})\s*[-–—]?"
-    r"(\s*(of|/|von)\s*\d{1,4})?$",
+    rf"^(page\s+|p\.\s*|seite\s+)?[-–—]?\s*(\d{{1,4}}|{_ROMAN}|\d{{1,3}}[-–.]\d{{1,4}})"
+    r"\s*[-–—]?(\s*(of|/|von)\s*\d{1,4})?$",
     re.IGNORECASE,
 )
 
