@@ -640,7 +640,9 @@ class ExtractTables(Tool):
     preset: ClassVar[dict[str, Any]] = {}
 
     def process_page(self, page: Page, image: Image.Image | None, options: dict[str, Any]) -> Page:
-        page.tables = find_tables(page, image)
+        found = find_tables(page, image)
+        if found or not page.tables:  # keep tables an engine gave when none are found
+            page.tables = found
         for b in page.blocks:
             if any(_inside(b.bbox, t.bbox) for t in page.tables if t.bbox):
                 b.type = "table"
