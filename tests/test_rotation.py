@@ -265,3 +265,47 @@ def test_ink_ignores_dust_but_not_a_word() -> None:
     ImageDraw.Draw(img).text((300, 300), "Hi", font=ImageFont.truetype(FONT, 30), fill=0)
     assert not orient.is_blank(img, 200)
     assert not orient.is_blank(ImageOps.invert(Image.new("L", (400, 400), 255)), 300)
+
+
+# ------------------------------------------------- searchable PDF of a deskewed page
+
+
+def _ink_under_words(pdf: bytes, dpi: int = 150) -> list[float]:
+    """For each word of the PDF's text layer: the share of its box's rows that have ink
+    in the rendered page (text over the words it belongs to: near 1)."""
+    import numpy as np
+    import pymupdf
+
+    doc = pymupdf.open(stream=pdf, filetype="pdf")
+    page = doc[0]
+    pix = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY)
+    img = Image.frombytes("L", (pix.width, pix.height), pix.samples)
+    out = []
+    for x0, y0, x1, y1, *_ in page.get_text("words"):
+        box = tuple(round(v * dpi / 72) for v in (x0, y0, x1, y1))
+        crop = np.asarray(img.crop(box)) < 128
+        out.append(float(crop.any(axis=1).mean()) if crop.size else 0.0)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["png", "pdf"])
+def test_searchable_pdf_of_a_skewed_scan_puts_words_on_their_ink(tmp_path: Path, kind: str) -> None:
+    import pymupdf
+
+    upright, truth = made_page()
+    given = upright.rotate(3.0, resample=Image.Resampling.BICUBIC, fillcolor=255)
+    png = tmp_path / "skewed.png"
+    given.save(png, dpi=(300, 300))
+    path = png
+    if kind == "pdf":  # an image-only scan PDF at 300 dpi
+        path = tmp_path / "skewed.pdf"
+        doc = pymupdf.open()
+        page = doc.new_page(width=given.width * 72 / 300, height=given.height * 72 / 300)
+        page.insert_image(page.rect, filename=str(png))
+        doc.save(path)
+    job = api.ocr(path, jobs=1, language="eng")
+    assert abs(job.pages[0].extra["deskew"] - 3.0) <= 0.3
+    pdf = api.export(job, "pdf", source=path)
+    inked = _ink_under_words(pdf)
+    assert len(inked) >= len(truth) - 2
+    assert min(inked) >= 0.6 and sum(inked) / len(inked) >= 0.85, inked

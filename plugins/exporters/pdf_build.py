@@ -44,7 +44,7 @@ NEEDS_SOURCE = (
 
 
 def upright_to_rendered(
-    page: Page, turn: int, rendered_w: float, rendered_h: float
+    page: Page, turn: float, rendered_w: float, rendered_h: float
 ) -> pymupdf.Matrix:
     """Pixels of the upright page -> pixels of the image before the engine turned it.
 
@@ -131,6 +131,10 @@ def from_pdf(job: Job, data: bytes, password: str | None) -> bytes:
             job_page, turn, page.rect.width * scale, page.rect.height * scale
         )
         matrix = to_rendered * pymupdf.Matrix(1 / scale, 1 / scale) * page.derotation_matrix
+        deskew = float(job_page.extra.get("deskew", 0.0) or 0.0)
+        if deskew:  # the pipeline levelled the page about its centre (ocrkit.orient)
+            size = (job_page.width, job_page.height)
+            matrix = upright_to_rendered(job_page, deskew, *size) * matrix
         unrotated = page.rect * page.derotation_matrix
         text_page = text_layer_page(text_doc, font, unrotated, job_page.blocks, matrix)
         # Place the text page exactly over the visible box, in PDF user space. (PyMuPDF's

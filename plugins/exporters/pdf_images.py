@@ -78,7 +78,8 @@ def page_image(
     only) plus the engine's turn, as :mod:`ocrkit.inputs` and the pipeline record it.
     """
     want = (page.width, page.height)
-    if source is not None and page.index < source.frames:
+    # A deskewed page (ocrkit.orient) is shown as the levelled image its boxes refer to.
+    if source is not None and page.index < source.frames and not page.extra.get("deskew"):
         orientation = source.orientation if page.index == 0 else 1
         turn = (page.rotation - EXIF_ROTATION.get(orientation, 0)) % 360
         rotate = -turn % 360
