@@ -103,6 +103,23 @@ def test_ruled_scan_with_row_and_column_spans(made: dict[str, Path]) -> None:
     assert parsed[2:] == tp.BODY
 
 
+def test_table_on_a_page_given_sideways(made: dict[str, Path], tmp_path: Path) -> None:
+    from PIL import Image
+
+    with Image.open(made["ruled"]) as im:
+        src = tmp_path / "sideways.png"
+        im.rotate(90, expand=True, fillcolor=255).save(src, dpi=(300, 300))
+    job = api.ocr(src, tool=TABLES, language="eng", jobs=1)
+    (page,) = job.pages
+    assert page.rotation == 90
+    (table,) = page.tables
+    assert table.grid() == tp.GRID
+    # Boxes are in the upright page's pixels: the table is wider than tall there.
+    assert table.bbox is not None and page.width > page.height
+    assert table.bbox[2] - table.bbox[0] > table.bbox[3] - table.bbox[1]
+    assert table.bbox[2] <= page.width and table.bbox[3] <= page.height
+
+
 def test_unruled_scan_with_a_spanning_header(made: dict[str, Path]) -> None:
     job = api.ocr(made["unruled"], tool=TABLES, language="eng", jobs=1)
     (table,) = job.pages[0].tables
