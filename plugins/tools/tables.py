@@ -84,7 +84,9 @@ class W:
 def page_words(page: Page) -> list[W]:
     out: list[W] = []
     for b in page.blocks:
-        if b.bbox is None or b.type == "furniture":
+        # Furniture counts: a figure in a table's first or last row, near the page's
+        # edge, looks like a page number to the layout (a table crop has no margins).
+        if b.bbox is None:
             continue
         for w in b.words or []:
             if w.text.strip():
@@ -458,22 +460,19 @@ def _regions(lines: list[_Line], h: float) -> list[list[_Line]]:
     return [r for r in out if sum(len(ln.chunks) >= 2 for ln in r) >= 3]
 
 
-def _column_gaps(lines: list[_Line], h: float) -> list[tuple[float, float]]:
-    multi = [ln for ln in lines if len(ln.chunks) >= 2]
-    x0 = min(ln.x0 for ln in lines)
-    x1 = max(ln.x1 for ln in lines)
-    width = int(x1 - x0) + 1
+def _gaps_of(
+    spans: list[list[tuple[float, float]]], x0: float, width: int, limit: float, min_w: float
+) -> list[tuple[float, float]]:
+    """x-ranges (at least ``min_w`` wide, not at the left edge) that at most ``limit``
+    of the lines' spans cover."""
     count = [0] * (width + 1)
-    for ln in multi:
+    for line in spans:
         covered = [0] * (width + 1)
-        for ch in ln.chunks:
-            a, b = int(ch[0].x0 - x0), int(max(w.x1 for w in ch) - x0)
-            for i in range(max(0, a), min(width, b) + 1):
+        for sa, sb in line:
+            for i in range(max(0, int(sa - x0)), min(width, int(sb - x0)) + 1):
                 covered[i] = 1
         for i, c in enumerate(covered):
             count[i] += c
-    # A spanning header crosses column gaps: tolerate a few such lines (one from 4 lines).
-    limit = max(1.0 if len(multi) >= 4 else 0.0, GAP_TOLERANCE * len(multi))
     gaps: list[tuple[float, float]] = []
     start = None
     for i, c in enumerate(count):
@@ -481,15 +480,66 @@ def _column_gaps(lines: list[_Line], h: float) -> list[tuple[float, float]]:
             if start is None:
                 start = i
         elif start is not None:
-            if start > 0 and i - start >= 0.5 * h:
+            if start > 0 and i - start >= min_w:
                 gaps.append((x0 + start, x0 + i))
             start = None
     return gaps
 
 
+def _column_gaps(
+    lines: list[_Line], h: float
+) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """(gaps between chunks, extra gaps): an extra gap lies between words of chunks that
+    some lines ran together (an engine that boxed two cells as one), where most lines
+    have a chunk boundary."""
+    multi = [ln for ln in lines if len(ln.chunks) >= 2]
+    x0 = min(ln.x0 for ln in lines)
+    width = int(max(ln.x1 for ln in lines) - x0) + 1
+    # A spanning header crosses column gaps: tolerate a few such lines (one from 4 lines).
+    limit = max(1.0 if len(multi) >= 4 else 0.0, GAP_TOLERANCE * len(multi))
+    chunk_spans = [[(c[0].x0, max(w.x1 for w in c)) for c in ln.chunks] for ln in multi]
+    gaps = _gaps_of(chunk_spans, x0, width, limit, 0.3 * h)
+    extra: list[tuple[float, float]] = []
+    if not gaps:  # no column structure to refine (typewritten prose's wide spaces)
+        return gaps, extra
+    word_spans = [[(w.x0, w.x1) for w in ln.words] for ln in multi]
+    for g in _gaps_of(word_spans, x0, width, limit, 0.3 * h):
+        if any(min(g[1], k[1]) > max(g[0], k[0]) for k in gaps):
+            continue
+        apart = sum(
+            1
+            for ln in multi
+            if any(
+                max(w.x1 for w in c1) < g[1] and c2[0].x0 > g[0]
+                for c1, c2 in zip(ln.chunks, ln.chunks[1:], strict=False)
+            )
+        )
+        if apart * 2 >= len(multi):
+            extra.append(g)
+    return gaps, extra
+
+
+def _split_at(chunks: list[list[W]], gaps: list[tuple[float, float]]) -> list[list[W]]:
+    """Chunks split between two words whose space lies in one of ``gaps``."""
+    out: list[list[W]] = []
+    for ch in chunks:
+        cur = [ch[0]]
+        for a, b in zip(ch, ch[1:], strict=False):
+            if any(a.x1 < g[1] and b.x0 > g[0] for g in gaps):
+                out.append(cur)
+                cur = []
+            cur.append(b)
+        out.append(cur)
+    return out
+
+
 def _region_table(lines: list[_Line], h: float) -> Table | None:
     body = [ln for ln in lines if not ln.tail]
-    gaps = _column_gaps(body, h)
+    gaps, extra = _column_gaps(body, h)
+    if extra:
+        for ln in lines:
+            ln.chunks = _split_at(ln.chunks, extra)
+        gaps = sorted(gaps + extra)
     if not gaps or (len(gaps) == 1 and gaps[0][1] - gaps[0][0] < TWO_COLUMN_GAP * h):
         # Two "columns" a narrow gap apart: a typewriter's double spaces, not a table.
         return None
