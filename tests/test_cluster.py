@@ -307,6 +307,11 @@ def scanned_pdf(tag: str, pages: int) -> bytes:
     return out.getvalue()
 
 
+def store_job(cluster: Cluster, uuid: str) -> dict[str, Any]:
+    row = cluster.sql("SELECT status, error FROM jobs WHERE uuid = :u", u=uuid)[0]
+    return {"status": row[0], "error": row[1] or ""}
+
+
 def wait_until(check: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -335,11 +340,13 @@ def test_cluster_two_servers_two_workers_and_a_killed_worker(cluster: Cluster) -
 
     settings = load_settings(cluster.env)
     store = ClusterStore.open(settings)  # migrates the fresh database
-    store.create_account("acme", "paid")
+    acme_id = store.create_account("acme", "paid").id
     store.credit("acme", 1000)
     _, paid_token = store.create_token("acme")
-    store.create_account("freddy", "free")
+    freddy_id = store.create_account("freddy", "free").id
     _, free_token = store.create_token("freddy")
+    pat_id = store.create_account("pat", "free").id
+    _, pat_token = store.create_token("pat")
     store.close()
     celery = make_celery(settings)
 
@@ -369,7 +376,19 @@ def test_cluster_two_servers_two_workers_and_a_killed_worker(cluster: Cluster) -
     paid_uuid = paid.json()["uuid"]
     acme = {"Authorization": f"Bearer {paid_token}"}
     assert paid.json()["status"] == "pending" and paid.json()["page_count"] == 20
-    assert http.get(urls[0] + "/api/v1/health").json()["queue_depth"] == 60
+    # A page that has already killed its worker process three times (as a page that
+    # crashes the renderer would): the next delivery fails the job instead of looping.
+    poison = http.post(
+        urls[0] + "/api/v1/ocr/",
+        files={"file": ("p.pdf", scanned_pdf("7500", 6), "application/pdf")},
+        headers={"Authorization": f"Bearer {pat_token}"},
+    )
+    assert poison.status_code == 202
+    poison_uuid = poison.json()["uuid"]
+    broker = redis.Redis.from_url(cluster.broker_url)
+    broker.set(f"{cluster.queue}:deliveries:{poison_uuid}:3", 3)
+    broker.close()
+    assert http.get(urls[0] + "/api/v1/health").json()["queue_depth"] == 66
 
     workers = {"w1": root / "w1", "w2": root / "w2"}
     for w, data in workers.items():
@@ -423,7 +442,8 @@ def test_cluster_two_servers_two_workers_and_a_killed_worker(cluster: Cluster) -
 
     def all_ended() -> bool:
         rows = cluster.sql("SELECT status FROM jobs")
-        return len(rows) == len(expected) and all(r[0] in ("done", "failed") for r in rows)
+        ended = all(r[0] in ("done", "failed") for r in rows)
+        return len(rows) == len(expected) + 1 and ended  # + the poisoned job
 
     wait_until(all_ended, 180, "every job to end", every=0.5)
 
@@ -444,12 +464,18 @@ def test_cluster_two_servers_two_workers_and_a_killed_worker(cluster: Cluster) -
         for p in body["pages"]:
             words = " ".join(p["text"].split())
             assert f"Report {tag} page {p['index'] + 1}" in words, (u, p["index"], words)
-    charges = cluster.sql("SELECT job_uuid, charged, per_page, reserved FROM reservations")
+    charges = cluster.sql(
+        "SELECT job_uuid, charged, per_page, reserved FROM reservations WHERE job_uuid != :p",
+        p=poison_uuid,
+    )
     assert {r[0]: r[1] for r in charges} == {
         u: n * (1 if u != paid_uuid else settings.cost_cpu) for u, (_, n) in expected.items()
     }
     assert all(r[3] == 0 for r in charges)
-    page_rows = cluster.sql("SELECT count(*), count(DISTINCT (job_uuid, index)) FROM pages")[0]
+    page_rows = cluster.sql(
+        "SELECT count(*), count(DISTINCT (job_uuid, index)) FROM pages WHERE job_uuid != :p",
+        p=poison_uuid,
+    )[0]
     assert page_rows[0] == page_rows[1] == sum(n for _, n in expected.values())
     balance = cluster.sql("SELECT credits, credits_reserved FROM accounts WHERE name='acme'")
     assert tuple(balance[0]) == (1000 - 20 * settings.cost_cpu, 0)
@@ -457,7 +483,17 @@ def test_cluster_two_servers_two_workers_and_a_killed_worker(cluster: Cluster) -
     # Anonymous: the two free big jobs and the small ones (7103 is paid, 73xx free).
     anon_pages = sum(n for t, n in expected.values() if t != "7103" and t < "7300")
     assert ledger["ip:127.0.0.1"] == anon_pages
-    assert sorted(ledger.values()) == sorted([anon_pages, 12, 20 * settings.cost_cpu])
+    assert ledger[f"account:{freddy_id}"] == 12
+    assert ledger[f"account:{acme_id}"] == 20 * settings.cost_cpu
+
+    # The poisoned job failed at page 4 and paid only for the pages it stored.
+    failed = store_job(cluster, poison_uuid)
+    assert failed["status"] == "failed" and "page 4" in failed["error"], failed
+    stored_pages = cluster.sql("SELECT index FROM pages WHERE job_uuid = :u", u=poison_uuid)
+    assert 3 not in {r[0] for r in stored_pages}
+    assert ledger.get(f"account:{pat_id}", 0) == len(stored_pages)
+    hold = cluster.sql("SELECT reserved FROM reservations WHERE job_uuid = :u", u=poison_uuid)
+    assert hold[0][0] == 0
 
     # The pages w1 held were redone by another worker; a 20-page job ran on both workers.
     for u, i in in_flight:

@@ -42,6 +42,21 @@ log = logging.getLogger("ocrkit.queue")
 FINAL = ("done", "failed")
 LOST_UPLOAD = "the upload of this job is no longer in the store"
 CACHE_DIR = "worker-cache"
+# Deliveries of one page whose process died before it returned, before the job fails.
+MAX_DEATHS = 3
+RETRY_SECONDS = 5
+MAX_RETRIES = 120  # ten minutes of an unreachable store
+
+
+def _transient() -> tuple[type[BaseException], ...]:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeout
+    from sqlalchemy.exc import DBAPIError
+
+    return (DBAPIError, RedisConnectionError, RedisTimeout)
+
+
+TRANSIENT = _transient()
 
 
 def now_iso() -> str:
@@ -122,6 +137,23 @@ class WorkerContext:
     registry: Registry
     cache: UploadCache
     pid: int
+    redis: Any = None
+
+    def deliveries(self, uuid: str, index: int, delta: int) -> int:
+        """Deliveries of page ``index`` that are running or died (kept a day in the
+        broker's Redis): +1 when one starts, -1 when it returns (a dead process never
+        does)."""
+        if self.redis is None:
+            import redis
+
+            self.redis = redis.Redis.from_url(
+                self.settings.broker_url, socket_timeout=10, socket_connect_timeout=10
+            )
+        key = f"{self.settings.queue_name}:deliveries:{uuid}:{index}"
+        pipe = self.redis.pipeline()
+        pipe.incrby(key, delta)
+        pipe.expire(key, 24 * 3600)
+        return int(pipe.execute()[0])
 
     @classmethod
     def open(cls) -> WorkerContext:
@@ -159,9 +191,6 @@ def billing_tier(registry: Registry, engine_name: str | None) -> str:
 
 def run_page(uuid: str, index: int, *, claim: str, worker: str) -> str:
     """Process page ``index`` of job ``uuid`` once; returns what happened (for logs)."""
-    from ocrkit.pipeline import process_page
-    from ocrkit.queue.plan import page_task
-
     ctx = context()
     state = ctx.store.page_state(uuid, index)
     if state is None or state.status in FINAL:
@@ -176,6 +205,24 @@ def run_page(uuid: str, index: int, *, claim: str, worker: str) -> str:
     if not plan:
         fail(ctx, uuid, LOST_UPLOAD)
         return "failed: no plan"
+    deaths = ctx.deliveries(uuid, index, +1) - 1
+    if deaths >= MAX_DEATHS:
+        # Every earlier delivery died with its process (a page that crashes the
+        # renderer or the engine): fail the job instead of redelivering it forever.
+        fail(ctx, uuid, f"a page worker died on page {index + 1} ({deaths} times); see the log")
+        return "failed: a page that kills its worker"
+    try:
+        return _run_page(ctx, uuid, index, plan, claim=claim, worker=worker)
+    finally:  # not reached when the process dies: the count then says so
+        ctx.deliveries(uuid, index, -1)
+
+
+def _run_page(
+    ctx: WorkerContext, uuid: str, index: int, plan: dict[str, Any], *, claim: str, worker: str
+) -> str:
+    from ocrkit.pipeline import process_page
+    from ocrkit.queue.plan import page_task
+
     ctx.store.mark_processing(uuid)
     t0 = time.perf_counter()
     try:
@@ -201,6 +248,8 @@ def run_page(uuid: str, index: int, *, claim: str, worker: str) -> str:
     except OcrkitError as exc:
         fail(ctx, uuid, exc.message)
         return f"failed: {exc.message}"
+    except TRANSIENT:
+        raise  # the store or broker is away for a moment: the task is retried
     except Exception as exc:
         log.error("job %s page %d failed", uuid, index, exc_info=exc)
         fail(ctx, uuid, f"internal error while processing ({type(exc).__name__})")
@@ -298,4 +347,8 @@ def register(app: Celery) -> None:
     @app.task(name=PAGE_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
     def page(self: Any, uuid: str, index: int) -> str:
         worker = self.request.hostname or socket.gethostname()
-        return run_page(uuid, int(index), claim=str(self.request.id), worker=worker)
+        try:
+            return run_page(uuid, int(index), claim=str(self.request.id), worker=worker)
+        except TRANSIENT as exc:
+            log.warning("job %s page %d: %s; retrying in %ds", uuid, index, exc, RETRY_SECONDS)
+            raise self.retry(exc=exc, countdown=RETRY_SECONDS, max_retries=MAX_RETRIES) from None
