@@ -171,10 +171,24 @@ def read_page(
             script = found.script
             if found.rotate and found.orientation_confidence >= OSD_MIN_CONFIDENCE:
                 upright = orient.turn(image, found.rotate)
-                angle = orient.estimate_skew(upright, dpi)
-                work = orient.deskew(upright, angle)
-                reading.turn, reading.deskew, reading.image = found.rotate, angle, work
-                res = None
+                turned_angle = orient.estimate_skew(upright, dpi)
+                turned = orient.deskew(upright, turned_angle)
+                if found.script in ("Latin", "Fraktur") or not auto:
+                    # Same models, so the readings compare: a turn that reads worse than
+                    # the page as given was OSD misjudging a poor upright scan (unless
+                    # the page as given was read sideways: words standing upright).
+                    again = _call(engine, turned, langs, dpi, opts)
+                    reading.passes += 1
+                    after = assess(again)
+                    sideways = quality.vertical > VERTICAL_SHARE >= after.vertical
+                    if sideways or after.confidence >= quality.confidence:
+                        res, work, angle = again, turned, turned_angle
+                        reading.turn = found.rotate
+                    else:
+                        reading.extra["osd_turn_rejected"] = found.rotate
+                else:  # another script: read below with its model
+                    work, angle, reading.turn, res = turned, turned_angle, found.rotate, None
+                reading.deskew = angle
     multilingual = bool(getattr(engine, "multilingual", False))
     if auto and not multilingual:
         installed = engine.languages()
@@ -202,7 +216,7 @@ def read_page(
     if not found_langs and res.blocks:
         found_langs = [languages.to_iso(c) for c in langs]
     reading.result, reading.languages, reading.detected = res, langs, found_langs
-    reading.image = work
+    reading.image, reading.deskew = work, angle
     return reading
 
 
