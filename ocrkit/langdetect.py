@@ -55,6 +55,12 @@ def _get() -> Any:
     return _detector
 
 
+def warm() -> None:
+    """Load the model now (the page-worker fork server does, so workers share it)."""
+    if available():
+        _get().detect("warm", model="lite", k=1)
+
+
 def _letters(text: str) -> int:
     return sum(ch.isalpha() for ch in text)
 
