@@ -585,7 +585,9 @@ def _region_table(lines: list[_Line], h: float) -> Table | None:
     # Rows: a line that only continues wrapped cells of the line above joins its row.
     rows: list[list[_Line]] = []
     for ln in lines:
-        if rows and _continues(rows[-1], ln, cols_of, bounds, h):
+        if rows and (
+            _header_wrap(rows, ln, cols_of) or _continues(rows[-1], ln, cols_of, bounds, h)
+        ):
             rows[-1].append(ln)
         elif ln.tail:
             break  # text below the table
@@ -616,6 +618,20 @@ def _region_table(lines: list[_Line], h: float) -> Table | None:
     if len(rows) < 2 or not cells:
         return None
     return Table(cells=cells, bbox=_box(all_words))
+
+
+def _header_wrap(
+    rows: list[list[_Line]], ln: _Line, cols_of: Callable[[list[W]], tuple[int, int]]
+) -> bool:
+    """The second line of two-line header cells: in the first rows, cells in exactly the
+    columns of the line above, each going on in lower case or with a parenthesis
+    (``6-Month`` over ``(n = 80)``)."""
+    if len(rows) > 2 or len(ln.chunks) < 2:
+        return False
+    prev = rows[-1][-1]
+    if {cols_of(c)[0] for c in ln.chunks} != {cols_of(c)[0] for c in prev.chunks}:
+        return False
+    return all(c[0].text[:1] == "(" or c[0].text[:1].islower() for c in ln.chunks)
 
 
 def _continues(
