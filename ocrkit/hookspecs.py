@@ -132,6 +132,9 @@ class Engine:
     # True: one model reads every language in languages(), so language=auto never
     # re-reads a page with other models (RapidOCR); False: languages select models.
     multilingual: ClassVar[bool] = False
+    # Below this length-weighted word confidence a cpu engine's first reading is suspect
+    # and the pipeline asks Tesseract OSD whether the page is turned (ocrkit.readpage).
+    upright_confidence: ClassVar[float] = 0.6
 
     def languages(self) -> list[str]:
         """Language codes this engine can read now (ocrkit canonical codes, see

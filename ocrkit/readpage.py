@@ -74,11 +74,8 @@ class Quality:
     letters: int
     vertical: float
 
-    @property
-    def suspect(self) -> bool:
-        return (
-            self.confidence < GOOD_CONFIDENCE or self.vertical > VERTICAL_SHARE or not self.letters
-        )
+    def suspect(self, good: float = GOOD_CONFIDENCE) -> bool:
+        return self.confidence < good or self.vertical > VERTICAL_SHARE or not self.letters
 
 
 def assess(result: PageResult) -> Quality:
@@ -157,7 +154,8 @@ def read_page(
     quality = assess(res)
     script: str | None = None
     osd_failed = False
-    if quality.suspect and orient.osd_available():
+    good = float(getattr(engine, "upright_confidence", GOOD_CONFIDENCE))
+    if quality.suspect(good) and orient.osd_available():
         found = orient.osd(work, dpi)
         if found is None:
             osd_failed = True
@@ -208,12 +206,24 @@ def read_page(
         after = assess(res)
         if osd_failed and after.letters and after.confidence < GOOD_CONFIDENCE:
             res, langs = _trial(engine, work, dpi, opts, res, langs, installed, reading)
-    elif res is None:
-        res = _call(engine, work, langs, dpi, opts)
-        reading.passes += 1
+    else:
+        if res is None:
+            res = _call(engine, work, langs, dpi, opts)
+            reading.passes += 1
+        readable = engine.languages()
+        if (
+            script
+            and script != "Latin"
+            and readable
+            and not orient.script_languages(script, readable)
+        ):
+            reading.warnings.append(
+                f"the page looks like {script} script, which engine {engine.name!r} "
+                "cannot read; try --engine tesseract"
+            )
     res.blocks = drop_noise(res.blocks)
     found_langs = [code for code, _ in detect_languages(_lines(res))]
-    if not found_langs and res.blocks:
+    if not found_langs and assess(res).letters:
         found_langs = [languages.to_iso(c) for c in langs]
     reading.result, reading.languages, reading.detected = res, langs, found_langs
     reading.image, reading.deskew = work, angle

@@ -95,6 +95,9 @@ class RapidOcrEngine(Engine):
     # One recognition model reads every language it lists: language=auto never re-reads
     # a page for language (ocrkit.readpage), it only reports the text's languages.
     multilingual = True
+    # PP-OCR scores every upright corpus page >= 0.99 (length-weighted word confidence)
+    # and quarter- or half-turned pages 0.69-0.78: below this, the pipeline asks OSD.
+    upright_confidence = 0.9
 
     def languages(self) -> list[str]:
         paths, _ = _model_paths()
