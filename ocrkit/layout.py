@@ -436,7 +436,7 @@ def flag_confidence(page: Page, threshold: float = LOW_CONFIDENCE) -> None:
     page's confidence (:func:`ocrkit.models.weighted_confidence`)."""
     for b in page.blocks:
         if b.words and page.source != "text-layer":
-            c = weighted_confidence([Block("", None, 0.0, b.words)])
+            c = weighted_confidence([b])
             if c is not None:
                 b.confidence = c
         low = bool(b.text.strip()) and b.confidence < threshold

@@ -267,11 +267,8 @@ def merge_row_fragments(blocks: list[Block]) -> list[Block]:
         ):
             prev.text = f"{prev.text} {b.text}"
             prev.words = [*prev.words, *b.words]
-            prev.confidence = (
-                min(prev.confidence, b.confidence)
-                if not prev.words
-                else (weighted_confidence([Block("", None, 0.0, prev.words)]) or prev.confidence)
-            )
+            # the joined line's words, weighted by length (flag_confidence's definition)
+            prev.confidence = weighted_confidence([prev]) or prev.confidence
             prev.bbox = [
                 min(prev.bbox[0], b.bbox[0]),
                 min(prev.bbox[1], b.bbox[1]),
