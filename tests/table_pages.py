@@ -8,8 +8,7 @@ from pathlib import Path
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 
 # The true dense grid: "Region" spans rows 0-1 (ruled only); the header spans columns
-# 1-3: centred over them in the ruled table, left-aligned in the unruled one (without
-# lines a centred header's first column is ambiguous).
+# 1-3, centred over them (``centre=False``: left-aligned in column 1).
 HEADER = "Quarterly sales in units, all regions"
 BODY = [
     ["North", "120", "340", "560"],
@@ -32,7 +31,7 @@ def _layout(left: int, top: int) -> tuple[list[float], list[float]]:
     return xs, ys
 
 
-def table_image(path: Path, *, ruled: bool, font_size: int = 36) -> Path:
+def table_image(path: Path, *, ruled: bool, centre: bool = True, font_size: int = 36) -> Path:
     """A 1600 x 1300 px page (300 dpi): two lines of text, the table, two lines."""
     from PIL import Image, ImageDraw, ImageFont
 
@@ -52,7 +51,7 @@ def table_image(path: Path, *, ruled: bool, font_size: int = 36) -> Path:
         d.text((x, ys[row] + pad), text, font=font, fill=0)
 
     put("Region", 0, 0, 0)
-    put(HEADER, 1, 3, 0, center=ruled)
+    put(HEADER, 1, 3, 0, center=centre)
     for r, row in enumerate(GRID[1:], start=1):
         for c, text in enumerate(row):
             if text:
@@ -74,7 +73,7 @@ def table_image(path: Path, *, ruled: bool, font_size: int = 36) -> Path:
     return path
 
 
-def table_pdf(path: Path) -> Path:
+def table_pdf(path: Path, *, centre: bool = True) -> Path:
     """A born-digital A4 page: text, the ruled table, text, the unruled table, text."""
     import pymupdf
 
@@ -105,7 +104,7 @@ def table_pdf(path: Path) -> Path:
             page.insert_text((x, ys[row] + 16), text, fontsize=size)
 
         put("Region", 0, 0, 0)
-        put(HEADER, 1, 3, 0, center=ruled)
+        put(HEADER, 1, 3, 0, center=centre)
         for r, row in enumerate(GRID[1:], start=1):
             for c, text in enumerate(row):
                 if text:

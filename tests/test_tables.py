@@ -120,8 +120,14 @@ def test_table_on_a_page_given_sideways(made: dict[str, Path], tmp_path: Path) -
     assert table.bbox[2] <= page.width and table.bbox[3] <= page.height
 
 
-def test_unruled_scan_with_a_spanning_header(made: dict[str, Path]) -> None:
-    job = api.ocr(made["unruled"], tool=TABLES, language="eng", jobs=1)
+@pytest.mark.parametrize("centre", [True, False], ids=["centred", "left-aligned"])
+def test_unruled_scan_with_a_spanning_header(
+    made: dict[str, Path], tmp_path: Path, centre: bool
+) -> None:
+    src = (
+        made["unruled"] if centre else tp.table_image(tmp_path / "u.png", ruled=False, centre=False)
+    )
+    job = api.ocr(src, tool=TABLES, language="eng", jobs=1)
     (table,) = job.pages[0].tables
     assert table.grid() == tp.GRID
     assert (0, 1, 1, 3) in spans(table)

@@ -519,7 +519,16 @@ def _column_gaps(
                 for c1, c2 in zip(ln.chunks, ln.chunks[1:], strict=False)
             )
         )
-        if apart * 2 >= len(multi):
+        # ... and a body row (not a header's words) runs two cells together there.
+        joined = any(
+            any(
+                a.x1 < g[1] and b.x0 > g[0]
+                for c in ln.chunks
+                for a, b in zip(c, c[1:], strict=False)
+            )
+            for ln in multi[2:]
+        )
+        if apart * 2 >= len(multi) and joined:
             extra.append(g)
     return gaps, extra
 
@@ -593,31 +602,67 @@ def _region_table(lines: list[_Line], h: float) -> Table | None:
             break  # text below the table
         else:
             rows.append([ln])
+    # Where each column's cells sit: the median centre of its one-column chunks.
+    centres: dict[int, list[float]] = {}
+    for ln in lines:
+        for ch in ln.chunks:
+            k0, k1 = cols_of(ch)
+            if k0 == k1:
+                centres.setdefault(k0, []).append((ch[0].x0 + max(w.x1 for w in ch)) / 2)
+    mid = {k: median(v) for k, v in centres.items()}
     cells: list[Cell] = []
     all_words: list[W] = []
     for r, row in enumerate(rows):
-        by_col: dict[int, tuple[int, list[W]]] = {}
-        for ln in row:
-            for ch in ln.chunks:
-                k0, k1 = cols_of(ch)
-                if k0 in by_col:
-                    end, ws = by_col[k0]
-                    by_col[k0] = (max(end, k1), ws + ch)
-                else:
-                    by_col[k0] = (k1, list(ch))
-        last_end = -1
-        for k0 in sorted(by_col):
-            end, ws = by_col[k0]
-            if k0 <= last_end:  # overlaps a spanning chunk: join it
-                continue
+        spans: list[list[Any]] = []  # [k0, k1, words], left to right, not overlapping
+        for k0, k1, ws in sorted(
+            ((*cols_of(ch), list(ch)) for ln in row for ch in ln.chunks), key=lambda t: (t[0], t[1])
+        ):
+            if spans and k0 == spans[-1][0]:  # more text of a cell already started
+                spans[-1][1] = max(spans[-1][1], k1)
+                spans[-1][2] = spans[-1][2] + ws
+            elif spans and k0 <= spans[-1][1]:  # a wide cell ran into this one's column
+                spans[-1][1] = k0 - 1
+                spans.append([k0, k1, ws])
+            else:
+                spans.append([k0, k1, ws])
+        if r < 3:  # header rows: a heading centred over the columns it spans
+            _centre_spans(spans, mid, h)
+        for k0, k1, ws in spans:
             all_words.extend(ws)
             cells.append(
-                Cell(row=r, col=k0, text=cell_text(ws), bbox=_box(ws), col_span=end - k0 + 1)
+                Cell(row=r, col=k0, text=cell_text(ws), bbox=_box(ws), col_span=k1 - k0 + 1)
             )
-            last_end = end
     if len(rows) < 2 or not cells:
         return None
     return Table(cells=cells, bbox=_box(all_words))
+
+
+def _centre_spans(spans: list[list[Any]], mid: dict[int, float], h: float) -> None:
+    """Widen a header cell over the empty columns beside it when its text is centred
+    over them much better than over its own columns (``Male`` over ``% | 95% CI``)."""
+    for i, (k0, k1, ws) in enumerate(spans):
+        if len(ws) > 6:
+            continue
+        left = spans[i - 1][1] + 1 if i else min(mid, default=k0)
+        right = spans[i + 1][0] - 1 if i + 1 < len(spans) else max(mid, default=k1)
+        centre = (ws[0].x0 + max(w.x1 for w in ws)) / 2
+
+        def miss(a: int, b: int, centre: float = centre) -> float:
+            if a not in mid or b not in mid:
+                return float("inf")
+            return abs(centre - (mid[a] + mid[b]) / 2)
+
+        now = miss(k0, k1)
+        best = min(
+            (
+                (miss(a, b), a, b)
+                for a in range(max(left, k0 - 4), k0 + 1)
+                for b in range(k1, min(right, k1 + 4) + 1)
+            ),
+            default=(now, k0, k1),
+        )
+        if (best[1], best[2]) != (k0, k1) and now > h and best[0] < 0.4 * now:
+            spans[i][0], spans[i][1] = best[1], best[2]
 
 
 def _header_wrap(
