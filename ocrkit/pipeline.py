@@ -140,6 +140,10 @@ def _pdf_page(task: PageTask, reg: Registry) -> tuple[Page, Image.Image | None]:
             if (layer is None or not layer.usable or _needs_image(task))
             else None
         )
+    # MuPDF keeps decoded page images in its store (up to 256 MB per process) for a
+    # document that is closed now and reopened per page, so nothing would ever hit the
+    # cache: a 100-page scanned PDF grew each page worker by ~8 MB per page.
+    pymupdf.TOOLS.store_shrink(100)
     if layer is not None and layer.usable:
         page.source, page.engine, page.confidence = "text-layer", "pdf-text", 1.0
         page.blocks = layer.blocks
