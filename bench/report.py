@@ -29,6 +29,11 @@ def _f(x: Any, nd: int = 3) -> str:
     return str(x)
 
 
+def _cpu_rate(run: dict[str, Any], pages: int) -> str:
+    cpu = run.get("cpu_seconds")
+    return f"{pages / cpu:.1f}" if cpu else "–"
+
+
 def targets(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """(target, goal, measured, met?) for the issue's targets that this run measured."""
     rows: list[tuple[str, str, str, str]] = []
@@ -147,7 +152,9 @@ def markdown(r: dict[str, Any]) -> str:
             f"{tl['pages']} pages ({tl['made_of']}); {tl['pages_text_layer_kept']} kept their "
             f"text layer. `ocrkit ocr -f txt` (process start included): "
             f"{_f(tl['cli']['pages_per_s'], 1)} pages/s; in-process `api.ocr(jobs=1)`: "
-            f"{_f(tl['in_process_jobs1']['pages_per_s'], 1)} pages/s.",
+            f"{_f(tl['in_process_jobs1']['pages_per_s'], 1)} pages/s. CPU cost: "
+            f"{_cpu_rate(tl['cli'], tl['pages'])} pages per CPU-second (CLI, all processes; "
+            "on an idle machine wall pages/s approach this times the cores in use).",
             "",
         ]
     mem = r.get("memory")
@@ -171,9 +178,14 @@ def markdown(r: dict[str, Any]) -> str:
         out.append("")
     st = r.get("startup")
     if st:
-        out += ["## Start-up", "", "| command | median ms | min ms |", "|---|---|---|"]
         out += [
-            f"| `{k}` | {v['median_ms']} | {v['min_ms']} |"
+            "## Start-up",
+            "",
+            "| command | median wall ms | min wall ms | median CPU ms |",
+            "|---|---|---|---|",
+        ]
+        out += [
+            f"| `{k}` | {v['median_ms']} | {v['min_ms']} | {v.get('cpu_median_ms', '–')} |"
             for k, v in st.items()
             if isinstance(v, dict)
         ]
