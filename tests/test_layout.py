@@ -583,3 +583,22 @@ def test_nested_list_items_by_indent(tmp_path: Path) -> None:
         "Crew",
         "Life jackets for everyone",
     ]
+
+
+def test_server_stores_running_headers_found_after_the_pages(tmp_path: Path) -> None:
+    """The server stores each page as it finishes; running headers are only known when
+    all pages are in (Job.finish), so the stored pages must be updated then too."""
+    from tests.test_server import make_settings, serving
+
+    furniture_pdf(tmp_path / "minutes.pdf")
+    with serving(make_settings(tmp_path / "data")) as client:
+        data = (tmp_path / "minutes.pdf").read_bytes()
+        r = client.post("/api/v1/ocr/", files={"file": ("minutes.pdf", data, "application/pdf")})
+        assert r.status_code == 200, r.text
+        job = client.get(f"/api/v1/ocr/{r.json()['uuid']}/").json()
+    assert job["status"] == "done"
+    for n, page in enumerate(job["pages"], 1):
+        kinds = {b["text"]: b["type"] for b in page["blocks"]}
+        assert kinds["Harbour Board Minutes"] == kinds[f"Page {n} of 3"] == "furniture"
+        assert "Harbour Board Minutes" not in page["markdown"]
+        assert "Harbour Board Minutes" in page["text"]

@@ -199,14 +199,12 @@ def save_page(
 
 
 def finish_job(conn: Connection, settings: Settings, job: Job, now: datetime) -> None:
-    """Store job-level fields; pages not saved yet are saved (and charged) now; release."""
+    """Store job-level fields; pages not saved yet are saved (and charged) now, saved ones
+    are stored again (job-level steps such as running headers, ocrkit.layout.finish_job,
+    change pages after they were saved; that charges nothing); release."""
     if _lock_job(conn, job.uuid):
-        saved = set(
-            conn.execute(select(pages.c.index).where(pages.c.job_uuid == job.uuid)).scalars()
-        )
         for page in job.pages:
-            if page.index not in saved:
-                save_page(conn, settings, job.uuid, page, None, now)
+            save_page(conn, settings, job.uuid, page, None, now)
         finished = parse_time(job.finished_at) or now
         if job.finished_at is None and job.status in FINAL:
             job.finished_at = metering.iso(finished)
