@@ -220,7 +220,8 @@ def _run_osd(image: Image.Image, dpi: int) -> Osd | None:
     env.setdefault("OMP_THREAD_LIMIT", "1")
     with tempfile.TemporaryDirectory(prefix="ocrkit-osd-") as tmp:
         path = Path(tmp) / "page.png"
-        image.save(path, format="PNG", compress_level=1)
+        gray = image if image.mode in ("1", "L") else image.convert("L")
+        gray.save(path, format="PNG", compress_level=1)
         try:
             proc = subprocess.run(
                 [exe, str(path), "-", "--psm", "0", "--dpi", str(max(70, int(dpi)))],
