@@ -409,13 +409,16 @@ def unruled_tables(words: list[W]) -> list[Table]:
 
 
 def _prose(ln: _Line) -> bool:
-    """A line of running text: many mostly alphabetic words, evenly spaced (a justified
-    line's wide spaces are all alike; a table row's column gaps are not)."""
+    """A line of running text: many mostly alphabetic, mostly different words, evenly
+    spaced (a justified line's wide spaces are all alike; a table row's column gaps are
+    not)."""
     if len(ln.words) < 8:
         return False
     alpha = sum(1 for w in ln.words if w.text.strip(".,;:!?()\"'’“”").isalpha())
     if alpha < 0.75 * len(ln.words):
         return False
+    if len({w.text.lower() for w in ln.words}) < 0.6 * len(ln.words):
+        return False  # a header row repeats its words: "disagree  rather agree  agree ..."
     if len(ln.chunks) == 1:
         return True
     if len(ln.words) < 2 * len(ln.chunks):
