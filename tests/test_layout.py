@@ -602,3 +602,15 @@ def test_server_stores_running_headers_found_after_the_pages(tmp_path: Path) -> 
         assert kinds["Harbour Board Minutes"] == kinds[f"Page {n} of 3"] == "furniture"
         assert "Harbour Board Minutes" not in page["markdown"]
         assert "Harbour Board Minutes" in page["text"]
+
+
+def test_corpus_book_page_running_head_with_folio(corpus: Path) -> None:
+    """A scanned book page whose first line is its running head with the page number."""
+    job = api.ocr(corpus / "printed" / "kovalewsky_fr_p70.jpg", jobs=1, language="fra")
+    page = job.pages[0]
+    assert page.blocks[0].type == "furniture"
+    assert cer("70 DROIT COUTUMIER OSSÉTIEN.", page.blocks[0].text) < 0.1
+    assert "COUTUMIER" not in page.markdown and "COUTUMIER" in page.text
+    assert [b.type for b in page.blocks[1:]].count("furniture") <= 1
+    truth = (corpus / "printed" / "kovalewsky_fr_p70.gt.txt").read_text()
+    assert cer(truth, page.text) < 0.06
