@@ -170,3 +170,27 @@ def test_mark_processing_only_moves_pending_jobs(tmp_path: Path) -> None:
     store.mark_processing(job.uuid)
     assert store.job_status(job.uuid) == "done"
     store.close()
+
+
+def test_queued_pages_keep_language_auto(tmp_path: Path) -> None:
+    """A page task built from a queued job's plan re-reads with the page's own language
+    when the job asked for ``auto`` (as in-process jobs do), and not when it named one."""
+    import io
+
+    from PIL import Image
+
+    from ocrkit.plugins import get_registry
+    from ocrkit.queue.plan import make_plan, page_task
+
+    upload = tmp_path / "page.png"
+    buf = io.BytesIO()
+    Image.new("L", (200, 100), 255).save(buf, "PNG")
+    upload.write_bytes(buf.getvalue())
+    settings = load_settings(env={}, data_dir=tmp_path / "data")
+    for language, auto in (("auto", True), ("deu", False)):
+        plan = json.loads(
+            json.dumps(make_plan(get_registry(), settings, upload, "png", {"language": language}))
+        )
+        task = page_task(plan, upload, 0, tmp_path, settings)
+        assert task.auto_language is auto
+        assert task.languages == (("eng",) if auto else ("deu",))

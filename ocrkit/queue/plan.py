@@ -65,6 +65,9 @@ def make_plan(
         "dpi": opts.dpi,
         "engine": engine,
         "languages": list(codes),
+        # language=auto: the page's script and text language choose the models, as in
+        # api.ocr (ocrkit.readpage); ``languages`` is then only the first pass's set.
+        "auto_language": opts.language.strip().lower() == "auto",
         "force_ocr": opts.force_ocr,
         "tool": tool,
         "tool_options": tool_options,
@@ -91,6 +94,7 @@ def page_task(
         "tool": plan.get("tool"),
         "tool_options": tuple((plan.get("tool_options") or {}).items()),
         "images_dir": str(images_dir),
+        "auto_language": bool(plan.get("auto_language")),
     }
     if "settings" in {f.name for f in dataclasses.fields(PageTask)}:
         kw["settings"] = settings
