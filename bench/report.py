@@ -165,6 +165,17 @@ def markdown(r: dict[str, Any]) -> str:
             mem["input"] + ".",
             mem["sampling"] + ".",
             "",
+        ]
+        if "taken_from" in mem:
+            t = mem["taken_from"]
+            out += [
+                f"Measured in a separate run ({t['file']}, started {t['started_utc']}, "
+                f"commit {t['git_commit']}, load average {t['load_average_start']}).",
+                "",
+            ]
+        if "before_fix" in mem:
+            out += [mem["before_fix"], ""]
+        out += [
             "| run | peak RSS sum (MB) | peak PSS sum (MB) | wall s | pages/s |",
             "|---|---|---|---|---|",
         ]
@@ -343,9 +354,38 @@ def write(r: dict[str, Any], out_dir: Path, stamp: str) -> list[Path]:
     return [js, md, png]
 
 
-if __name__ == "__main__":
-    src = Path(sys.argv[1])
+def readme_block(r: dict[str, Any]) -> str:
+    """The run's Markdown for the README: headings demoted under its Benchmarks section."""
+    body = markdown(r).split("\n", 1)[1]
+    return body.replace("\n## ", "\n#### ").strip() + "\n"
+
+
+def main(argv: list[str]) -> None:
+    """``python -m bench.report RESULT.json [--take SECTION FROM.json ...]``: re-render
+    RESULT's md and png; ``--take`` first copies SECTION from another run into RESULT
+    (noted in the section as ``taken_from``), e.g. after re-measuring one section."""
+    src = Path(argv[0])
     data = json.loads(src.read_text(encoding="utf-8"))
-    (src.with_suffix(".md")).write_text(markdown(data), encoding="utf-8")
+    rest = argv[1:]
+    while rest:
+        if rest[0] != "--take" or len(rest) < 3:
+            raise SystemExit("usage: python -m bench.report RESULT.json [--take SECTION FROM.json]")
+        section, other = rest[1], json.loads(Path(rest[2]).read_text(encoding="utf-8"))
+        data[section] = {
+            **other[section],
+            "taken_from": {
+                "file": Path(rest[2]).name,
+                "started_utc": other["started_utc"],
+                "git_commit": other["machine"]["git_commit"],
+                "load_average_start": other["machine"]["load_average_start"],
+            },
+        }
+        rest = rest[3:]
+    src.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    src.with_suffix(".md").write_text(markdown(data), encoding="utf-8")
     chart(data, src.with_suffix(".png"))
     print(src.with_suffix(".md"))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -872,6 +872,12 @@ def recognise(system: str, file: str, category: str, tess: str) -> dict[str, Any
         return {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
 
 
+def _default_sigterm() -> None:
+    """Accuracy workers die on SIGTERM (they inherit the main process's handler, which
+    a pool worker would catch as SystemExit and carry on)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _pick(
     samples: list[Sample], cats: set[str], per_cat: int | None, smallest: bool = False
 ) -> list[Sample]:
@@ -912,9 +918,16 @@ def bench_accuracy(samples: list[Sample], quick: bool) -> dict[str, Any]:
         plan["ocrkit-tables"] = table_samples[:1] if quick else table_samples
     jobs = [(system, s) for system, group in plan.items() for s in group]
     log(f"accuracy: {len(jobs)} runs on 2 processes")
-    with ProcessPoolExecutor(2) as ex:
+    ex = ProcessPoolExecutor(2, initializer=_default_sigterm)
+    try:
         futs = [ex.submit(recognise, system, str(s.file), s.category, s.tess) for system, s in jobs]
         results = [f.result() for f in futs]
+    except BaseException:  # stopped: do not wait for 200 queued pages
+        for proc in list(getattr(ex, "_processes", {}).values()):
+            proc.kill()
+        raise
+    finally:
+        ex.shutdown(wait=False, cancel_futures=True)
 
     per_sample: list[dict[str, Any]] = []
     for (system, s), r in zip(jobs, results, strict=True):
