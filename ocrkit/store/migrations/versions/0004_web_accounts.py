@@ -7,16 +7,11 @@ Create Date: 2026-11-26
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-# "0003" (scale-out) by the team's plan. While 0002/0003 are written concurrently, follow
-# the newest one present so the chain never has a gap or two heads; the lead pins it.
-_HERE = Path(__file__).resolve().parent
-down_revision = next(r for r in ("0003", "0002", "0001") if any(_HERE.glob(f"{r}_*.py")))
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
