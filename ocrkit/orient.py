@@ -112,7 +112,9 @@ class Ink:
 
 
 def ink(image: Image.Image, dpi: int) -> Ink:
-    arr = _gray_small(image, dpi, INK_DPI)
+    # Not below 450 px wide: a screenshot or a crop without a dpi in the file (taken as
+    # 300) would be box-filtered until its small text fades to grey and looks blank.
+    arr = _gray_small(image, dpi, INK_DPI, min_width=450)
     dark = int((arr < INK_THRESHOLD).sum())
     return Ink(dark, dark / max(1, arr.size))
 

@@ -247,6 +247,21 @@ def test_near_blank_page_keeps_its_one_line(tmp_path: Path) -> None:
     assert len(page.blocks) == 1 and "blank" not in page.extra
 
 
+@pytest.mark.parametrize(("width", "size"), [(480, 20), (960, 16)])
+def test_small_screenshot_without_dpi_is_not_blank(tmp_path: Path, width: int, size: int) -> None:
+    """A screenshot has no dpi in the file (taken as 300): the blank check must not
+    shrink it until its small text fades (it did, and such images read as empty)."""
+    img = Image.new("RGB", (width, 70), "white")
+    line = "Settings saved at 10:42"
+    ImageDraw.Draw(img).text((12, 22), line, font=ImageFont.truetype(FONT, size), fill="black")
+    path = tmp_path / "shot.png"
+    img.save(path)  # no dpi
+    assert not orient.is_blank(img, 300)
+    page = api.ocr(path, jobs=1, language="eng").pages[0]
+    assert "blank" not in page.extra
+    assert cer(line, page.text) <= 0.1, page.text
+
+
 def test_noise_scraps_are_dropped_but_a_page_number_stays() -> None:
     from ocrkit.models import Block
     from ocrkit.readpage import drop_noise
