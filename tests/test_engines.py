@@ -302,3 +302,28 @@ def test_exactly_one_opencv_distribution_provides_cv2() -> None:
     import cv2
 
     assert cv2.__version__
+
+
+def test_tesseract_reads_screen_sized_text_from_a_larger_copy() -> None:
+    """9-px text (a screenshot): one Tesseract pass misreads it; the engine reads a 3x
+    copy as well, keeps the better reading and maps its boxes back to this image."""
+    from conftest import FONT
+    from ocrkit_plugins.engines import tesseract as tess
+    from PIL import ImageDraw, ImageFont
+
+    lines = [
+        "Quarterly revenue grew 12% to 4.2 million",
+        "while costs fell in every region we serve",
+    ]
+    img = Image.new("L", (330, 50), 255)
+    draw = ImageDraw.Draw(img)
+    for i, line in enumerate(lines):
+        draw.text((6, 6 + i * 17), line, font=ImageFont.truetype(FONT, 9), fill=0)
+    truth = "\n".join(lines)
+    once = tess._read(img, ["eng"], 300)
+    result = TesseractEngine().recognize(img, languages=["eng"], dpi=300)
+    read = "\n".join(b.text for b in result.blocks)
+    assert cer(truth, read) <= 0.02 < cer(truth, "\n".join(b.text for b in once)), read
+    _check_structure(result.blocks, img.size)
+    first = result.blocks[0].bbox
+    assert first is not None and 2 <= first[0] <= 10 and 2 <= first[1] <= 10 and first[3] <= 22
