@@ -39,6 +39,7 @@ PSM = 3
 # are read again at UPSCALE times their size. The corpus's PubTabNet crops (8-px text)
 # went from almost nothing to readable text with a 3x copy.
 SMALL_IMAGE_PIXELS = 3_000_000
+TINY_PIXELS = 300_000
 SMALL_TEXT_PX = 14
 UNSURE = 0.6
 UPSCALE = 3
@@ -92,12 +93,14 @@ class TesseractEngine(Engine):
         blocks = _read(image, langs, dpi)
         from PIL.Image import Resampling
 
-        if image.width * image.height <= SMALL_IMAGE_PIXELS and _small_text(blocks):
+        pixels = image.width * image.height
+        if pixels <= SMALL_IMAGE_PIXELS and _small_text(blocks, unsure=pixels <= TINY_PIXELS):
             # Screen-resolution text (a screenshot, a web crop): Tesseract wants capitals
-            # of 20+ px and reads 8-px text as noise. Read a 3x copy too and keep the
+            # of 20+ px and reads 8-px text as noise. Read a larger copy too and keep the
             # better reading, its boxes scaled back to this image.
-            big = image.resize((image.width * UPSCALE, image.height * UPSCALE), Resampling.LANCZOS)
-            upscaled = [_scaled(b, 1 / UPSCALE) for b in _read(big, langs, dpi * UPSCALE)]
+            k = UPSCALE if pixels <= TINY_PIXELS else 2
+            big = image.resize((image.width * k, image.height * k), Resampling.LANCZOS)
+            upscaled = [_scaled(b, 1 / k) for b in _read(big, langs, dpi * k)]
             if _score(upscaled) > _score(blocks):
                 blocks = upscaled
         return PageResult(blocks=blocks)
@@ -105,8 +108,10 @@ class TesseractEngine(Engine):
 
 def _read(image: Image.Image, langs: list[str], dpi: int) -> list[Block]:
     with tempfile.TemporaryDirectory(prefix="ocrkit-tess-") as tmp:
-        path = Path(tmp) / "page.png"
-        image.save(path, format="PNG", compress_level=1)
+        # Uncompressed PNM (PGM/PPM): Leptonica reads it directly, and it costs no zlib
+        # work (a PNG of a colour A4 page took ~0.5 s to write).
+        path = Path(tmp) / "page.pnm"
+        image.save(path, format="PPM")
         blocks = _run(path, langs, LINE_PSM if single_line(image) else PSM, dpi)
         if not blocks:
             # PSM 3 finds no text block in a lone word or line with wide margins (the
@@ -115,16 +120,18 @@ def _read(image: Image.Image, langs: list[str], dpi: int) -> list[Block]:
     return blocks
 
 
-def _small_text(blocks: list[Block]) -> bool:
-    """Nothing read, words whose median height is under :data:`SMALL_TEXT_PX`, or a
-    reading too unsure to trust (8-px text comes back as tall blobs of noise)."""
+def _small_text(blocks: list[Block], *, unsure: bool) -> bool:
+    """Nothing read, words whose median height is under :data:`SMALL_TEXT_PX`, or (with
+    ``unsure``, for tiny images) a reading too unsure to trust: 8-px text comes back as
+    tall blobs of noise. Larger pages are often unsure for other reasons (typewriting,
+    a poor scan) that a larger copy does not cure, at 4-9 times the cost."""
     words = [w for b in blocks for w in b.words if w.text.strip()]
     if not words:
         return True
     heights = sorted(w.bbox[3] - w.bbox[1] for w in words)
     chars = sum(len(w.text) for w in words)
     sure = sum(w.confidence * len(w.text) for w in words) / chars
-    return heights[len(heights) // 2] < SMALL_TEXT_PX or sure < UNSURE
+    return heights[len(heights) // 2] < SMALL_TEXT_PX or (unsure and sure < UNSURE)
 
 
 def _score(blocks: list[Block]) -> float:
