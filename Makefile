@@ -27,7 +27,7 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 install: system-deps $(BIN)/python
-	$(BIN)/pip install -q -e '.[rapidocr,test,scale]'
+	$(BIN)/pip install -q -e '.[rapidocr,test,scale,bench]'
 	@# rapidocr pulls opencv-python; keep only the headless build so exactly one cv2 exists.
 	@if $(BIN)/pip show -q opencv-python >/dev/null 2>&1; then \
 		$(BIN)/pip uninstall -q -y opencv-python && \

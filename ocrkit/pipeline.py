@@ -31,7 +31,7 @@ from typing import Any
 from PIL import Image
 
 from ocrkit import layout, readpage
-from ocrkit.errors import BadInput, EngineFailed, OcrkitError
+from ocrkit.errors import BadInput, EngineFailed, OcrkitError, storage_error
 from ocrkit.hookspecs import Engine, PageResult
 from ocrkit.inputs import (
     Limits,
@@ -182,6 +182,9 @@ def _ocr(task: PageTask, reg: Registry, page: Page, image: Image.Image) -> tuple
     except OcrkitError:
         raise
     except Exception as exc:
+        clear = storage_error(exc)  # a full disk while writing the engine's temp file
+        if clear is not None:
+            raise clear from exc
         raise EngineFailed(
             f"engine {task.engine!r} failed on page {task.index + 1}: {type(exc).__name__}: {exc}"
         ) from exc

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ocrkit import langdetect, languages, orient
-from ocrkit.errors import EngineFailed, OcrkitError
+from ocrkit.errors import EngineFailed, OcrkitError, storage_error
 from ocrkit.hookspecs import Engine, PageResult
 
 if TYPE_CHECKING:
@@ -107,6 +107,9 @@ def _call(
     except OcrkitError:
         raise
     except Exception as exc:
+        clear = storage_error(exc)  # a full disk while writing the engine's temp file
+        if clear is not None:
+            raise clear from exc
         raise EngineFailed(f"engine {engine.name!r} failed: {type(exc).__name__}: {exc}") from exc
 
 

@@ -235,6 +235,7 @@ def test_a_full_disk_gives_a_clear_error_and_no_corrupt_store(
     # Small jobs until the store or a page image hits the limit: every answer is a job or
     # a clear "no space"; the jobs that answered done stay readable afterwards.
     done: dict[str, str] = {}
+    waiting: list[str] = []  # accepted, but the store could not even mark them running
     full = 0
     for i in range(40):
         r = srv.post(png([f"Small job number {i}"]))
@@ -245,6 +246,8 @@ def test_a_full_disk_gives_a_clear_error_and_no_corrupt_store(
         body = r.json()
         if r.status_code == 200:
             assert body["status"] == "failed" and "space" in body["error"], body
+        elif r.status_code == 202:
+            waiting.append(body["uuid"])
         else:
             assert r.status_code in (503, 507) and body["detail"], body
         if full >= 3:
@@ -256,3 +259,6 @@ def test_a_full_disk_gives_a_clear_error_and_no_corrupt_store(
     assert healthy.post(png(["After the disk was emptied"])).status_code == 200
     for uuid, text in done.items():
         assert healthy.get(f"/api/v1/ocr/{uuid}/").json()["text"] == text
+    for uuid in waiting:  # not lost: recovered at the restart and finished
+        job = healthy.poll(uuid, None, lambda j: j["status"] in ("done", "failed"))
+        assert job["status"] == "done" or job.get("error"), job
