@@ -31,7 +31,7 @@ from typing import Any
 from PIL import Image
 
 from ocrkit import layout, readpage
-from ocrkit.errors import BadInput, EngineFailed, OcrkitError, storage_error
+from ocrkit.errors import BadInput, EngineFailed, OcrkitError
 from ocrkit.hookspecs import Engine, PageResult
 from ocrkit.inputs import (
     Limits,
@@ -172,22 +172,15 @@ def _ocr(task: PageTask, reg: Registry, page: Page, image: Image.Image) -> tuple
     engine = reg.engine(task.engine)
     if engine.tier == "cpu":
         return _ocr_cpu(task, engine, page, image)
-    try:
-        if getattr(engine, "accepts_options", False):  # the job's options (vlm prompts)
-            result = engine.recognize(  # type: ignore[call-arg]
-                image, languages=list(task.languages), dpi=page.dpi, options=dict(task.tool_options)
-            )
-        else:
-            result = engine.recognize(image, languages=list(task.languages), dpi=page.dpi)
-    except OcrkitError:
-        raise
-    except Exception as exc:
-        clear = storage_error(exc)  # a full disk while writing the engine's temp file
-        if clear is not None:
-            raise clear from exc
-        raise EngineFailed(
-            f"engine {task.engine!r} failed on page {task.index + 1}: {type(exc).__name__}: {exc}"
-        ) from exc
+    # the job's options reach engines that take them (vlm prompts)
+    result = readpage.call_engine(
+        engine,
+        image,
+        list(task.languages),
+        page.dpi,
+        dict(task.tool_options),
+        where=f" on page {task.index + 1}",
+    )
     if not result.detected_languages:
         result.detected_languages = [
             c for c, _ in readpage.detect_languages([b.text for b in result.blocks])

@@ -95,9 +95,18 @@ def assess(result: PageResult) -> Quality:
     return Quality(weighted / total if total else 0.0, letters, tall / counted if counted else 0.0)
 
 
-def _call(
-    engine: Engine, image: Image.Image, langs: list[str], dpi: int, options: dict[str, Any]
+def call_engine(
+    engine: Engine,
+    image: Image.Image,
+    langs: list[str],
+    dpi: int,
+    options: dict[str, Any],
+    *,
+    where: str = "",
 ) -> PageResult:
+    """``engine.recognize`` with the job's options for engines that take them; anything
+    but an OcrkitError becomes a full-disk error or EngineFailed (``where`` is added to
+    its message, e.g. " on page 3")."""
     try:
         if getattr(engine, "accepts_options", False):
             return engine.recognize(  # type: ignore[call-arg]
@@ -110,7 +119,9 @@ def _call(
         clear = storage_error(exc)  # a full disk while writing the engine's temp file
         if clear is not None:
             raise clear from exc
-        raise EngineFailed(f"engine {engine.name!r} failed: {type(exc).__name__}: {exc}") from exc
+        raise EngineFailed(
+            f"engine {engine.name!r} failed{where}: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _lines(result: PageResult) -> list[str]:
@@ -151,7 +162,7 @@ def read_page(
     angle = orient.estimate_skew(image, dpi)
     work = orient.deskew(image, angle)
     reading = Reading(PageResult(), work, deskew=angle, languages=langs)
-    res: PageResult | None = _call(engine, work, langs, dpi, opts)
+    res: PageResult | None = call_engine(engine, work, langs, dpi, opts)
     reading.passes = 1
     assert res is not None
     quality = assess(res)
@@ -178,7 +189,7 @@ def read_page(
                     # Same models, so the readings compare: a turn that reads worse than
                     # the page as given was OSD misjudging a poor upright scan (unless
                     # the page as given was read sideways: words standing upright).
-                    again = _call(engine, turned, langs, dpi, opts)
+                    again = call_engine(engine, turned, langs, dpi, opts)
                     reading.passes += 1
                     after = assess(again)
                     sideways = quality.vertical > VERTICAL_SHARE >= after.vertical
@@ -203,7 +214,7 @@ def read_page(
                     f"installed (apt-get install tesseract-ocr-{need.replace('_', '-')})"
                 )
         if res is None:
-            res = _call(engine, work, langs, dpi, opts)
+            res = call_engine(engine, work, langs, dpi, opts)
             reading.passes += 1
         res, langs = _rerun_for_language(engine, work, dpi, opts, res, langs, installed, reading)
         after = assess(res)
@@ -211,7 +222,7 @@ def read_page(
             res, langs = _trial(engine, work, dpi, opts, res, langs, installed, reading)
     else:
         if res is None:
-            res = _call(engine, work, langs, dpi, opts)
+            res = call_engine(engine, work, langs, dpi, opts)
             reading.passes += 1
         readable = engine.languages()
         if (
@@ -262,7 +273,7 @@ def _rerun_for_language(
         usable = [c for c in wanted if c in installed]
         if not usable or set(usable) <= set(langs):
             break
-        new = _call(engine, image, usable, dpi, opts)
+        new = call_engine(engine, image, usable, dpi, opts)
         reading.passes += 1
         if assess(new).confidence + RERUN_SLACK < quality.confidence:
             break
@@ -291,7 +302,7 @@ def _trial(
         if not cand or tuple(cand) in tried:
             continue
         tried.add(tuple(cand))
-        new = _call(engine, image, cand, dpi, opts)
+        new = call_engine(engine, image, cand, dpi, opts)
         reading.passes += 1
         conf = assess(new).confidence
         if conf > best_conf:
