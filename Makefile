@@ -77,11 +77,8 @@ $(OCRMYPDF_VENV)/bin/ocrmypdf:
 	$(OCRMYPDF_VENV)/bin/pip install -q --upgrade pip
 	$(OCRMYPDF_VENV)/bin/pip install -q ocrmypdf
 
+# `install` already brings the bench extra (tests/test_bench.py runs the quick bench).
 bench-deps: install $(OCRMYPDF_VENV)/bin/ocrmypdf
-	$(BIN)/pip install -q -e '.[rapidocr,test,bench]'
-	@if $(BIN)/pip show -q opencv-python >/dev/null 2>&1; then \
-		$(BIN)/pip uninstall -q -y opencv-python && \
-		$(BIN)/pip install -q --force-reinstall --no-deps opencv-python-headless; fi
 
 bench: bench-deps
 	OMP_THREAD_LIMIT=1 $(BIN)/python -m bench.run $(BENCH_ARGS)
