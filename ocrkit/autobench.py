@@ -36,7 +36,7 @@ def _rows(corpus: Path, categories: tuple[str, ...]) -> list[dict[str, str]]:
 
 
 def normalise(text: str) -> str:
-    """As tests/conftest.py: NFKC, folded quotes/dashes, whitespace collapsed."""
+    """NFKC, folded quotes/dashes, whitespace collapsed (the test suite's metric too)."""
     text = unicodedata.normalize("NFKC", text)
     for a, b in (("’", "'"), ("‘", "'"), ("“", '"'), ("”", '"'), ("—", "-"), ("–", "-")):
         text = text.replace(a, b)

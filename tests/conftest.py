@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
-import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+# The metric (NFKC, folded quotes/dashes, whitespace collapsed; character edits over the
+# truth's length) is ocrkit.autobench's, so tests and `python -m ocrkit.autobench` agree.
+from ocrkit.autobench import cer, normalise  # noqa: F401  (used by the tests)
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("OCRKIT_CORPUS", ROOT.parent / "shared" / "corpus"))
@@ -31,21 +34,6 @@ def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.fail(f"corpus not found at {CORPUS}; set OCRKIT_CORPUS")
     return CORPUS
-
-
-def normalise(text: str) -> str:
-    """NFKC, folded quotes/dashes, whitespace collapsed: the metric's normalisation."""
-    text = unicodedata.normalize("NFKC", text)
-    for a, b in (("’", "'"), ("‘", "'"), ("“", '"'), ("”", '"'), ("—", "-"), ("–", "-")):
-        text = text.replace(a, b)
-    return " ".join(text.split())
-
-
-def cer(truth: str, hyp: str) -> float:
-    import jiwer
-
-    t, h = normalise(truth), normalise(hyp)
-    return float(jiwer.cer(t, h)) if t else float(bool(h))
 
 
 @pytest.fixture
