@@ -148,12 +148,14 @@ def image_part(image: Image.Image | bytes, *, max_side: int | None = None) -> di
     return {"type": "image_url", "image_url": {"url": url}}
 
 
-_SEMAPHORES: dict[tuple[str, str], threading.BoundedSemaphore] = {}
+_SEMAPHORES: dict[tuple[str, str, int], threading.BoundedSemaphore] = {}
 _SEM_LOCK = threading.Lock()
 
 
 def _semaphore(cfg: ModelConfig) -> threading.BoundedSemaphore:
-    key = (cfg.base_url, cfg.model)
+    # The limit is part of the key: a server reached again at the same URL with another
+    # max_concurrency (a reused port in tests, changed settings) must not get the old one.
+    key = (cfg.base_url, cfg.model, cfg.max_concurrency)
     with _SEM_LOCK:
         sem = _SEMAPHORES.get(key)
         if sem is None:
