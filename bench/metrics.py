@@ -1,62 +1,29 @@
 """Accuracy metrics of the benchmark: CER, WER and table cell accuracy.
 
-Normalisation (applied to truth and hypothesis before CER/WER), the same as the test
-suite's ``tests/conftest.py`` plus two corpus-specific folds:
-
-1. Unicode NFKC;
-2. typographic quotes to ASCII (’ ‘ -> ', “ ” -> "), em/en dashes to '-';
-3. '¬' (the Kovalewsky transcription's line-end hyphen) to '-', and '^' (the
-   superscript marker of the Poilus and Stanford transcriptions) removed;
-4. all whitespace runs (line breaks and PDF page breaks included) to one space.
-
-CER = character edit distance / truth length; WER = word edit distance / truth words
-(jiwer). WER is meaningless for Chinese and Japanese (no spaces): read CER there.
+CER and WER are ``ocrkit.textmetrics``'s (the test suite's metric), with its
+``transcription_marks`` folds on: corpus truth marks line-end hyphens with '¬' and
+superscripts with '^'.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import unicodedata
 from pathlib import Path
 
-FOLDS = (
-    ("’", "'"),
-    ("‘", "'"),
-    ("“", '"'),
-    ("”", '"'),
-    ("—", "-"),
-    ("–", "-"),
-    ("¬", "-"),
-    ("^", ""),
-)
+from ocrkit import textmetrics
 
 
 def normalise(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text)
-    for a, b in FOLDS:
-        text = text.replace(a, b)
-    return " ".join(text.split())
+    return textmetrics.normalise(text, transcription_marks=True)
 
 
 def cer(truth: str, hyp: str) -> float:
-    import jiwer
-
-    t, h = normalise(truth), normalise(hyp)
-    if not t:
-        return float(bool(h))
-    return float(jiwer.cer(t, h))
+    return textmetrics.cer(truth, hyp, transcription_marks=True)
 
 
 def wer(truth: str, hyp: str) -> float:
-    import jiwer
-
-    t, h = normalise(truth), normalise(hyp)
-    if not t:
-        return float(bool(h))
-    if not h:
-        return 1.0
-    return float(jiwer.wer(t, h))
+    return textmetrics.wer(truth, hyp, transcription_marks=True)
 
 
 def read_grid(path: Path) -> list[list[str]]:

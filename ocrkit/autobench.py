@@ -19,9 +19,10 @@ import csv
 import json
 import os
 import time
-import unicodedata
 from pathlib import Path
 from typing import Any
+
+from ocrkit.textmetrics import cer, normalise  # noqa: F401  (re-exported for the bench)
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
@@ -33,23 +34,6 @@ def _corpus(path: str | None) -> Path:
 def _rows(corpus: Path, categories: tuple[str, ...]) -> list[dict[str, str]]:
     with (corpus / "MANIFEST.tsv").open(encoding="utf-8") as f:
         return [r for r in csv.DictReader(f, delimiter="\t") if r["category"] in categories]
-
-
-def normalise(text: str) -> str:
-    """NFKC, folded quotes/dashes, whitespace collapsed (the test suite's metric too)."""
-    text = unicodedata.normalize("NFKC", text)
-    for a, b in (("’", "'"), ("‘", "'"), ("“", '"'), ("”", '"'), ("—", "-"), ("–", "-")):
-        text = text.replace(a, b)
-    return " ".join(text.split())
-
-
-def cer(truth: str, hyp: str) -> float:
-    t, h = normalise(truth), normalise(hyp)
-    if not t:
-        return float(bool(h))
-    from rapidfuzz.distance import Levenshtein  # as jiwer.cer: edits / truth length
-
-    return Levenshtein.distance(t, h) / len(t)
 
 
 def _ocr(path: Path, language: str, engine: str = "tesseract") -> tuple[Any, float]:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 # The metric (NFKC, folded quotes/dashes, whitespace collapsed; character edits over the
-# truth's length) is ocrkit.autobench's, so tests and `python -m ocrkit.autobench` agree.
-from ocrkit.autobench import cer, normalise  # noqa: F401  (used by the tests)
+# truth's length) is ocrkit.textmetrics's: tests, autobench and `make bench` agree.
+from ocrkit.textmetrics import cer, normalise  # noqa: F401  (used by the tests)
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("OCRKIT_CORPUS", ROOT.parent / "shared" / "corpus"))

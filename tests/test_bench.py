@@ -25,6 +25,27 @@ def test_bench_normalisation_is_the_test_suites_plus_corpus_folds() -> None:
     assert metrics.normalise("n^o 3 wor¬\nding") == "no 3 wor- ding"
 
 
+def test_one_metric_for_tests_and_bench_agrees_with_jiwer() -> None:
+    import random
+
+    import jiwer
+
+    from ocrkit import textmetrics
+
+    assert conftest.cer is textmetrics.cer and conftest.normalise is textmetrics.normalise
+    assert conftest.normalise("n^o wor¬ding") == "n^o wor¬ding"  # folds only when asked
+    rng = random.Random(7)
+    alphabet = "ab cd’—é\n"
+    for _ in range(300):
+        t = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30)))
+        h = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        nt, nh = textmetrics.normalise(t), textmetrics.normalise(h)
+        if nt:
+            assert textmetrics.cer(t, h) == pytest.approx(jiwer.cer(nt, nh))
+        if nt and nh:
+            assert textmetrics.wer(t, h) == pytest.approx(jiwer.wer(nt, nh))
+
+
 def test_metrics_cer_wer_and_cells() -> None:
     assert metrics.cer("abcd", "abcd") == 0.0
     assert metrics.cer("abcd", "abxd") == pytest.approx(0.25)
