@@ -168,8 +168,37 @@ def _image_page(task: PageTask, reg: Registry) -> tuple[Page, Image.Image]:
     return _ocr(task, reg, page, img)
 
 
+def _missing_languages(task: PageTask, engine: Engine, page: Page) -> PageTask:
+    """A page that needs OCR in a language the engine has no model for is read with
+    ``auto`` instead, with a warning naming the missing model. Checked here, per page
+    that needs OCR, and not when the job starts: pages kept from a PDF's text layer
+    need no OCR language at all."""
+    have = engine.languages()
+    missing = [c for c in task.languages if have and c not in have]
+    if not missing:
+        return task
+    from dataclasses import replace
+
+    from ocrkit import languages
+
+    present = [c for c in task.languages if c not in missing]
+    hint = ""
+    if engine.name == "tesseract":
+        hint = " (apt-get install " + " ".join(languages.apt_package(c) for c in missing) + ")"
+    page.warnings.append(
+        f"engine {engine.name!r} has no model for {', '.join(missing)}{hint}: "
+        "this page was read with language=auto"
+    )
+    return replace(
+        task,
+        languages=tuple(present or languages.default_languages()),
+        auto_language=True,
+    )
+
+
 def _ocr(task: PageTask, reg: Registry, page: Page, image: Image.Image) -> tuple[Page, Image.Image]:
     engine = reg.engine(task.engine)
+    task = _missing_languages(task, engine, page)
     if engine.tier == "cpu":
         return _ocr_cpu(task, engine, page, image)
     # the job's options reach engines that take them (vlm prompts)
