@@ -133,7 +133,7 @@ def detect_languages(lines: list[str]) -> list[tuple[str, float]]:
     return langdetect.detect(lines)
 
 
-def _tess_codes(iso_codes: list[str]) -> list[str]:
+def tess_codes(iso_codes: list[str]) -> list[str]:
     out: list[str] = []
     for code in iso_codes:
         try:
@@ -261,7 +261,7 @@ def _rerun_for_language(
         if quality.confidence < GOOD_CONFIDENCE - 0.1:
             break  # the text is too unreliable to name its language
         detected = [code for code, _ in detect_languages(_lines(res))]
-        wanted = _tess_codes(detected)
+        wanted = tess_codes(detected)
         missing = [c for c in wanted if c not in installed]
         for code in missing:
             msg = (
