@@ -198,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         a, g = r["auto"], r["right"]
         print(
             f"  {r['id']:32} {r['half']:4} right={g.get('cer', g.get('error'))} "
-            f"auto={a.get('cer', a.get('error'))} models={a.get('models')} cpu={g.get('cpu')}/{a.get('cpu')}"
+            f"auto={a.get('cer', a.get('error'))} models={a.get('models')} "
+            f"cpu={g.get('cpu')}/{a.get('cpu')}"
         )
     return 0
 

@@ -236,7 +236,45 @@ _ALIAS, _ISO = _build()
 _SCRIPT = {row.tess: row.script for row in _ROWS if row.script != "-"}
 # Tesseract's script models (Debian's tesseract-ocr-script-*): one model for every
 # language written in a script ("Latin", "Cyrillic", "HanS_vert", ...).
-SCRIPT_MODELS = ["Arabic", "Armenian", "Bengali", "Canadian_Aboriginal", "Cherokee", "Cyrillic", "Devanagari", "Ethiopic", "Fraktur", "Georgian", "Greek", "Gujarati", "Gurmukhi", "HanS", "HanS_vert", "HanT", "HanT_vert", "Hangul", "Hangul_vert", "Hebrew", "Japanese", "Japanese_vert", "Kannada", "Khmer", "Lao", "Latin", "Malayalam", "Myanmar", "Oriya", "Sinhala", "Syriac", "Tamil", "Telugu", "Thaana", "Thai", "Tibetan", "Vietnamese"]
+SCRIPT_MODELS = [
+    "Arabic",
+    "Armenian",
+    "Bengali",
+    "Canadian_Aboriginal",
+    "Cherokee",
+    "Cyrillic",
+    "Devanagari",
+    "Ethiopic",
+    "Fraktur",
+    "Georgian",
+    "Greek",
+    "Gujarati",
+    "Gurmukhi",
+    "HanS",
+    "HanS_vert",
+    "HanT",
+    "HanT_vert",
+    "Hangul",
+    "Hangul_vert",
+    "Hebrew",
+    "Japanese",
+    "Japanese_vert",
+    "Kannada",
+    "Khmer",
+    "Lao",
+    "Latin",
+    "Malayalam",
+    "Myanmar",
+    "Oriya",
+    "Sinhala",
+    "Syriac",
+    "Tamil",
+    "Telugu",
+    "Thaana",
+    "Thai",
+    "Tibetan",
+    "Vietnamese",
+]
 
 
 def tesseract_languages() -> list[str]:
