@@ -49,6 +49,11 @@ UNSURE_SCORE = 0.4
 MIN_CONFIDENCE = 0.5
 # Scripts tried, in this order, when OSD cannot tell (a lone word or a short line).
 TRIAL_SCRIPTS = ("HanS", "Arabic", "Cyrillic", "Devanagari", "Japanese", "Hangul")
+# OSD's script is used from this script confidence on (tune half: a Chinese line taken
+# for Korean at 0.11, a Korean line at 0.78, Arabic lines at 2.0).
+MIN_SCRIPT_CONFIDENCE = 0.5
+# Scripts are tried (OSD could not tell) while the reading is less confident than this.
+TRIAL_BELOW = 0.6
 # Trying scripts is done only for images up to this many pixels.
 TRIAL_MAX_PIXELS = 4_000_000
 # An image whose text stands in columns: empty columns outnumber empty rows this much.
@@ -93,9 +98,11 @@ def vertical_text(image: Image.Image) -> bool:
         return False
     r0, r1 = np.flatnonzero(rows)[[0, -1]]
     c0, c1 = np.flatnonzero(cols)[[0, -1]]
+    if (r1 - r0) < 0.5 * (c1 - c0):
+        return False  # a wide strip: a horizontal line (or lines), not columns
     empty_rows = float((~rows[r0 : r1 + 1]).mean())
     empty_cols = float((~cols[c0 : c1 + 1]).mean())
-    return empty_cols > VERTICAL_RATIO * max(empty_rows, 0.02)
+    return empty_cols > VERTICAL_RATIO * max(empty_rows, 0.05)
 
 
 def vertical_model(langs: list[str], installed: list[str]) -> list[str]:
@@ -120,11 +127,16 @@ def _wanted(res: PageResult, installed: list[str], vertical: bool) -> tuple[list
 
     lines = _lines(res)
     found = [c for c, _ in detect_languages(lines)]
+    top = langdetect.top(" ".join(lines), k=1)
+    score = top[0][1] if top else 0.0
+    if top and score >= UNSURE_SCORE and top[0][0] not in found:
+        # the whole page names a language its sentences did not (Persian read by ara:
+        # sentences say ar, the page says fa): the page's guess wins
+        found = [top[0][0]]
     wanted = tess_codes(found)
     if vertical:
         wanted = [f"{c}_vert" if f"{c}_vert" in installed else c for c in wanted]
-    top = langdetect.top(" ".join(lines), k=1)
-    return wanted, (top[0][1] if top else 0.0)
+    return wanted, score
 
 
 def _missing_warning(reading: Any, wanted: list[str], installed: list[str]) -> None:
@@ -167,6 +179,9 @@ def choose(
         return call_engine(engine, image, models, dpi, opts)
 
     vertical = False
+    osd = reading.extra.get("osd") or {}
+    if script and float(osd.get("script_confidence", 99)) < MIN_SCRIPT_CONFIDENCE:
+        script, osd_failed = None, True  # OSD's guess is too weak: try scripts instead
     if script and script != "Latin":
         want = languages.script_languages(script, installed)
         canon = languages.canonical_script(script)
@@ -183,9 +198,9 @@ def choose(
             )
     if res is None:
         res = read(langs)
-    res, langs = _by_language(res, langs, installed, vertical, budget, read, reading)
-    if osd_failed and res.blocks and _confidence(res) < 0.6:
+    if osd_failed and res.blocks and _confidence(res) < TRIAL_BELOW:
         res, langs = _trial(image, res, langs, installed, budget, read, reading)
+    res, langs = _by_language(res, langs, installed, vertical, budget, read, reading)
     reading.extra["models_tried"] = ["+".join(t) for t in budget.tried]
     return res, langs
 
@@ -207,9 +222,10 @@ def _by_language(
         wanted, score = _wanted(res, installed, vertical)
         _missing_warning(reading, wanted, installed)
         usable = [c for c in wanted if c in installed]
-        if usable and set(usable) <= set(langs):
+        unsure = not usable or score < UNSURE_SCORE
+        if not unsure and set(usable) <= set(langs):
             break  # read with the right models already
-        if (not usable or score < UNSURE_SCORE) and _script(langs) == "Latin":
+        if unsure and _script(langs) == "Latin":
             # Latin text whose language fastText cannot name: the Latin script model
             # keeps the diacritics that name it (Vietnamese read by eng has none).
             if "Latin" not in installed or not budget.fresh(["Latin"]):
@@ -256,5 +272,7 @@ def _trial(
         conf = _confidence(new)
         if conf > best_conf:
             best, best_langs, best_conf = new, cand, conf
+        if best_conf >= TRIAL_BELOW:
+            break  # read well: leave the budget for the language's own model
     reading.extra["script_trial"] = best_langs
     return best, best_langs

@@ -229,11 +229,12 @@ def osd(image: Image.Image, dpi: int) -> Osd | None:
     """Tesseract's orientation and script for ``image``; None when it cannot tell.
 
     A wide, short image (a text line) that gives OSD too few characters is asked
-    again stacked six times: its script then shows, and for a line the stacked image
+    again stacked six times (from twice as wide as high: a line crop with margins, such
+    as a 676x244 Persian line): its script then shows, and for a line the stacked image
     keeps the line's orientation (a line turned by 90 degrees is tall, so stacking is
     tried only for wide ones)."""
     res = _run_osd(image, dpi)
-    if res is None and image.width >= 3 * image.height:
+    if res is None and image.width >= 2 * image.height:
         res = _run_osd(_stacked(image, 6), dpi)
     return res
 
