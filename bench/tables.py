@@ -36,11 +36,14 @@ from bench import made_tables, metrics
 ROOT = Path(__file__).resolve().parents[1]
 IMG2TABLE_VENV = ROOT / "bench" / ".venv-img2table"
 
-# Ruled (a line between every row and column) or not, per corpus table, by looking at
-# the page: the three ICDAR 2013 EU tables are drawn with horizontal rules only under
-# the header and at the end (no column lines) -> unruled; PubTabNet crops are booktabs
-# style (three horizontal rules, no column lines) -> unruled.
-CORPUS_RULED: dict[str, bool] = {}
+# Ruled (drawn lines separate the cells) or not, per corpus table, labelled by looking
+# at the rendered pages: the three ICDAR 2013 EU tables are ruled; every PubTabNet crop
+# (not listed) is unruled (no column lines; at most a few horizontal rules).
+CORPUS_RULED: dict[str, bool] = {
+    "icdar2013_eu-002": True,  # a box around every cell
+    "icdar2013_eu-009a": True,  # a full grid with spanning cells
+    "icdar2013_eu-010": True,  # boxed, a line between the two columns, header rule
+}
 
 IMG2TABLE_SCRIPT = r"""
 import json, sys, os

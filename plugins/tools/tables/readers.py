@@ -50,7 +50,9 @@ def _centre_in(t: list[float], box: list[float]) -> bool:
 
 def text_height_px(words: list[W], scale: float) -> float | None:
     """Median height of the words in image pixels (``scale``: page px per image px)."""
-    hs = [w.h / scale for w in words if len(w.text) > 1]
+    # Horizontal words only: Tesseract reads a table's small print as tall, narrow
+    # fragments ("EERERERE" 9 x 77 px) that would make the text look large.
+    hs = [w.h / scale for w in words if len(w.text) > 1 and w.x1 - w.x0 >= w.h]
     return median(hs) if hs else None
 
 
