@@ -105,7 +105,9 @@ class ExtractTables(Tool):
 
     def process_page(self, page: Page, image: Image.Image | None, options: dict[str, Any]) -> Page:
         found = find_tables(page, image)
-        if not options.get("engine_named", True):
+        if options.get("engine_named", True):  # the caller's engine reads every table
+            page.extra["table_readers"] = [readers.first_reader(page)] * len(found)
+        else:
             found = readers.reread(page, image, found, options, find_tables)
         if found or not page.tables:  # keep tables an engine gave when none are found
             page.tables = found

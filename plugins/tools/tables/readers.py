@@ -85,6 +85,11 @@ def _scaled(words: list[W], scale: float) -> list[W]:
     return [W(w.text, w.x0 * scale, w.y0 * scale, w.x1 * scale, w.y1 * scale) for w in words]
 
 
+def first_reader(page: Page) -> str:
+    """What gave the page's words: ``text-layer`` or the engine's name."""
+    return "text-layer" if page.source == "text-layer" else (page.engine or "ocr")
+
+
 def reread(
     page: Page,
     image: Image.Image | None,
@@ -94,7 +99,7 @@ def reread(
 ) -> list[Table]:
     """``found`` with each small-text table rebuilt from RapidOCR's words (see the module
     docstring)."""
-    readers = [page.source if page.source == "text-layer" else (page.engine or "ocr")] * len(found)
+    readers = [first_reader(page)] * len(found)
     if page.source == "text-layer" or image is None or not image.width or page.engine == RAPID:
         page.extra["table_readers"] = readers
         return found
@@ -112,7 +117,7 @@ def reread(
         if height is None or height >= SMALL_TEXT_PX:
             if table is not None:
                 out.append(table)
-                readers.append(page.engine or "ocr")
+                readers.append(first_reader(page))
             continue
         margin = 2 * height
         ibox = (
@@ -130,7 +135,10 @@ def reread(
             readers.extend([RAPID] * len(again))
         elif table is not None:
             out.append(table)
-            readers.append(page.engine or "ocr")
-    out.sort(key=lambda t: (t.bbox[1], t.bbox[0]) if t.bbox else (0.0, 0.0))
-    page.extra["table_readers"] = readers
-    return out
+            readers.append(first_reader(page))
+    pairs = sorted(
+        zip(out, readers, strict=True),
+        key=lambda p: (p[0].bbox[1], p[0].bbox[0]) if p[0].bbox else (0.0, 0.0),
+    )
+    page.extra["table_readers"] = [r for _, r in pairs]
+    return [t for t, _ in pairs]
