@@ -387,11 +387,15 @@ def judge(q: Question, message: dict[str, Any], page_texts: dict[int, str]) -> b
     return False
 
 
-def evaluate(corpus: Path, work: Path, quick: bool = False) -> dict[str, Any]:
+def evaluate(
+    corpus: Path, work: Path, quick: bool = False, half: str | None = None
+) -> dict[str, Any]:
+    """Ask every question of the documents (of ``half`` only, when given; the questions
+    are the same either way)."""
     from ocrkit.chat import DocumentIndex, ask
 
     questions = make_questions(corpus)
-    docs = DOCUMENTS
+    docs = [d for d in DOCUMENTS if half is None or d["half"] == half]
     if quick:
         docs = [d for d in DOCUMENTS if d["id"] in ("en-word", "de-ehri")]
     work.mkdir(parents=True, exist_ok=True)
