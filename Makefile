@@ -101,8 +101,16 @@ $(OCRMYPDF_VENV)/bin/ocrmypdf:
 	$(OCRMYPDF_VENV)/bin/pip install -q --upgrade pip
 	$(OCRMYPDF_VENV)/bin/pip install -q ocrmypdf
 
+# img2table (the tables section's comparison) also gets its own virtualenv: it pins
+# its own OpenCV build (opencv-contrib-python), which must not replace ours.
+IMG2TABLE_VENV := bench/.venv-img2table
+$(IMG2TABLE_VENV)/bin/python:
+	$(PY) -m venv $(IMG2TABLE_VENV)
+	$(IMG2TABLE_VENV)/bin/pip install -q --upgrade pip
+	$(IMG2TABLE_VENV)/bin/pip install -q img2table
+
 # `install` already brings the bench extra (tests/test_bench.py runs the quick bench).
-bench-deps: install $(OCRMYPDF_VENV)/bin/ocrmypdf
+bench-deps: install $(OCRMYPDF_VENV)/bin/ocrmypdf $(IMG2TABLE_VENV)/bin/python
 
 bench: bench-deps
 	OMP_THREAD_LIMIT=1 $(BIN)/python -m bench.run $(BENCH_ARGS)

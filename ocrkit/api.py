@@ -57,6 +57,8 @@ def _apply_preset(tool: Tool | None, opts: _Options) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if tool is None:
         return extra
+    # Whether the caller chose the engine (extract-tables then keeps its words).
+    extra["engine_named"] = opts.engine is not None
     defaults = {"engine": None, "tier": "cpu", "language": "auto", "dpi": 300, "force_ocr": False}
     for key, value in tool.preset.items():
         if key in defaults:
