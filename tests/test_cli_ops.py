@@ -93,10 +93,8 @@ def test_engine_options_are_listed_per_engine() -> None:
 
 
 def test_engine_option_form_field_on_the_api(tmp_path: Path) -> None:
-    from starlette.testclient import TestClient
-
     from ocrkit.server.app import create_app
-    from tests.test_server import make_settings
+    from tests.test_server import TestClient, make_settings
 
     with TestClient(create_app(make_settings(tmp_path / "d"))) as client:
         files = {"file": ("p.png", png(["Invoice 4711 total 99"]))}

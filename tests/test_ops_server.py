@@ -19,9 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from starlette.testclient import TestClient
-
-from tests.test_server import make_settings, png, submit
+from tests.test_server import TestClient, make_settings, png, submit
 
 
 @pytest.fixture(scope="module")
