@@ -15,7 +15,6 @@ Canonical codes are Tesseract traineddata names (``eng``, ``deu``, ``chi_sim``, 
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from functools import lru_cache
@@ -218,8 +217,11 @@ def resolve(spec: str) -> list[str]:
 
 
 def default_languages() -> list[str]:
-    """The languages used for ``auto``: ``OCRKIT_DEFAULT_LANGUAGE`` (default ``eng``)."""
-    return resolve(os.environ.get("OCRKIT_DEFAULT_LANGUAGE") or "eng")
+    """The languages used for ``auto``: the ``default_language`` setting in force
+    (``OCRKIT_DEFAULT_LANGUAGE`` or the config file; default ``eng``)."""
+    from ocrkit import settings
+
+    return resolve(settings.current().default_language or "eng")
 
 
 def to_iso(code: str) -> str:

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(*args: str, env: dict[str, str] | None = None, **kw: object) -> subprocess.CompletedProcess:
-    full = {**os.environ, "OMP_THREAD_LIMIT": "1", **(env or {})}
+    full = {**os.environ, "OMP_THREAD_LIMIT": "1", "OCRKIT_LOAD_PLUGINS": "", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "ocrkit", *args],
         capture_output=True, text=True, env=full, timeout=180, **kw,  # type: ignore[arg-type]

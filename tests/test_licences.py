@@ -37,7 +37,9 @@ def test_licences_page_is_what_the_script_generates() -> None:
         [sys.executable, str(ROOT / "scripts" / "licences.py")],
         capture_output=True, text=True, check=True, timeout=120,
     )  # fmt: skip
-    assert out.stdout == DOC.read_text("utf-8"), "run: python scripts/licences.py > docs/licences.md"
+    assert out.stdout == DOC.read_text("utf-8"), (
+        "run: python scripts/licences.py > docs/licences.md"
+    )
 
 
 def test_every_runtime_dependency_is_listed_with_a_licence() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import fnmatch
 import json
-import os
 import re
 import subprocess
 import sys
@@ -157,7 +156,9 @@ def _not_in_base_install(module: str) -> bool:
 
 
 OPTIONAL = {
-    p.relative_to(ROOT).as_posix(): sorted(m for m in _third_party_imports(p) if _not_in_base_install(m))
+    p.relative_to(ROOT).as_posix(): sorted(
+        m for m in _third_party_imports(p) if _not_in_base_install(m)
+    )
     for p in PLUGIN_FILES
 }
 OPTIONAL = {k: v for k, v in OPTIONAL.items() if v}
@@ -241,9 +242,11 @@ def test_wheel_in_a_fresh_venv(tmp_path: Path, render_page) -> None:  # type: ig
     ):
         assert needed in names, needed
     assert not [n for n in names if n.startswith(("tests/", "bench/"))]
-    meta = zipfile.ZipFile(wheel).read(
-        next(n for n in names if n.endswith(".dist-info/METADATA"))
-    ).decode()
+    meta = (
+        zipfile.ZipFile(wheel)
+        .read(next(n for n in names if n.endswith(".dist-info/METADATA")))
+        .decode()
+    )
     assert f"Version: {ocrkit.__version__}" in meta
     assert "License-File: LICENSE" in meta
     assert not re.search(r"Provides-Extra: (test|bench)\b", meta)
@@ -252,9 +255,7 @@ def test_wheel_in_a_fresh_venv(tmp_path: Path, render_page) -> None:  # type: ig
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     py = venv / "bin" / "python"
-    subprocess.run(
-        [str(py), "-m", "pip", "install", "-q", str(wheel)], check=True, timeout=1200
-    )
+    subprocess.run([str(py), "-m", "pip", "install", "-q", str(wheel)], check=True, timeout=1200)
     installed = time.monotonic() - t0 - built
     exe = venv / "bin" / "ocrkit"
     env = {
