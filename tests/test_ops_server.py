@@ -59,7 +59,7 @@ def test_metrics_are_prometheus_client_families(client: TestClient, done_job: di
     client.get("/api/v1/ocr/00000000-0000-0000-0000-000000000000/")
     r = client.get("/metrics")
     assert r.status_code == 200
-    assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert r.headers["content-type"].startswith("text/plain; version=")
     fams = _families(r.text)
     # every family has HELP text (the parser keeps it as documentation)
     assert all(f.documentation for f in fams.values()), [
@@ -298,6 +298,7 @@ def test_one_json_log_format_with_request_ids(tmp_path: Path) -> None:
         "OCRKIT_WORKERS": "1",
         "OCRKIT_LOAD_PLUGINS": "",
         "OCRKIT_LOG_FORMAT": "json",
+        "OCRKIT_VLM_API_KEY": "sk-must-not-be-logged",
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "ocrkit", "serve", "--port", str(port), "--log-level", "debug"],
@@ -320,10 +321,17 @@ def test_one_json_log_format_with_request_ids(tmp_path: Path) -> None:
     lines = [ln for ln in err.splitlines() if ln.strip()]
     records = []
     for ln in lines:
-        records.append(json.loads(ln))  # every line, uvicorn's included, is JSON
+        try:  # every line, uvicorn's included, is JSON
+            records.append(json.loads(ln))
+        except ValueError:
+            raise AssertionError(f"not a JSON line: {ln!r}\n{err[-3000:]}") from None
     assert {"time", "level", "logger", "message"} <= set(records[0])
     assert any(r["logger"].startswith("uvicorn") for r in records)
-    assert any(r["level"] == "debug" for r in records)  # --log-level debug took effect
+    # --log-level debug took effect: the settings are logged, the secret masked
+    settings = [r for r in records if r["message"].startswith("settings: ")]
+    assert settings and settings[0]["level"] == "debug"
+    assert "vlm_api_key='***'" in settings[0]["message"]
+    assert "sk-must-not-be-logged" not in err
     of_42 = [r for r in records if r.get("request_id") == "req-42"]
     assert {r["logger"] for r in of_42} >= {"ocrkit.access", "ocrkit.server.submit"}, of_42
     access = [r for r in records if r["logger"] == "ocrkit.access"]

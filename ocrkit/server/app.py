@@ -248,6 +248,7 @@ def start_state(settings: Settings, registry: Registry, warm: bool = True) -> Se
     from ocrkit.pipeline import make_executor
     from ocrkit.store import Store
 
+    log.debug("settings: %r", settings)  # secrets show as *** (Settings.__repr__)
     _private_dir(settings.data_dir)
     _private_dir(settings.uploads_dir)
     _private_dir(settings.results_dir)
