@@ -3,8 +3,8 @@
 :class:`Progress` shows one bar per input ("scan.pdf ━━━━━━ 2/3 pages 0:00:04 left"): the
 total comes from ``on_start`` once the input is opened, pages as the pipeline reports
 them through ``on_page``, and the time left is rich's estimate from the pages done.
-When stderr is not a terminal (a log, a pipe, a test) it does nothing at all, so captured stderr holds only messages. ``rich``
-is imported only when a bar is actually drawn.
+When stderr is not a terminal (a log, a pipe, a test) it does nothing at all, so
+captured stderr holds only messages. ``rich`` is imported only when a bar is drawn.
 """
 
 from __future__ import annotations
