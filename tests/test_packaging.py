@@ -227,7 +227,7 @@ def test_wheel_in_a_fresh_venv(tmp_path: Path, render_page) -> None:  # type: ig
     t0 = time.monotonic()
     dist = tmp_path / "dist"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
          "-w", str(dist), str(ROOT)],
         check=True, timeout=600,
     )  # fmt: skip

@@ -377,3 +377,25 @@ def test_phone_sized_keyboard_flow(server: str, browser: Any, corpus: Path) -> N
     assert polls, "the page followed the pending job by polling it"
     foreign = [u for u in urls if not u.startswith((server + "/", "blob:", "data:"))]
     assert foreign == []
+
+
+def test_swagger_ui_renders_under_its_csp(server: str, browser: Any) -> None:
+    """The API docs page (Swagger UI from this server, scripts allowed from 'self' only)
+    really renders the operations of the OpenAPI document, with try-it-out, and asks
+    nothing of any other host."""
+    from urllib.parse import urlsplit
+
+    d = browser
+    d.get_log("performance")  # drop what earlier tests requested
+    d.get(server + "/api/v1/docs")
+    paths = wait_for(
+        d,
+        "const p = [...document.querySelectorAll('.opblock-summary-path')]"
+        ".map(e => e.textContent.trim()); return p.length > 5 && p;",
+    )
+    assert any(p.startswith("/api/v1/ocr/") for p in paths), paths
+    d.find_element("css selector", ".opblock-summary").click()
+    wait_for(d, "return document.querySelector('.try-out__btn')")
+    own = urlsplit(server).netloc
+    others = [u for u in requested_urls(d) if urlsplit(u).netloc not in (own, "")]
+    assert [u for u in others if not u.startswith(("data:", "blob:"))] == []
