@@ -74,7 +74,7 @@ def _value(opt: EngineOption, raw: Any) -> Any:
         if (low is not None and value < low) or (high is not None and value > high):
             raise BadOption(f"{where}: must be between {low} and {high}")
         return value
-    value = str(raw)
-    if opt.pattern and not re.fullmatch(opt.pattern, value):
+    text = str(raw)
+    if opt.pattern and not re.fullmatch(opt.pattern, text):
         raise BadOption(f"{where}: {opt.help}")
-    return value
+    return text

@@ -96,7 +96,7 @@ def merge_methods(routes: list[BaseRoute]) -> list[BaseRoute]:
     done: set[str] = set()
     for r in routes:
         group = groups.get(r.path, []) if isinstance(r, Route) else []
-        if len(group) < 2 or r not in group:
+        if not isinstance(r, Route) or len(group) < 2 or r not in group:
             out.append(r)
             continue
         if r.path in done:
