@@ -51,7 +51,9 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 install: system-deps $(BIN)/python
-	$(BIN)/pip install -q -e '.[rapidocr,test,scale,bench]'
+	@# pip 25.1 reads [dependency-groups] (the test and bench tools are not user extras).
+	$(BIN)/pip install -q 'pip>=25.1'
+	$(BIN)/pip install -q -e '.[rapidocr,scale]' --group test --group bench
 	@# rapidocr pulls opencv-python; keep only the headless build so exactly one cv2 exists.
 	@if $(BIN)/pip show -q opencv-python >/dev/null 2>&1; then \
 		$(BIN)/pip uninstall -q -y opencv-python && \

@@ -383,8 +383,11 @@ def resolve(spec: str) -> list[str]:
 
 
 def default_languages() -> list[str]:
-    """The languages used for ``auto``: ``OCRKIT_DEFAULT_LANGUAGE`` (default ``eng``)."""
-    return resolve(os.environ.get("OCRKIT_DEFAULT_LANGUAGE") or "eng")
+    """The languages used for ``auto``: the ``default_language`` setting in force
+    (``OCRKIT_DEFAULT_LANGUAGE`` or the config file; default ``eng``)."""
+    from ocrkit import settings
+
+    return resolve(settings.current().default_language or "eng")
 
 
 def to_iso(code: str) -> str:

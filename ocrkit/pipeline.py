@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import time
 from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -86,9 +87,14 @@ def make_executor(n: int | None = None) -> ProcessPoolExecutor:
 
 
 def process_page(task: PageTask, registry: Registry | None = None) -> Page:
-    """Run one page through the pipeline (in a worker or in-process)."""
+    """Run one page through the pipeline (in a worker or in-process). The page carries
+    the wall-clock seconds it took as the attribute ``wall_seconds`` (not a field: it is
+    not part of the page's JSON; the server's metrics read it)."""
+    start = time.perf_counter()
     with using(task.settings):
-        return _process_page(task, registry)
+        page = _process_page(task, registry)
+    page.wall_seconds = time.perf_counter() - start  # type: ignore[attr-defined]
+    return page
 
 
 def _process_page(task: PageTask, registry: Registry | None = None) -> Page:
