@@ -14,7 +14,7 @@ def _log_setup() -> None:
     """Server and access logs on stderr at INFO (the CLI keeps ``ocrkit`` at WARNING)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    for name in ("ocrkit.server", "ocrkit.access"):
+    for name in ("ocrkit.server", "ocrkit.access", "ocrkit.watch"):
         logger = logging.getLogger(name)
         if not logger.handlers:
             logger.addHandler(handler)
@@ -60,6 +60,21 @@ def _log_setup() -> None:
     help="Answer one GET request for PATH in-process, print the body and exit "
     "(exit status 1 when the answer is an error).",
 )
+@click.option(
+    "--watch",
+    "watch",
+    multiple=True,
+    metavar="IN_DIR:OUT_DIR",
+    help="Also OCR every file dropped into IN_DIR, outputs to OUT_DIR, on the server's "
+    "page workers (see `ocrkit watch`; repeatable).",
+)
+@click.option(
+    "--watch-format",
+    "watch_formats",
+    multiple=True,
+    metavar="FORMAT",
+    help="Output format(s) of the watched folders [default: txt].",
+)
 def serve(
     host: str,
     port: int,
@@ -68,6 +83,8 @@ def serve(
     broker: str | None,
     database: str | None,
     get_path: str | None,
+    watch: tuple[str, ...] = (),
+    watch_formats: tuple[str, ...] = (),
 ) -> None:
     """Serve the OCR API (OCR.chat-compatible) on the embedded default: a SQLite store
     and in-process page workers. With --broker (and --database), the API enqueues pages
@@ -91,6 +108,10 @@ def serve(
     import uvicorn
 
     app = create_app(settings)
+    if watch:
+        from ocrkit.watch import folders_option
+
+        app.state.watch_folders = folders_option(watch, watch_formats, app.state.registry)
     _log_setup()
     click.echo(f"ocrkit: serving on http://{host}:{port} (data in {settings.data_dir})", err=True)
     if settings.broker_url:
