@@ -354,12 +354,6 @@ def write(r: dict[str, Any], out_dir: Path, stamp: str) -> list[Path]:
     return [js, md, png]
 
 
-def readme_block(r: dict[str, Any]) -> str:
-    """The run's Markdown for the README: headings demoted under its Benchmarks section."""
-    body = markdown(r).split("\n", 1)[1]
-    return body.replace("\n## ", "\n#### ").strip() + "\n"
-
-
 def main(argv: list[str]) -> None:
     """``python -m bench.report RESULT.json [--take SECTION FROM.json ...]``: re-render
     RESULT's md and png; ``--take`` first copies SECTION from another run into RESULT

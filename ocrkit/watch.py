@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ocrkit.errors import BadOption, OcrkitError
+from ocrkit.errors import BadOption, ExitCode, OcrkitError
 
 log = logging.getLogger("ocrkit.watch")
 
@@ -58,6 +58,8 @@ NETWORK_FS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "9p", "afs",
 
 class FolderLocked(OcrkitError):
     """Another watcher holds the folder."""
+
+    exit_code = ExitCode.bad_args
 
 
 @dataclass

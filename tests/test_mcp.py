@@ -389,7 +389,8 @@ def test_http_mcp_behind_rest_auth_and_limits(server: Server, tmp_path: Path) ->
 
     (hidden, _), (broke, _) = anyio.run(other)
     assert hidden.is_error and text_of(hidden) == "job not found (HTTP 404)"
-    assert broke.is_error and "(HTTP 402)" in text_of(broke), text_of(broke)
+    assert broke.is_error and text_of(broke).startswith("Out of credits: this file needs 3")
+    assert text_of(broke).endswith("(HTTP 402)"), text_of(broke)
 
     # Authentication is REST's: a bad token is a 401 before any MCP work.
     r = requests.post(

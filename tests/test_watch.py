@@ -106,7 +106,7 @@ def test_crash_restart_every_input_once(tmp_path: Path) -> None:
             capture_output=True,
             timeout=60,
         )
-        assert second.returncode != 0
+        assert second.returncode == 2
         assert "already watched" in second.stderr.decode(), second.stderr
         assert not (tmp_path / "o2").exists() or not files(tmp_path / "o2")
         mid = None

@@ -91,7 +91,8 @@ def register_routes(register: Callable[[BaseRoute], None]) -> None:
 
     endpoint = McpEndpoint()
     for path in ("/mcp", "/mcp/"):
-        register(Route(path, endpoint, methods=["GET", "POST", "DELETE"]))
+        # A JSON-RPC protocol endpoint, not a REST resource: left out of the OpenAPI document.
+        register(Route(path, endpoint, methods=["GET", "POST", "DELETE"], include_in_schema=False))
 
 
 class McpService(Service):
