@@ -327,13 +327,13 @@ def _finish_ocr(
     page.warnings.extend(result.warnings)
     confs = [b.confidence for b in page.blocks if b.text.strip()]
     page.confidence = round(sum(confs) / len(confs), 4) if confs else None
+    page.extra.update(result.extra)  # before layout: "reading_order" is read there
     layout.finish_page(page, image=image)  # the image: bold headings (stroke width)
     # Engines that read whole pages (vlm) give their own text and Markdown.
     if result.text is not None:
         page.text = result.text
     if result.markdown is not None:
         page.markdown = result.markdown
-    page.extra.update(result.extra)
     page.engine = result.engine or page.engine
     return page, image
 
