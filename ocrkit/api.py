@@ -57,6 +57,8 @@ def _apply_preset(tool: Tool | None, opts: _Options) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if tool is None:
         return extra
+    # Whether the caller chose the engine (extract-tables then keeps its words).
+    extra["engine_named"] = opts.engine is not None
     defaults = {"engine": None, "tier": "cpu", "language": "auto", "dpi": 300, "force_ocr": False}
     for key, value in tool.preset.items():
         if key in defaults:
@@ -92,21 +94,15 @@ def _choose_engine(reg: Registry, opts: _Options, settings: Settings) -> tuple[s
 
 
 def _languages(reg: Registry, engine: str, language: str) -> list[str]:
+    """The job's languages as model names. A language the engine has no model for is
+    not an error here: pages kept from a PDF's text layer need none, and a page that
+    needs OCR is read with ``auto`` and a warning (ocrkit.pipeline)."""
     from ocrkit import languages as langs
 
-    codes = (
-        langs.default_languages()
-        if language.strip().lower() == "auto"
-        else (langs.resolve(language))
-    )
-    have = reg.engine(engine).languages()
-    missing = [c for c in codes if have and c not in have]
-    if missing:
-        raise EngineUnavailable(
-            f"language(s) {', '.join(missing)} not installed for engine {engine!r}; "
-            f"installed: {', '.join(have)}"
-        )
-    return codes
+    del reg, engine
+    if language.strip().lower() == "auto":
+        return langs.default_languages()
+    return langs.resolve(language)
 
 
 def ocr(

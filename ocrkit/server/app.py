@@ -37,6 +37,7 @@ from ocrkit.server.logs import RequestId
 from ocrkit.web import routes as web
 
 if TYPE_CHECKING:
+    from ocrkit.hookspecs import Service
     from ocrkit.plugins import Registry
     from ocrkit.settings import Settings
     from ocrkit.store import Store
@@ -138,6 +139,35 @@ def plugin_routes(registry: Registry) -> list[BaseRoute]:
         except Exception as exc:  # a broken plugin never takes the server down
             log.warning("plugin %s failed in register_routes: %s", impl.plugin_name, exc)
     return found
+
+
+def plugin_services(registry: Registry) -> list[Service]:
+    """Services from ``register_services`` (each plugin's in its own order)."""
+    from ocrkit.hookspecs import Service
+
+    found: list[Service] = []
+
+    def register(service: Service) -> None:
+        if not isinstance(service, Service) or not service.name:
+            raise TypeError(f"register_services: expected a named Service, got {service!r}")
+        found.append(service)
+
+    for impl in reversed(registry.pm.hook.register_services.get_hookimpls()):
+        try:
+            impl.function(register=register)
+        except Exception as exc:  # a broken plugin never takes the server down
+            log.warning("plugin %s failed in register_services: %s", impl.plugin_name, exc)
+    return found
+
+
+async def _start_services(app: Starlette, services: list[Service]) -> contextlib.AsyncExitStack:
+    stack = contextlib.AsyncExitStack()
+    for service in services:
+        try:
+            await stack.enter_async_context(service.lifespan(app))
+        except Exception as exc:
+            log.warning("service %s failed to start: %s", service.name, exc)
+    return stack
 
 
 # -- errors -----------------------------------------------------------------------------
@@ -315,15 +345,18 @@ def create_app(
 
     settings = settings or load_settings()
     registry = registry or get_registry()
+    services = plugin_services(registry)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         st = await anyio.to_thread.run_sync(start_state, settings, registry, warm_workers)
         app.state.ocrkit = st
         sweeper = asyncio.create_task(_sweeper(st))
+        running = await _start_services(app, services)
         try:
             yield
         finally:
+            await running.aclose()
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper

@@ -145,6 +145,13 @@ SCHEMAS: dict[str, Any] = {
                 ],
             },
             "paragraph": {"type": ["integer", "null"]},
+            "extra": {
+                "type": "object",
+                "description": "What the engine says about the line, when anything: the "
+                "vlm engine's box (words: from words the cpu engine read; line: a text line "
+                "found on the page; estimated: placed there, but uncertain) and words "
+                "(estimated: cut from the line's box in proportion to their lengths)",
+            },
         },
     },
     "Page": {

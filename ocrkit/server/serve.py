@@ -53,6 +53,21 @@ import click
     help="Answer one GET request for PATH in-process, print the body and exit "
     "(exit status 1 when the answer is an error).",
 )
+@click.option(
+    "--watch",
+    "watch",
+    multiple=True,
+    metavar="IN_DIR:OUT_DIR",
+    help="Also OCR every file dropped into IN_DIR, outputs to OUT_DIR, on the server's "
+    "page workers (see `ocrkit watch`; repeatable).",
+)
+@click.option(
+    "--watch-format",
+    "watch_formats",
+    multiple=True,
+    metavar="FORMAT",
+    help="Output format(s) of the watched folders [default: txt].",
+)
 def serve(
     host: str,
     port: int,
@@ -62,6 +77,8 @@ def serve(
     database: str | None,
     log_level: str | None,
     get_path: str | None,
+    watch: tuple[str, ...] = (),
+    watch_formats: tuple[str, ...] = (),
 ) -> None:
     """Serve the OCR API (OCR.chat-compatible) on the embedded default: a SQLite store
     and in-process page workers. With --broker (and --database), the API enqueues pages
@@ -92,6 +109,10 @@ def serve(
 
     logs.configure(settings.log_level, settings.log_format)
     app = create_app(settings)
+    if watch:
+        from ocrkit.watch import folders_option
+
+        app.state.watch_folders = folders_option(watch, watch_formats, app.state.registry)
     log = logging.getLogger("ocrkit.server")
     log.info("serving on http://%s:%d (data in %s)", host, port, settings.data_dir)
     if settings.broker_url:

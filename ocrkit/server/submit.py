@@ -103,15 +103,11 @@ def _parse_options(fields: dict[str, str], registry: Registry, settings: Setting
 
 
 def _check_engine(opts: Options, codes: list[str], registry: Registry, settings: Settings) -> None:
-    """The engine that will run exists and reads the languages asked for."""
-    name = _engine_name(opts, registry, settings)
-    have = registry.engine(name).languages()
-    missing = [c for c in codes if have and c not in have]
-    if missing:
-        raise BadOption(
-            f"language(s) {', '.join(missing)} not installed for engine {name!r}; "
-            f"installed: {', '.join(have)}"
-        )
+    """The engine that will run exists. A language without an installed model is no
+    error: text-layer pages need none, and a page needing OCR is read with language=auto
+    and a warning (ocrkit.pipeline)."""
+    registry.engine(_engine_name(opts, registry, settings))
+    del codes
 
 
 def _engine_name(opts: Options, registry: Registry, settings: Settings) -> str:
