@@ -10,9 +10,9 @@ candidate extra: the distributions only it brings, and their size.
 
 from __future__ import annotations
 
-import os
 import sys
 from importlib import metadata
+from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -27,9 +27,9 @@ def size(name: str) -> int:
     dist = metadata.distribution(name)
     total = 0
     for f in dist.files or []:
-        path = dist.locate_file(f)
-        if os.path.isfile(path):
-            total += os.path.getsize(path)
+        path = Path(str(dist.locate_file(f)))
+        if path.is_file():
+            total += path.stat().st_size
     return total
 
 
