@@ -85,8 +85,10 @@ def test_metrics_are_prometheus_client_families(client: TestClient, done_job: di
     pages = fams["ocrkit_pages_processed"]
     assert _value(pages, "_total", tier="cpu", engine="tesseract", outcome="done") >= 1
     secs = fams["ocrkit_page_seconds"]
-    assert secs.type == "histogram" and _value(secs, "_count", engine="tesseract") >= 1
-    assert 0 < _value(secs, "_sum", engine="tesseract") < 60
+    n = _value(secs, "_count", engine="tesseract")
+    assert secs.type == "histogram" and n >= 1 and _value(secs, "_sum", engine="tesseract") > 0
+    # the counters are per process (other tests' apps add to them): check the structure
+    assert _value(secs, "_bucket", engine="tesseract", le="+Inf") == n
     # process metrics
     assert "process_resident_memory_bytes" in fams and "process_cpu_seconds" in fams
 
