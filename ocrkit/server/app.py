@@ -374,7 +374,10 @@ def create_app(
     )
     app.router.redirect_slashes = False
     app.add_middleware(AccessLog)
-    app.add_middleware(RequestId)  # outermost: every log line of the request has its id
+    # Outside even Starlette's 500 handler, so an error response and the line that logs
+    # it carry the request id too.
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: RequestId(build())  # type: ignore[method-assign]
     app.state.settings = settings
     app.state.registry = registry
     return app

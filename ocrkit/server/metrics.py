@@ -132,12 +132,3 @@ def count_page(tier: str, engine: str | None, outcome: str, seconds: float | Non
     PAGES.labels(tier or "cpu", engine or "none", outcome).inc()
     if seconds is not None:
         PAGE_SECONDS.labels(tier or "cpu", engine or "none").observe(seconds)
-
-
-def mark_dead(pid: int) -> None:
-    """gunicorn's child_exit hook: drop a dead process's live gauges (none here yet)."""
-    path = multiprocess_dir()
-    if path:
-        from prometheus_client import multiprocess
-
-        multiprocess.mark_process_dead(pid, path)
