@@ -223,3 +223,48 @@ def test_watch_refuses_bad_arguments(tmp_path: Path) -> None:
         err = run.stderr.decode()
         assert run.returncode == 2, err
         assert message in err and "Traceback" not in err
+
+
+def test_recovery_finishes_a_half_published_file_and_drops_orphans(tmp_path: Path) -> None:
+    """The crash windows the SIGKILL test hits only by chance, made on purpose: a
+    journal entry whose temp outputs were linked half-way, and temp files of a read that
+    never got a journal entry. Start-up recovery finishes the first exactly once and
+    deletes the second; the folder lock is released on close."""
+    import json
+
+    from ocrkit.watch import STATE_DIR, TEMP_PREFIX, Watcher, WatchOptions, fsync_write
+
+    in_dir, out_dir = tmp_path / "in", tmp_path / "out"
+    for d in (in_dir / "done", in_dir / "failed", in_dir / STATE_DIR, out_dir):
+        d.mkdir(parents=True)
+    (in_dir / "a.png").write_bytes(b"input a")
+    (in_dir / "b.png").write_bytes(b"input b")  # interrupted while being read
+    t1, t2 = out_dir / f"{TEMP_PREFIX}1.part", out_dir / f"{TEMP_PREFIX}2.part"
+    fsync_write(t1, b"text of a")
+    fsync_write(t2, b"<alto/>")
+    (out_dir / "a.txt").hardlink_to(t1)  # the crash came after the first link
+    orphan = out_dir / f"{TEMP_PREFIX}3.part"
+    fsync_write(orphan, b"half of b")
+    journal = {
+        "input": "a.png",
+        "files": [[str(t1), str(out_dir / "a.txt")], [str(t2), str(out_dir / "a.xml")]],
+        "move_to": str(in_dir / "done" / "a.png"),
+    }
+    (in_dir / STATE_DIR / "journal-x.json").write_text(json.dumps(journal))
+    w = Watcher(in_dir, out_dir, WatchOptions(formats=["txt", "alto"]), jobs=1)
+    w.start()
+    try:
+        assert sorted(p.name for p in out_dir.iterdir()) == ["a.txt", "a.xml"]
+        assert (out_dir / "a.txt").read_bytes() == b"text of a"
+        assert (out_dir / "a.xml").read_bytes() == b"<alto/>"
+        assert (in_dir / "done" / "a.png").read_bytes() == b"input a"
+        assert not (in_dir / "a.png").exists() and (in_dir / "b.png").exists()
+        assert [p.name for p in (in_dir / STATE_DIR).iterdir()] == ["lock"]
+        assert w.processed == 1  # one log line: "done a.png (finished after a restart)"
+        # b.png is read again from scratch by the normal loop (not run here)
+        assert [p.name for p in w.candidates()] == []  # first sight: not settled yet
+    finally:
+        w.close()
+    w2 = Watcher(in_dir, out_dir, WatchOptions(), jobs=1)
+    w2.start()  # the lock was released
+    w2.close()
