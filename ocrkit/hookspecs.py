@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
     from starlette.routing import BaseRoute
 
+    from ocrkit.engine_options import EngineOption
     from ocrkit.models import Job, Page
 
 hookspec = pluggy.HookspecMarker("ocrkit")
@@ -157,6 +158,10 @@ class Engine:
     # True: recognize() also gets ``options=`` (the job's tool options: a tool preset's
     # extra keys such as ``vlm_prompt``, ``translate_to``, ``tier``, ``languages``).
     accepts_options: ClassVar[bool] = False
+    # What ``--engine-option KEY=VALUE`` may set (see :mod:`ocrkit.engine_options`); an
+    # engine that declares some also sets ``accepts_options`` and reads them from
+    # ``options["engine_options"]`` (a dict, repeatable ones as lists).
+    engine_options: ClassVar[tuple[EngineOption, ...]] = ()
     # True: one model reads every language in languages(), so language=auto never
     # re-reads a page with other models (RapidOCR); False: languages select models.
     multilingual: ClassVar[bool] = False
@@ -186,6 +191,7 @@ class Engine:
             "available": ok,
             "reason": reason,
             "languages": self.languages() if ok else [],
+            "options": [o.info() for o in self.engine_options],
         }
 
 
