@@ -11,7 +11,7 @@ import csv
 import io
 from pathlib import Path
 
-from ocrkit import textmetrics
+from ocrkit.eval import textmetrics
 
 
 def normalise(text: str) -> str:

@@ -11,7 +11,7 @@ import pytest
 
 # The metric (NFKC, folded quotes/dashes, whitespace collapsed; character edits over the
 # truth's length) is ocrkit.textmetrics's: tests, autobench and `make bench` agree.
-from ocrkit.textmetrics import cer, normalise  # noqa: F401  (used by the tests)
+from ocrkit.eval.textmetrics import cer, normalise  # noqa: F401  (used by the tests)
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("OCRKIT_CORPUS", ROOT.parent / "shared" / "corpus"))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ocrkit import languages
 from ocrkit.errors import BadOption, EngineUnavailable
+from ocrkit.lang import codes as languages
 
 
 @pytest.mark.parametrize(

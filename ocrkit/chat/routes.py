@@ -1,5 +1,4 @@
-"""The chat routes (added by the built-in ``chat_routes`` plugin through
-``register_routes``)::
+"""The chat routes (mounted by :mod:`ocrkit.server.app` beside the job routes)::
 
     POST /api/v1/chat/<uuid>/           {"message": "...", "conversation": "optional id"}
     GET  /api/v1/chat/<uuid>/history/   ?conversation=id (optional)
@@ -22,8 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ocrkit.server.auth import UNAUTHORIZED, get_caller
-from ocrkit.server.routes_ocr import load_job, state
+from ocrkit.server.context import UNAUTHORIZED, both, get_caller, load_job, state
 
 if TYPE_CHECKING:
     from ocrkit.chat import IndexCache
@@ -143,11 +141,7 @@ def _caller_of(account: Account, request: Request) -> Any:
 
 def routes() -> list[Route]:
     """Both routes, each with and without its trailing slash (answered directly)."""
-    out = []
-    for path, endpoint, methods in (
-        ("/api/v1/chat/{uuid}/", chat, ["POST"]),
-        ("/api/v1/chat/{uuid}/history/", history, ["GET"]),
-    ):
-        out.append(Route(path, endpoint, methods=methods))
-        out.append(Route(path.rstrip("/"), endpoint, methods=methods))
-    return out
+    return [
+        *both("/api/v1/chat/{uuid}/", chat, ["POST"]),
+        *both("/api/v1/chat/{uuid}/history/", history, ["GET"]),
+    ]

@@ -9,9 +9,8 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
-from ocrkit.server.auth import get_caller
+from ocrkit.server.context import get_caller, state
 from ocrkit.server.openapi import openapi_document
-from ocrkit.server.routes_ocr import state
 
 run = anyio.to_thread.run_sync
 

@@ -15,23 +15,19 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from ocrkit.errors import BadInput, BadOption, ExportFailed, LimitExceeded, OcrkitError
+from ocrkit.jobs.scheduler import FREE_PRIORITY, PAID_PRIORITY
+from ocrkit.jobs.service import now_iso
 from ocrkit.models import Job
-from ocrkit.server.auth import get_caller
-from ocrkit.server.jobs import now_iso
+from ocrkit.pipeline.plan import FIELDS, JobOptions, plan
+from ocrkit.server.context import ServerState, get_caller, load_job, state
 from ocrkit.server.multipart import receive_upload
-from ocrkit.server.scheduler import FREE_PRIORITY, PAID_PRIORITY
-from ocrkit.server.submit import FIELDS, Options, count_pages, parse_options
+from ocrkit.server.submit import count_pages
 
 if TYPE_CHECKING:
-    from ocrkit.server.app import ServerState
-    from ocrkit.store import Caller, StoredJob
+    pass
 
 run = anyio.to_thread.run_sync
 log = logging.getLogger("ocrkit.server")
-
-
-def state(request: Request) -> ServerState:
-    return request.app.state.ocrkit
 
 
 def job_body(st: ServerState, job: Job, *, pages: bool = True) -> dict[str, Any]:
@@ -41,44 +37,11 @@ def job_body(st: ServerState, job: Job, *, pages: bool = True) -> dict[str, Any]
     return body
 
 
-async def load_job(request: Request, caller: Caller) -> StoredJob:
-    """The job named in the path, if the caller may see it (else 404)."""
-    try:
-        uuid = str(uuidlib.UUID(request.path_params["uuid"]))
-    except ValueError:
-        raise HTTPException(404, "job not found") from None
-    stored = await run(state(request).store.get_job, uuid)
-    if stored is None:
-        raise HTTPException(404, "job not found")
-    if stored.account_id is not None and (
-        caller.account is None or caller.account.id != stored.account_id
-    ):
-        raise HTTPException(404, "job not found")
-    return stored
-
-
 def _content_length(request: Request) -> int | None:
     raw = request.headers.get("content-length")
     with contextlib.suppress(TypeError, ValueError):
         return int(raw) if raw is not None else None
     return None
-
-
-def _billing_tier(st: ServerState, opts: Options) -> str:
-    """The tier the engine that will run is billed at (a vlm request served by the cpu
-    fallback costs the cpu rate)."""
-    if opts.engine is not None:
-        return "vlm" if st.registry.engines[opts.engine].tier == "vlm" else "cpu"
-    if opts.tier != "vlm":
-        return "cpu"
-    from ocrkit.settings import using
-
-    try:
-        with using(st.settings):
-            st.registry.default_engine("vlm")
-    except Exception:
-        return "cpu"
-    return "vlm"
 
 
 async def submit(request: Request) -> Response:
@@ -102,7 +65,9 @@ async def submit(request: Request) -> Response:
         misplaced = [f for f in upload.file_fields if f in FIELDS]
         if misplaced:
             raise BadInput(f"field {misplaced[0]!r} must be a text value, not a file")
-        opts = await run(parse_options, upload.fields, st.registry, st.settings)
+        asked = JobOptions.from_fields(upload.fields, dpi=st.settings.dpi)
+        planned = await run(plan, asked, st.registry, st.settings)
+        opts = planned.options
         kind, pages = await run(count_pages, dest, st.settings.max_upload_bytes)
         cap = await run(st.store.max_file_pages, caller)
         if pages > cap:
@@ -112,8 +77,8 @@ async def submit(request: Request) -> Response:
         job = Job(
             uuid=uuid,
             status="pending",
-            tier=opts.tier,
-            language=opts.language,
+            tier=planned.tier,
+            language=planned.language,
             tool=opts.tool,
             translate_to=opts.translate_to,
             page_count=pages,
@@ -122,7 +87,7 @@ async def submit(request: Request) -> Response:
             dpi=st.settings.dpi,
             created_at=now_iso(),
         )
-        await run(st.store.reserve, caller, uuid, pages, _billing_tier(st, opts))
+        await run(st.store.reserve, caller, uuid, pages, planned.engine_tier)
         await run(
             lambda: st.store.create_job(
                 job, caller=caller, priority=priority, upload_path=str(dest), options=opts.as_dict()

@@ -12,9 +12,11 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from ocrkit.server.context import state
+
 if TYPE_CHECKING:
     from ocrkit.plugins import Registry
-    from ocrkit.server.app import ServerState
+    from ocrkit.server.context import ServerState
     from ocrkit.settings import Settings
 
 
@@ -79,14 +81,15 @@ def _formats(reg: Registry) -> list[dict[str, Any]]:
 
 def _translate_targets() -> list[str]:
     """Every language the resolver knows (a text model writes it; no traineddata needed)."""
-    from ocrkit import languages
+    from ocrkit.lang import codes as languages
 
     table: dict[str, str] = getattr(languages, "_ISO", {})
     return sorted({iso for tess, iso in table.items() if tess != "osd" and "_vert" not in tess})
 
 
 def options_body(st: ServerState, routes: list[Any]) -> dict[str, Any]:
-    from ocrkit import inputs, languages
+    from ocrkit.lang import codes as languages
+    from ocrkit.page import inputs
 
     engines, installed = _engines(st.registry)
     paths = {getattr(r, "path", "") for r in routes}
@@ -109,6 +112,6 @@ def options_body(st: ServerState, routes: list[Any]) -> dict[str, Any]:
 
 async def options(request: Request) -> Response:
     """GET /api/v1/options: tiers, languages, tools, formats and targets from the registry."""
-    st = request.app.state.ocrkit
+    st = state(request)
     body = await anyio.to_thread.run_sync(options_body, st, list(request.app.routes))
     return JSONResponse(body)

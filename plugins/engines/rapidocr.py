@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ocrkit import hookimpl
 from ocrkit.errors import EngineFailed, EngineUnavailable
 from ocrkit.hookspecs import Engine, PageResult
-from ocrkit.languages import resolve
+from ocrkit.lang import resolve
 from ocrkit.models import Block, Word
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from ocrkit import hookimpl
 from ocrkit.errors import EngineFailed, EngineUnavailable
 from ocrkit.hookspecs import Engine, PageResult
-from ocrkit.languages import require_tesseract, tesseract_languages
+from ocrkit.lang import require_tesseract, tesseract_languages
 from ocrkit.models import Block, Word
 
 if TYPE_CHECKING:

@@ -61,8 +61,6 @@ HANDWRITING_PROMPT = (
 )
 PROMPTS = {"page": PAGE_PROMPT, "handwriting": HANDWRITING_PROMPT}
 
-# Fraction of dark pixels under which a page counts as blank (a few specks of dust).
-BLANK_INK = 0.0005
 LOOP_RETRY_TEMPERATURE = 0.7
 _REFUSAL = re.compile(
     r"\b(i'?m sorry|i am sorry|i can(?:'|no)t (?:help|assist|transcribe|read|process|comply)"
@@ -140,7 +138,9 @@ class VlmEngine(Engine):
         options = options or {}
         prompt = PROMPTS.get(str(options.get("vlm_prompt") or "page"), PAGE_PROMPT)
         info: dict[str, Any] = {"prompt": options.get("vlm_prompt") or "page"}
-        if is_blank(image):
+        from ocrkit.page import is_blank  # the pipeline's one blank-page test
+
+        if is_blank(image, dpi):
             info["blank"] = True
             return PageResult(
                 text="",
@@ -239,29 +239,12 @@ class VlmEngine(Engine):
 # ---------------------------------------------------------------------- helpers
 
 
-def is_blank(image: Image.Image) -> bool:
-    """True when (almost) no pixel is much darker than the page background."""
-    from PIL import ImageOps
-
-    factor = max(1, max(image.size) // 1000)
-    small = image.reduce(factor) if factor > 1 and image.mode not in ("1", "P") else image
-    g = ImageOps.grayscale(
-        small.convert("RGB") if small.mode in ("P", "RGBA", "LA", "1") else small
-    )
-    hist = g.histogram()
-    total = sum(hist)
-    background = max(range(256), key=lambda v: hist[v])
-    dark = sum(hist[: max(0, background - 80)])
-    return dark / max(1, total) < BLANK_INK
-
-
 def _cpu_blocks(image: Image.Image, languages: list[str], dpi: int) -> tuple[list[Block], str]:
     """The cpu engine's lines (for word boxes), or [] and why not."""
-    from ocrkit.plugins import get_registry
+    from ocrkit.plugins import get_engine
 
     try:
-        reg = get_registry()
-        eng = reg.engines.get("tesseract")
+        eng = get_engine("tesseract")
         if eng is None or not eng.availability()[0]:
             return [], "no cpu engine (tesseract) for word boxes: every line is unaligned"
         have = set(eng.languages())
@@ -425,56 +408,6 @@ def wrong_script(answer: str, languages: list[str], cpu_blocks: list[Block]) -> 
 # ---------------------------------------------------------------- answer -> page
 
 
-_TABLE_SEP = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
-_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
-_BULLET = re.compile(r"^\s*([-*+]|\d{1,3}[.)])\s+(.*)$")
-_EMPH = re.compile(r"(\*\*|__|\*|_|`)(?=\S)(.+?)(?<=\S)\1")
-
-
-def markdown_lines(markdown: str) -> list[tuple[str, str, int]]:
-    """``(plain text, block type, paragraph)`` per non-empty line of the model's
-    Markdown: heading marks, list marks (kept as "-"/"1."), emphasis, table pipes and
-    separator rows and code fences removed; blank lines start a new paragraph."""
-    out: list[tuple[str, str, int]] = []
-    para = 0
-    gap = False
-    in_math = False
-    for raw in markdown.splitlines():
-        line = raw.rstrip()
-        stripped = line.strip()
-        if not stripped or stripped.startswith(("```", "~~~")):
-            gap = gap or bool(out)
-            continue
-        if _TABLE_SEP.match(stripped) and "-" in stripped:
-            continue
-        if stripped == "$$":
-            in_math = not in_math
-            continue
-        kind = "formula" if in_math else "text"
-        text = stripped
-        m = _HEADING.match(line)
-        if m:
-            kind, text = "heading", m.group(2)
-        elif stripped.startswith("|") or (stripped.count("|") >= 2 and kind == "text"):
-            cells = [c.strip() for c in stripped.strip("|").split("|")]
-            kind, text = "table", "\t".join(cells)
-        elif stripped.startswith("$$") and stripped.endswith("$$") and len(stripped) > 4:
-            kind, text = "formula", stripped[2:-2].strip()
-        else:
-            b = _BULLET.match(line)
-            if b:
-                kind = "list_item"
-            text = re.sub(r"^>\s?", "", text)
-        text = _EMPH.sub(r"\2", text).replace("\\*", "*").replace("\\_", "_").strip()
-        if not text:
-            continue
-        if gap and out:
-            para += 1
-        gap = False
-        out.append((text, kind, para))
-    return out
-
-
 def _line_confidences(comp: Completion, n_lines: int) -> list[float] | None:
     """Per answer line (non-empty lines of the raw text, in order) the geometric mean
     token probability, when the tokens' text adds up to the answer; else the whole
@@ -507,7 +440,7 @@ def build_result(
     warnings: list[str],
     info: dict[str, Any],
 ) -> PageResult:
-    from ocrkit import align
+    from ocrkit.layout import align, markdown_lines
 
     markdown = answer.strip()
     if markdown.startswith("```") and markdown.endswith("```"):  # fenced whole answers

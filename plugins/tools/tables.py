@@ -745,9 +745,8 @@ def render_markdown(page: Page) -> None:
     from ocrkit import layout
 
     # render_page: text and Markdown from the blocks as they are (their order and types
-    # stay what layout gave them); older layout modules only had finish_page.
-    render = getattr(layout, "render_page", None) or layout.finish_page
-    render(page)
+    # stay what layout gave them).
+    layout.render_page(page)
 
 
 class ExtractTables(Tool):

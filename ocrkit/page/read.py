@@ -30,9 +30,11 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ocrkit import langdetect, languages, orient
 from ocrkit.errors import EngineFailed, OcrkitError, storage_error
 from ocrkit.hookspecs import Engine, PageResult
+from ocrkit.lang import codes as languages
+from ocrkit.lang import detect as langdetect
+from ocrkit.page import orient
 
 if TYPE_CHECKING:
     from PIL import Image

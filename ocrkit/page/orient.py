@@ -209,7 +209,7 @@ _OSD_LINE = re.compile(r"^([A-Za-z ]+):\s*(\S+)\s*$")
 
 
 def osd_available() -> bool:
-    from ocrkit.languages import tesseract_languages
+    from ocrkit.lang.codes import tesseract_languages
 
     return shutil.which("tesseract") is not None and "osd" in tesseract_languages()
 

@@ -24,8 +24,6 @@ if TYPE_CHECKING:
 
     from ocrkit.settings import Settings
 
-PAGE_TASK = "ocrkit.page"
-
 
 def queue_names(settings: Settings) -> tuple[str, str]:
     """``(paid, everyone else)``; workers read them in this order."""
@@ -36,7 +34,7 @@ def make_celery(settings: Settings) -> Celery:
     from celery import Celery
     from kombu import Queue
 
-    from ocrkit.queue import tasks
+    from ocrkit.jobs.queue import tasks
 
     if not settings.broker_url:
         from ocrkit.errors import BadOption

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from ocrkit.cli.options import store_options
 from ocrkit.errors import OcrkitError
 
 
@@ -31,19 +32,7 @@ class ServiceUnavailable(OcrkitError):
     default=None,
     help="Page processes [default: OCRKIT_WORKERS, else one per core].",
 )
-@click.option("--broker", default=None, help="Redis URL [default: OCRKIT_BROKER_URL].")
-@click.option(
-    "--database",
-    default=None,
-    help="Store URL, e.g. postgresql+psycopg://host/db [default: OCRKIT_DATABASE_URL, "
-    "else the SQLite file in the data dir].",
-)
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Where this machine caches uploads while their pages run [default: OCRKIT_DATA_DIR].",
-)
+@store_options("Where this machine caches uploads while their pages run")
 @click.option(
     "--name",
     "-n",
@@ -86,9 +75,10 @@ def worker(
             os.environ[var] = value
     _check_services(settings)
     # Load the pipeline and plugins once; the pool processes fork from this one.
-    import ocrkit.worker  # noqa: F401  (PyMuPDF, Pillow, the pipeline)
+    import ocrkit.pipeline.pages  # noqa: F401  (the pipeline)
+    import ocrkit.pipeline.worker  # noqa: F401  (PyMuPDF, Pillow, language model)
+    from ocrkit.jobs.queue.celery_app import make_celery, queue_names
     from ocrkit.plugins import get_registry
-    from ocrkit.queue.celery_app import make_celery, queue_names
 
     get_registry()
     import logging
@@ -117,7 +107,7 @@ def _check_services(settings: object) -> None:
     """Fail now, with a message, when the store or the broker does not answer."""
     import redis
 
-    from ocrkit.queue.tasks import CACHE_DIR, UploadCache
+    from ocrkit.jobs.queue.tasks import CACHE_DIR, UploadCache
     from ocrkit.settings import Settings
     from ocrkit.store.cluster import ClusterStore
 

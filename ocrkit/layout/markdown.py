@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from ocrkit.lines import body_size, line_height, line_size, list_label
+from ocrkit.layout.lines import body_size, line_height, line_size, list_label
 from ocrkit.models import Block, Page, Table
 
 H1_RATIO = 1.5

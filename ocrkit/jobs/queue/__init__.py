@@ -14,3 +14,6 @@ Celery.
 :mod:`ocrkit.queue.celery_app` configures Celery, :mod:`ocrkit.queue.tasks` runs pages in
 workers, :mod:`ocrkit.queue.service` is the API server's side.
 """
+
+# The name of the page task: the API server sends it, workers define it.
+PAGE_TASK = "ocrkit.page"

@@ -1,4 +1,4 @@
-"""The one text-accuracy metric of ocrkit: the test suite, ``python -m ocrkit.autobench``
+"""The one text-accuracy metric of ocrkit: the test suite, ``python -m ocrkit.eval.autobench``
 and ``make bench`` all call these functions, so a CER quoted anywhere is the same number.
 
 Normalisation, in order:

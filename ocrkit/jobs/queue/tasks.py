@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ocrkit.errors import OcrkitError
+from ocrkit.jobs.queue import PAGE_TASK
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -95,7 +96,7 @@ class UploadCache:
         return path
 
     def scratch(self, uuid: str, index: int) -> contextlib.AbstractContextManager[Path]:
-        from ocrkit.queue.plan import scratch_dir
+        from ocrkit.jobs.queue.plan import scratch_dir
 
         return scratch_dir(self.root, f"{uuid}.p{index}.{os.getpid()}")
 
@@ -220,8 +221,8 @@ def run_page(uuid: str, index: int, *, claim: str, worker: str) -> str:
 def _run_page(
     ctx: WorkerContext, uuid: str, index: int, plan: dict[str, Any], *, claim: str, worker: str
 ) -> str:
-    from ocrkit.pipeline import process_page
-    from ocrkit.queue.plan import page_task
+    from ocrkit.jobs.queue.plan import page_task
+    from ocrkit.pipeline.pages import process_page
 
     ctx.store.mark_processing(uuid)
     t0 = time.perf_counter()
@@ -272,7 +273,7 @@ def _run_page(
 def finish(ctx: WorkerContext, uuid: str, claim: str) -> None:
     """Join the job: job-level fields, the searchable pdf, done; the upload goes."""
     from ocrkit import api
-    from ocrkit.queue.plan import finish_job
+    from ocrkit.jobs.queue.plan import finish_job
     from ocrkit.store.cluster import page_image_name
 
     stored = ctx.store.get_job(uuid)
@@ -330,8 +331,6 @@ def prune_now() -> None:
 def register(app: Celery) -> None:
     """Define the tasks on ``app`` (the API server only sends them, by name)."""
     from celery import signals
-
-    from ocrkit.queue.celery_app import PAGE_TASK
 
     stop = threading.Event()
 

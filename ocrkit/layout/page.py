@@ -68,8 +68,8 @@ from collections import Counter
 from statistics import median
 from typing import TYPE_CHECKING
 
-from ocrkit import furniture, reading_order
-from ocrkit.lines import (
+from ocrkit.layout import furniture, reading_order
+from ocrkit.layout.lines import (
     BULLETS,
     LABEL,
     body_size,
@@ -82,7 +82,7 @@ from ocrkit.lines import (
     split_wide_gaps,
     stroke_weights,
 )
-from ocrkit.markdown import (
+from ocrkit.layout.markdown import (
     escape_line,
     heading_levels,
     inside,

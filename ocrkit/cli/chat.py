@@ -18,15 +18,13 @@ from typing import Any
 
 import click
 
-from ocrkit.cli import emit, protected, warn
+from ocrkit.cli.group import emit, protected, warn
 from ocrkit.errors import BadInput
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
 
 def _load_job(source: str, data_dir: Path | None) -> Any:
-    from ocrkit.models import Job
-
     if _UUID.match(source) and not Path(source).exists():
         from ocrkit.settings import load_settings
         from ocrkit.store import Store
@@ -36,23 +34,9 @@ def _load_job(source: str, data_dir: Path | None) -> Any:
         if stored is None:
             raise BadInput(f"no job {source} in the local store")
         return stored.job
-    name = "stdin" if source == "-" else source
-    try:
-        if source == "-":
-            from ocrkit.cli.files import read_stdin
+    from ocrkit.cli.files import read_job_file
 
-            raw = read_stdin()
-        else:
-            raw = Path(source).read_bytes()
-    except OSError as exc:
-        raise BadInput(f"{name}: cannot read: {exc.strerror}") from None
-    try:
-        data = json.loads(raw)
-        if not isinstance(data, dict) or not isinstance(data.get("pages"), list):
-            raise ValueError("no pages")
-        return Job.from_dict(data)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BadInput(f"{name}: not a saved ocrkit job (the json format): {exc}") from None
+    return read_job_file(source)
 
 
 @click.command("chat")

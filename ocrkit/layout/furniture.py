@@ -15,8 +15,8 @@ from collections import Counter
 from statistics import median
 from typing import TYPE_CHECKING
 
-from ocrkit.lines import line_height
-from ocrkit.markdown import page_markdown, page_text
+from ocrkit.layout.lines import line_height
+from ocrkit.layout.markdown import page_markdown, page_text
 from ocrkit.models import Block, Page
 
 if TYPE_CHECKING:

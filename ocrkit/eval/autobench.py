@@ -1,9 +1,9 @@
 """Measurements for language=auto and rotation on the corpus (for ``make bench``).
 
-    python -m ocrkit.autobench language  [--corpus DIR]   # every printed/nonlatin page
-    python -m ocrkit.autobench rotation  [--corpus DIR]   # rotated/ vs upright sources
-    python -m ocrkit.autobench overhead  [--corpus DIR] [--repeat N]
-    python -m ocrkit.autobench all --json out.json
+    python -m ocrkit.eval.autobench language  [--corpus DIR]   # every printed/nonlatin page
+    python -m ocrkit.eval.autobench rotation  [--corpus DIR]   # rotated/ vs upright sources
+    python -m ocrkit.eval.autobench overhead  [--corpus DIR] [--repeat N]
+    python -m ocrkit.eval.autobench all --json out.json
 
 ``overhead`` times the English pages of ``corpus/printed`` with ``language=eng`` and
 with ``language=auto`` in the same process, alternating, one Tesseract thread
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ocrkit.textmetrics import cer, normalise  # noqa: F401  (re-exported for the bench)
+from ocrkit.eval.textmetrics import cer, normalise  # noqa: F401  (re-exported for the bench)
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
@@ -145,7 +145,7 @@ def measure_overhead(corpus: Path, repeat: int = 1, engine: str = "tesseract") -
 
 def _engine_only(path: Path, engine: str) -> float:
     """Seconds to load the page and run the bare engine on it with ``eng``."""
-    from ocrkit.inputs import Limits, load_image_page
+    from ocrkit.page.inputs import Limits, load_image_page
     from ocrkit.plugins import get_registry
 
     eng = get_registry().engine(engine)
@@ -156,7 +156,7 @@ def _engine_only(path: Path, engine: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m ocrkit.autobench", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m ocrkit.eval.autobench", description=__doc__)
     ap.add_argument("what", choices=["language", "rotation", "overhead", "all"])
     ap.add_argument("--corpus")
     ap.add_argument("--engine", default="tesseract")

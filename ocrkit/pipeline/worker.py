@@ -4,8 +4,9 @@ Importing this module prepares a process that only decodes, renders and reads pa
 
 * ``OMP_THREAD_LIMIT=1``: one Tesseract thread per process, since the pool already
   runs one process per core;
-* the heavy imports (PyMuPDF, Pillow, the pipeline) and the language-identification
-  model happen here once, before forking.
+* the heavy imports (PyMuPDF, Pillow) and the language-identification model happen
+  here once, before forking (the pool's fork server also preloads the pipeline's
+  modules: :func:`ocrkit.pipeline.pages.make_executor`).
 """
 
 from __future__ import annotations
@@ -17,9 +18,7 @@ os.environ["OMP_THREAD_LIMIT"] = "1"
 import pymupdf  # noqa: E402,F401
 from PIL import Image  # noqa: E402,F401
 
-import ocrkit.pipeline  # noqa: E402,F401
-import ocrkit.textlayer  # noqa: E402,F401
-from ocrkit import langdetect  # noqa: E402
+from ocrkit.lang import detect as langdetect  # noqa: E402
 
 langdetect.warm()  # fastText's language model (~0.4 s to load), once for every worker
 

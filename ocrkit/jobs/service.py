@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ocrkit.errors import OcrkitError, storage_error
-from ocrkit.server.scheduler import Scheduler
+from ocrkit.jobs.scheduler import Scheduler
 
 if TYPE_CHECKING:
     from ocrkit.models import Job, Page
@@ -92,14 +92,7 @@ class JobService:
         """Pages stored in the last 60 s, by every server and worker of the store."""
         from datetime import timedelta
 
-        from sqlalchemy import func, select
-
-        from ocrkit.store.models import pages
-
-        since = datetime.now(UTC) - timedelta(seconds=60)
-        q = select(func.count()).select_from(pages).where(pages.c.created_at >= since)
-        with self.store._read() as conn:
-            return int(conn.execute(q).scalar_one())
+        return self.store.pages_since(datetime.now(UTC) - timedelta(seconds=60))
 
     # -- running ------------------------------------------------------------------------
     def billing_tier(self, page: Page) -> str:
@@ -217,7 +210,7 @@ class JobService:
         pool = self.pool
         if not isinstance(pool, ProcessPoolExecutor) or not getattr(pool, "_broken", False):
             return
-        from ocrkit.pipeline import make_executor
+        from ocrkit.pipeline.pages import make_executor
 
         with self._lock:
             if self.pool is not pool:

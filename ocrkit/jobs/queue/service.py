@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ocrkit.errors import OcrkitError
-from ocrkit.queue.celery_app import PAGE_TASK, make_celery, queue_names
-from ocrkit.server.jobs import JobService, now_iso
-from ocrkit.server.scheduler import PAID_PRIORITY
+from ocrkit.jobs.queue import PAGE_TASK
+from ocrkit.jobs.queue.celery_app import make_celery, queue_names
+from ocrkit.jobs.scheduler import PAID_PRIORITY
+from ocrkit.jobs.service import JobService, now_iso
 from ocrkit.store.cluster import ClusterStore
 
 if TYPE_CHECKING:
@@ -145,7 +146,7 @@ class ClusterJobService(JobService):
     # -- submit -----------------------------------------------------------------------------
     def enqueue(self, uuid: str, priority: int) -> None:
         """Upload and plan into the store, then one task per page (paid queue first)."""
-        from ocrkit.queue.plan import make_plan
+        from ocrkit.jobs.queue.plan import make_plan
 
         stored = self.store.get_job(uuid)
         if stored is None:

@@ -30,8 +30,8 @@ import math
 from pathlib import Path
 
 import pymupdf
-from ocrkit_plugins.exporters import pdf_images
-from ocrkit_plugins.exporters.pdf_textlayer import add_glyphless_font, text_layer_page
+from ocrkit_plugins.exporters.pdf import images as pdf_images
+from ocrkit_plugins.exporters.pdf.textlayer import add_glyphless_font, text_layer_page
 
 from ocrkit.errors import ExportFailed
 from ocrkit.hookspecs import ExportContext

@@ -23,7 +23,7 @@ class PdfExporter(Exporter):
     description: ClassVar[str] = "Searchable PDF: the original pages with an invisible text layer"
 
     def export(self, job: Job, ctx: ExportContext) -> bytes:
-        from ocrkit_plugins.exporters import pdf_build
+        from ocrkit_plugins.exporters.pdf import build as pdf_build
 
         return pdf_build.export(job, ctx)
 

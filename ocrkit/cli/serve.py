@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from ocrkit.cli.options import store_options
+
 
 def _log_setup() -> None:
     """Server and access logs on stderr at INFO (the CLI keeps ``ocrkit`` at WARNING)."""
@@ -32,26 +34,7 @@ def _log_setup() -> None:
     default=None,
     help="Page-worker processes [default: OCRKIT_WORKERS, else one per core].",
 )
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Store, page images and uploads [default: OCRKIT_DATA_DIR or the user data dir].",
-)
-@click.option(
-    "--broker",
-    default=None,
-    metavar="URL",
-    help="Scale-out: a Redis URL; pages go to `ocrkit worker` processes instead of "
-    "in-process workers [default: OCRKIT_BROKER_URL].",
-)
-@click.option(
-    "--database",
-    default=None,
-    metavar="URL",
-    help="Store URL, e.g. postgresql+psycopg://HOST/DB, shared by servers and workers "
-    "[default: OCRKIT_DATABASE_URL, else SQLite in the data dir].",
-)
+@store_options("Store, page images and uploads")
 @click.option(
     "--get",
     "get_path",
@@ -94,7 +77,7 @@ def serve(
     _log_setup()
     click.echo(f"ocrkit: serving on http://{host}:{port} (data in {settings.data_dir})", err=True)
     if settings.broker_url:
-        from ocrkit.server.worker import safe_url
+        from ocrkit.cli.worker import safe_url
 
         click.echo(
             f"ocrkit: pages go to queue workers via {safe_url(settings.broker_url)}", err=True

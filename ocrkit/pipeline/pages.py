@@ -30,17 +30,12 @@ from typing import Any
 
 from PIL import Image
 
-from ocrkit import layout, readpage
 from ocrkit.errors import BadInput, EngineFailed, OcrkitError
 from ocrkit.hookspecs import Engine, PageResult
-from ocrkit.inputs import (
-    Limits,
-    load_image_page,
-    open_pdf,
-    pdf_page_image,
-    render_dpi,
-)
+from ocrkit.layout import page as layout
 from ocrkit.models import Page
+from ocrkit.page import read as readpage
+from ocrkit.page.inputs import Limits, load_image_page, open_pdf, pdf_page_image, render_dpi
 from ocrkit.plugins import Registry, get_registry
 from ocrkit.settings import Settings, using
 
@@ -67,18 +62,23 @@ class PageTask:
 
 
 def _init_worker() -> None:
-    from ocrkit import worker
+    from ocrkit.pipeline import worker
 
     worker.init()
+
+
+# What the fork server imports once, so workers fork ready: the worker's start-up, then
+# the pipeline itself (by name: the worker module does not import the pipeline).
+PRELOAD = ["ocrkit.pipeline.worker", "ocrkit.pipeline.pages", "ocrkit.page.textlayer"]
 
 
 def make_executor(n: int | None = None) -> ProcessPoolExecutor:
     """A pool of ``n`` page workers (default one per core), started with forkserver so
     it is safe to create from a threaded process (the server). The fork server imports
-    :mod:`ocrkit.worker` once; workers fork from it ready to work."""
+    :mod:`ocrkit.pipeline.worker` once; workers fork from it ready to work."""
     n = n or os.cpu_count() or 1
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["ocrkit.worker"])
+    ctx.set_forkserver_preload(PRELOAD)
     return ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker)
 
 
@@ -125,7 +125,7 @@ def _needs_image(task: PageTask) -> bool:
 def _pdf_page(task: PageTask, reg: Registry) -> tuple[Page, Image.Image | None]:
     import pymupdf
 
-    from ocrkit.textlayer import read_text_layer
+    from ocrkit.page.textlayer import read_text_layer
 
     with open_pdf(Path(task.path), task.password) as doc:
         pp = doc[task.index]
