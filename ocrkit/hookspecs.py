@@ -80,12 +80,49 @@ def register_routes(register: Callable[[BaseRoute], None]) -> None:
     """Add routes to the ``ocrkit serve`` web application.
 
     Call ``register(route)`` with a :class:`starlette.routing.Route` (or ``Mount``).
-    Plugin routes are added before the core routes (as datasette does), so the chat
-    routes and the web page plug in the same way a third-party route does.
+    Plugin routes are added before the core routes (as datasette does), so a plugin
+    may answer a path the core also has.
+    """
+
+
+@hookspec
+def register_services(register: Callable[[Service], None]) -> None:
+    """Add services: things that run beside ``ocrkit serve`` for the server's whole life.
+
+    Call ``register(service)`` with a :class:`Service` instance (a folder watcher,
+    another protocol's endpoint...). The server starts every registered service once its
+    store and page workers are ready and stops them, last started first, at shutdown. A
+    service that fails to start is logged and left out; the server keeps running. Other
+    commands never start services.
     """
 
 
 # --------------------------------------------------------------------- base classes
+
+
+@dataclass
+class ServiceContext:
+    """What a :class:`Service` gets when the server starts it: the server's settings and
+    plugin registry (run OCR with ``ocrkit.ocr(..., registry=context.registry,
+    settings=context.settings)``)."""
+
+    settings: Any  # ocrkit.settings.Settings
+    registry: Any  # ocrkit.plugins.Registry
+
+
+class Service:
+    """Something that runs beside ``ocrkit serve``. Declare ``name`` and
+    ``description``; override :meth:`start` and :meth:`stop`."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+
+    def start(self, context: ServiceContext) -> None:
+        """Start. Called in a worker thread, not on the event loop; return soon (run long
+        work in your own thread). Raise to refuse to start: the server logs it."""
+
+    def stop(self) -> None:
+        """Stop, and wait for your threads. Called at shutdown, before the store closes."""
 
 
 @dataclass

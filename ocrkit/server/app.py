@@ -37,6 +37,7 @@ from ocrkit.server.context import ServerState, both
 from ocrkit.web import routes as web
 
 if TYPE_CHECKING:
+    from ocrkit.hookspecs import Service
     from ocrkit.plugins import Registry
     from ocrkit.settings import Settings
     from ocrkit.store import Store
@@ -190,7 +191,28 @@ def start_state(settings: Settings, registry: Registry, warm: bool = True) -> Se
     jobs.sweep()
     if warm and pool is not None:
         threading.Thread(target=_warm, args=(pool, n), name="ocrkit-warm", daemon=True).start()
-    return ServerState(settings=settings, registry=registry, store=store, jobs=jobs)
+    st = ServerState(settings=settings, registry=registry, store=store, jobs=jobs)
+    st.services = start_services(settings, registry)
+    return st
+
+
+def start_services(settings: Settings, registry: Registry) -> list[Service]:
+    """Start the plugins' services (``register_services``); one that fails is logged and
+    left out."""
+    from ocrkit.hookspecs import ServiceContext
+    from ocrkit.settings import using
+
+    started: list[Service] = []
+    context = ServiceContext(settings=settings, registry=registry)
+    for name, service in registry.services.items():
+        try:
+            with using(settings):
+                service.start(context)
+        except Exception as exc:  # a broken plugin never takes the server down
+            log.warning("service %s failed to start: %s", name, exc)
+            continue
+        started.append(service)
+    return started
 
 
 def _warm(pool: Executor, n: int) -> None:
@@ -203,6 +225,11 @@ def _warm(pool: Executor, n: int) -> None:
 
 
 def stop_state(st: ServerState) -> None:
+    for service in reversed(st.services):
+        try:
+            service.stop()
+        except Exception as exc:
+            log.warning("service %s failed to stop: %s", service.name, exc)
     st.jobs.shutdown()
     st.store.close()
 
