@@ -1,9 +1,11 @@
-"""The OpenAPI 3.1 document of the server, written by hand next to the routes.
+"""The OpenAPI 3.1 document of the server.
 
-Core operations are described here; choices (formats, tools, engines) come from the
-registry, so a plugin's format shows up in the document. Routes added by plugins through
-``register_routes`` are listed with their methods and docstring, so the document always
-names every route the app answers (a test checks both directions).
+The job model's schemas are generated from its dataclasses
+(:mod:`ocrkit.server.schemas`); the operations and the other bodies are described here;
+choices (formats, tools, engines) come from the registry, so a plugin's format shows up
+in the document. Routes added by plugins through ``register_routes`` are listed with
+their methods, so the document always names every route the app answers (a test checks
+both directions).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.routing import BaseRoute, Mount, Route
 
 import ocrkit
+from ocrkit.server.schemas import model_schemas
 
 if TYPE_CHECKING:
     from ocrkit.plugins import Registry
@@ -42,33 +45,69 @@ TOKEN = {
     "description": "API token (instead of the Authorization header)",
     "schema": {"type": "string"},
 }
-NUM = {"type": "number"}
-BBOX = {"type": "array", "items": NUM, "minItems": 4, "maxItems": 4}
 STR_LIST = {"type": "array", "items": {"type": "string"}}
+STR = {"type": "string"}
+INT = {"type": "integer"}
+BOOL = {"type": "boolean"}
 
-NAMED = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}
+
+def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    """An object with these properties (all required unless ``required`` says)."""
+    return {
+        "type": "object",
+        "required": list(props) if required is None else required,
+        "properties": props,
+    }
+
+
 SCHEMAS: dict[str, Any] = {
     "Options": {
         "type": "object",
         "required": ["inputs", "tiers", "languages", "tools", "translate_targets", "formats"],
         "properties": {
-            "inputs": {"type": "array", "items": {"type": "object"}},
-            "tiers": {"type": "array", "items": NAMED},
+            "inputs": {
+                "type": "array",
+                "items": _obj({"kind": STR, "media_type": STR}),
+            },
+            "tiers": {
+                "type": "array",
+                "items": _obj({"name": STR, "available": BOOL, "note": STR}),
+            },
             "languages": {
                 "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["code", "iso"],
-                    "properties": {"code": {"type": "string"}, "iso": {"type": "string"}},
-                },
+                "items": _obj({"code": STR, "iso": STR}),
             },
-            "tools": {"type": "array", "items": NAMED},
+            "tools": {
+                "type": "array",
+                "items": _obj(
+                    {
+                        "name": STR,
+                        "description": STR,
+                        "preset": {"type": "object"},
+                        "available": BOOL,
+                        "reason": STR,
+                    },
+                    required=["name"],
+                ),
+            },
             "translate_targets": STR_LIST,
-            "formats": {"type": "array", "items": NAMED},
-            "engines": {"type": "array", "items": NAMED},
-            "limits": {"type": "object"},
+            "formats": {
+                "type": "array",
+                "items": _obj(
+                    {"name": STR, "media_type": STR, "extension": STR, "description": STR},
+                    required=["name"],
+                ),
+            },
+            "engines": {
+                "type": "array",
+                "items": _obj(
+                    {"name": STR, "tier": STR, "available": BOOL, "reason": STR},
+                    required=["name"],
+                ),
+            },
+            "limits": _obj({"inline_max_pages": INT, "max_upload_bytes": INT}, required=[]),
             "signup": {"type": "string", "enum": ["open", "closed"]},
-            "chat": {"type": "boolean"},
+            "chat": BOOL,
         },
     },
     "Error": {
@@ -91,127 +130,7 @@ SCHEMAS: dict[str, Any] = {
         "required": ["detail", "retry_after"],
         "properties": {"detail": {"type": "string"}, "retry_after": {"type": "integer"}},
     },
-    "Cell": {
-        "type": "object",
-        "description": "A table cell; row and col are 0-based, a spanning cell covers "
-        "row_span x col_span grid positions from its top-left one.",
-        "required": ["row", "col", "row_span", "col_span", "text", "bbox"],
-        "properties": {
-            "row": {"type": "integer"},
-            "col": {"type": "integer"},
-            "row_span": {"type": "integer"},
-            "col_span": {"type": "integer"},
-            "text": {"type": "string"},
-            "bbox": BBOX,
-        },
-    },
-    "Table": {
-        "type": "object",
-        "required": ["cells"],
-        "properties": {
-            "cells": {"type": "array", "items": _ref("Cell")},
-            "bbox": {"anyOf": [BBOX, {"type": "null"}]},
-        },
-    },
-    "Word": {
-        "type": "object",
-        "required": ["text", "bbox", "confidence"],
-        "properties": {"text": {"type": "string"}, "bbox": BBOX, "confidence": NUM},
-    },
-    "Block": {
-        "type": "object",
-        "description": "One line of text, in reading order.",
-        "required": ["text", "bbox", "confidence"],
-        "properties": {
-            "text": {"type": "string"},
-            "bbox": {
-                "anyOf": [BBOX, {"type": "null"}],
-                "description": "null only for a vlm line that matched no word on the page "
-                "(then flags holds unaligned)",
-            },
-            "confidence": NUM,
-            "flags": {**STR_LIST, "description": "unaligned, low_confidence"},
-            "words": {"type": "array", "items": _ref("Word")},
-            "type": {
-                "type": "string",
-                "enum": [
-                    "text",
-                    "heading",
-                    "list_item",
-                    "table",
-                    "caption",
-                    "formula",
-                    "furniture",
-                ],
-            },
-            "paragraph": {"type": ["integer", "null"]},
-        },
-    },
-    "Page": {
-        "type": "object",
-        "required": ["index", "text", "blocks", "width", "height", "dpi", "rotation"],
-        "properties": {
-            "index": {"type": "integer", "description": "0-based"},
-            "text": {"type": "string"},
-            "markdown": {"type": "string"},
-            "original_text": {
-                "type": ["string", "null"],
-                "description": "translate tool: the recognised text (text holds the translation)",
-            },
-            "original_markdown": {"type": ["string", "null"]},
-            "blocks": {"type": "array", "items": _ref("Block")},
-            "tables": {
-                "type": "array",
-                "items": _ref("Table"),
-                "description": "with tool=extract-tables (absent otherwise)",
-            },
-            "width": {"type": "integer"},
-            "height": {"type": "integer"},
-            "dpi": {"type": "integer"},
-            "rotation": {"type": "integer"},
-            "source": {"type": "string", "enum": ["ocr", "text-layer"]},
-            "engine": {"type": ["string", "null"]},
-            "confidence": {"type": ["number", "null"]},
-            "detected_languages": STR_LIST,
-            "warnings": STR_LIST,
-        },
-    },
-    "Job": {
-        "type": "object",
-        "required": [
-            "uuid",
-            "status",
-            "tier",
-            "language",
-            "page_count",
-            "mean_confidence",
-            "text",
-            "markdown",
-            "pages",
-        ],  # fmt: skip
-        "properties": {
-            "uuid": {"type": "string"},
-            "status": {"type": "string", "enum": ["pending", "processing", "done", "failed"]},
-            "tier": {"type": "string", "enum": ["cpu", "vlm"]},
-            "language": {"type": "string"},
-            "page_count": {"type": "integer"},
-            "pages_done": {"type": "integer"},
-            "mean_confidence": {"type": ["number", "null"]},
-            "text": {"type": "string"},
-            "markdown": {"type": "string"},
-            "engine": {"type": ["string", "null"]},
-            "warnings": STR_LIST,
-            "error": {"type": ["string", "null"]},
-            "tool": {"type": ["string", "null"]},
-            "translate_to": {"type": ["string", "null"]},
-            "detected_languages": STR_LIST,
-            "input_type": {"type": ["string", "null"]},
-            "filename": {"type": ["string", "null"]},
-            "created_at": {"type": ["string", "null"]},
-            "finished_at": {"type": ["string", "null"]},
-            "pages": {"type": "array", "items": _ref("Page")},
-        },
-    },
+    **model_schemas(),  # Word, Block, Cell, Table, Page, Job: from ocrkit.models
     "JobList": {
         "type": "object",
         "required": ["jobs", "next_before"],
@@ -229,6 +148,7 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "plan": {"type": "string", "enum": ["anonymous", "free", "paid"]},
             "used": {"type": "integer"},
+            "reserved": {"type": "integer", "description": "pages of jobs still running"},
             "cap": {"type": ["integer", "null"]},
             "credits": {"type": ["integer", "null"]},
             "unit": {"type": "string", "enum": ["pages", "credits"]},
