@@ -76,7 +76,7 @@ def type_schema(tp: Any) -> dict[str, Any]:
         return {"type": "array", "items": type_schema(args[0]) if args else {}}
     if origin is dict or tp is dict:
         return {"type": "object"}
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return {"$ref": f"#/components/schemas/{tp.__name__}"}
     simple = {str: "string", int: "integer", float: "number", bool: "boolean"}
     if tp in simple:
