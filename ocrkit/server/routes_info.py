@@ -9,6 +9,7 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
+from ocrkit.server.apidoc import AUTH_ERRORS, json_response, operation, ref
 from ocrkit.server.context import get_caller, state
 from ocrkit.server.openapi import openapi_document
 
@@ -18,6 +19,12 @@ run = anyio.to_thread.run_sync
 _LABELS = {"jobs": "status", "pages": "source"}
 
 
+@operation(
+    {
+        "summary": "The caller's plan and usage",
+        "responses": {"200": json_response(ref("Usage"), "Usage"), **AUTH_ERRORS},
+    }
+)
 async def usage(request: Request) -> Response:
     """GET /api/v1/usage/: the caller's plan, used, cap, credits, unit, period end."""
     st = state(request)
@@ -25,6 +32,18 @@ async def usage(request: Request) -> Response:
     return JSONResponse(await run(st.store.usage, caller))
 
 
+@operation(
+    {
+        "summary": "Health",
+        "security": [],
+        "responses": {
+            "200": json_response({"type": "object"}, "The store (and the broker, if any) answer"),
+            "503": json_response(
+                {"type": "object"}, "The store or the queue broker does not answer"
+            ),
+        },
+    }
+)
 async def health(request: Request) -> Response:
     """GET /api/v1/health: 200 when the store (and the queue broker, if any) answer."""
     st = state(request)
@@ -57,6 +76,18 @@ def _metric_lines(name: str, value: Any, label: str) -> list[str]:
     return []
 
 
+@operation(
+    {
+        "summary": "Prometheus metrics: jobs by status, pages, queue depth, pages/min",
+        "security": [],
+        "responses": {
+            "200": {
+                "description": "Prometheus text format",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
+    }
+)
 async def metrics(request: Request) -> Response:
     """GET /metrics: Prometheus text exposition."""
     st = state(request)
@@ -72,12 +103,31 @@ async def metrics(request: Request) -> Response:
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
 
+@operation(
+    {
+        "summary": "This document",
+        "security": [],
+        "responses": {"200": json_response({"type": "object"}, "OpenAPI 3.1")},
+    }
+)
 async def openapi(request: Request) -> Response:
     """GET /api/v1/openapi.json: this API as an OpenAPI 3.1 document."""
     st = state(request)
     return JSONResponse(openapi_document(request.app.routes, st.registry))
 
 
+@operation(
+    {
+        "summary": "A small page that renders this document",
+        "security": [],
+        "responses": {
+            "200": {
+                "description": "HTML",
+                "content": {"text/html": {"schema": {"type": "string"}}},
+            }
+        },
+    }
+)
 async def docs(request: Request) -> Response:
     """GET /api/v1/docs: a small static page rendering the OpenAPI document."""
     html = resources.files("ocrkit.server").joinpath("static/docs.html").read_text("utf-8")

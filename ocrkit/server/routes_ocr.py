@@ -19,12 +19,13 @@ from ocrkit.jobs.scheduler import FREE_PRIORITY, PAID_PRIORITY
 from ocrkit.jobs.service import now_iso
 from ocrkit.models import Job
 from ocrkit.pipeline.plan import FIELDS, JobOptions, plan
+from ocrkit.server.apidoc import AUTH_ERRORS, JOB_ERRORS, UUID, error, json_response, operation, ref
 from ocrkit.server.context import ServerState, get_caller, load_job, state
 from ocrkit.server.multipart import receive_upload
 from ocrkit.server.submit import count_pages
 
 if TYPE_CHECKING:
-    pass
+    from ocrkit.plugins import Registry
 
 run = anyio.to_thread.run_sync
 log = logging.getLogger("ocrkit.server")
@@ -44,6 +45,43 @@ def _content_length(request: Request) -> int | None:
     return None
 
 
+def _submit_operation(registry: Registry) -> dict[str, Any]:
+    tools = sorted(registry.tools)
+    submit_schema = {
+        "type": "object",
+        "required": ["file"],
+        "properties": {
+            "file": {"type": "string", "format": "binary", "description": "image or PDF"},
+            "tier": {"type": "string", "enum": ["cpu", "vlm"], "default": "cpu"},
+            "language": {
+                "type": "string",
+                "default": "auto",
+                "description": "auto, or codes (en, ch, ja, ar, deu, ...) joined with +",
+            },
+            "tool": {"type": "string", **({"enum": tools} if tools else {})},
+            "translate_to": {"type": "string", "description": "target language code"},
+            "engine": {"type": "string", "enum": sorted(registry.engines)},
+        },
+    }
+    return {
+        "summary": "Submit an image or PDF",
+        "description": "Jobs of few pages answer 200 done (or failed); larger "
+        "ones answer 202 pending at once: poll GET /api/v1/ocr/{uuid}/.",
+        "requestBody": {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": submit_schema}},
+        },
+        "responses": {
+            "200": json_response(ref("Job"), "The job, done or failed"),
+            "202": json_response(ref("Job"), "The job, pending"),
+            "400": error("No file, unsupported type, too large, bad field value"),
+            **AUTH_ERRORS,
+            "402": json_response(ref("PaymentRequired"), "Out of pages or credits"),
+        },
+    }
+
+
+@operation(_submit_operation)
 async def submit(request: Request) -> Response:
     """POST /api/v1/ocr/: store the upload, check it, charge-check it, queue the job."""
     st = state(request)
@@ -111,6 +149,26 @@ async def submit(request: Request) -> Response:
     return JSONResponse(job_body(st, stored.job), status_code=200 if done else 202)
 
 
+@operation(
+    {
+        "summary": "List the caller's jobs, newest first, without pages",
+        "description": "Anonymous callers get an empty list: anonymous jobs are "
+        "reachable only by their UUID.",
+        "parameters": [
+            {
+                "name": "limit",
+                "in": "query",
+                "schema": {"type": "integer", "minimum": 1, "maximum": 200},
+            },
+            {"name": "before", "in": "query", "schema": {"type": "string"}},
+        ],
+        "responses": {
+            "200": json_response(ref("JobList"), "The jobs"),
+            "400": error("Bad limit"),
+            **AUTH_ERRORS,
+        },
+    }
+)
 async def list_jobs(request: Request) -> Response:
     """GET /api/v1/ocr/: the caller's jobs, newest first, without pages."""
     st = state(request)
@@ -131,6 +189,13 @@ async def list_jobs(request: Request) -> Response:
     return JSONResponse({"jobs": body, "next_before": nxt})
 
 
+@operation(
+    {
+        "summary": "The job (poll until done or failed)",
+        "parameters": [UUID],
+        "responses": {"200": json_response(ref("Job"), "The job"), **JOB_ERRORS},
+    }
+)
 async def get_job(request: Request) -> Response:
     """GET /api/v1/ocr/<uuid>/: the job, with its pages."""
     st = state(request)
@@ -139,6 +204,13 @@ async def get_job(request: Request) -> Response:
     return JSONResponse(job_body(st, stored.job))
 
 
+@operation(
+    {
+        "summary": "Delete the job, its page images and files now",
+        "parameters": [UUID],
+        "responses": {"204": {"description": "Deleted"}, **JOB_ERRORS},
+    }
+)
 async def delete_job(request: Request) -> Response:
     """DELETE /api/v1/ocr/<uuid>/: the job, its pages, page images and files, now."""
     st = state(request)
@@ -157,6 +229,42 @@ def disposition(stem: str, ext: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
 
 
+def _download_operation(registry: Registry) -> dict[str, Any]:
+    formats = sorted(registry.exporters)
+    return {
+        "summary": "The result as a file",
+        "parameters": [
+            UUID,
+            {
+                "name": "format",
+                "in": "query",
+                "schema": {"type": "string", "enum": formats, "default": "json"},
+            },
+            {
+                "name": "table",
+                "in": "query",
+                "description": "csv: table number (1-based) or all",
+                "schema": {"type": "string"},
+            },
+        ],
+        "responses": {
+            "200": {
+                "description": "The file (Content-Disposition: attachment)",
+                "content": {
+                    registry.exporters[f].media_type: {
+                        "schema": {"type": "string", "format": "binary"}
+                    }
+                    for f in formats
+                },
+            },
+            "400": error("Unknown format or bad option"),
+            **JOB_ERRORS,
+            "409": error("The job is not done (or failed)"),
+        },
+    }
+
+
+@operation(_download_operation)
 async def download(request: Request) -> Response:
     """GET /api/v1/ocr/<uuid>/download/?format=F: the finished job as a file."""
     from ocrkit import api
@@ -220,6 +328,30 @@ def _stem(job: Job) -> str:
     return job.uuid
 
 
+@operation(
+    {
+        "summary": "The upright page image the bboxes refer to",
+        "parameters": [
+            UUID,
+            {
+                "name": "index",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "integer"},
+            },
+        ],
+        "responses": {
+            "200": {
+                "description": "The image",
+                "content": {
+                    "image/png": {"schema": {"type": "string", "format": "binary"}},
+                    "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                },
+            },
+            **JOB_ERRORS,
+        },
+    }
+)
 async def page_image(request: Request) -> Response:
     """GET /api/v1/ocr/<uuid>/pages/<index>/image: the upright page image."""
     st = state(request)
