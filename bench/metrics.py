@@ -1,6 +1,6 @@
 """Accuracy metrics of the benchmark: CER, WER and table cell accuracy.
 
-CER and WER are ``ocrkit.textmetrics``'s (the test suite's metric), with its
+CER and WER are ``ocrkit.eval.textmetrics``'s (the test suite's metric), with its
 ``transcription_marks`` folds on: corpus truth marks line-end hyphens with '¬' and
 superscripts with '^'.
 """

@@ -233,7 +233,7 @@ def render_source_page(
     turn = int(page.extra.get("engine_rotation", 0)) if page is not None else 0
     img = img.rotate(-turn, expand=True) if turn else img
     angle = float(page.extra.get("deskew", 0.0) or 0.0) if page is not None else 0.0
-    if angle:  # the pipeline's deskew (ocrkit.orient): boxes refer to the levelled image
+    if angle:  # the pipeline's deskew (ocrkit.page.orient): boxes refer to the levelled image
         from ocrkit.page.orient import deskew
 
         img = deskew(img, angle)

@@ -2,7 +2,7 @@
 
 Made pages have exact truth: every word's ink box is known, the page is turned by a
 quarter/half turn (or skewed) with Pillow, OCR'd, and each recognised word's box is
-mapped back onto the page as given with :func:`ocrkit.orient.box_to_given`.
+mapped back onto the page as given with :func:`ocrkit.page.orient.box_to_given`.
 """
 
 from __future__ import annotations

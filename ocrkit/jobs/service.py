@@ -1,7 +1,7 @@
 """Running, recovering and removing jobs: everything the server does outside a request.
 
 :class:`JobService` is created by the lifespan. Its :meth:`run` executes one job in a
-runner thread (see :mod:`ocrkit.server.scheduler`): the pipeline reads the upload with the
+runner thread (see :mod:`ocrkit.jobs.scheduler`): the pipeline reads the upload with the
 shared page-worker pool, each finished page is stored and charged at once, the searchable
 pdf is made while the original still exists, then the upload is deleted and the job is
 stored as done (or failed, with a reason).

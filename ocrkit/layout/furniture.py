@@ -1,7 +1,7 @@
 """Page furniture: running headers and footers, page numbers (``type="furniture"``).
 
 Furniture stays in ``page.blocks`` and ``page.text`` and is left out of the Markdown
-(:mod:`ocrkit.markdown`). On one page (:func:`mark_page_numbers`): a page number
+(:mod:`ocrkit.layout.markdown`). On one page (:func:`mark_page_numbers`): a page number
 (``7``, ``- 7 -``, ``Page 7 of 9``, ``vii``, ``7-45``) in the top or bottom
 :data:`MARGIN`, or set apart just above or below the text, and a first line that is a
 running head with its folio. Across a job's pages (:func:`mark_repeated`): lines that

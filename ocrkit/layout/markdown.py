@@ -57,7 +57,7 @@ def page_text(page: Page) -> str:
 def heading_levels(page: Page) -> dict[int, int]:
     """``id(block)`` -> Markdown level for the page's heading lines.
 
-    Sizes come from the boxes (:func:`ocrkit.lines.line_size`), so levels can be worked
+    Sizes come from the boxes (:func:`ocrkit.layout.lines.line_size`), so levels can be worked
     out again from the blocks alone. Heading sizes are clustered (a step of more than
     15 % starts a new cluster); the largest is ``#`` when it is at least
     :data:`H1_RATIO` times the body size, else ``##``; each smaller cluster one level

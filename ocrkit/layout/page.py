@@ -1,5 +1,5 @@
 """Layout of one page: lines in reading order, paragraphs, headings, lists, page
-furniture, confidence flags; then the page's text and Markdown (:mod:`ocrkit.markdown`).
+furniture, confidence flags; then the page's text and Markdown (:mod:`ocrkit.layout.markdown`).
 
 Entry points (stable; other parts of ocrkit call them):
 
@@ -18,11 +18,11 @@ Entry points (stable; other parts of ocrkit call them):
 
 What :func:`finish_page` does, in order (every step accepts ``bbox=None``):
 
-1. **Lines** (:mod:`ocrkit.lines`). A line that crosses a column gutter is split there
+1. **Lines** (:mod:`ocrkit.layout.lines`). A line that crosses a column gutter is split there
    (Tesseract joins lines straight across narrow gutters). A bullet glyph set apart
    from its text (PDFs) is joined to it; an OCR'd bullet (a small blob Tesseract reads
    as ``e``, ``¢`` or ``«``) becomes ``•``.
-2. **Reading order** (:mod:`ocrkit.reading_order`): columns left to right, each top to
+2. **Reading order** (:mod:`ocrkit.layout.reading_order`): columns left to right, each top to
    bottom; a line spanning the columns (a heading) before or after them, where it
    stands. Skipped when the engine gave the order itself (a page with a line without a
    box, i.e. a vlm page); lines without a box stay after the line they followed.
@@ -30,7 +30,7 @@ What :func:`finish_page` does, in order (every step accepts ``bbox=None``):
    their length; a line below :data:`LOW_CONFIDENCE` gets ``"low_confidence"`` in
    ``flags``; ``page.confidence`` is :func:`ocrkit.models.weighted_confidence` over all
    words of the page (the job's ``mean_confidence`` is the same over all pages).
-4. **Furniture** (``type="furniture"``, :mod:`ocrkit.furniture`): a page number (``7``,
+4. **Furniture** (``type="furniture"``, :mod:`ocrkit.layout.furniture`): a page number (``7``,
    ``- 7 -``, ``Page 7 of 9``, ``vii``, ``7-45``) in the top or bottom tenth of a page
    with other text
    (or apart from the text just above or below it: scans have wide borders), and a
@@ -44,8 +44,8 @@ What :func:`finish_page` does, in order (every step accepts ``bbox=None``):
    :data:`HEADING_RATIO` (OCR: :data:`OCR_HEADING_RATIO`) times the body size (the size
    most characters have). Text-layer pages use the PDF's font sizes, and a short
    all-bold line in a non-bold body is a heading too; OCR pages estimate sizes from the
-   word boxes (:func:`ocrkit.lines.line_size`) and need the line's confidence above
-   :data:`LOW_CONFIDENCE`. Markdown levels: :func:`ocrkit.markdown.heading_levels`.
+   word boxes (:func:`ocrkit.layout.lines.line_size`) and need the line's confidence above
+   :data:`LOW_CONFIDENCE`. Markdown levels: :func:`ocrkit.layout.markdown.heading_levels`.
 6. **Captions** (``type="caption"``): a line starting ``Figure 3``, ``Table 2``,
    ``Listing 1`` (also German/French). **Lists** (``type="list_item"``): a line
    starting with a bullet glyph or ``-``/``*``,
@@ -130,7 +130,7 @@ def finish_page(
     """The layout analysis of the module docstring, then :func:`render_page`.
 
     ``image``: the upright page image the boxes refer to; with it, bold lines of an OCR
-    page can be headings too (stroke width, :func:`ocrkit.lines.stroke_weights`)."""
+    page can be headings too (stroke width, :func:`ocrkit.layout.lines.stroke_weights`)."""
     blocks = page.blocks
     text_layer = bool(sizes) and len(sizes or []) == len(blocks)
     if text_layer:
@@ -194,7 +194,7 @@ def order_blocks(blocks: list[Block], width: float) -> list[Block]:
 
 def finish_job(job: Job) -> None:
     """Running headers and footers across the job's pages
-    (:func:`ocrkit.furniture.mark_repeated`); affected pages get their paragraphs and
+    (:func:`ocrkit.layout.furniture.mark_repeated`); affected pages get their paragraphs and
     text/Markdown again, unless their text or Markdown is not layout's own (a vlm
     engine's Markdown, a translation): those keep it."""
     for page in furniture.mark_repeated(job):

@@ -11,7 +11,7 @@
            the script (Cyrillic, Arabic, Han, ...)
     language=auto, an engine whose languages are separate models (Tesseract):
         non-Latin script -> read again with that script's language;
-        the text's languages (fastText, :mod:`ocrkit.langdetect`) not all in the pass's
+        the text's languages (fastText, :mod:`ocrkit.lang.detect`) not all in the pass's
         set -> read again with them (``deu``; ``eng+deu+fra+...`` for a mixed page);
         still unreadable and OSD could not tell -> try each installed script's model
         on a small image and keep the most confident reading.
@@ -131,7 +131,7 @@ def _lines(result: PageResult) -> list[str]:
 
 
 def detect_languages(lines: list[str]) -> list[tuple[str, float]]:
-    """(ISO code, share) of the text's languages (see :mod:`ocrkit.langdetect`)."""
+    """(ISO code, share) of the text's languages (see :mod:`ocrkit.lang.detect`)."""
     return langdetect.detect(lines)
 
 

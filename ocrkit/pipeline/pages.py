@@ -7,7 +7,7 @@ just that page, so pages stream: at most ``in_flight`` pages exist at once. Per 
     load -> upright image -> PDF text layer if usable, else engine.recognize
          -> layout -> tool.process_page -> save images_dir/page-{index}.png -> Page
 
-For cpu engines, "engine.recognize" is :func:`ocrkit.readpage.read_page`: blank check,
+For cpu engines, "engine.recognize" is :func:`ocrkit.page.read.read_page`: blank check,
 deskew, quarter turns found by Tesseract OSD, and language=auto's script and language
 detection with a second pass when the first used the wrong models.
 
@@ -55,7 +55,7 @@ class PageTask:
     tool_options: tuple[tuple[str, Any], ...] = ()
     images_dir: str | None = None
     # language=auto: ``languages`` is only the first pass's set; the page's script and
-    # text language choose the models (ocrkit.readpage).
+    # text language choose the models (ocrkit.page.read).
     auto_language: bool = False
     # The caller's settings, in force while the page runs (model servers for vlm).
     settings: Settings | None = None
@@ -191,7 +191,7 @@ def _ocr(task: PageTask, reg: Registry, page: Page, image: Image.Image) -> tuple
 def _ocr_cpu(
     task: PageTask, engine: Engine, page: Page, image: Image.Image
 ) -> tuple[Page, Image.Image]:
-    """A cpu engine: blank check, upright and deskewed, language=auto (ocrkit.readpage)."""
+    """A cpu engine: blank check, upright and deskewed, language=auto (ocrkit.page.read)."""
     try:
         reading = readpage.read_page(
             engine,

@@ -17,7 +17,7 @@ follows ``OCRKIT_VLM_FALLBACK``. Per page:
    with the warning ``truncated``.
 4. The answer becomes the page's ``markdown``; its plain text (Markdown marks removed)
    the page's ``text``; one block per non-empty line, each aligned to the cpu words
-   (:mod:`ocrkit.align`): a matched line gets the union box of its words, an unmatched one
+   (:mod:`ocrkit.layout.align`): a matched line gets the union box of its words, an unmatched one
    ``bbox=None`` and the flag ``unaligned`` (no invented boxes). Block ``words`` are
    empty (the boxes are the cpu engine's, the text the model's).
 5. Confidence: from token log-probabilities when the server returns them (per line, the

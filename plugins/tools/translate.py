@@ -1,6 +1,6 @@
 """The ``translate`` tool: recognise, then translate each page with the text model.
 
-``translate_to`` (any spelling :func:`ocrkit.languages.resolve` accepts, one language)
+``translate_to`` (any spelling :func:`ocrkit.lang.codes.resolve` accepts, one language)
 is required. The text model is ``OCRKIT_LLM_*`` (defaulting to ``OCRKIT_VLM_*``); without
 one the tool is unavailable, so the job is refused before any page runs (400 at submit,
 CLI exit 6) with a message naming the settings.

@@ -11,8 +11,8 @@ Celery.
         -> pipeline.process_page -> page + image + charge in one transaction
         -> the task that stored the last page joins the job (pdf, done)
 
-:mod:`ocrkit.queue.celery_app` configures Celery, :mod:`ocrkit.queue.tasks` runs pages in
-workers, :mod:`ocrkit.queue.service` is the API server's side.
+:mod:`ocrkit.jobs.queue.celery_app` configures Celery, :mod:`ocrkit.jobs.queue.tasks` runs pages in
+workers, :mod:`ocrkit.jobs.queue.service` is the API server's side.
 """
 
 # The name of the page task: the API server sends it, workers define it.

@@ -7,7 +7,7 @@ Delivery guarantees come from the configuration, not from code in the tasks:
   acknowledges: a lost pool process is requeued at once, a lost worker's message comes
   back from Redis after ``queue_visibility_timeout`` seconds (kombu's unacked restore,
   swept every few seconds by the surviving workers). The task is idempotent, so a
-  second delivery costs nothing (:mod:`ocrkit.queue.tasks`).
+  second delivery costs nothing (:mod:`ocrkit.jobs.queue.tasks`).
 * ``worker_prefetch_multiplier=1``: a worker holds only the pages it is running, so the
   others stay in Redis for idle workers and a dead worker holds at most its concurrency.
 * Priority: paid accounts' pages go to ``<queue_name>.paid``; workers consume both

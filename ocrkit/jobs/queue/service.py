@@ -1,7 +1,7 @@
 """The API server's side of scale-out: enqueue pages instead of running them.
 
 ``ocrkit serve --broker redis://... --database postgresql://...`` builds a
-:class:`ClusterJobService` instead of the in-process :class:`~ocrkit.server.jobs.JobService`.
+:class:`ClusterJobService` instead of the in-process :class:`~ocrkit.jobs.service.JobService`.
 Its scheduler (:class:`QueueScheduler`) has the in-process scheduler's interface, so the
 routes are the same: ``submit`` moves the upload and the page plan into the shared
 store and publishes one task per page; ``wait`` (inline jobs of <= 5 pages) polls the
@@ -50,7 +50,7 @@ def open_cluster(settings: Settings, registry: Registry) -> tuple[ClusterStore, 
 
 
 class QueueScheduler:
-    """The :class:`~ocrkit.server.scheduler.Scheduler` interface over the broker."""
+    """The :class:`~ocrkit.jobs.scheduler.Scheduler` interface over the broker."""
 
     def __init__(self, service: ClusterJobService) -> None:
         self._service = service

@@ -6,7 +6,7 @@ One message per page: ``(job uuid, page index)``. The task is idempotent:
    (a stored page of a redelivered task may still have to join the job, see 4).
 2. The upload comes from the shared store (cached once per machine under
    ``<data_dir>/worker-cache``, deleted when its job has ended).
-3. :func:`ocrkit.pipeline.process_page` runs the page exactly as the in-process path
+3. :func:`ocrkit.pipeline.pages.process_page` runs the page exactly as the in-process path
    does; the page, its image and its charge are stored in one transaction keyed by
    ``(job, index)`` (:meth:`~ocrkit.store.cluster.ClusterStore.save_worker_page`).
 4. That transaction also claims the join when it stored the job's last page; the

@@ -132,7 +132,7 @@ def from_pdf(job: Job, data: bytes, password: str | None) -> bytes:
         )
         matrix = to_rendered * pymupdf.Matrix(1 / scale, 1 / scale) * page.derotation_matrix
         deskew = float(job_page.extra.get("deskew", 0.0) or 0.0)
-        if deskew:  # the pipeline levelled the page about its centre (ocrkit.orient)
+        if deskew:  # the pipeline levelled the page about its centre (ocrkit.page.orient)
             size = (job_page.width, job_page.height)
             matrix = upright_to_rendered(job_page, deskew, *size) * matrix
         unrotated = page.rect * page.derotation_matrix

@@ -20,7 +20,7 @@ from ocrkit.errors import ExportFailed
 from ocrkit.models import Job, Page
 
 PASSTHROUGH = ("JPEG", "PNG")
-# EXIF orientation -> degrees clockwise, as ocrkit.inputs applies it (5 and 7 also mirror).
+# EXIF orientation -> degrees clockwise, as ocrkit.page.inputs applies it (5 and 7 also mirror).
 EXIF_ROTATION = {3: 180, 6: 90, 8: 270, 5: 90, 7: 270}
 
 
@@ -75,10 +75,10 @@ def page_image(
     :meth:`pymupdf.Page.insert_image` takes it) that shows it upright.
 
     ``page.rotation`` counts the EXIF orientation the pipeline applied (first frame
-    only) plus the engine's turn, as :mod:`ocrkit.inputs` and the pipeline record it.
+    only) plus the engine's turn, as :mod:`ocrkit.page.inputs` and the pipeline record it.
     """
     want = (page.width, page.height)
-    # A deskewed page (ocrkit.orient) is shown as the levelled image its boxes refer to.
+    # A deskewed page (ocrkit.page.orient) is shown as the levelled image its boxes refer to.
     if source is not None and page.index < source.frames and not page.extra.get("deskew"):
         orientation = source.orientation if page.index == 0 else 1
         turn = (page.rotation - EXIF_ROTATION.get(orientation, 0)) % 360
