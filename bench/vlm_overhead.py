@@ -26,14 +26,12 @@ CORPUS = Path(os.environ.get("OCRKIT_CORPUS", ROOT.parent / "shared" / "corpus")
 
 
 def main() -> None:
-    from ocrkit_plugins.engines.vlm import MAX_SIDE
+    from ocrkit_plugins.engines.vlm import MAX_SIDE, align, is_blank
     from openai_standin import StandinServer
     from PIL import Image
 
     from ocrkit import api
-    from ocrkit.layout import align
     from ocrkit.llm import image_part
-    from ocrkit.page import is_blank
     from ocrkit.plugins import get_registry
     from ocrkit.settings import load_settings
 
@@ -59,7 +57,7 @@ def main() -> None:
             img.load()
             lang = {"en": "eng", "de": "deu", "fr": "fra"}[r["language"]]
             t = time.perf_counter()
-            is_blank(img, 300)
+            is_blank(img)
             t_blank = time.perf_counter() - t
             t = time.perf_counter()
             image_part(img, max_side=MAX_SIDE)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -63,8 +63,14 @@ def ocr(
     registry: Registry | None = None,
     filename: str | None = None,
     settings: Settings | None = None,
+    engine_options: Sequence[str] | Mapping[str, Any] | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> Job:
     """OCR ``source`` (a path, bytes or a binary stream) and return the done job.
+
+    ``engine_options`` are the chosen engine's own options (``["psm=6"]`` or
+    ``{"psm": 6}``; see :mod:`ocrkit.engine_options`). ``on_start`` gets the number of
+    pages to read once it is known (before the first page), ``on_page`` each page.
 
     With a process pool (``executor``, or ``jobs`` > 1), page workers use the default
     registry (installed plugins); ``registry`` is used in this process and for
@@ -84,6 +90,7 @@ def ocr(
         translate_to=translate_to,
         dpi=dpi,
         force_ocr=force_ocr,
+        engine_options=engine_options,
     )
     p = plan(asked, reg, settings)
     if filename is None and isinstance(source, str | os.PathLike):
@@ -107,6 +114,8 @@ def ocr(
         indices = inputs.parse_page_ranges(pages, info.page_count)
         inputs.check_page_count(len(indices), limits)
         job.input_type, job.page_count = kind, len(indices)
+        if on_start is not None:
+            on_start(len(indices))
         job.extra["input_pages"] = info.page_count
         job.warnings.extend(info.warnings)
         template = p.page_task(

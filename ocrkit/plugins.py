@@ -26,7 +26,7 @@ import pluggy
 
 from ocrkit import hookspecs
 from ocrkit.errors import BadOption, EngineUnavailable
-from ocrkit.hookspecs import Engine, Exporter, Service, Tool
+from ocrkit.hookspecs import Engine, Exporter, Tool
 
 log = logging.getLogger("ocrkit.plugins")
 
@@ -43,13 +43,12 @@ class PluginFailure:
 
 @dataclass
 class Registry:
-    """Engines, tools, exporters and services by name, plus what failed to load."""
+    """Engines, tools and exporters by name, plus what failed to load."""
 
     pm: pluggy.PluginManager
     engines: dict[str, Engine] = field(default_factory=dict)
     tools: dict[str, Tool] = field(default_factory=dict)
     exporters: dict[str, Exporter] = field(default_factory=dict)
-    services: dict[str, Service] = field(default_factory=dict)
     failures: list[PluginFailure] = field(default_factory=list)
 
     # -- lookups with clear errors -------------------------------------------------
@@ -191,7 +190,6 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
         (pm.hook.register_engines, reg.engines, Engine),
         (pm.hook.register_tools, reg.tools, Tool),
         (pm.hook.register_exporters, reg.exporters, Exporter),
-        (pm.hook.register_services, reg.services, Service),
     ):
         for impl in reversed(hook.get_hookimpls()):
             try:

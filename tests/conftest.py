@@ -68,6 +68,38 @@ def render_page(tmp_path: Path) -> Callable[..., Path]:
     return make
 
 
+def tessdata_dir() -> Path:
+    """Where the installed Tesseract keeps its models (from ``--list-langs``)."""
+    import re
+    import subprocess
+
+    out = subprocess.run(
+        ["tesseract", "--list-langs"], capture_output=True, text=True, check=True
+    ).stdout
+    m = re.search(r'"(.+?)"', out.splitlines()[0])
+    assert m, out
+    return Path(m.group(1))
+
+
+@pytest.fixture
+def reduced_tessdata(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
+    """A TESSDATA_PREFIX holding only some of the installed models (symlinks), so a
+    test of a missing language cannot be passed by installing that language.
+    ``reduced_tessdata("eng", "osd")`` sets TESSDATA_PREFIX for this process and the
+    subprocesses it starts and returns the directory."""
+
+    def make(*keep: str) -> Path:
+        src = tessdata_dir()
+        out = tmp_path / "tessdata"
+        out.mkdir()
+        for name in keep:
+            (out / f"{name}.traineddata").symlink_to(src / f"{name}.traineddata")
+        monkeypatch.setenv("TESSDATA_PREFIX", str(out))
+        return out
+
+    return make
+
+
 # ---------------------------------------------------------------- leftovers guard
 
 

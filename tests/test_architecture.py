@@ -179,18 +179,18 @@ def test_the_cycle_finder_finds_cycles() -> None:
 # Layers, lowest first: a module may import its own layer and the layers below. The
 # longest matching prefix decides. docs/architecture.md draws the same picture.
 LAYERS: list[tuple[str, ...]] = [
-    ("ocrkit.errors", "ocrkit.models"),
+    ("ocrkit.errors", "ocrkit.models", "ocrkit.lang.codes", "ocrkit.engine_options"),
     ("ocrkit.settings", "ocrkit.hookspecs"),
     ("ocrkit.lang", "ocrkit.llm", "ocrkit.plugins"),
     ("ocrkit.page", "ocrkit.layout"),
     ("ocrkit.pipeline",),
     ("ocrkit.api", "ocrkit.store"),
-    ("ocrkit", "ocrkit.eval", "ocrkit.jobs", "ocrkit.chat"),
+    ("ocrkit", "ocrkit.eval", "ocrkit.jobs", "ocrkit.chat", "ocrkit.watch"),
     # HTTP: what route modules may use, then the routes, then the app that mounts them
     ("ocrkit.server.apidoc", "ocrkit.server.auth", "ocrkit.server.context"),
     ("ocrkit.server.multipart", "ocrkit.server.schemas"),
     ("ocrkit.server", "ocrkit.chat.routes", "ocrkit.web"),
-    ("ocrkit.server.app",),
+    ("ocrkit.server.app", "ocrkit.mcp_server"),
     ("ocrkit.cli", "ocrkit.__main__"),
 ]
 # The core never imports these (nor the built-in plugins, ocrkit_plugins).
@@ -201,6 +201,7 @@ OUTER = (
     "ocrkit.jobs",
     "ocrkit.cli",
     "ocrkit.__main__",
+    "ocrkit.mcp_server",
 )
 
 

@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ocrkit_plugins.engines.vlm.align import iou
 from openai_standin import ByImage, Reply, Request, StandinServer
 from PIL import Image, ImageDraw, ImageFont
 
 from ocrkit import api
 from ocrkit.errors import BadOption, EngineFailed, EngineUnavailable
-from ocrkit.layout.align import iou
 from ocrkit.llm import ModelClient, ModelConfig, ModelError, llm_config, vlm_config
 from ocrkit.settings import Settings, load_settings
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -34,7 +35,10 @@ from ocrkit.errors import BadInput, BadOption, ExportFailed, OcrkitError
 from ocrkit.pipeline.progress import Progress
 
 if TYPE_CHECKING:
+    from ocrkit.models import Page
     from ocrkit.plugins import Registry
+
+log = logging.getLogger("ocrkit.cli")
 
 
 @dataclass
@@ -65,11 +69,30 @@ class OcrRun:
                 images_dir = Path(tmp) / "pages"
                 images_dir.mkdir()
             self.progress.start(item.name)
+
+            def started(pages: int) -> None:
+                log.debug("%s: %d page(s) to read", item.name, pages)
+                self.progress.set_total(pages)
+
+            def page_done(page: Page) -> None:
+                log.info(
+                    "%s: page %d: engine %s, %d line(s)",
+                    item.name,
+                    page.index + 1,
+                    page.engine or "none (text layer)",
+                    len(page.blocks),
+                )
+                seconds = getattr(page, "wall_seconds", None)
+                if seconds is not None:
+                    log.debug("%s: page %d took %.2f s", item.name, page.index + 1, seconds)
+                self.progress.page_done(page)
+
             job = api.ocr(
                 path,
                 filename=item.path.name if item.path else None,
                 images_dir=images_dir,
-                on_page=self.progress.page_done,
+                on_start=started,
+                on_page=page_done,
                 registry=self.reg,
                 **self.ocr_options,
             )
@@ -146,6 +169,14 @@ class OcrRun:
     metavar="N",
     help="Page-worker processes (default: one per core; 1 runs in-process).",
 )
+@click.option(
+    "--engine-option",
+    "engine_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="An option of the engine, repeatable (Tesseract: psm=6, "
+    "c=tessedit_char_whitelist=0123456789; `ocrkit engines --json` lists each engine's).",
+)
 @click.option("--force-ocr", is_flag=True, help="OCR PDF pages even when they have a text layer.")
 @click.option(
     "--dpi",
@@ -191,7 +222,16 @@ def ocr_command(
         opts["dpi"] = settings.dpi
     # Every option checked once, before any input is read (api.ocr plans each input the
     # same way).
-    plan_keys = ("engine", "tier", "language", "tool", "translate_to", "dpi", "force_ocr")
+    plan_keys = (
+        "engine",
+        "tier",
+        "language",
+        "tool",
+        "translate_to",
+        "dpi",
+        "force_ocr",
+        "engine_options",
+    )
     plan(JobOptions.from_call(**{k: opts[k] for k in plan_keys}), reg, settings)
     items, to_dir = expand_inputs(inputs)
     if output and output != "-" and (Path(output).is_dir() or output.endswith(os.sep)):

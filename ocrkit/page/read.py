@@ -9,12 +9,9 @@
               or nothing read from a page with ink)
         -> Tesseract OSD: turn a quarter/half-turned page upright (re-deskew), and note
            the script (Cyrillic, Arabic, Han, ...)
-    language=auto, an engine whose languages are separate models (Tesseract):
-        non-Latin script -> read again with that script's language;
-        the text's languages (fastText, :mod:`ocrkit.lang.detect`) not all in the pass's
-        set -> read again with them (``deu``; ``eng+deu+fra+...`` for a mixed page);
-        still unreadable and OSD could not tell -> try each installed script's model
-        on a small image and keep the most confident reading.
+    language=auto, an engine whose languages are separate models (Tesseract): the
+        model is chosen by :mod:`ocrkit.page.autolang` (script from the image, language
+        from the text, at most 3 model sets per page).
     drop noise (lines with no letter or digit, or a scrap read with low confidence)
 
 An English page that the first pass reads well costs one ink check, one skew estimate
@@ -27,13 +24,10 @@ PP-OCR) are never re-run for language; their text's languages are reported.
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ocrkit.errors import EngineFailed, OcrkitError, storage_error
 from ocrkit.hookspecs import Engine, PageResult
 from ocrkit.lang import codes as languages
-from ocrkit.lang import detect as langdetect
 from ocrkit.page import orient
 
 if TYPE_CHECKING:
@@ -42,109 +36,20 @@ if TYPE_CHECKING:
 # A page read upright with a fitting model scores >= 0.83 (length-weighted word
 # confidence) on every printed page of the corpus; turned pages and pages in another
 # script read with ``eng`` score <= 0.39.
-GOOD_CONFIDENCE = 0.6
-# Words standing upright (taller than wide, 3+ characters) above this share: the page is
-# turned by a quarter even when the engine read it.
-VERTICAL_SHARE = 0.5
-# OSD's turn is taken from this orientation confidence on.
-OSD_MIN_CONFIDENCE = 1.5
-# A re-read for language is kept unless it is less confident than this below the first.
-RERUN_SLACK = 0.05
-# Trying every installed script's model is done only for images up to this many pixels.
-TRIAL_MAX_PIXELS = 4_000_000
-
-
-@dataclass
-class Reading:
-    """The outcome of :func:`read_page`."""
-
-    result: PageResult
-    image: Image.Image  # the upright image the boxes refer to
-    turn: int = 0  # clockwise quarter turns applied (degrees)
-    deskew: float = 0.0  # clockwise degrees applied after the turn
-    languages: list[str] = field(default_factory=list)  # the models of the final pass
-    detected: list[str] = field(default_factory=list)  # ISO codes, most likely first
-    blank: bool = False
-    passes: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Quality:
-    confidence: float  # length-weighted mean word confidence (0 without words)
-    letters: int
-    vertical: float
-
-    def suspect(self, good: float = GOOD_CONFIDENCE) -> bool:
-        return self.confidence < good or self.vertical > VERTICAL_SHARE or not self.letters
-
-
-def assess(result: PageResult) -> Quality:
-    total = weighted = 0.0
-    letters = tall = counted = 0
-    for block in result.blocks:
-        words = block.words or [block]
-        for w in words:
-            n = len(w.text.strip())
-            total += n
-            weighted += n * w.confidence
-            letters += sum(ch.isalnum() for ch in w.text)
-            if n >= 3 and w.bbox is not None:
-                counted += 1
-                x0, y0, x1, y1 = w.bbox
-                tall += (y1 - y0) > (x1 - x0)
-    return Quality(weighted / total if total else 0.0, letters, tall / counted if counted else 0.0)
-
-
-def call_engine(
-    engine: Engine,
-    image: Image.Image,
-    langs: list[str],
-    dpi: int,
-    options: dict[str, Any],
-    *,
-    where: str = "",
-) -> PageResult:
-    """``engine.recognize`` with the job's options for engines that take them; anything
-    but an OcrkitError becomes a full-disk error or EngineFailed (``where`` is added to
-    its message, e.g. " on page 3")."""
-    try:
-        if getattr(engine, "accepts_options", False):
-            return engine.recognize(  # type: ignore[call-arg]
-                image, languages=list(langs), dpi=dpi, options=options
-            )
-        return engine.recognize(image, languages=list(langs), dpi=dpi)
-    except OcrkitError:
-        raise
-    except Exception as exc:
-        clear = storage_error(exc)  # a full disk while writing the engine's temp file
-        if clear is not None:
-            raise clear from exc
-        raise EngineFailed(
-            f"engine {engine.name!r} failed{where}: {type(exc).__name__}: {exc}"
-        ) from exc
-
-
-def _lines(result: PageResult) -> list[str]:
-    return [b.text for b in result.blocks if b.text.strip()]
-
-
-def detect_languages(lines: list[str]) -> list[tuple[str, float]]:
-    """(ISO code, share) of the text's languages (see :mod:`ocrkit.lang.detect`)."""
-    return langdetect.detect(lines)
-
-
-def _tess_codes(iso_codes: list[str]) -> list[str]:
-    out: list[str] = []
-    for code in iso_codes:
-        try:
-            tess = languages.resolve(code)[0]
-        except OcrkitError:
-            continue
-        if tess not in out:
-            out.append(tess)
-    return out
+from ocrkit.page.call import (  # noqa: F401  (re-exported: callers use ocrkit.page.read)
+    GOOD_CONFIDENCE,
+    OSD_MIN_CONFIDENCE,
+    RERUN_SLACK,
+    TRIAL_MAX_PIXELS,
+    VERTICAL_SHARE,
+    Quality,
+    Reading,
+    _lines,
+    assess,
+    call_engine,
+    detect_languages,
+    tess_codes,
+)
 
 
 def read_page(
@@ -205,23 +110,11 @@ def read_page(
                 reading.deskew = angle
     multilingual = bool(getattr(engine, "multilingual", False))
     if auto and not multilingual:
-        installed = engine.languages()
-        if script and script != "Latin":
-            want = orient.script_languages(script, installed)
-            if want and want != langs:
-                langs, res = want, None
-            elif not want and (need := orient.missing_script_language(script)):
-                reading.warnings.append(
-                    f"the page looks like {script} script but no Tesseract model for it is "
-                    f"installed (apt-get install tesseract-ocr-{need.replace('_', '-')})"
-                )
-        if res is None:
-            res = call_engine(engine, work, langs, dpi, opts)
-            reading.passes += 1
-        res, langs = _rerun_for_language(engine, work, dpi, opts, res, langs, installed, reading)
-        after = assess(res)
-        if osd_failed and after.letters and after.confidence < GOOD_CONFIDENCE:
-            res, langs = _trial(engine, work, dpi, opts, res, langs, installed, reading)
+        from ocrkit.page import autolang
+
+        res, langs = autolang.choose(
+            engine, work, dpi, opts, res, langs, script, osd_failed, reading, list(languages_)
+        )
     else:
         if res is None:
             res = call_engine(engine, work, langs, dpi, opts)
@@ -244,73 +137,6 @@ def read_page(
     reading.result, reading.languages, reading.detected = res, langs, found_langs
     reading.image, reading.deskew = work, angle
     return reading
-
-
-def _rerun_for_language(
-    engine: Engine,
-    image: Image.Image,
-    dpi: int,
-    opts: dict[str, Any],
-    res: PageResult,
-    langs: list[str],
-    installed: list[str],
-    reading: Reading,
-) -> tuple[PageResult, list[str]]:
-    """Read again while the text's languages are not all among the models used (at
-    most twice: a mixed page may show one more language once read better)."""
-    for _ in range(2):
-        quality = assess(res)
-        if quality.confidence < GOOD_CONFIDENCE - 0.1:
-            break  # the text is too unreliable to name its language
-        detected = [code for code, _ in detect_languages(_lines(res))]
-        wanted = _tess_codes(detected)
-        missing = [c for c in wanted if c not in installed]
-        for code in missing:
-            msg = (
-                f"the text looks like {languages.to_iso(code)} but Tesseract has no {code} "
-                f"model (apt-get install tesseract-ocr-{code.replace('_', '-')})"
-            )
-            if msg not in reading.warnings:
-                reading.warnings.append(msg)
-        usable = [c for c in wanted if c in installed]
-        if not usable or set(usable) <= set(langs):
-            break
-        new = call_engine(engine, image, usable, dpi, opts)
-        reading.passes += 1
-        if assess(new).confidence + RERUN_SLACK < quality.confidence:
-            break
-        res, langs = new, usable
-    return res, langs
-
-
-def _trial(
-    engine: Engine,
-    image: Image.Image,
-    dpi: int,
-    opts: dict[str, Any],
-    res: PageResult,
-    langs: list[str],
-    installed: list[str],
-    reading: Reading,
-) -> tuple[PageResult, list[str]]:
-    """OSD could not tell the script (a word or a short line): on a small image, read
-    it with each installed script's model and keep the most confident reading."""
-    if image.width * image.height > TRIAL_MAX_PIXELS:
-        return res, langs
-    best, best_langs, best_conf = res, langs, assess(res).confidence
-    tried = {tuple(langs)}
-    for script in orient.SCRIPT_LANGS:
-        cand = orient.script_languages(script, installed)
-        if not cand or tuple(cand) in tried:
-            continue
-        tried.add(tuple(cand))
-        new = call_engine(engine, image, cand, dpi, opts)
-        reading.passes += 1
-        conf = assess(new).confidence
-        if conf > best_conf:
-            best, best_langs, best_conf = new, cand, conf
-    reading.extra["script_trial"] = best_langs
-    return best, best_langs
 
 
 def _noise(text: str, confidence: float) -> bool:

@@ -9,8 +9,11 @@ call :func:`plan`, so a bad request gets the same error everywhere:
 
 * an unknown tier, engine, tool, language code or a bad dpi: :class:`~ocrkit.errors.BadOption`
   (HTTP 400, exit code 2);
-* an engine, tool or language that is not installed or cannot run now (no vlm server with
+* an engine or tool that is not installed or cannot run now (no vlm server with
   ``OCRKIT_VLM_FALLBACK=off``): :class:`~ocrkit.errors.EngineUnavailable` (HTTP 400, exit 6).
+
+A language without an installed model is no error: pages kept from a PDF's text layer
+need none, and a page that needs OCR is read with ``auto`` and a warning (the pipeline).
 
 :func:`finish_job` is the job-level end of the pipeline, after every page: page warnings,
 layout across pages (running headers), the job's fields, the tool's ``process_job``.
@@ -18,12 +21,12 @@ layout across pages (running headers), the job's fields, the tool's ``process_jo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ocrkit import layout
+from ocrkit import lang, layout
 from ocrkit.errors import BadOption, EngineUnavailable
 from ocrkit.lang import codes as languages
 from ocrkit.page.inputs import Limits
@@ -38,7 +41,7 @@ if TYPE_CHECKING:
 
 TIERS = ("cpu", "vlm")
 # The request fields of the HTTP API (and of a job's stored options).
-FIELDS = ("tier", "language", "tool", "translate_to", "engine")
+FIELDS = ("tier", "language", "tool", "translate_to", "engine", "engine_option")
 # Defaults of the options a tool's preset may set; any other preset key is a tool option.
 DEFAULTS: dict[str, Any] = {
     "engine": None,
@@ -61,6 +64,8 @@ class JobOptions:
     translate_to: str | None = None
     dpi: int | None = None
     force_ocr: bool | None = None
+    # The engine's own options (["psm=6"] or {"psm": 6}; see ocrkit.engine_options).
+    engine_options: Sequence[str] | Mapping[str, Any] | None = None
 
     @classmethod
     def from_call(cls, **kw: Any) -> JobOptions:
@@ -74,9 +79,17 @@ class JobOptions:
         return opts
 
     @classmethod
-    def from_fields(cls, data: Mapping[str, Any], *, dpi: int | None = None) -> JobOptions:
+    def from_fields(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        dpi: int | None = None,
+        engine_option: Sequence[str] | None = None,
+    ) -> JobOptions:
         """From text fields (an HTTP form, a stored job's options): absent or blank means
-        not given; fields this API does not define are ignored."""
+        not given; fields this API does not define are ignored. ``engine_option`` holds
+        every value of the repeatable ``engine_option`` form field (a stored job keeps
+        the checked ``engine_options`` mapping instead)."""
 
         def text(key: str) -> str | None:
             value = data.get(key)
@@ -90,11 +103,15 @@ class JobOptions:
             tool=text("tool"),
             translate_to=text("translate_to"),
             dpi=dpi,
+            engine_options=engine_option or data.get("engine_options") or None,
         )
 
     def as_dict(self) -> dict[str, Any]:
-        """The request fields (:data:`FIELDS`), as a job's stored options keep them."""
-        return {name: getattr(self, name) for name in FIELDS}
+        """The request fields, as a job's stored options keep them."""
+        out = {name: getattr(self, name) for name in FIELDS if name != "engine_option"}
+        if self.engine_options:
+            out["engine_options"] = dict(self.engine_options)  # type: ignore[arg-type]  # checked by plan()
+        return out
 
 
 @dataclass
@@ -188,6 +205,8 @@ def _plan(asked: JobOptions, registry: Registry, settings: Settings) -> Plan:
     tool = _tool(registry, asked.tool)
     opts = replace(asked)
     tool_options: dict[str, Any] = {}
+    if tool is not None:  # whether the caller chose the engine (extract-tables keeps its words)
+        tool_options["engine_named"] = asked.engine is not None
     for key, value in (tool.preset if tool is not None else {}).items():
         if key in DEFAULTS:
             if getattr(opts, key) is None:
@@ -204,17 +223,14 @@ def _plan(asked: JobOptions, registry: Registry, settings: Settings) -> Plan:
     language = str(opts.language).strip() or "auto"
     auto = language.lower() == "auto"
     opts.language = "auto" if auto else language
-    codes = languages.default_languages() if auto else languages.resolve(language)
+    codes = lang.default_languages() if auto else languages.resolve(language)
     if opts.translate_to is not None:
         languages.resolve(opts.translate_to)  # an unknown code: BadOption
     engine, warnings = _choose_engine(registry, opts, settings)
-    have = registry.engine(engine).languages()
-    missing = [c for c in codes if have and c not in have]
-    if missing:
-        raise EngineUnavailable(
-            f"language(s) {', '.join(missing)} not installed for engine {engine!r}; "
-            f"installed: {', '.join(have)}"
-        )
+    from ocrkit import engine_options as eo
+
+    checked = eo.check(registry.engine(engine), opts.engine_options)
+    opts.engine_options = checked or None
     if tool is not None:
         tool.check_options(
             {
@@ -225,6 +241,8 @@ def _plan(asked: JobOptions, registry: Registry, settings: Settings) -> Plan:
             }
         )
     tool_options.update(translate_to=opts.translate_to, languages=codes, tier=opts.tier)
+    if checked:  # the engine reads them from its options
+        tool_options["engine_options"] = checked
     return Plan(
         options=opts,
         engine=engine,

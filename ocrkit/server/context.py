@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid as uuidlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
@@ -27,7 +27,6 @@ from ocrkit.server.auth import (
 )
 
 if TYPE_CHECKING:
-    from ocrkit.hookspecs import Service
     from ocrkit.jobs.service import JobService
     from ocrkit.plugins import Registry
     from ocrkit.settings import Settings
@@ -55,7 +54,6 @@ class ServerState:
     registry: Registry
     store: Store
     jobs: JobService
-    services: list[Service] = field(default_factory=list)  # plugins' services, started
 
 
 def state(request: Request) -> ServerState:

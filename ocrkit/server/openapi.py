@@ -105,17 +105,19 @@ def iter_routes(routes: Sequence[BaseRoute], prefix: str = "") -> list[tuple[str
     return [(path, methods) for path, methods, _ in _walk(routes, prefix)]
 
 
-def openapi_document(routes: Sequence[BaseRoute], registry: Registry) -> dict[str, Any]:
+def openapi_document(
+    routes: Sequence[BaseRoute], registry: Registry, source: str = "/source"
+) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     key_of: dict[str, str] = {}  # canonical path -> the path as first served
     for path, methods, endpoint in _walk(routes):
         key = key_of.setdefault(canonical(path), route_path(path))
         target = paths.setdefault(key, {})
-        op = described(endpoint, registry)
+        per_method = getattr(endpoint, "endpoints", {})  # one route for several methods
         for m in sorted(methods):
             if m in target:
                 continue  # the same route with its trailing slash toggled
-            target[m] = op or {
+            target[m] = described(per_method.get(m.upper(), endpoint), registry) or {
                 # A plugin route: describe what Starlette knows about it.
                 "summary": f"{m.upper()} {route_path(path)} (added by a plugin)",
                 "responses": {"200": {"description": "See the plugin's documentation"}},
@@ -124,9 +126,13 @@ def openapi_document(routes: Sequence[BaseRoute], registry: Registry) -> dict[st
         "openapi": "3.1.0",
         "info": {
             "title": "ocrkit OCR API",
-            "version": getattr(ocrkit, "__version__", "0.1.0"),
+            "version": ocrkit.__version__,
             "description": "OCR.chat-compatible API served by `ocrkit serve`. Every path "
-            'also answers without its trailing slash. Errors are {"detail": ...}.',
+            'also answers without its trailing slash. Errors are {"detail": ...}.\n\n'
+            "ocrkit is Apache-2.0 and is built on PyMuPDF (AGPL-3.0): the source of this "
+            f"server is at [{source}]({source}).",
+            "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
+            "x-source": source,
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}, {"api_token": []}, {}],

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 run = anyio.to_thread.run_sync
 log = logging.getLogger("ocrkit.server")
+submit_log = logging.getLogger("ocrkit.server.submit")
 
 
 def job_body(st: ServerState, job: Job, *, pages: bool = True) -> dict[str, Any]:
@@ -61,6 +62,13 @@ def _submit_operation(registry: Registry) -> dict[str, Any]:
             "tool": {"type": "string", **({"enum": tools} if tools else {})},
             "translate_to": {"type": "string", "description": "target language code"},
             "engine": {"type": "string", "enum": sorted(registry.engines)},
+            "engine_option": {
+                "type": "array",
+                "items": {"type": "string", "pattern": "^[^=]+=.*$"},
+                "description": "The engine's own options as KEY=VALUE, the field repeated "
+                "for several (Tesseract: psm=6, c=tessedit_char_whitelist=0123456789); "
+                "`ocrkit engines --json` lists each engine's",
+            },
         },
     }
     return {
@@ -103,7 +111,9 @@ async def submit(request: Request) -> Response:
         misplaced = [f for f in upload.file_fields if f in FIELDS]
         if misplaced:
             raise BadInput(f"field {misplaced[0]!r} must be a text value, not a file")
-        asked = JobOptions.from_fields(upload.fields, dpi=st.settings.dpi)
+        asked = JobOptions.from_fields(
+            upload.fields, dpi=st.settings.dpi, engine_option=upload.lists.get("engine_option")
+        )
         planned = await run(plan, asked, st.registry, st.settings)
         opts = planned.options
         kind, pages = await run(count_pages, dest, st.settings.max_upload_bytes)
@@ -137,6 +147,7 @@ async def submit(request: Request) -> Response:
         with contextlib.suppress(Exception):
             await run(st.store.release, uuid)  # a reservation made before the failure
         raise
+    submit_log.info("job %s accepted: %s, %d page(s), tier %s", uuid, kind, pages, opts.tier)
     # In a thread: the scale-out scheduler moves the upload into the shared store here.
     await run(st.jobs.scheduler.submit, uuid, priority)
     if pages > st.settings.inline_max_pages:

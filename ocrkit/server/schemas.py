@@ -46,6 +46,10 @@ DESCRIPTIONS = {
     "Block.bbox": "null only for a vlm line that matched no word on the page "
     "(then flags holds unaligned)",
     "Block.flags": "unaligned, low_confidence",
+    "Block.extra": "What the engine says about the line, when anything: the vlm engine's "
+    "box (words: from words the cpu engine read; line: a text line found on the page; "
+    "estimated: placed there, but uncertain) and words (estimated: cut from the line's box "
+    "in proportion to their lengths)",
     "Page.index": "0-based, in the input",
     "Page.tables": "with tool=extract-tables (absent otherwise)",
     "Page.original_text": "translate tool: the recognised text (text holds the translation)",
