@@ -233,7 +233,7 @@ class Watcher:
         if o.get("tool"):
             reg.tool(o["tool"])
         if o.get("language") and o["language"] != "auto":
-            from ocrkit.languages import resolve
+            from ocrkit.lang.codes import resolve
 
             resolve(o["language"])
         try:
@@ -249,7 +249,7 @@ class Watcher:
         self.lock.acquire()
         self.recover()
         if self.executor is None and (self.jobs or 2) > 1:
-            from ocrkit.pipeline import make_executor
+            from ocrkit.pipeline.pages import make_executor
 
             self.executor = self._own_pool = make_executor(self.jobs)
         self._runners = ThreadPoolExecutor(

@@ -30,7 +30,7 @@ def test_one_metric_for_tests_and_bench_agrees_with_jiwer() -> None:
 
     import jiwer
 
-    from ocrkit import textmetrics
+    from ocrkit.eval import textmetrics
 
     assert conftest.cer is textmetrics.cer and conftest.normalise is textmetrics.normalise
     assert conftest.normalise("n^o wor¬ding") == "n^o wor¬ding"  # folds only when asked

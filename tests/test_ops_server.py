@@ -398,7 +398,7 @@ def test_plain_logs_carry_the_request_id(tmp_path: Path) -> None:
 def test_serve_log_level_option() -> None:
     from click.testing import CliRunner
 
-    from ocrkit.server.serve import serve
+    from ocrkit.cli.serve import serve
 
     out = CliRunner().invoke(serve, ["--help"])
     assert "--log-level" in out.output

@@ -177,7 +177,7 @@ def test_every_page_carries_a_same_origin_csp(closed: TestClient) -> None:
 
 
 def test_options_come_from_the_registry(closed: TestClient) -> None:
-    from ocrkit import inputs
+    from ocrkit.page import inputs
 
     reg = closed.app.state.ocrkit.registry  # type: ignore[attr-defined]
     o = closed.get("/api/v1/options").json()
@@ -368,7 +368,7 @@ def test_cli_account_gets_a_web_login_while_signup_is_closed(
 ) -> None:
     from click.testing import CliRunner
 
-    from ocrkit.server.commands import accounts
+    from ocrkit.cli.accounts import accounts
 
     data = tmp_path / "data"
     monkeypatch.setenv("OCRKIT_DATA_DIR", str(data))
