@@ -272,7 +272,8 @@ def test_open_signup_flow_with_argon2_in_sqlite(open_client: TestClient, tmp_pat
     r = c.post("/signout", data={"csrf": csrf})
     assert r.status_code == 303
     assert c.get("/account").status_code == 303
-    c.cookies.set("ocrkit_session", old_cookie or "", domain=JAR_DOMAIN)  # a stolen copy is dead too
+    # a stolen copy is dead too
+    c.cookies.set("ocrkit_session", old_cookie or "", domain=JAR_DOMAIN)
     assert c.get("/account").status_code == 303
 
 
