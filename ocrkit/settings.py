@@ -53,6 +53,14 @@ class Settings:
     dpi: int = 300
     default_language: str = "eng"
     trusted_proxies: tuple[str, ...] = ()
+    # Where rate limits live: a Redis URL shares them between server processes; empty
+    # means the broker URL when that is Redis, else each process's memory ("memory"
+    # forces that).
+    ratelimit_url: str = ""
+    # `ocrkit serve`: seconds a client has to send a request's headers (slow-header
+    # clients are disconnected), and the most header bytes one request may send.
+    header_timeout: float = 10.0
+    max_header_bytes: int = 16 * 1024
     vlm_fallback: str = "cpu"
     # Scale-out (with broker_url): the Celery queue name (paid accounts use
     # "<name>.paid", read first), and the seconds after which a page task whose worker

@@ -165,6 +165,12 @@ def validate_options(reg: Registry, engine: str | None, tool: str | None, langua
 )
 @click.option("--pages", metavar="RANGES", help="Pages to read, e.g. 1-3,7 (1-based).")
 @click.option("--password", metavar="PASSWORD", help="Password of a protected PDF.")
+@click.option(
+    "--keep-active-content",
+    is_flag=True,
+    help="pdf: keep the input's JavaScript, open actions, javascript: links and embedded "
+    "files (removed by default).",
+)
 @click.option("--table", metavar="N|all", help="csv: which table to write (default: 1).")
 @click.option(
     "--save-job",
@@ -179,6 +185,7 @@ def ocr_command(
     fmt: str | None,
     output: str | None,
     table: str | None,
+    keep_active_content: bool,
     save_job: Path | None,
     quiet: bool,
     **opts: Any,
@@ -202,7 +209,10 @@ def ocr_command(
         from ocrkit.settings import load_settings
 
         opts["dpi"] = load_settings().dpi
-    run = OcrRun(reg, fmt, opts, {"table": table} if table else {}, Progress(False), quiet)
+    export_options: dict[str, Any] = {"table": table} if table else {}
+    if keep_active_content:
+        export_options["keep_active_content"] = True
+    run = OcrRun(reg, fmt, opts, export_options, Progress(False), quiet)
     if not to_dir:
         refuse_binary_tty(reg, fmt, output)
         run.save_job = save_job
@@ -262,10 +272,21 @@ def ocr_command(
     metavar="ORIGINAL",
     help="The original input (the pdf format needs it to keep the pages).",
 )
+@click.option(
+    "--keep-active-content",
+    is_flag=True,
+    help="pdf: keep the input's JavaScript, open actions, javascript: links and embedded "
+    "files (removed by default).",
+)
 @click.option("--table", metavar="N|all", help="csv: which table to write (default: 1).")
 @protected
 def export_command(
-    job_file: str, fmt: str | None, output: str, source: Path | None, table: str | None
+    job_file: str,
+    fmt: str | None,
+    output: str,
+    source: Path | None,
+    table: str | None,
+    keep_active_content: bool,
 ) -> None:
     """Export a saved job (the json format of `ocrkit ocr`) again, without OCR."""
     from ocrkit import api
@@ -288,6 +309,8 @@ def export_command(
         raise BadInput(f"{name}: not a saved ocrkit job (the json format): {exc}") from None
     if source is not None and not source.is_file():
         raise BadInput(f"{source}: no such file")
-    options = {"table": table} if table else {}
+    options: dict[str, Any] = {"table": table} if table else {}
+    if keep_active_content:
+        options["keep_active_content"] = True
     out = api.export(job, fmt, source=source, options=options, registry=reg)
     write_output(out, output)

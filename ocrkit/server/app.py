@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ocrkit.errors import OcrkitError
 from ocrkit.server import routes_info, routes_ocr
+from ocrkit.server.guards import BodyLimit, HtmlHeaders, redact
 from ocrkit.server.jobs import JobService
 from ocrkit.web import routes as web
 
@@ -72,6 +73,8 @@ def core_routes() -> list[Route]:
         *_both("/metrics", i.metrics, ["GET"]),
         Route("/api/v1/openapi.json", i.openapi, methods=["GET"]),
         *_both("/api/v1/docs", i.docs, ["GET"]),
+        Route("/api/v1/docs.js", i.docs_asset, methods=["GET"], include_in_schema=False),
+        Route("/api/v1/docs.css", i.docs_asset, methods=["GET"], include_in_schema=False),
         *web.api_routes(),
         *web.web_routes(),
     ]
@@ -90,9 +93,14 @@ def plugin_routes(registry: Registry) -> list[BaseRoute]:
 # -- errors -----------------------------------------------------------------------------
 
 
+def _redact(request: Request, message: str) -> str:
+    settings = getattr(request.app.state, "settings", None)
+    return redact(message, settings.data_dir if settings is not None else None)
+
+
 async def _ocrkit_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, OcrkitError)
-    body: dict[str, Any] = {"detail": exc.message}
+    body: dict[str, Any] = {"detail": _redact(request, exc.message)}
     for extra in ("used", "cap", "unit"):
         if hasattr(exc, extra):
             body[extra] = getattr(exc, extra)
@@ -105,7 +113,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code in (204, 304):
         return Response(status_code=exc.status_code, headers=exc.headers)
-    body: dict[str, Any] = {"detail": exc.detail}
+    detail = _redact(request, exc.detail) if isinstance(exc.detail, str) else exc.detail
+    body: dict[str, Any] = {"detail": detail}
     if hasattr(exc, "retry_after"):
         body["retry_after"] = exc.retry_after
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
@@ -123,7 +132,7 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
     if clear is not None:  # a locked store or a full disk: say so, not "internal error"
         log.warning("%s %s: %s (%s)", request.method, request.url.path, clear.message, exc)
         headers = {"Retry-After": "5"} if isinstance(clear, StoreBusy) else None
-        body: dict[str, Any] = {"detail": clear.message}
+        body: dict[str, Any] = {"detail": _redact(request, clear.message)}
         if headers:
             body["retry_after"] = 5
         return JSONResponse(body, status_code=clear.http_status, headers=headers)
@@ -269,7 +278,16 @@ def create_app(
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False
+    # Innermost first: the page headers on every HTML answer, the body limit, the access
+    # log, and outermost the one proxy layer (uvicorn's, trusting only
+    # OCRKIT_TRUSTED_PROXIES; `ocrkit serve` turns uvicorn's own off).
+    app.add_middleware(HtmlHeaders)
+    app.add_middleware(BodyLimit)
     app.add_middleware(AccessLog)
+    if settings.trusted_proxies:
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     app.state.settings = settings
     app.state.registry = registry
     return app

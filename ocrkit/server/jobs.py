@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ocrkit.errors import OcrkitError, storage_error
+from ocrkit.server.guards import redact
 from ocrkit.server.scheduler import Scheduler
 
 if TYPE_CHECKING:
@@ -232,7 +233,7 @@ class JobService:
             return
         job = stored.job
         job.status = "failed"
-        job.error = reason
+        job.error = redact(reason, self.settings.data_dir)  # no server paths in answers
         job.text = ""
         job.markdown = ""
         job.finished_at = now_iso()

@@ -83,3 +83,14 @@ async def docs(request: Request) -> Response:
     """GET /api/v1/docs: a small static page rendering the OpenAPI document."""
     html = resources.files("ocrkit.server").joinpath("static/docs.html").read_text("utf-8")
     return HTMLResponse(html)
+
+
+_ASSETS = {"docs.js": "text/javascript; charset=utf-8", "docs.css": "text/css; charset=utf-8"}
+
+
+async def docs_asset(request: Request) -> Response:
+    """GET /api/v1/docs.js and docs.css: the docs page's script and style (files, so the
+    page's CSP needs no 'unsafe-inline')."""
+    name = request.url.path.rsplit("/", 1)[-1]
+    data = resources.files("ocrkit.server").joinpath("static", name).read_bytes()
+    return Response(data, media_type=_ASSETS[name], headers={"X-Content-Type-Options": "nosniff"})

@@ -17,6 +17,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from ocrkit.errors import BadInput, BadOption, ExportFailed, LimitExceeded, OcrkitError
 from ocrkit.models import Job
 from ocrkit.server.auth import get_caller
+from ocrkit.server.guards import parse_int
 from ocrkit.server.jobs import now_iso
 from ocrkit.server.multipart import receive_upload
 from ocrkit.server.scheduler import FREE_PRIORITY, PAID_PRIORITY
@@ -59,9 +60,7 @@ async def load_job(request: Request, caller: Caller) -> StoredJob:
 
 def _content_length(request: Request) -> int | None:
     raw = request.headers.get("content-length")
-    with contextlib.suppress(TypeError, ValueError):
-        return int(raw) if raw is not None else None
-    return None
+    return int(raw) if raw is not None and raw.isascii() and raw.isdigit() else None
 
 
 def _billing_tier(st: ServerState, opts: Options) -> str:
@@ -150,10 +149,7 @@ async def list_jobs(request: Request) -> Response:
     """GET /api/v1/ocr/: the caller's jobs, newest first, without pages."""
     st = state(request)
     caller = await get_caller(request, st.store, st.settings)
-    raw = request.query_params.get("limit", "50")
-    if not raw.isdigit() or not 1 <= int(raw) <= 200:
-        raise BadOption("limit must be an integer from 1 to 200")
-    limit = int(raw)
+    limit = parse_int(request.query_params.get("limit", "50"), "limit", 1, 200)
     before = request.query_params.get("before") or None
     if caller.account is None:
         # Anonymous jobs are capabilities held by UUID: they are never listed.
@@ -183,6 +179,7 @@ async def delete_job(request: Request) -> Response:
     return Response(status_code=204)
 
 
+_TABLE = re.compile(r"[0-9]{1,6}")  # ASCII digits only ("²".isdigit() is True)
 _STEM_RE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -209,7 +206,7 @@ async def download(request: Request) -> Response:
     options: dict[str, Any] = {}
     table = request.query_params.get("table")
     if table is not None:
-        if table != "all" and not (table.isdigit() and int(table) >= 1):
+        if table != "all" and not (_TABLE.fullmatch(table) and int(table) >= 1):
             raise BadOption("table must be a table number (1, 2, ...) or 'all'")
         options["table"] = table
     await run(st.jobs.fetch_results, job.uuid)

@@ -99,7 +99,20 @@ def serve(
         click.echo(
             f"ocrkit: pages go to queue workers via {safe_url(settings.broker_url)}", err=True
         )
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
+    from ocrkit.server.protocol import protocol_class
+
+    # The app applies the one proxy layer itself (OCRKIT_TRUSTED_PROXIES): uvicorn's own
+    # would trust 127.0.0.1 by default. h11 with a header timeout against slow clients.
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        access_log=False,
+        log_level="info",
+        proxy_headers=False,
+        http=protocol_class(settings.header_timeout),
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+    )
 
 
 if __name__ == "__main__":
