@@ -308,6 +308,7 @@ def test_limits_are_shared_by_servers_through_redis(tmp_path: Path) -> None:
     servers: list[Server] = []
     try:
         for name in ("a", "b"):
+            (tmp_path / name).mkdir()
             servers.append(Server(tmp_path / name / "data", OCRKIT_RATELIMIT_URL=url).start())
 
         def send(i: int) -> requests.Response:
