@@ -117,7 +117,9 @@ class Tally:
     def check(self, r: requests.Response, what: str) -> None:
         self.statuses[r.status_code] += 1
         assert r.status_code < 500, f"{what}: {r.status_code} {r.text[:300]}"
-        if r.status_code >= 400 and r.headers.get("content-type", "").startswith("application/json"):
+        if r.status_code >= 400 and r.headers.get("content-type", "").startswith(
+            "application/json"
+        ):
             assert "detail" in r.json(), what
 
 
