@@ -417,6 +417,27 @@ def test_before_another_accounts_job_is_the_same_400_as_a_random_uuid(
     assert own.status_code == 200
 
 
+# -- 10. the searchable PDF the API makes -----------------------------------------------
+
+
+def test_api_searchable_pdf_has_no_active_content(live: Any, tmp_path: Path) -> None:
+    from test_security_exports import _active, _hostile_pdf
+
+    srv, tokens = live
+    src = _hostile_pdf(tmp_path)
+    r = srv.post(src.read_bytes(), token=tokens["alice"])
+    assert r.status_code in (200, 202), r.text
+    uuid = r.json()["uuid"]
+    srv.poll(uuid, tokens["alice"], lambda j: j["status"] in ("done", "failed"))
+    pdf = srv.get(f"/api/v1/ocr/{uuid}/download?format=pdf", token=tokens["alice"])
+    assert pdf.status_code == 200 and pdf.content != src.read_bytes()
+    out = tmp_path / "api.pdf"
+    out.write_bytes(pdf.content)
+    found = _active(out)
+    assert not found["openaction"] and not found["javascript"] and not found["js_links"]
+    assert found["embedded"] == 0 and found["file_annots"] == 0
+
+
 # -- 11. common passwords ----------------------------------------------------------------
 
 
