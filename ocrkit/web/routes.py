@@ -181,18 +181,19 @@ async def signup(request: Request) -> Response:
         email = normalise_email(raw_email)
         password = form.get("password", "")
         check_password(password)
+    except OcrkitError as exc:
+        slot.release()  # refused before any hashing: does not count
+        return again(exc.message, exc.http_status)
+    try:
         digest = await run(sec.hash_password, password)
-        web = WebAccounts(st.store)
-        account, token = await run(web.sign_up, email, digest)
     except Busy as exc:
         slot.release()
         return again(str(exc.detail), 503, {"Retry-After": str(exc.retry_after)})
-    except OcrkitError as exc:
-        slot.release()  # only accounts made count
+    try:
+        web = WebAccounts(st.store)
+        account, token = await run(web.sign_up, email, digest)
+    except OcrkitError as exc:  # e.g. the email is taken: it cost a hash, so it counts
         return again(exc.message, exc.http_status)
-    except BaseException:
-        slot.release()
-        raise
     return await _signed_in_account(request, account.id, email, csrf, new, token, status=201)
 
 
