@@ -19,6 +19,7 @@ request is refused at once with 503 (nothing is allocated for it).
 
 from __future__ import annotations
 
+import logging
 import math
 import secrets
 import threading
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from ocrkit.settings import Settings
 
 T = TypeVar("T")
+log = logging.getLogger("ocrkit.server")
 
 KEY_PREFIX = "ocrkit:rl:"
 
@@ -143,13 +145,24 @@ return {1, 0}
 
 class RedisBackend:
     """Sliding windows in Redis sorted sets, shared by every process using the URL. The
-    time is Redis's own (``TIME``), so servers with skewed clocks still agree."""
+    time is Redis's own (``TIME``), so servers with skewed clocks still agree. When Redis
+    does not answer, this process falls back to its own memory (and logs it) rather than
+    failing requests: limits then hold per process until Redis is back."""
 
     def __init__(self, url: str) -> None:
         import redis
 
-        self.client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        self.client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
         self._take = self.client.register_script(_TAKE)
+        self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
+        self.fallback = MemoryBackend()
+        self._warned = 0.0
+
+    def _down(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        if now - self._warned > 60:
+            self._warned = now
+            log.warning("rate limits: Redis does not answer (%s); limiting per process", exc)
 
     def _now_ms(self) -> int:
         sec, usec = self.client.time()
@@ -157,23 +170,43 @@ class RedisBackend:
 
     def take(self, key: str, allowed: int, window: float) -> tuple[str | None, float]:
         slot = secrets.token_hex(8)
-        ok, wait = self._take(
-            keys=[KEY_PREFIX + key], args=[self._now_ms(), int(window * 1000), allowed, slot]
-        )
+        try:
+            ok, wait = self._take(
+                keys=[KEY_PREFIX + key], args=[self._now_ms(), int(window * 1000), allowed, slot]
+            )
+        except self._errors as exc:
+            self._down(exc)
+            return self.fallback.take(key, allowed, window)
         return (slot, 0.0) if int(ok) else (None, float(wait) / 1000)
 
     def give_back(self, key: str, slot: str) -> None:
-        self.client.zrem(KEY_PREFIX + key, slot)
+        try:
+            self.client.zrem(KEY_PREFIX + key, slot)
+        except self._errors as exc:
+            self._down(exc)
+        self.fallback.give_back(key, slot)
 
     def count(self, key: str, window: float) -> int:
-        now = self._now_ms()
-        return int(self.client.zcount(KEY_PREFIX + key, now - int(window * 1000), "+inf"))
+        try:
+            now = self._now_ms()
+            return int(self.client.zcount(KEY_PREFIX + key, now - int(window * 1000), "+inf"))
+        except self._errors as exc:
+            self._down(exc)
+            return self.fallback.count(key, window)
 
     def mark(self, key: str, ttl: float) -> None:
-        self.client.set(KEY_PREFIX + "mark:" + key, b"1", px=int(ttl * 1000))
+        try:
+            self.client.set(KEY_PREFIX + "mark:" + key, b"1", px=int(ttl * 1000))
+        except self._errors as exc:
+            self._down(exc)
+            self.fallback.mark(key, ttl)
 
     def marked(self, key: str) -> bool:
-        return bool(self.client.exists(KEY_PREFIX + "mark:" + key))
+        try:
+            return bool(self.client.exists(KEY_PREFIX + "mark:" + key))
+        except self._errors as exc:
+            self._down(exc)
+            return self.fallback.marked(key)
 
 
 @dataclass
