@@ -2,7 +2,8 @@
 and answers that never name a server path.
 
 - :class:`BodyLimit`: every request body except the upload route's (which streams to
-  disk under ``max_upload_bytes``) is at most :data:`MAX_BODY_BYTES`. A larger
+  disk under ``max_upload_bytes``) and those of routes with a limit of their own
+  (:func:`own_body_limit`, e.g. ``/mcp``) is at most :data:`MAX_BODY_BYTES`. A larger
   ``Content-Length`` is refused with 413 before anything is read; a body without one
   (chunked) is counted as it streams and refused with 413 when it passes the limit, so
   the server never holds more than the limit per request.
@@ -37,6 +38,14 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 32
 # POST to these paths streams an upload to disk under its own limit.
 UPLOAD_PATHS = frozenset({"/api/v1/ocr", "/api/v1/ocr/"})
+# Paths whose endpoint enforces a body limit of its own (added by own_body_limit).
+_OWN_LIMIT: set[str] = set()
+
+
+def own_body_limit(*paths: str) -> None:
+    """Exempt ``paths`` from :class:`BodyLimit`: for a plugin route that bounds its body
+    itself (the MCP endpoint takes base64 documents up to the upload limit)."""
+    _OWN_LIMIT.update(paths)
 
 
 class BodyTooLarge(HTTPException):
@@ -50,7 +59,11 @@ class BodyLimit:
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (scope["method"] == "POST" and scope["path"] in UPLOAD_PATHS):
+        if (
+            scope["type"] != "http"
+            or (scope["method"] == "POST" and scope["path"] in UPLOAD_PATHS)
+            or scope["path"] in _OWN_LIMIT
+        ):
             await self.app(scope, receive, send)
             return
         limit = self.limit
