@@ -59,6 +59,14 @@ class Settings:
     dpi: int = 300
     default_language: str = "eng"
     trusted_proxies: tuple[str, ...] = ()
+    # Where rate limits live: a Redis URL shares them between server processes; empty
+    # means the broker URL when that is Redis, else each process's memory ("memory"
+    # forces that).
+    ratelimit_url: str = ""
+    # `ocrkit serve`: seconds a client has to send a request's headers (slow-header
+    # clients are disconnected), and the most header bytes one request may send.
+    header_timeout: float = 10.0
+    max_header_bytes: int = 16 * 1024
     vlm_fallback: str = "cpu"
     # Scale-out (with broker_url): the Celery queue name (paid accounts use
     # "<name>.paid", read first), and the seconds after which a page task whose worker
@@ -167,6 +175,9 @@ RULES: dict[str, tuple[float | None, float | None]] = {
     "llm_max_concurrency": (0, None),
     "llm_retries": (-1, None),
     "llm_max_tokens": (0, None),
+    # A header timeout under 0.1 s would cut off honest clients; headers under 1 KiB too.
+    "header_timeout": (0.1, None),
+    "max_header_bytes": (1024, None),
 }
 CHOICES: dict[str, tuple[str, ...]] = {
     "vlm_fallback": ("cpu", "off"),

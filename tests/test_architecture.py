@@ -179,7 +179,15 @@ def test_the_cycle_finder_finds_cycles() -> None:
 # Layers, lowest first: a module may import its own layer and the layers below. The
 # longest matching prefix decides. docs/architecture.md draws the same picture.
 LAYERS: list[tuple[str, ...]] = [
-    ("ocrkit.errors", "ocrkit.models", "ocrkit.lang.codes", "ocrkit.engine_options"),
+    (
+        "ocrkit.errors",
+        "ocrkit.models",
+        "ocrkit.lang.codes",
+        "ocrkit.engine_options",
+        "ocrkit.redact",
+        "ocrkit.cells",
+        "ocrkit.mdescape",
+    ),
     ("ocrkit.settings", "ocrkit.hookspecs"),
     ("ocrkit.lang", "ocrkit.llm", "ocrkit.plugins"),
     ("ocrkit.page", "ocrkit.layout"),
@@ -187,6 +195,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("ocrkit.api", "ocrkit.store"),
     ("ocrkit", "ocrkit.eval", "ocrkit.jobs", "ocrkit.chat", "ocrkit.watch"),
     # HTTP: what route modules may use, then the routes, then the app that mounts them
+    ("ocrkit.server.limits", "ocrkit.server.guards"),
     ("ocrkit.server.apidoc", "ocrkit.server.auth", "ocrkit.server.context"),
     ("ocrkit.server.multipart", "ocrkit.server.schemas"),
     ("ocrkit.server", "ocrkit.chat.routes", "ocrkit.web"),

@@ -15,7 +15,7 @@ from starlette.requests import HTTPConnection
 
 from ocrkit.errors import BadInput, LimitExceeded
 from ocrkit.jobs.scheduler import Scheduler
-from ocrkit.server.auth import client_ip, token_of
+from ocrkit.server.auth import token_of
 from ocrkit.server.multipart import receive_upload
 
 BOUNDARY = "b0undary"
@@ -95,13 +95,37 @@ def _conn(peer: str, headers: dict[str, str], query: str = "") -> HTTPConnection
     return HTTPConnection(scope)
 
 
-def test_forwarded_for_counts_only_from_trusted_proxies() -> None:
+@pytest.mark.parametrize(
+    ("peer", "trusted", "client"),
+    [
+        ("203.0.113.1", (), "203.0.113.1"),  # nobody trusted: the socket's peer
+        ("127.0.0.1", (), "127.0.0.1"),  # loopback is not trusted by default either
+        ("203.0.113.1", ("10.0.0.0/8",), "203.0.113.1"),  # not a trusted proxy
+        ("10.0.0.9", ("10.0.0.0/8",), "198.51.100.7"),  # first untrusted hop from the right
+    ],
+)
+def test_forwarded_for_counts_only_from_trusted_proxies(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    peer: str,
+    trusted: tuple[str, ...],
+    client: str,
+) -> None:
+    """The app's one proxy layer (uvicorn's ProxyHeadersMiddleware, trusting only
+    OCRKIT_TRUSTED_PROXIES) decides the client address the access log and limits use."""
+    import logging
+
+    from starlette.testclient import TestClient
+
+    from ocrkit.server.app import create_app
+    from ocrkit.settings import load_settings
+
+    settings = load_settings(env={}, data_dir=tmp_path / "data", trusted_proxies=trusted)
+    app = create_app(settings, warm_workers=False)
     xff = {"X-Forwarded-For": "198.51.100.7, 10.0.0.5"}
-    assert client_ip(_conn("203.0.113.1", xff), ()) == "203.0.113.1"
-    assert client_ip(_conn("203.0.113.1", xff), ("10.0.0.0/8",)) == "203.0.113.1"
-    trusted = ("10.0.0.0/8",)
-    assert client_ip(_conn("10.0.0.9", xff), trusted) == "198.51.100.7"
-    assert client_ip(_conn("10.0.0.9", {}), trusted) == "10.0.0.9"
+    with TestClient(app, client=(peer, 1234)) as c, caplog.at_level(logging.INFO, "ocrkit.access"):
+        assert c.get("/api/v1/health", headers=xff).status_code == 200
+    assert f'{client} "GET /api/v1/health' in caplog.text
 
 
 def test_token_sources() -> None:
@@ -112,16 +136,18 @@ def test_token_sources() -> None:
 
 
 def test_failed_authentications_are_rate_limited() -> None:
-    from ocrkit.server.auth import AuthFailures, TooManyRequests
+    from ocrkit.server.limits import Limiter, MemoryBackend, TooManyRequests
 
-    f = AuthFailures(allowed=3, window=60)
-    for _ in range(3):
-        f.check("192.0.2.1")
-        f.record("192.0.2.1")
+    f = Limiter(MemoryBackend(), "auth", allowed=3, window=60)
+    slots = [f.take("192.0.2.1") for _ in range(3)]
     with pytest.raises(TooManyRequests) as exc:
-        f.check("192.0.2.1")
+        f.take("192.0.2.1")
     assert exc.value.status_code == 429 and 1 <= exc.value.retry_after <= 60
-    f.check("192.0.2.2")  # other addresses are not affected
+    f.take("192.0.2.2")  # other addresses are not affected
+    slots[0].release()  # a slot given back (the check was fine) is free again
+    f.take("192.0.2.1")
+    with pytest.raises(TooManyRequests):
+        f.take("192.0.2.1")
 
 
 def test_scheduler_takes_higher_priority_first() -> None:

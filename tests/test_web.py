@@ -256,7 +256,7 @@ def test_open_signup_flow_with_argon2_in_sqlite(open_client: TestClient, tmp_pat
     # the same email again: 409; bad input: 400 with a message
     c.cookies.delete("ocrkit_session")
     csrf = csrf_of(c, "/signin")
-    r = c.post("/signup", data={"email": "ada@example.com", "password": "x" * 10, "csrf": csrf})
+    r = c.post("/signup", data={"email": "ada@example.com", "password": "x y z 1234", "csrf": csrf})
     assert r.status_code == 409 and "exists" in r.text
     r = c.post("/signup", data={"email": "bob@example.com", "password": "short", "csrf": csrf})
     assert r.status_code == 400 and "at least 8" in r.text
@@ -398,30 +398,35 @@ def test_cli_account_gets_a_web_login_while_signup_is_closed(
         assert r.status_code == 303
 
 
-def test_scheme_behind_a_trusted_tls_proxy() -> None:
-    from starlette.applications import Starlette
-    from starlette.requests import Request
+def test_scheme_behind_a_trusted_tls_proxy(tmp_path: Path) -> None:
+    """X-Forwarded-Proto counts only from OCRKIT_TRUSTED_PROXIES (through the app's one
+    proxy layer, uvicorn's ProxyHeadersMiddleware): for the Secure flag and the Origin
+    check."""
+    from ocrkit.server.app import create_app
 
-    from ocrkit.web.security import is_https, same_origin
-
-    app = Starlette()
-    app.state.settings = load_settings(env={}, trusted_proxies=("10.0.0.0/8",))
-
-    def request(peer: str, headers: dict[str, str]) -> Request:
-        raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-        scope = {
-            "type": "http", "method": "POST", "scheme": "http", "path": "/signin",
-            "query_string": b"", "server": ("ocr.example", 80), "client": (peer, 5000),
-            "headers": [(b"host", b"ocr.example"), *raw], "app": app,
-        }  # fmt: skip
-        return Request(scope)
-
+    settings = make_settings(tmp_path / "data", signup="open", trusted_proxies=("10.0.0.0/8",))
+    app = create_app(settings, warm_workers=False)
     tls = {"X-Forwarded-Proto": "https", "Origin": "https://ocr.example"}
-    assert is_https(request("10.1.2.3", tls)) and same_origin(request("10.1.2.3", tls))
-    # the same header from anyone else is not believed
-    assert not is_https(request("203.0.113.5", tls))
-    assert not same_origin(request("203.0.113.5", tls))
-    assert same_origin(request("203.0.113.5", {"Origin": "http://ocr.example"}))
+    form = {"email": "a@example.com", "password": "wrong password", "csrf": "k" * 32}
+
+    def client(peer: str) -> TestClient:
+        return TestClient(
+            app, base_url="http://ocr.example", client=(peer, 5000), follow_redirects=False
+        )
+
+    with client("10.1.2.3") as proxy, client("203.0.113.5") as other:
+        assert "secure" in proxy.get("/signin", headers=tls).headers["set-cookie"].lower()
+        assert "secure" not in other.get("/signin", headers=tls).headers["set-cookie"].lower()
+        # the CSRF cookie as a header (not the client's jar, which now holds the one the
+        # GET above set)
+        cookie = {"Cookie": "ocrkit_csrf=" + "k" * 32}
+        for c in (proxy, other):
+            c.cookies.clear()
+        # the proxy's https origin is this origin; from anyone else it is another one
+        assert proxy.post("/signin", data=form, headers={**tls, **cookie}).status_code == 401
+        assert other.post("/signin", data=form, headers={**tls, **cookie}).status_code == 403
+        plain = {"Origin": "http://ocr.example", **cookie}
+        assert other.post("/signin", data=form, headers=plain).status_code == 401
 
 
 def test_signups_per_address_are_limited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,7 +11,6 @@ conversation (unknown: 400), the per-account rate limit (429 with ``Retry-After`
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +21,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ocrkit.server.apidoc import STR_LIST, UUID, J, error, json_response, operation, ref
-from ocrkit.server.context import UNAUTHORIZED, both, get_caller, load_job, state
+from ocrkit.server.context import (
+    UNAUTHORIZED,
+    BodyTooLarge,
+    both,
+    client_ip,
+    get_caller,
+    load_job,
+    loads_json,
+    state,
+)
 
 if TYPE_CHECKING:
     from ocrkit.chat import IndexCache
@@ -139,13 +147,11 @@ async def _account(request: Request) -> Account:
 
 
 async def _body(request: Request) -> tuple[str, str | None]:
+    # The app's BodyLimit refused a larger body (413) before or while it streamed.
     raw = await request.body()
     if len(raw) > MAX_BODY_BYTES:
-        raise HTTPException(400, f"the request body is over {MAX_BODY_BYTES} bytes")
-    try:
-        data = json.loads(raw.decode("utf-8")) if raw.strip() else None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise HTTPException(400, 'the body must be JSON: {"message": "..."}') from None
+        raise BodyTooLarge(MAX_BODY_BYTES)
+    data = loads_json(raw, 'the body (JSON: {"message": "..."})')
     if not isinstance(data, dict):
         raise HTTPException(400, 'the body must be a JSON object: {"message": "..."}')
     message = data.get("message")
@@ -257,7 +263,7 @@ async def history(request: Request) -> Response:
 def _caller_of(account: Account, request: Request) -> Any:
     from ocrkit.store import Caller
 
-    return Caller(account=account, ip=request.client.host if request.client else "unknown")
+    return Caller(account=account, ip=client_ip(request))
 
 
 def routes() -> list[Route]:

@@ -186,6 +186,12 @@ class OcrRun:
 )
 @click.option("--pages", metavar="RANGES", help="Pages to read, e.g. 1-3,7 (1-based).")
 @click.option("--password", metavar="PASSWORD", help="Password of a protected PDF.")
+@click.option(
+    "--keep-active-content",
+    is_flag=True,
+    help="pdf: keep the input's JavaScript, open actions, javascript: links and embedded "
+    "files (removed by default).",
+)
 @click.option("--table", metavar="N|all", help="csv: which table to write (default: 1).")
 @click.option(
     "--save-job",
@@ -200,6 +206,7 @@ def ocr_command(
     fmt: str | None,
     output: str | None,
     table: str | None,
+    keep_active_content: bool,
     save_job: Path | None,
     quiet: bool,
     **opts: Any,
@@ -237,7 +244,14 @@ def ocr_command(
     if output and output != "-" and (Path(output).is_dir() or output.endswith(os.sep)):
         to_dir = True
     fmt = choose_format(reg, fmt, output, to_dir)
-    run = OcrRun(reg, fmt, opts, {"table": table} if table else {}, Progress(False), quiet)
+    if opts["dpi"] is None:
+        from ocrkit.settings import load_settings
+
+        opts["dpi"] = load_settings().dpi
+    export_options: dict[str, Any] = {"table": table} if table else {}
+    if keep_active_content:
+        export_options["keep_active_content"] = True
+    run = OcrRun(reg, fmt, opts, export_options, Progress(False), quiet)
     if not to_dir:
         refuse_binary_tty(reg, fmt, output)
         run.save_job = save_job
@@ -297,10 +311,21 @@ def ocr_command(
     metavar="ORIGINAL",
     help="The original input (the pdf format needs it to keep the pages).",
 )
+@click.option(
+    "--keep-active-content",
+    is_flag=True,
+    help="pdf: keep the input's JavaScript, open actions, javascript: links and embedded "
+    "files (removed by default).",
+)
 @click.option("--table", metavar="N|all", help="csv: which table to write (default: 1).")
 @protected
 def export_command(
-    job_file: str, fmt: str | None, output: str, source: Path | None, table: str | None
+    job_file: str,
+    fmt: str | None,
+    output: str,
+    source: Path | None,
+    table: str | None,
+    keep_active_content: bool,
 ) -> None:
     """Export a saved job (the json format of `ocrkit ocr`) again, without OCR."""
     from ocrkit import api
@@ -311,6 +336,8 @@ def export_command(
     job = read_job_file(job_file)
     if source is not None and not source.is_file():
         raise BadInput(f"{source}: no such file")
-    options = {"table": table} if table else {}
+    options: dict[str, Any] = {"table": table} if table else {}
+    if keep_active_content:
+        options["keep_active_content"] = True
     out = api.export(job, fmt, source=source, options=options, registry=reg)
     write_output(out, output)

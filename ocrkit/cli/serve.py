@@ -102,7 +102,11 @@ def serve(
         from ocrkit.cli.worker import safe_url
 
         log.info("pages go to queue workers via %s", safe_url(settings.broker_url))
+    from ocrkit.server.protocol import protocol_class
+
     # log_config=None: uvicorn keeps the handler logs.configure installed (one format).
+    # The app applies the one proxy layer itself (OCRKIT_TRUSTED_PROXIES): uvicorn's own
+    # would trust 127.0.0.1 by default. h11 with a header timeout against slow clients.
     uvicorn.run(
         app,
         host=host,
@@ -110,6 +114,9 @@ def serve(
         access_log=False,
         log_config=None,
         log_level=settings.log_level,
+        proxy_headers=False,
+        http=protocol_class(settings.header_timeout),
+        h11_max_incomplete_event_size=settings.max_header_bytes,
     )
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ocrkit.errors import OcrkitError, storage_error
 from ocrkit.jobs import metrics
 from ocrkit.jobs.scheduler import Scheduler
+from ocrkit.redact import redact
 
 if TYPE_CHECKING:
     from ocrkit.models import Job, Page
@@ -231,7 +232,7 @@ class JobService:
             return
         job = stored.job
         job.status = "failed"
-        job.error = reason
+        job.error = redact(reason, self.settings.data_dir)  # no server paths in answers
         job.text = ""
         job.markdown = ""
         job.finished_at = now_iso()

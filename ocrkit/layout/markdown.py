@@ -9,23 +9,17 @@
   continues its item; an item indented under another is nested in it); each of
   ``page.tables`` as a pipe table where its first line was (lines inside a table's box
   are the table), or, with no line inside, before the first line below it, else at the
-  end; text that would read as Markdown syntax is escaped
-  (:func:`escape_line`).
+  end; text that would read as Markdown syntax is escaped once, HTML, images and
+  links included (:func:`escape_line`, :mod:`ocrkit.mdescape`).
 """
 
 from __future__ import annotations
 
-import re
-
 from ocrkit.layout.lines import body_size, line_height, line_size, list_label
+from ocrkit.mdescape import escape_inline, escape_text
 from ocrkit.models import Block, Page, Table
 
 H1_RATIO = 1.5
-
-_LINE_START = re.compile(
-    r"^(\s*)(#{1,6}(?=\s|$)|>|[-+*](?=\s|$)|\d{1,9}[.)](?=\s|$)|`{3,}|~{3,}"
-    r"|[=\-_*]{3,}\s*$|=+\s*$|\||\\)"
-)
 
 
 def render_page(page: Page) -> None:
@@ -86,24 +80,15 @@ def heading_levels(page: Page) -> dict[int, int]:
 
 
 def _escape_inline(text: str) -> str:
-    """HTML-like ``<tags`` and a line-end backslash (a hard break), escaped."""
-    text = re.sub(r"<(?=[A-Za-z/!?])", r"\\<", text.strip())
-    if text.endswith("\\") and not text.endswith("\\\\"):
-        text += "\\"
-    return text
+    """Inline syntax in plain text, escaped once (:func:`ocrkit.mdescape.escape_inline`)."""
+    return escape_inline(text.strip())
 
 
 def escape_line(text: str) -> str:
-    """Escape Markdown syntax in a line of plain text: at its start (so it never turns
-    into a heading, list, quote, fence or rule by accident) and inline HTML/code."""
-    text = _escape_inline(text)
-    m = _LINE_START.match(text)
-    if not m:
-        return text
-    token = m.group(2)
-    if token[0].isdigit():  # "1." -> "1\."
-        return token[:-1] + "\\" + token[-1] + text[len(token) :]
-    return "\\" + text
+    """Escape Markdown syntax in a line of plain text, once: inline (HTML, images,
+    links, entities, backslashes) and at its start (so it never turns into a heading,
+    list, quote, fence or rule by accident). See :mod:`ocrkit.mdescape`."""
+    return escape_text(text)
 
 
 def _join(lines: list[str]) -> str:
@@ -247,7 +232,7 @@ def table_markdown(table: Table) -> str:
         return ""
 
     def cell(s: str) -> str:
-        return " ".join(s.split()).replace("\\", "\\\\").replace("|", "\\|")
+        return escape_inline(" ".join(s.split())).replace("|", "\\|")
 
     rows = ["| " + " | ".join(cell(c) for c in r) + " |" for r in grid]
     sep = "| " + " | ".join("---" for _ in grid[0]) + " |"

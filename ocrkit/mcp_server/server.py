@@ -153,7 +153,7 @@ class McpEndpoint:
             )
             return
         key = secrets.token_urlsafe(24)
-        _callers[key] = (token_of(conn), client_ip(conn, st.settings.trusted_proxies))
+        _callers[key] = (token_of(conn), client_ip(conn))
         headers = [(k, v) for k, v in scope["headers"] if k.decode("latin-1") != CALLER_HEADER]
         headers.append((CALLER_HEADER.encode(), key.encode()))
         try:

@@ -204,7 +204,12 @@ def open_pdf(path: Path, password: str | None) -> Iterator[Any]:
     try:
         doc = pymupdf.open(path, filetype="pdf")
     except Exception as exc:
-        raise BadInput(f"not a readable PDF: {exc}") from None
+        # MuPDF names the file it failed on: that is a server path (the upload's spool
+        # file), never something to show the caller.
+        why = str(exc)
+        if str(path) in why or "Failed to open file" in why:
+            why = "the file is damaged or not a PDF"
+        raise BadInput(f"not a readable PDF: {why}") from None
     try:
         if doc.needs_pass:
             if not password:

@@ -332,8 +332,10 @@ def _finish_ocr(
     # Engines that read whole pages (vlm) give their own text and Markdown.
     if result.text is not None:
         page.text = result.text
-    if result.markdown is not None:
-        page.markdown = result.markdown
+    if result.markdown is not None:  # a model's Markdown: no live HTML, image or link
+        from ocrkit.mdescape import neutralise_markdown
+
+        page.markdown = neutralise_markdown(result.markdown)
     page.engine = result.engine or page.engine
     return page, image
 

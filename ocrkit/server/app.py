@@ -34,10 +34,13 @@ from ocrkit.chat import routes as chat
 from ocrkit.errors import OcrkitError
 from ocrkit.jobs import metrics
 from ocrkit.jobs.service import JobService
+from ocrkit.redact import redact
 from ocrkit.server import routes_info, routes_ocr
 from ocrkit.server.context import ServerState, both
+from ocrkit.server.guards import BodyLimit, HtmlHeaders
 from ocrkit.server.logs import RequestId
 from ocrkit.web import routes as web
+from ocrkit.web import security as web_security
 
 if TYPE_CHECKING:
     from ocrkit.hookspecs import Service
@@ -164,9 +167,14 @@ async def _start_services(app: Starlette, services: list[Service]) -> contextlib
 # -- errors -----------------------------------------------------------------------------
 
 
+def _redact(request: Request, message: str) -> str:
+    settings = getattr(request.app.state, "settings", None)
+    return redact(message, settings.data_dir if settings is not None else None)
+
+
 async def _ocrkit_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, OcrkitError)
-    body: dict[str, Any] = {"detail": exc.message}
+    body: dict[str, Any] = {"detail": _redact(request, exc.message)}
     for extra in ("used", "cap", "unit"):
         if hasattr(exc, extra):
             body[extra] = getattr(exc, extra)
@@ -179,7 +187,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code in (204, 304):
         return Response(status_code=exc.status_code, headers=exc.headers)
-    body: dict[str, Any] = {"detail": exc.detail}
+    detail = _redact(request, exc.detail) if isinstance(exc.detail, str) else exc.detail
+    body: dict[str, Any] = {"detail": detail}
     if hasattr(exc, "retry_after"):
         body["retry_after"] = exc.retry_after
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
@@ -197,7 +206,7 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
     if clear is not None:  # a locked store or a full disk: say so, not "internal error"
         log.warning("%s %s: %s (%s)", request.method, request.url.path, clear.message, exc)
         headers = {"Retry-After": "5"} if isinstance(clear, StoreBusy) else None
-        body: dict[str, Any] = {"detail": clear.message}
+        body: dict[str, Any] = {"detail": _redact(request, clear.message)}
         if headers:
             body["retry_after"] = 5
         return JSONResponse(body, status_code=clear.http_status, headers=headers)
@@ -364,11 +373,20 @@ def create_app(
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False
+    # Innermost first: the page headers on every HTML answer, the body limit, the access
+    # log, the request id, and outermost the one proxy layer (uvicorn's, trusting only
+    # OCRKIT_TRUSTED_PROXIES; `ocrkit serve` turns uvicorn's own off).
+    app.add_middleware(HtmlHeaders, headers=web_security.SECURITY_HEADERS)
+    app.add_middleware(BodyLimit)
     app.add_middleware(AccessLog)
     # Outside even Starlette's 500 handler, so an error response and the line that logs
     # it carry the request id too.
     build = app.build_middleware_stack
     app.build_middleware_stack = lambda: RequestId(build())  # type: ignore[method-assign]
+    if settings.trusted_proxies:
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     app.state.settings = settings
     app.state.registry = registry
     return app

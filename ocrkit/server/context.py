@@ -17,14 +17,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.routing import Route
 
-from ocrkit.server.auth import (
-    UNAUTHORIZED,
-    AuthFailures,
-    TooManyRequests,
-    client_ip,
-    get_caller,
-    in_networks,
-)
+from ocrkit.redact import redact
+from ocrkit.server.auth import UNAUTHORIZED, client_ip, get_caller
+from ocrkit.server.guards import BodyTooLarge, loads_json, parse_int
+from ocrkit.server.limits import Backend, Busy, Limiter, TooManyRequests, backend_for, hash_gate
 
 if TYPE_CHECKING:
     from ocrkit.jobs.service import JobService
@@ -34,14 +30,21 @@ if TYPE_CHECKING:
 
 __all__ = [
     "UNAUTHORIZED",
-    "AuthFailures",
+    "Backend",
+    "BodyTooLarge",
+    "Busy",
+    "Limiter",
     "ServerState",
     "TooManyRequests",
+    "backend_for",
     "both",
     "client_ip",
     "get_caller",
-    "in_networks",
+    "hash_gate",
     "load_job",
+    "loads_json",
+    "parse_int",
+    "redact",
     "state",
 ]
 

@@ -81,7 +81,7 @@ async def health(request: Request) -> Response:
     }
 )
 async def metrics(request: Request) -> Response:
-    """GET /metrics: Prometheus text exposition (see :mod:`ocrkit.server.metrics`)."""
+    """GET /metrics: Prometheus text exposition (see :mod:`ocrkit.jobs.metrics`)."""
     st = state(request)
     snapshot: dict[str, Any] = dict(await run(st.store.counts))
     sched = st.jobs.scheduler

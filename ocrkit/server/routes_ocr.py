@@ -21,6 +21,7 @@ from ocrkit.models import Job
 from ocrkit.pipeline.plan import FIELDS, JobOptions, plan
 from ocrkit.server.apidoc import AUTH_ERRORS, JOB_ERRORS, UUID, error, json_response, operation, ref
 from ocrkit.server.context import ServerState, get_caller, load_job, state
+from ocrkit.server.guards import parse_int
 from ocrkit.server.multipart import receive_upload
 from ocrkit.server.submit import count_pages
 
@@ -41,9 +42,7 @@ def job_body(st: ServerState, job: Job, *, pages: bool = True) -> dict[str, Any]
 
 def _content_length(request: Request) -> int | None:
     raw = request.headers.get("content-length")
-    with contextlib.suppress(TypeError, ValueError):
-        return int(raw) if raw is not None else None
-    return None
+    return int(raw) if raw is not None and raw.isascii() and raw.isdigit() else None
 
 
 def _submit_operation(registry: Registry) -> dict[str, Any]:
@@ -184,10 +183,7 @@ async def list_jobs(request: Request) -> Response:
     """GET /api/v1/ocr/: the caller's jobs, newest first, without pages."""
     st = state(request)
     caller = await get_caller(request, st.store, st.settings)
-    raw = request.query_params.get("limit", "50")
-    if not raw.isdigit() or not 1 <= int(raw) <= 200:
-        raise BadOption("limit must be an integer from 1 to 200")
-    limit = int(raw)
+    limit = parse_int(request.query_params.get("limit", "50"), "limit", 1, 200)
     before = request.query_params.get("before") or None
     if caller.account is None:
         # Anonymous jobs are capabilities held by UUID: they are never listed.
@@ -231,6 +227,7 @@ async def delete_job(request: Request) -> Response:
     return Response(status_code=204)
 
 
+_TABLE = re.compile(r"[0-9]{1,6}")  # ASCII digits only ("²".isdigit() is True)
 _STEM_RE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -293,7 +290,7 @@ async def download(request: Request) -> Response:
     options: dict[str, Any] = {}
     table = request.query_params.get("table")
     if table is not None:
-        if table != "all" and not (table.isdigit() and int(table) >= 1):
+        if table != "all" and not (_TABLE.fullmatch(table) and int(table) >= 1):
             raise BadOption("table must be a table number (1, 2, ...) or 'all'")
         options["table"] = table
     await run(st.jobs.fetch_results, job.uuid)

@@ -32,7 +32,7 @@ MODELS: tuple[type, ...] = (
 )
 BBOX = {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4}
 # Fields a response may leave out (everything else is always there).
-OPTIONAL = {"Page.tables", "Job.pages"}
+OPTIONAL = {"Page.tables", "Job.pages", "Block.extra"}  # Block.extra: left out when empty
 ENUMS: dict[str, list[str]] = {
     "Job.status": list(models.STATUSES),
     "Job.tier": ["cpu", "vlm"],

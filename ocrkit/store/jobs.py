@@ -122,15 +122,21 @@ def list_jobs(
     else:
         q = q.where(j.account_id == account_id)
     if before:
-        q = q.where(_before(conn, before))
+        q = q.where(_before(conn, before, account_id, client_ip))
     q = q.order_by(j.created_at.desc(), j.uuid.desc()).limit(max(1, min(limit, MAX_LIST)))
     return [_job_from_row(r, None) for r in conn.execute(q)]
 
 
-def _before(conn: Connection, before: str) -> Any:
-    """``before`` is a job uuid (the last one of the previous page) or an ISO timestamp."""
+def _before(conn: Connection, before: str, account_id: int | None, client_ip: str | None) -> Any:
+    """``before`` is a job uuid (the last one of the previous page) or an ISO timestamp.
+
+    Only a job of the same list counts as an anchor: another account's job is the same
+    400 as an unknown uuid (no oracle for other accounts' jobs or their order)."""
     j = jobs.c
-    anchor = conn.execute(select(j.created_at).where(j.uuid == before)).scalar()
+    own = j.account_id.is_(None) if account_id is None else j.account_id == account_id
+    if account_id is None and client_ip is not None:
+        own = and_(own, j.client_ip == client_ip)
+    anchor = conn.execute(select(j.created_at).where(j.uuid == before, own)).scalar()
     if anchor is not None:
         return or_(j.created_at < anchor, and_(j.created_at == anchor, j.uuid < before))
     try:

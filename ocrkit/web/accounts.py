@@ -8,6 +8,7 @@ database cannot be turned into a signed-in browser.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import re
 import secrets
@@ -15,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
+from importlib import resources
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, insert, select, update
@@ -58,6 +61,20 @@ def check_password(password: str) -> None:
         raise BadOption(f"the password needs at least {MIN_PASSWORD} characters")
     if len(password) > MAX_PASSWORD:
         raise BadOption(f"the password may have at most {MAX_PASSWORD} characters")
+    if password.strip().lower() in common_passwords():
+        raise BadOption(
+            "this password is one of the most common ones (attackers try those first): "
+            "choose another, e.g. a few unrelated words"
+        )
+
+
+@lru_cache(maxsize=1)
+def common_passwords() -> frozenset[str]:
+    """The 19,640 most common passwords (lower-cased), the list Django ships with its
+    CommonPasswordValidator (made by Royce Williams; BSD-3-Clause, see
+    ``ocrkit/web/data/common-passwords.LICENSE``)."""
+    data = resources.files("ocrkit.web").joinpath("data", "common-passwords.txt.gz").read_bytes()
+    return frozenset(gzip.decompress(data).decode("utf-8").split())
 
 
 def _hash(secret: str) -> str:

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ocrkit.server.apidoc import BOOL, INT, STR, STR_LIST, json_response, obj, operation, ref
-from ocrkit.server.context import state
+from ocrkit.server.context import redact, state
 
 if TYPE_CHECKING:
     from ocrkit.plugins import Registry
@@ -85,6 +85,7 @@ def _engines(reg: Registry) -> tuple[list[dict[str, Any]], list[str]]:
     installed: list[str] = []
     for eng in sorted(reg.engines.values(), key=lambda e: e.name):
         ok, reason = eng.availability()
+        reason = redact(reason)  # e.g. a model dir under the home dir
         engines.append({"name": eng.name, "tier": eng.tier, "available": ok, "reason": reason})
         if ok:
             installed += [c for c in eng.languages() if c not in installed and c != "osd"]
@@ -110,6 +111,7 @@ def _tools(reg: Registry) -> list[dict[str, Any]]:
     out = []
     for tool in sorted(reg.tools.values(), key=lambda t: t.name):
         ok, reason = tool.availability()
+        reason = redact(reason)
         out.append(
             {
                 "name": tool.name,

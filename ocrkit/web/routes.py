@@ -20,7 +20,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ocrkit.errors import OcrkitError
-from ocrkit.server.context import TooManyRequests, both, client_ip, state
+from ocrkit.server.context import Busy, TooManyRequests, backend_for, both, client_ip, state
 from ocrkit.web import pages
 from ocrkit.web import security as sec
 from ocrkit.web.accounts import WebAccounts, WebUser, check_password, normalise_email
@@ -43,7 +43,7 @@ MAX_FORM_BYTES = 16 * 1024
 def _limits(request: Request) -> sec.Limits:
     app_state = request.app.state
     if not hasattr(app_state, "web_limits"):
-        app_state.web_limits = sec.Limits()
+        app_state.web_limits = sec.Limits(backend_for(app_state.settings))
     return app_state.web_limits
 
 
@@ -162,21 +162,29 @@ async def signup(request: Request) -> Response:
             headers=headers,
         )  # fmt: skip
 
-    ip = client_ip(request, st.settings.trusted_proxies)
+    ip = client_ip(request)
     limits = _limits(request)
     try:
-        limits.signup_ip.check(ip)
+        slot = limits.signup_ip.take(ip)  # before any work: a burst cannot overshoot
+    except TooManyRequests as exc:
+        return again(str(exc.detail), 429, {"Retry-After": str(exc.retry_after)})
+    try:
         email = normalise_email(raw_email)
         password = form.get("password", "")
         check_password(password)
+    except OcrkitError as exc:
+        slot.release()  # refused before any hashing: does not count
+        return again(exc.message, exc.http_status)
+    try:
         digest = await run(sec.hash_password, password)
+    except Busy as exc:
+        slot.release()
+        return again(str(exc.detail), 503, {"Retry-After": str(exc.retry_after)})
+    try:
         web = WebAccounts(st.store)
         account, token = await run(web.sign_up, email, digest)
-    except TooManyRequests as exc:
-        return again(str(exc.detail), 429, {"Retry-After": str(exc.retry_after)})
-    except OcrkitError as exc:
+    except OcrkitError as exc:  # e.g. the email is taken: it cost a hash, so it counts
         return again(exc.message, exc.http_status)
-    limits.signup_ip.record(ip)
     return await _signed_in_account(request, account.id, email, csrf, new, token, status=201)
 
 
@@ -224,23 +232,38 @@ async def signin(request: Request) -> Response:
             headers=headers,
         )  # fmt: skip
 
-    ip = client_ip(request, st.settings.trusted_proxies)
+    ip = client_ip(request)
     email_key = raw_email.strip().lower()[:200]
     limits = _limits(request)
+    # Slots are taken before the password is checked (a burst cannot overshoot) and given
+    # back when it is right: only failures count.
     try:
-        limits.signin_ip.check(ip)
-        limits.signin_email.check(email_key)
+        ip_slot = limits.signin_ip.take(ip)
+        try:
+            email_slot = limits.signin_email.take(email_key)
+        except TooManyRequests:
+            ip_slot.release()
+            raise
     except TooManyRequests as exc:
         message = f"Too many failed sign-ins; try again in {exc.retry_after} s."
         return again(message, 429, {"Retry-After": str(exc.retry_after)})
-    web = WebAccounts(st.store)
-    found = await run(web.find, email_key)
-    stored = found.password_hash if found else sec.dummy_hash()
-    ok, rehash = await run(sec.verify_password, stored, form.get("password", ""))
+    try:
+        web = WebAccounts(st.store)
+        found = await run(web.find, email_key)
+        stored = found.password_hash if found else await run(sec.dummy_hash)
+        ok, rehash = await run(sec.verify_password, stored, form.get("password", ""))
+    except Busy as exc:
+        ip_slot.release()
+        email_slot.release()
+        return again(str(exc.detail), 503, {"Retry-After": str(exc.retry_after)})
+    except BaseException:
+        ip_slot.release()
+        email_slot.release()
+        raise
     if not ok or found is None:
-        limits.signin_ip.record(ip)
-        limits.signin_email.record(email_key)
         return again("Wrong email or password.", 401)
+    ip_slot.release()
+    email_slot.release()
     if rehash:
         await run(web.set_password_hash, found.account.id, rehash)
     secret = await run(web.start_session, found.account.id, st.settings.session_hours)
@@ -275,7 +298,7 @@ async def _account_response(
     from ocrkit.store import Caller
 
     st = state(request)
-    caller = Caller(account=user.account, ip=client_ip(request, st.settings.trusted_proxies))
+    caller = Caller(account=user.account, ip=client_ip(request))
     web = WebAccounts(st.store)
     usage = await run(st.store.usage, caller)
     jobs = await run(lambda: st.store.list_jobs(user.account.id, limit=10))

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ocrkit.server.context import AuthFailures, in_networks
+from ocrkit.server.context import Backend, Limiter, hash_gate
 
 if TYPE_CHECKING:
     from argon2 import PasswordHasher
@@ -58,12 +58,17 @@ SIGNUP_WINDOW_SECONDS = 3600.0
 
 
 class Limits:
-    """The per-app counters (one set per app, so two apps in one process never share)."""
+    """The per-app limiters (one set per app, so two apps in one process never share
+    unless they share a Redis URL). Each takes a slot before the password check."""
 
-    def __init__(self) -> None:
-        self.signin_ip = AuthFailures(SIGNIN_FAILURES_ALLOWED, SIGNIN_WINDOW_SECONDS)
-        self.signin_email = AuthFailures(SIGNIN_FAILURES_ALLOWED * 4, SIGNIN_WINDOW_SECONDS)
-        self.signup_ip = AuthFailures(SIGNUPS_ALLOWED, SIGNUP_WINDOW_SECONDS)
+    def __init__(self, backend: Backend) -> None:
+        self.signin_ip = Limiter(
+            backend, "signin-ip", SIGNIN_FAILURES_ALLOWED, SIGNIN_WINDOW_SECONDS
+        )
+        self.signin_email = Limiter(
+            backend, "signin-email", SIGNIN_FAILURES_ALLOWED * 4, SIGNIN_WINDOW_SECONDS
+        )
+        self.signup_ip = Limiter(backend, "signup-ip", SIGNUPS_ALLOWED, SIGNUP_WINDOW_SECONDS)
 
 
 # -- passwords ----------------------------------------------------------------------------
@@ -79,11 +84,13 @@ def hasher() -> PasswordHasher:
 @lru_cache(maxsize=1)
 def dummy_hash() -> str:
     """A hash to verify against when the email is unknown (same time either way)."""
-    return hasher().hash(secrets.token_urlsafe(16))
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def hash_password(password: str) -> str:
-    return hasher().hash(password)
+    """An argon2id hash, made under :data:`ocrkit.server.limits.hash_gate` (64 MiB each:
+    only a few at once)."""
+    return hash_gate.run(hasher().hash, password)
 
 
 def verify_password(stored: str, password: str) -> tuple[bool, str | None]:
@@ -92,10 +99,10 @@ def verify_password(stored: str, password: str) -> tuple[bool, str | None]:
 
     ph = hasher()
     try:
-        ph.verify(stored, password)
+        hash_gate.run(ph.verify, stored, password)
     except (VerificationError, InvalidHashError):
         return False, None
-    return True, ph.hash(password) if ph.check_needs_rehash(stored) else None
+    return True, hash_password(password) if ph.check_needs_rehash(stored) else None
 
 
 # -- signed session cookie ----------------------------------------------------------------
@@ -145,14 +152,8 @@ def unsign(key: bytes, signed: str | None) -> str | None:
 
 
 def scheme_of(request: Request) -> str:
-    """The scheme the browser used: ``X-Forwarded-Proto`` when the socket peer is one of
-    ``OCRKIT_TRUSTED_PROXIES`` (a TLS-terminating proxy), else the request's own."""
-    settings = getattr(request.app.state, "settings", None)
-    trusted = settings.trusted_proxies if settings is not None else ()
-    proto = request.headers.get("x-forwarded-proto")
-    peer = request.client.host if request.client else ""
-    if proto and trusted and in_networks(peer, trusted):
-        return proto.split(",")[0].strip().lower()
+    """The scheme the browser used, as the proxy layer left it (``X-Forwarded-Proto``
+    counts only from ``OCRKIT_TRUSTED_PROXIES``; see :mod:`ocrkit.server.auth`)."""
     return request.url.scheme
 
 

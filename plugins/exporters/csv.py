@@ -14,17 +14,21 @@ the header ``page,line,text,confidence,x0,y0,x1,y1``. ``page`` and ``line`` are
 in pixels of the upright page image at the page's dpi, as in the JSON.
 
 The file is UTF-8 **without** a byte-order mark, with ``\\r\\n`` line ends and minimal
-quoting (RFC 4180, Python's :mod:`csv` defaults).
+quoting (RFC 4180, Python's :mod:`csv` defaults). Text that starts like a formula
+(``=``, ``+``, ``-``, ``@``, tab, CR; not a plain signed number) gets a leading ``'``
+so a spreadsheet shows it as text (:mod:`ocrkit.cells`, OWASP's CSV-injection advice).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable
 from typing import ClassVar
 
 from ocrkit import hookimpl
+from ocrkit.cells import csv_row
 from ocrkit.errors import BadOption
 from ocrkit.hookspecs import ExportContext, Exporter
 from ocrkit.models import Job, Table
@@ -43,11 +47,10 @@ def _pick_tables(tables: list[Table], option: object) -> list[Table] | None:
         return tables or None
     if not spec:
         return tables[:1] or None
-    try:
-        n = int(spec)
-    except ValueError:
+    if not re.fullmatch(r"[0-9]{1,9}", spec):  # ASCII digits only: int() takes "٣"
         msg = f"csv option table must be a number from 1 or 'all', not {option!r}"
-        raise BadOption(msg) from None
+        raise BadOption(msg)
+    n = int(spec)
     if not 1 <= n <= len(tables):
         have = f"has {len(tables)} table" + ("" if len(tables) == 1 else "s")
         hint = "" if tables else " (run with the extract-tables tool to find tables)"
@@ -74,12 +77,12 @@ class CsvExporter(Exporter):
                     # An unaligned vlm line has no box: its box columns stay empty.
                     box = [_num(v) for v in block.bbox] if block.bbox else ["", "", "", ""]
                     conf = round(block.confidence, 4)
-                    writer.writerow([page.index + 1, n, block.text, conf, *box])
+                    writer.writerow(csv_row([page.index + 1, n, block.text, conf, *box]))
         else:
             for i, table in enumerate(chosen):
                 if i:
                     writer.writerow([])
-                writer.writerows(table.grid())
+                writer.writerows(csv_row(row) for row in table.grid())
         return out.getvalue().encode("utf-8")
 
 

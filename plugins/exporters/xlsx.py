@@ -7,26 +7,23 @@ range whose top-left cell holds the text. Numbers stay text, exactly as recognis
 
 Without tables: one sheet ``Lines`` with csv's line rows
 (``page, line, text, confidence, x0, y0, x1, y1``; ``page`` and ``line`` 1-based).
+
+Every text is a string cell, never a formula (:mod:`ocrkit.cells`): a page reading
+``=HYPERLINK(...)`` shows that text.
 """
 
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 from ocrkit import hookimpl
+from ocrkit.cells import xlsx_text
 from ocrkit.hookspecs import ExportContext, Exporter
 from ocrkit.models import Job, Table
 
 HEADER = ["page", "line", "text", "confidence", "x0", "y0", "x1", "y1"]
-# Control characters an XML cell cannot hold.
-_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
-
-
-def _clean(text: str) -> str:
-    return _ILLEGAL.sub("", text)
 
 
 def _num(v: float) -> int | float:
@@ -38,8 +35,7 @@ def _write_table(ws: Any, table: Table) -> None:
 
     for cell in table.cells:
         target = ws.cell(row=cell.row + 1, column=cell.col + 1)
-        target.value = _clean(cell.text) or None
-        target.data_type = "s"
+        xlsx_text(target, cell.text)
         target.alignment = Alignment(wrap_text=True, vertical="top")
         if cell.row_span > 1 or cell.col_span > 1:
             ws.merge_cells(
@@ -74,9 +70,8 @@ class XlsxExporter(Exporter):
             for page in pages:
                 for n, block in enumerate(page.blocks, start=1):
                     box = [_num(v) for v in block.bbox] if block.bbox else [None] * 4
-                    ws.append(
-                        [page.index + 1, n, _clean(block.text), round(block.confidence, 4), *box]
-                    )
+                    ws.append([page.index + 1, n, None, round(block.confidence, 4), *box])
+                    xlsx_text(ws.cell(row=ws.max_row, column=3), block.text)
         wb.properties.creator = "ocrkit"
         buf = io.BytesIO()
         wb.save(buf)

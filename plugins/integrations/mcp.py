@@ -89,8 +89,10 @@ def register_routes(register: Callable[[BaseRoute], None]) -> None:
     from starlette.routing import Route
 
     from ocrkit.mcp_server.server import McpEndpoint
+    from ocrkit.server.guards import own_body_limit
 
     endpoint = McpEndpoint()
+    own_body_limit("/mcp", "/mcp/")  # the SDK bounds it (max_request_body_size)
     for path in ("/mcp", "/mcp/"):
         # A JSON-RPC protocol endpoint, not a REST resource: left out of the OpenAPI document.
         register(Route(path, endpoint, methods=["GET", "POST", "DELETE"], include_in_schema=False))

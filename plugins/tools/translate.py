@@ -142,7 +142,9 @@ class TranslateTool(Tool):
                 f"truncated: the translation stopped at max_tokens ({cfg.max_tokens}); the end "
                 "of the page may be missing"
             )
-        page.markdown = translated
+        from ocrkit.mdescape import neutralise_markdown
+
+        page.markdown = neutralise_markdown(translated)  # no live HTML, image or link
         page.text = plain_text(translated)
         return page
 

@@ -20,7 +20,9 @@ The text layer is described in :mod:`ocrkit_plugins.exporters.pdf_textlayer` (gl
 font, any script in the BMP). Without a source file or page images the export fails
 with :class:`~ocrkit.errors.ExportFailed`. The result is garbage-collected and
 deflated. An encrypted source needs ``options["password"]``; the output keeps the
-source's encryption.
+source's encryption. A PDF source's active content (JavaScript, ``/OpenAction``,
+``javascript:`` links, embedded files) is removed
+(:mod:`ocrkit_plugins.exporters.pdf.sanitise`) unless ``options["keep_active_content"]``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pathlib import Path
 
 import pymupdf
 from ocrkit_plugins.exporters.pdf import images as pdf_images
+from ocrkit_plugins.exporters.pdf.sanitise import strip_active_content
 from ocrkit_plugins.exporters.pdf.textlayer import add_glyphless_font, text_layer_page
 
 from ocrkit.errors import ExportFailed
@@ -109,7 +112,7 @@ def visible_box(doc: pymupdf.Document, page: pymupdf.Page) -> pymupdf.Rect:
     return box if not box.is_empty else media
 
 
-def from_pdf(job: Job, data: bytes, password: str | None) -> bytes:
+def from_pdf(job: Job, data: bytes, password: str | None, keep_active: bool = False) -> bytes:
     doc = pymupdf.open(stream=data, filetype="pdf")
     if doc.needs_pass and not (password and doc.authenticate(password)):
         raise ExportFailed("the source PDF is encrypted: pass its password to export a pdf")
@@ -142,6 +145,8 @@ def from_pdf(job: Job, data: bytes, password: str | None) -> bytes:
         # target rectangle is derived from the box itself.)
         target = visible_box(doc, page) * page.transformation_matrix
         page.show_pdf_page(target, text_doc, text_page.number, keep_proportion=False)
+    if not keep_active:
+        strip_active_content(doc)
     return _save(doc)
 
 
@@ -181,7 +186,8 @@ def export(job: Job, ctx: ExportContext) -> bytes:
         if not data:
             raise ExportFailed(f"the source file {path} is empty")
         if b"%PDF-" in data[:1024]:
-            return from_pdf(job, data, ctx.options.get("password"))
+            keep = bool(ctx.options.get("keep_active_content"))
+            return from_pdf(job, data, ctx.options.get("password"), keep)
         return from_images(job, ctx)
     if ctx.page_image is not None:
         return from_images(job, ctx)
