@@ -3,7 +3,8 @@ instead, on the same pages in the same run, and write JSON, a Markdown table and
 
     python -m bench.run [--quick] [--sections a,b,...] [--out DIR]
 
-Sections (all by default): startup, throughput, textlayer, memory, api, accuracy.
+Sections (all by default): startup, throughput, textlayer, memory, api, accuracy,
+languages (language=auto vs the right language per category: bench/languages.py).
 Every figure is measured here; ratios between tools measured in the same run are what
 count (the machine may be shared, so absolute times are noisy).
 """
@@ -34,13 +35,24 @@ from typing import Any
 import psutil
 
 from bench import metrics
+from bench.languages import bench_languages
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("OCRKIT_CORPUS", ROOT.parent / "shared" / "corpus"))
 BIN = Path(sys.executable).parent
 OCRKIT = str(BIN / "ocrkit")
 OCRMYPDF = ROOT / "bench" / ".venv-ocrmypdf" / "bin" / "ocrmypdf"
-SECTIONS = ("startup", "textlayer", "throughput", "api", "memory", "accuracy")
+SECTIONS = (
+    "startup",
+    "textlayer",
+    "throughput",
+    "api",
+    "memory",
+    "accuracy",
+    "languages",
+    "tables",
+    "chat",
+)
 ISO_TO_TESS = {
     "en": "eng",
     "de": "deu",
@@ -1048,6 +1060,21 @@ def bench_accuracy(samples: list[Sample], quick: bool) -> dict[str, Any]:
     }
 
 
+def bench_tables(work: Path, quick: bool) -> dict[str, Any]:
+    """extract-tables (default options) vs img2table: cell-text F1 and cell accuracy per
+    source, ruled/unruled, made-table halves (bench/tables.py)."""
+    from bench import tables
+
+    return tables.bench_tables(CORPUS, work, quick, log)
+
+
+def bench_chat(work: Path, quick: bool) -> dict[str, Any]:
+    """Extractive chat recall on the tuning and test halves (bench/chat_eval.py)."""
+    from bench import chat_eval
+
+    return chat_eval.evaluate(CORPUS, work / "chat", quick)
+
+
 # -------------------------------------------------------------------------- main
 
 
@@ -1108,6 +1135,9 @@ def main(argv: list[str] | None = None) -> int:
                 "accuracy": lambda: bench_accuracy(
                     [s for s in samples if cats is None or s.category in cats], args.quick
                 ),
+                "languages": lambda: bench_languages(args.quick),
+                "tables": lambda: bench_tables(work, args.quick),
+                "chat": lambda: bench_chat(work, args.quick),
             }[name]
             result[name] = fn()
             result[name]["section_seconds"] = round(time.perf_counter() - t0, 1)

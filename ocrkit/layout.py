@@ -24,8 +24,9 @@ What :func:`finish_page` does, in order (every step accepts ``bbox=None``):
    as ``e``, ``¢`` or ``«``) becomes ``•``.
 2. **Reading order** (:mod:`ocrkit.reading_order`): columns left to right, each top to
    bottom; a line spanning the columns (a heading) before or after them, where it
-   stands. Skipped when the engine gave the order itself (a page with a line without a
-   box, i.e. a vlm page); lines without a box stay after the line they followed.
+   stands. Skipped when the engine gave the order itself (``page.extra["reading_order"]
+   == "engine"``: a vlm page; then lines are not split at gutters and headings are the
+   engine's) or a line has no box; lines without a box stay after the line they followed.
 3. **Confidence**: a line with words gets the mean of its words' confidences weighted by
    their length; a line below :data:`LOW_CONFIDENCE` gets ``"low_confidence"`` in
    ``flags``; ``page.confidence`` is :func:`ocrkit.models.weighted_confidence` over all
@@ -133,13 +134,18 @@ def finish_page(
     page can be headings too (stroke width, :func:`ocrkit.lines.stroke_weights`)."""
     blocks = page.blocks
     text_layer = bool(sizes) and len(sizes or []) == len(blocks)
+    # An engine that reads whole pages (vlm) gives lines, order and types itself.
+    engine_layout = page.extra.get("reading_order") == "engine"
     if text_layer:
         mark_headings(blocks, sizes or [], bold)
         blocks = merge_bullets(blocks)
-    blocks = split_wide_gaps(blocks, "text-layer" if text_layer else page.source)
-    if not text_layer:
+    if not engine_layout:
+        blocks = split_wide_gaps(blocks, "text-layer" if text_layer else page.source)
+    if not text_layer and not engine_layout:
         fix_ocr_bullets(blocks)
-    engine_order = any(b.bbox is None for b in blocks)
+    # Vertical CJK (columns read top to bottom, right to left): Tesseract's *_vert
+    # models give the columns in reading order; row-based ordering would merge them.
+    engine_order = engine_layout or any(b.bbox is None for b in blocks) or is_vertical(blocks)
     if not engine_order:
         blocks = merge_row_fragments(order_blocks(blocks, page.width or 1.0))
     page.blocks = blocks
@@ -148,7 +154,7 @@ def finish_page(
     for b in blocks:
         if b.type == "text" and any(inside(b, t) for t in page.tables):
             b.type = "table"
-    if not text_layer and page.source != "text-layer":
+    if not text_layer and page.source != "text-layer" and not engine_layout:
         weights = stroke_weights(blocks, image) if image is not None else {}
         mark_ocr_headings(blocks, low_confidence, weights)
     mark_captions(blocks)
@@ -156,6 +162,20 @@ def finish_page(
     furniture.to_edges(page)
     assign_paragraphs(page.blocks)
     render_page(page)
+
+
+def is_vertical(blocks: list[Block]) -> bool:
+    """Most text lines are columns: at least three times as tall as wide, 3+ chars."""
+    tall = wide = 0
+    for b in blocks:
+        if b.bbox is None or len(b.text.strip()) < 3:
+            continue
+        x0, y0, x1, y1 = b.bbox
+        if y1 - y0 >= 3 * (x1 - x0):
+            tall += 1
+        else:
+            wide += 1
+    return tall > wide
 
 
 def is_rtl(blocks: list[Block]) -> bool:

@@ -9,13 +9,15 @@ instead): the variable is set in this process if unset, and the subprocess inher
 With the ``tesserocr`` wheel installed (a dependency), the same TSV comes from a
 Tesseract kept loaded in the process instead (:mod:`ocrkit_plugins.engines.
 tesserocr_backend`): no process start, no model load and no image file per page, about
-a third less CPU per page here; the program stays the fallback when the wheel is absent
-(or with ``OCRKIT_TESSERACT_BACKEND=cli``). ``ocrkit engines`` says which one runs.
+a third less CPU per page here; the program stays the fallback when the wheel is absent,
+with ``OCRKIT_TESSERACT_BACKEND=cli``, and for ``c`` engine options (Tesseract variables,
+some of which only act when a model is loaded). ``ocrkit engines`` says which one runs.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import tempfile
 import unicodedata
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from ocrkit_plugins.engines import tesserocr_backend
 
 from ocrkit import hookimpl
+from ocrkit.engine_options import EngineOption
 from ocrkit.errors import EngineFailed, EngineUnavailable
 from ocrkit.hookspecs import Engine, PageResult
 from ocrkit.languages import require_tesseract, tesseract_languages
@@ -77,6 +80,25 @@ class TesseractEngine(Engine):
     name = "tesseract"
     tier = "cpu"
     description = "Tesseract LSTM (local, fast; printed text in 100+ languages)"
+    accepts_options = True
+    engine_options = (
+        EngineOption(
+            "psm",
+            "int",
+            "page segmentation mode, Tesseract's --psm (default: 3, a lone line 7, and 6 "
+            "when 3 finds nothing); see `tesseract --help-psm`",
+            minimum=0,
+            maximum=13,
+        ),
+        EngineOption(
+            "c",
+            "str",
+            "a Tesseract variable as VAR=VALUE, Tesseract's -c (repeatable), e.g. "
+            "c=tessedit_char_whitelist=0123456789",
+            repeatable=True,
+            pattern=r"[A-Za-z_][A-Za-z0-9_]*=.*",
+        ),
+    )
 
     def languages(self) -> list[str]:
         return [c for c in tesseract_languages() if c != "osd"]
@@ -92,13 +114,21 @@ class TesseractEngine(Engine):
         # which Tesseract reads the pages: the resident tesserocr one or the program
         return {**super().info(), "backend": tesserocr_backend.describe()}
 
-    def recognize(self, image: Image.Image, *, languages: list[str], dpi: int) -> PageResult:
+    def recognize(
+        self,
+        image: Image.Image,
+        *,
+        languages: list[str],
+        dpi: int,
+        options: dict[str, Any] | None = None,
+    ) -> PageResult:
         os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+        user = dict((options or {}).get("engine_options") or {})
         langs = languages or ["eng"]
         require_tesseract(langs)
         if image.mode not in ("1", "L", "RGB"):
             image = image.convert("RGB")
-        blocks = _read(image, langs, dpi)
+        blocks = _read(image, langs, dpi, user)
         from PIL.Image import Resampling
 
         pixels = image.width * image.height
@@ -108,29 +138,39 @@ class TesseractEngine(Engine):
             # better reading, its boxes scaled back to this image.
             k = UPSCALE if pixels <= TINY_PIXELS else 2
             big = image.resize((image.width * k, image.height * k), Resampling.LANCZOS)
-            upscaled = [_scaled(b, 1 / k) for b in _read(big, langs, dpi * k)]
+            upscaled = [_scaled(b, 1 / k) for b in _read(big, langs, dpi * k, user)]
             if _score(upscaled) > _score(blocks):
                 blocks = upscaled
         return PageResult(blocks=blocks)
 
 
-def _read(image: Image.Image, langs: list[str], dpi: int) -> list[Block]:
-    if tesserocr_backend.in_process():
-        psm = LINE_PSM if single_line(image) else PSM
-        blocks = _run_api(image, langs, psm, dpi)
+def _read(
+    image: Image.Image, langs: list[str], dpi: int, user: dict[str, Any] | None = None
+) -> list[Block]:
+    """Tesseract's lines; ``user`` holds the engine options (``psm``, ``c``)."""
+    user = user or {}
+    # In-process unless the user sets Tesseract variables (-c): some only take effect
+    # when the model is loaded, and they would stay set on a shared API object.
+    if not user.get("c") and tesserocr_backend.in_process():
+        if "psm" in user:
+            return _run_api(image, langs, int(user["psm"]), dpi)
+        blocks = _run_api(image, langs, LINE_PSM if single_line(image) else PSM, dpi)
         if not blocks:
             blocks = _run_api(image, langs, FALLBACK_PSM, dpi)
         return blocks
+    extra = " ".join(f"-c {shlex.quote(v)}" for v in user.get("c", []))
     with tempfile.TemporaryDirectory(prefix="ocrkit-tess-") as tmp:
         # Uncompressed PNM (PGM/PPM): Leptonica reads it directly, and it costs no zlib
         # work (a PNG of a colour A4 page took ~0.5 s to write).
         path = Path(tmp) / "page.pnm"
         image.save(path, format="PPM")
-        blocks = _run(path, langs, LINE_PSM if single_line(image) else PSM, dpi)
+        if "psm" in user:  # the user's choice, no fallback
+            return _run(path, langs, int(user["psm"]), dpi, extra)
+        blocks = _run(path, langs, LINE_PSM if single_line(image) else PSM, dpi, extra)
         if not blocks:
             # PSM 3 finds no text block in a lone word or line with wide margins (the
             # corpus's 600x200 Arabic word); one uniform block (PSM 6) reads it.
-            blocks = _run(path, langs, FALLBACK_PSM, dpi)
+            blocks = _run(path, langs, FALLBACK_PSM, dpi, extra)
     return blocks
 
 
@@ -184,10 +224,10 @@ def _run_api(image: Image.Image, langs: list[str], psm: int, dpi: int) -> list[B
     return tsv_to_blocks(tsv)
 
 
-def _run(path: Path, langs: list[str], psm: int, dpi: int) -> list[Block]:
+def _run(path: Path, langs: list[str], psm: int, dpi: int, extra: str = "") -> list[Block]:
     import pytesseract
 
-    config = f"--psm {psm} --dpi {dpi_hint(dpi)}"
+    config = f"--psm {psm} --dpi {dpi_hint(dpi)} {extra}".strip()
     try:
         tsv = pytesseract.image_to_data(str(path), lang="+".join(langs), config=config)
     except pytesseract.TesseractNotFoundError as exc:
