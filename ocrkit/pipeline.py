@@ -200,7 +200,7 @@ class TextLayerFirst:
     def __call__(self, task: PageTask) -> Page | None:
         if task.kind != "pdf" or task.force_ocr or _needs_image(task):
             return None
-        from ocrkit.textlayer import read_text_layer
+        from ocrkit.textlayer import read_text_layer, unmapped_words
 
         with using(task.settings):
             try:
