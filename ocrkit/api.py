@@ -150,7 +150,8 @@ def _run(
         workers = 1  # starting worker processes costs more than it saves here
     own = None
     if executor is None and workers > 1:
-        executor = own = pipeline.make_executor(workers)
+        # started on the first page that needs a worker (born-digital pages need none)
+        executor = own = pipeline.LazyPool(workers)
     in_flight = 2 * (getattr(executor, "_max_workers", None) or workers)
     callbacks = [on_page] if on_page else []
     bar = None
@@ -165,6 +166,7 @@ def _run(
         for cb in callbacks:
             cb(page)
 
+    first = pipeline.TextLayerFirst()
     try:
         return pipeline.run_pages(
             tasks,
@@ -172,8 +174,10 @@ def _run(
             in_flight=in_flight,
             registry=None if executor else reg,
             on_page=each,
+            first=first,
         )
     finally:
+        first.close()
         if bar is not None:
             bar.__exit__(None, None, None)
         if own is not None:

@@ -397,7 +397,7 @@ class Watcher:
             pool = self._own_pool
             if pool is None or pool is not self.executor or not _pool_broken(pool):
                 return
-            from ocrkit.pipeline import make_executor
+            from ocrkit.pipeline.pages import make_executor
 
             self.executor = self._own_pool = make_executor(self.jobs)
         log.warning("a page worker died; the worker pool was restarted")

@@ -23,9 +23,9 @@ from pathlib import Path
 import pymupdf
 import pytest
 from markdown_it import MarkdownIt
-from ocrkit.layout.markdown import render_page
 
 from ocrkit import api
+from ocrkit.layout.markdown import render_page
 from ocrkit.models import Block, Cell, Job, Page, Table
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -48,7 +48,10 @@ def engines_command(as_json: bool) -> None:
                 f" (+{len(langs) - 8})" if len(langs) > 8 else ""
             )
             row["available"] = "yes" if row["available"] else "no"
-    _show(rows, ["name", "tier", "available", "languages", "reason"], as_json)
+    columns = ["name", "tier", "available", "languages", "reason"]
+    if any(row.get("backend") for row in rows):  # which program/library reads the pages
+        columns.insert(3, "backend")
+    _show(rows, columns, as_json)
 
 
 @cli.command("formats")

@@ -47,6 +47,9 @@ BULLET = "\u2022"
 PUA_BULLETS = frozenset("\uf0b7\uf0a7\uf0a8\uf076\uf0d8\uf0fc\uf06e\uf0e0\uf0f0\uf06c")
 MAX_UNCOVERED_PAGE = 0.004
 MAX_UNCOVERED_SHARE = 0.5
+# Vector paths and shadings a page may draw besides text and still be taken as covered
+# by its text without the probe (a page of outlined text draws hundreds).
+MAX_PLAIN_DRAWINGS = 64
 
 # Text flags for both "words" and "dict" so their block/line numbers agree.
 FLAGS = (
@@ -130,8 +133,8 @@ def unmapped_words(blocks: list[Block]) -> list[tuple[int, int]]:
     ]
 
 
-def _spans(page: pymupdf.Page) -> list[dict[str, Any]]:
-    d = page.get_text("dict", flags=FLAGS)
+def _spans(page: pymupdf.Page, textpage: Any = None) -> list[dict[str, Any]]:
+    d = page.get_text("dict", flags=FLAGS, textpage=textpage)
     out = []
     for b in d["blocks"]:
         for line_no, line in enumerate(b.get("lines", [])):
@@ -168,9 +171,29 @@ def ink_coverage(page: pymupdf.Page, boxes: list[pymupdf.Rect]) -> tuple[float, 
     return n_unc / area, (n_unc / n_ink if n_ink else 0.0)
 
 
+def clearly_covered(page: pymupdf.Page) -> bool:
+    """Nothing but text can be ink here: the page draws no image (inline ones included)
+    and at most :data:`MAX_PLAIN_DRAWINGS` vector paths and shadings (rules, boxes, a
+    tinted background). One pass over the page's drawing operators (no rendering);
+    a page that fails this is probed (:func:`ink_coverage`)."""
+    others = 0
+    for kind, _ in page.get_bboxlog():
+        if "image" in kind:  # fill-image, fill-imgmask, clip-image...
+            return False
+        if "text" not in kind:
+            others += 1
+            if others > MAX_PLAIN_DRAWINGS:
+                return False
+    return True
+
+
 def read_text_layer(page: pymupdf.Page, dpi: int, *, probe: bool = True) -> TextLayer:
-    """The page's text as line blocks in pixel space, and whether it is usable."""
-    spans = _spans(page)
+    """The page's text as line blocks in pixel space, and whether it is usable.
+
+    The text is extracted once (one MuPDF text page for spans and words); the ink probe
+    runs only when the page is not :func:`clearly_covered` by its text."""
+    textpage = page.get_textpage(flags=FLAGS)
+    spans = _spans(page, textpage)
     text = "".join(s["text"] for s in spans)
     if not text.strip():
         return TextLayer(False, "no text layer")
@@ -180,18 +203,18 @@ def read_text_layer(page: pymupdf.Page, dpi: int, *, probe: bool = True) -> Text
         return TextLayer(
             False, f"text layer unreadable ({garbage:.0%} unmapped glyphs)", stats=stats
         )
-    if probe:
+    if probe and not clearly_covered(page):
         unc_page, unc_share = ink_coverage(page, [pymupdf.Rect(s["bbox"]) for s in spans])
         stats.update(uncovered_page=round(unc_page, 5), uncovered_share=round(unc_share, 4))
         if unc_page > MAX_UNCOVERED_PAGE and unc_share > MAX_UNCOVERED_SHARE:
             reason = f"text layer covers only part of the page ({unc_share:.0%} of ink uncovered)"
             return TextLayer(False, reason, stats=stats)
-    blocks, sizes, bold = _line_blocks(page, spans, dpi)
+    blocks, sizes, bold = _line_blocks(page, spans, dpi, textpage)
     return TextLayer(True, "text layer", blocks, sizes, bold, stats)
 
 
 def _line_blocks(
-    page: pymupdf.Page, spans: list[dict[str, Any]], dpi: int
+    page: pymupdf.Page, spans: list[dict[str, Any]], dpi: int, textpage: Any = None
 ) -> tuple[list[Block], list[float], list[bool]]:
     to_px = page.rotation_matrix * pymupdf.Matrix(dpi / 72, dpi / 72)
     size_of: dict[tuple[int, int], float] = {}
@@ -208,11 +231,27 @@ def _line_blocks(
         )
         italic_of[key] = italic_of.get(key, True) and italic
     lines: dict[tuple[int, int], list[Word]] = {}
-    for x0, y0, x1, y1, word, block_no, line_no, _ in page.get_text("words", flags=FLAGS):
+    a, b, c, d, e, f = to_px
+    # /Rotate is a quarter turn, so to_px maps boxes to boxes: two corners are enough
+    # (plain arithmetic: a pymupdf.Rect per word cost more than the text extraction).
+    axis = (b == 0 and c == 0) or (a == 0 and d == 0)
+    for x0, y0, x1, y1, word, block_no, line_no, _ in page.get_text(
+        "words", flags=FLAGS, textpage=textpage
+    ):
         if not word.strip():
             continue
-        r = pymupdf.Rect(x0, y0, x1, y1) * to_px
-        bbox = [round(r.x0, 1), round(r.y0, 1), round(r.x1, 1), round(r.y1, 1)]
+        if axis:
+            u0, v0 = a * x0 + c * y0 + e, b * x0 + d * y0 + f
+            u1, v1 = a * x1 + c * y1 + e, b * x1 + d * y1 + f
+            bbox = [
+                round(min(u0, u1), 1),
+                round(min(v0, v1), 1),
+                round(max(u0, u1), 1),
+                round(max(v0, v1), 1),
+            ]
+        else:
+            r = pymupdf.Rect(x0, y0, x1, y1) * to_px
+            bbox = [round(r.x0, 1), round(r.y0, 1), round(r.x1, 1), round(r.y1, 1)]
         words_ = lines.setdefault((block_no, line_no), [])
         words_.append(Word(fold_presentation_forms(fix_bullet(word, not words_)), bbox, 1.0))
     blocks: list[Block] = []

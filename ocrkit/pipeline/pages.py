@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import sys
 import time
 from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
@@ -136,11 +137,7 @@ def _pdf_page(task: PageTask, reg: Registry) -> tuple[Page, Image.Image | None]:
 
     with open_pdf(Path(task.path), task.password) as doc:
         pp = doc[task.index]
-        dpi, warning = render_dpi((pp.rect.width, pp.rect.height), task.dpi, task.limits)
-        size = (pp.rect * pymupdf.Matrix(dpi / 72, dpi / 72)).irect
-        page = Page(task.index, size.width, size.height, dpi, rotation=pp.rotation % 360)
-        if warning:
-            page.warnings.append(warning)
+        page, dpi = _new_pdf_page(task, pp)
         layer = None if task.force_ocr else read_text_layer(pp, dpi)
         bad_words = unmapped_words(layer.blocks) if layer is not None and layer.usable else []
         image = (
@@ -153,21 +150,99 @@ def _pdf_page(task: PageTask, reg: Registry) -> tuple[Page, Image.Image | None]:
     # cache: a 100-page scanned PDF grew each page worker by ~8 MB per page.
     pymupdf.TOOLS.store_shrink(100)
     if layer is not None and layer.usable:
-        page.source, page.engine, page.confidence = "text-layer", "pdf-text", 1.0
-        page.blocks = layer.blocks
-        page.extra["text_layer"] = layer.stats
         if bad_words and image is not None:
-            page.extra["text_layer"]["ocr_words"] = _ocr_words(task, reg, page, image, bad_words)
-        # No OSD or deskew here: the text layer is already in upright page space.
-        page.detected_languages = [
-            c for c, _ in readpage.detect_languages([b.text for b in page.blocks])
-        ]
-        layout.finish_page(page, layer.sizes, layer.bold)
-        return page, image
+            page.blocks = layer.blocks
+            layer.stats["ocr_words"] = _ocr_words(task, reg, page, image, bad_words)
+        return _text_layer_page(page, layer), image
     if layer is not None:
         page.extra["text_layer"] = {"reason": layer.reason, **layer.stats}
     assert image is not None
     return _ocr(task, reg, page, image)
+
+
+def _new_pdf_page(task: PageTask, pp: Any) -> tuple[Page, int]:
+    """The Page of a PDF page at the dpi it is read at (lower for a huge page)."""
+    import pymupdf
+
+    dpi, warning = render_dpi((pp.rect.width, pp.rect.height), task.dpi, task.limits)
+    size = (pp.rect * pymupdf.Matrix(dpi / 72, dpi / 72)).irect
+    page = Page(task.index, size.width, size.height, dpi, rotation=pp.rotation % 360)
+    if warning:
+        page.warnings.append(warning)
+    return page, dpi
+
+
+def _text_layer_page(page: Page, layer: Any) -> Page:
+    page.source, page.engine, page.confidence = "text-layer", "pdf-text", 1.0
+    page.blocks = layer.blocks
+    page.extra["text_layer"] = layer.stats
+    # No OSD or deskew here: the text layer is already in upright page space.
+    page.detected_languages = [
+        c for c, _ in readpage.detect_languages([b.text for b in page.blocks])
+    ]
+    layout.finish_page(page, layer.sizes, layer.bold)
+    return page
+
+
+class TextLayerFirst:
+    """Born-digital PDF pages finished in the calling process, without a worker.
+
+    Called with each task before it is sent to a worker: a PDF page whose text layer is
+    usable (and that needs no page image: no tool, no saved images) becomes its Page
+    here, from one document opened once for the whole input; anything else returns None
+    and goes to a worker as before. Shipping a 20 ms page to a worker cost more than the
+    page (pickling, a document opened per page, a pool started for nothing)."""
+
+    def __init__(self) -> None:
+        self._doc: Any = None
+        self._key: tuple[str, str | None] | None = None
+        self._stack = contextlib.ExitStack()
+
+    def __call__(self, task: PageTask) -> Page | None:
+        if task.kind != "pdf" or task.force_ocr or _needs_image(task):
+            return None
+        from ocrkit.page.textlayer import read_text_layer, unmapped_words
+
+        with using(task.settings):
+            try:
+                if self._key != (task.path, task.password):
+                    self.close()
+                    self._doc = self._stack.enter_context(open_pdf(Path(task.path), task.password))
+                    self._key = (task.path, task.password)
+                pp = self._doc[task.index]
+                page, dpi = _new_pdf_page(task, pp)
+                layer = read_text_layer(pp, dpi)
+            except Exception:  # a damaged page: the worker reports it as it always did
+                return None
+            if not layer.usable or unmapped_words(layer.blocks):
+                return None  # OCR, or words to read from the page image: a worker
+            return _text_layer_page(page, layer)
+
+    def close(self) -> None:
+        self._stack.close()
+        self._stack = contextlib.ExitStack()
+        self._doc = self._key = None
+        if "pymupdf" in sys.modules:
+            sys.modules["pymupdf"].TOOLS.store_shrink(100)
+
+
+class LazyPool(Executor):
+    """A :func:`make_executor` pool started on the first submitted page, so an input
+    whose pages all finish in the calling process (:class:`TextLayerFirst`) starts
+    no worker at all."""
+
+    def __init__(self, n: int) -> None:
+        self._n = self._max_workers = n
+        self._pool: ProcessPoolExecutor | None = None
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        if self._pool is None:
+            self._pool = make_executor(self._n)
+        return self._pool.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
 def _ocr_words(
@@ -350,12 +425,15 @@ def run_pages(
     in_flight: int,
     registry: Registry | None = None,
     on_page: Callable[[Page], None] | None = None,
+    first: Callable[[PageTask], Page | None] | None = None,
 ) -> list[Page]:
     """Process ``tasks``; in the calling process when ``executor`` is None, else with at
-    most ``in_flight`` pages submitted at once. Calls ``on_page`` as pages finish."""
+    most ``in_flight`` pages submitted at once. Calls ``on_page`` as pages finish.
+    ``first`` (e.g. :class:`TextLayerFirst`) may finish a task in this process."""
     pages: list[Page] = []
     # closing(): when on_page raises (a cancelled job), pending pages are cancelled now.
-    with contextlib.closing(_iter_pages(tasks, executor, max(1, in_flight), registry)) as it:
+    it_ = _iter_pages(tasks, executor, max(1, in_flight), registry, first)
+    with contextlib.closing(it_) as it:
         for page in it:
             pages.append(page)
             if on_page is not None:
@@ -365,20 +443,39 @@ def run_pages(
 
 
 def _iter_pages(
-    tasks: Iterable[PageTask], executor: Executor | None, in_flight: int, reg: Registry | None
+    tasks: Iterable[PageTask],
+    executor: Executor | None,
+    in_flight: int,
+    reg: Registry | None,
+    first: Callable[[PageTask], Page | None] | None = None,
 ) -> Generator[Page, None, None]:
     if executor is None:
         os.environ["OMP_THREAD_LIMIT"] = "1"
         for task in tasks:
-            yield process_page(task, reg)
+            done_here = first(task) if first is not None else None
+            yield done_here if done_here is not None else process_page(task, reg)
         return
     todo = iter(tasks)
     running: set[Future[Page]] = set()
-    try:
+    ready: list[Page] = []  # pages ``first`` finished here, to yield
+
+    def submit_next() -> bool:
+        """Submit the next task needing a worker (finishing cheap ones on the way)."""
         for task in todo:
+            done_here = first(task) if first is not None else None
+            if done_here is not None:
+                ready.append(done_here)
+                continue
             running.add(executor.submit(process_page, task))
-            if len(running) >= in_flight:
-                break
+            return True
+        return False
+
+    try:
+        while len(running) < in_flight and submit_next():
+            while ready:
+                yield ready.pop(0)
+        while ready:
+            yield ready.pop(0)
         while running:
             done, running = wait(running, return_when=FIRST_COMPLETED)
             for fut in done:
@@ -387,9 +484,9 @@ def _iter_pages(
                 except BrokenProcessPool as exc:
                     raise EngineFailed(f"a page worker died ({exc}); see the log") from exc
                 yield page
-                nxt = next(todo, None)
-                if nxt is not None:
-                    running.add(executor.submit(process_page, nxt))
+                submit_next()
+                while ready:
+                    yield ready.pop(0)
     finally:
         for fut in running:
             fut.cancel()

@@ -1,0 +1,213 @@
+"""Tesseract in-process through ``tesserocr``: the model stays loaded between pages.
+
+The ``tesseract`` engine reads pages through :func:`recognize_tsv` when the ``tesserocr``
+wheel is installed (it bundles its own Tesseract and Leptonica; the language models are
+the system's, :func:`tessdata_dir`), else through the ``tesseract`` program, one process
+per call. Both give the same TSV (``GetTSVText`` is what the CLI's ``tsv`` output
+writes, header aside), parsed by the same :func:`~ocrkit_plugins.engines.tesseract.
+tsv_to_blocks`, so words, boxes and confidences have one contract.
+
+Why: a process per page pays the program start, the model load and an image file
+written and decoded again on every call; in-process, the page's pixels are handed over
+as they are (``SetImageBytes``: no encoding) to an API object that already holds the
+model. One API object per language set (``eng``, ``eng+deu``...) per process, at most
+:data:`MAX_APIS` kept (least recently used ones are ended: each holds its models,
+a few to tens of MB), and one per thread at a time (an API object is not thread-safe:
+a second thread asking for the same languages gets its own object).
+
+``OCRKIT_TESSERACT_BACKEND=cli`` forces the program (``tesserocr`` forces the wheel and
+fails when it is absent; ``auto``, the default, prefers the wheel).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+from collections import OrderedDict
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ocrkit.errors import EngineUnavailable
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+MAX_APIS = 4
+# The columns of Tesseract's TSV header (TessTsvRenderer::BeginDocumentHandler);
+# GetTSVText returns the rows only.
+TSV_HEADER = (
+    "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\t"
+    "left\ttop\twidth\theight\tconf\ttext\n"
+)
+_TESSDATA_DIRS = (
+    "/usr/share/tesseract-ocr/5/tessdata",
+    "/usr/share/tesseract-ocr/4.00/tessdata",
+    "/usr/share/tessdata",
+    "/usr/local/share/tessdata",
+)
+
+
+def backend_choice() -> str:
+    """``auto``, ``cli`` or ``tesserocr`` (``OCRKIT_TESSERACT_BACKEND``)."""
+    value = os.environ.get("OCRKIT_TESSERACT_BACKEND", "auto").strip().lower() or "auto"
+    return value if value in ("auto", "cli", "tesserocr") else "auto"
+
+
+@lru_cache(maxsize=1)
+def _module() -> Any:
+    try:
+        import tesserocr
+    except ImportError:
+        return None
+    return tesserocr
+
+
+def in_process() -> bool:
+    """Pages go through tesserocr (else the tesseract program)."""
+    choice = backend_choice()
+    if choice == "cli":
+        return False
+    if _module() is None:
+        if choice == "tesserocr":
+            raise EngineUnavailable(
+                "OCRKIT_TESSERACT_BACKEND=tesserocr but the tesserocr package is not installed"
+            )
+        return False
+    return tessdata_dir() is not None
+
+
+@lru_cache(maxsize=1)
+def tessdata_dir() -> str | None:
+    """The system's tessdata folder: ``TESSDATA_PREFIX``, a usual Debian/Ubuntu/Fedora
+    location, else the one ``tesseract --list-langs`` names."""
+    candidates = [os.environ.get("TESSDATA_PREFIX", ""), *_TESSDATA_DIRS]
+    for c in candidates:
+        if c and any(Path(c).glob("*.traineddata")):
+            return str(Path(c))
+    exe = shutil.which("tesseract")
+    if exe is None:
+        return None
+    try:
+        out = subprocess.run(
+            [exe, "--list-langs"], capture_output=True, text=True, timeout=30, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    first = out.splitlines()[0] if out else ""
+    if '"' in first:
+        path = first.split('"')[1]
+        if Path(path).is_dir():
+            return path
+    return None
+
+
+def describe() -> str:
+    """Which Tesseract reads pages here and its version (for ``ocrkit engines``)."""
+    if in_process():
+        tess = _module()
+        version = tess.tesseract_version().split()[1] if tess else "?"
+        return f"tesserocr {tess.__version__} in-process (Tesseract {version})"
+    exe = shutil.which("tesseract")
+    if exe is None:
+        return "tesseract program (not found)"
+    try:
+        out = subprocess.run(
+            [exe, "--version"], capture_output=True, text=True, timeout=30, check=False
+        ).stdout
+        version = out.split()[1] if out.split() else "?"
+    except (OSError, subprocess.SubprocessError):
+        version = "?"
+    return f"tesseract program {version} (a process per page)"
+
+
+class _Pool:
+    """Idle API objects by language set, least recently used first."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.lock = threading.Lock()
+        self.idle: OrderedDict[str, list[Any]] = OrderedDict()
+        self.busy = 0
+
+    def take(self, lang: str) -> Any:
+        with self.lock:
+            stack = self.idle.get(lang)
+            if stack:
+                self.idle.move_to_end(lang)
+                return stack.pop()
+        tess = _module()
+        try:
+            return tess.PyTessBaseAPI(
+                path=tessdata_dir(), lang=lang, psm=tess.PSM.AUTO, oem=tess.OEM.DEFAULT
+            )
+        except RuntimeError as exc:
+            raise EngineUnavailable(f"tesserocr cannot load language {lang!r}: {exc}") from exc
+
+    def give(self, lang: str, api: Any) -> None:
+        api.Clear()  # drop the page's results and image; the models stay
+        ended: list[Any] = []
+        with self.lock:
+            self.idle.setdefault(lang, []).append(api)
+            self.idle.move_to_end(lang)
+            while sum(len(v) for v in self.idle.values()) > self.cap:
+                old_lang, old = next(iter(self.idle.items()))
+                ended.append(old.pop(0))
+                if not old:
+                    del self.idle[old_lang]
+        for a in ended:
+            a.End()
+
+    def clear(self) -> None:
+        with self.lock:
+            apis = [a for stack in self.idle.values() for a in stack]
+            self.idle.clear()
+        for a in apis:
+            a.End()
+
+
+_POOL = _Pool(MAX_APIS)
+
+
+def loaded() -> list[str]:
+    """The language sets with an idle API object in this process (tests, diagnostics)."""
+    with _POOL.lock:
+        return list(_POOL.idle)
+
+
+def clear() -> None:
+    """End every idle API object (frees their models)."""
+    _POOL.clear()
+
+
+def _pixels(image: Image.Image) -> tuple[bytes, int]:
+    """Raw pixel bytes and bytes per pixel: 8-bit grey or 24-bit RGB as they are."""
+    if image.mode not in ("L", "RGB"):
+        image = image.convert("RGB" if image.mode not in ("1", "L", "LA", "I", "F") else "L")
+    return image.tobytes(), (1 if image.mode == "L" else 3)
+
+
+def recognize_tsv(image: Image.Image, langs: list[str], psm: int, dpi: int) -> str:
+    """What ``tesseract IMAGE stdout --psm PSM --dpi DPI -l LANGS tsv`` prints, header
+    included, read by a resident API object."""
+    lang = "+".join(langs)
+    data, bpp = _pixels(image)
+    api = _POOL.take(lang)
+    ok = False
+    try:
+        api.SetPageSegMode(psm)
+        # The CLI's --dpi sets user_defined_dpi, which wins over the image's own.
+        api.SetVariable("user_defined_dpi", str(int(dpi)))
+        api.SetImageBytes(data, image.width, image.height, bpp, image.width * bpp)
+        api.SetSourceResolution(int(dpi))
+        api.Recognize()
+        rows = api.GetTSVText(0)
+        ok = True
+    finally:
+        if ok:
+            _POOL.give(lang, api)
+        else:
+            api.End()  # a failed object is not reused
+    return TSV_HEADER + (rows or "")

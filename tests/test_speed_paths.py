@@ -1,0 +1,110 @@
+"""Issue 14's faster paths give what the slower ones gave: the in-process Tesseract
+(tesserocr) the CLI's words, boxes and confidences; a decoded embedded scan the rendered
+page's pixels; born-digital pages finished in the calling process the worker's pages."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pymupdf
+import pytest
+from ocrkit_plugins.engines import tesseract, tesserocr_backend
+from PIL import Image
+
+from ocrkit import api
+from ocrkit.page import inputs
+from ocrkit.page.inputs import load_image_page
+
+
+def _words(blocks: list) -> list[tuple[str, tuple, float]]:
+    return [(w.text, tuple(w.bbox), w.confidence) for b in blocks for w in b.words]
+
+
+@pytest.mark.skipif(tesserocr_backend._module() is None, reason="tesserocr not installed")
+@pytest.mark.parametrize(
+    ("sample", "lang"),
+    [("printed/tess_phototest.tif", "eng"), ("nonlatin/udhr_zh_corp_line1.png", "chi_sim")],
+)
+def test_tesserocr_reads_as_the_cli_does(
+    corpus: Path, sample: str, lang: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image = load_image_page(corpus / sample, 0, inputs.Limits()).image
+    monkeypatch.setenv("OCRKIT_TESSERACT_BACKEND", "cli")
+    cli = _words(tesseract._read(image, [lang], 300))
+    monkeypatch.setenv("OCRKIT_TESSERACT_BACKEND", "tesserocr")
+    assert tesserocr_backend.in_process()
+    api_ = _words(tesseract._read(image, [lang], 300))
+    assert lang in tesserocr_backend.loaded()  # the model stays loaded for the next page
+    assert len(cli) > 10
+    texts = sum(a[0] == b[0] for a, b in zip(cli, api_, strict=False))
+    boxes = sum(a[1] == b[1] for a, b in zip(cli, api_, strict=False))
+    assert len(api_) == len(cli)
+    assert texts == len(cli) and boxes == len(cli)
+    assert max(abs(a[2] - b[2]) for a, b in zip(cli, api_, strict=True)) < 0.02
+
+
+def test_engines_says_which_tesseract_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ocrkit.plugins import get_registry
+
+    info = get_registry().engine("tesseract").info()
+    monkeypatch.setenv("OCRKIT_TESSERACT_BACKEND", "cli")
+    assert get_registry().engine("tesseract").info()["backend"].startswith("tesseract program")
+    if tesserocr_backend._module() is not None:
+        assert info["backend"].startswith("tesserocr ") and "in-process" in info["backend"]
+
+
+def _scan_pdf(image: Image.Image, dpi: int = 300, rotate: int = 0) -> pymupdf.Document:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    doc = pymupdf.open()
+    w, h = image.width * 72 / dpi, image.height * 72 / dpi
+    page = doc.new_page(width=w, height=h)
+    page.insert_image(pymupdf.Rect(0, 0, w, h), stream=buf.getvalue())
+    page.set_rotation(rotate)
+    return pymupdf.open(stream=doc.tobytes(), filetype="pdf")
+
+
+def _rendered(page: pymupdf.Page, dpi: int) -> Image.Image:
+    pix = page.get_pixmap(matrix=pymupdf.Matrix(dpi / 72, dpi / 72), alpha=False)
+    return Image.frombytes("L" if pix.n == 1 else "RGB", (pix.width, pix.height), pix.samples)
+
+
+@pytest.mark.parametrize("rotate", [0, 90])
+def test_embedded_scan_is_the_rendered_page(corpus: Path, rotate: int) -> None:
+    scan = Image.open(corpus / "printed" / "tess_phototest.tif").convert("L")
+    page = _scan_pdf(scan, rotate=rotate)[0]
+    got = inputs.embedded_scan(page, 300)
+    assert got is not None and got.mode == "L"
+    want = _rendered(page, 300)
+    assert got.size == want.size
+    diff = np.abs(np.asarray(got, dtype=int) - np.asarray(want.convert("L"), dtype=int))
+    assert diff.max() == 0
+
+
+def test_embedded_scan_not_used_when_the_page_is_more_than_the_image(corpus: Path) -> None:
+    scan = Image.open(corpus / "printed" / "tess_phototest.tif").convert("L")
+    doc = _scan_pdf(scan)
+    assert inputs.embedded_scan(doc[0], 200) is None  # other resolution: rendered
+    doc[0].insert_text((20, 20), "STAMP", fontsize=10)  # drawn over the scan
+    assert inputs.embedded_scan(doc[0], 300) is None
+    assert inputs.pdf_page_image(doc[0], 300).size == (scan.width, scan.height)
+
+
+def test_born_digital_pages_finish_without_workers(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ocrkit.pipeline import pages as pipeline
+
+    pdf = corpus / "pdf" / "docling_multi_page.pdf"
+    one = api.ocr(pdf, language="eng", jobs=1)
+
+    def no_pool(n: int | None = None) -> None:
+        raise AssertionError("a worker pool was started for text-layer pages")
+
+    monkeypatch.setattr(pipeline, "make_executor", no_pool)
+    here = api.ocr(pdf, language="eng", jobs=2)  # all pages keep their text layer
+    assert [p.source for p in here.pages] == ["text-layer"] * len(here.pages)
+    assert [p.text for p in here.pages] == [p.text for p in one.pages]
+    assert [p.blocks[0].bbox for p in here.pages] == [p.blocks[0].bbox for p in one.pages]
