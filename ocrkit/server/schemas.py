@@ -3,8 +3,8 @@
 The OpenAPI document (:mod:`ocrkit.server.openapi`) takes ``Job``, ``Page``, ``Block``,
 ``Word``, ``Table`` and ``Cell`` from here, so a field added to the model is documented
 the moment it is served. Only what a type cannot say is written down: descriptions,
-enumerations and the two fields a response may leave out (``Page.tables`` when there
-are none, ``Job.pages`` in job lists).
+enumerations and the fields a response may leave out (``Page.tables`` and ``Block.extra`` when
+empty, ``Job.pages`` in job lists).
 
 The published schemas allow extra keys (API.md: clients must ignore keys they do not
 know); :func:`strict` makes the copy the tests check real responses against, where an
@@ -32,7 +32,7 @@ MODELS: tuple[type, ...] = (
 )
 BBOX = {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4}
 # Fields a response may leave out (everything else is always there).
-OPTIONAL = {"Page.tables", "Job.pages", "Block.extra"}  # Block.extra: left out when empty
+OPTIONAL = {"Page.tables", "Job.pages", "Block.extra"}
 ENUMS: dict[str, list[str]] = {
     "Job.status": list(models.STATUSES),
     "Job.tier": ["cpu", "vlm"],
