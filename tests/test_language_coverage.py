@@ -279,3 +279,47 @@ def test_one_line_chinese_image_with_auto(pages: dict[str, dict[str, str]]) -> N
     assert job.detected_languages[:1] == ["zh"]
     right = api.ocr(Path(row["path"]), language="zh", jobs=1)
     assert cer(_truth(row), job.text) <= cer(_truth(row), right.text) + 0.005, job.text
+
+
+# ------------------------------------------------------------------ codes and listing
+
+
+def test_languages_command_lists_100_plus_with_iso_and_tesseract_names() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "ocrkit", "languages", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    import json
+
+    rows = json.loads(out)["languages"]
+    langs = [r for r in rows if r["installed"] and r["iso"]]
+    assert len(langs) >= 100, len(langs)
+    names = {r["tesseract"] for r in rows}
+    assert {"chi_sim_vert", "chi_tra_vert", "jpn_vert", "kor_vert", "vie", "fas", "kor"} <= names
+    assert {"Latin", "HanS_vert"} <= names  # script models
+
+
+def test_unknown_language_is_exit_2_naming_the_nearest(tmp_path: Path) -> None:
+    img = tmp_path / "x.png"
+    from PIL import Image
+
+    Image.new("L", (200, 100), 255).save(img)
+    r = subprocess.run(
+        [sys.executable, "-m", "ocrkit", "ocr", str(img), "--language", "en+frnch"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2 and r.stdout == ""
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert "'frnch'" in r.stderr and "nearest: french (fra)" in r.stderr, r.stderr
+    r = subprocess.run(
+        [sys.executable, "-m", "ocrkit", "ocr", str(img), "--language", "zh-Hant+sr-Latn+pt-BR"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
