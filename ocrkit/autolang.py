@@ -222,7 +222,9 @@ def _by_language(
         wanted, score = _wanted(res, installed, vertical)
         _missing_warning(reading, wanted, installed)
         usable = [c for c in wanted if c in installed]
-        unsure = not usable or score < UNSURE_SCORE
+        # one language named with a weak page score (a mixed page's sentences name
+        # several, each surely, while the page as a whole scores low: not unsure)
+        unsure = not usable or (len(usable) == 1 and score < UNSURE_SCORE)
         if not unsure and set(usable) <= set(langs):
             break  # read with the right models already
         if unsure and _script(langs) == "Latin":
@@ -233,7 +235,8 @@ def _by_language(
             latin = read(["Latin"])
             wanted, score = _wanted(latin, installed, vertical)
             usable = [c for c in wanted if c in installed]
-            if not usable or score < UNSURE_SCORE or set(usable) <= set(langs):
+            unsure = not usable or (len(usable) == 1 and score < UNSURE_SCORE)
+            if unsure or set(usable) <= set(langs):
                 if _confidence(latin) > conf:  # still better read than by eng
                     res, langs = latin, ["Latin"]
                 break
