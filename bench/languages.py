@@ -144,13 +144,13 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def bench_languages(  # type: ignore[no-untyped-def]
+def bench_languages(
     quick: bool,
     sets: tuple[str, ...] = ("corpus", "langpages"),
     jobs: int = 2,
     progress: Path | None = None,
     categories: set[str] | None = None,
-):
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ocrkit-langpages-") as tmp:
         samples: list[dict[str, str]] = []
         if "corpus" in sets:
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         global corpus_samples, langpage_samples
         _c, _l = corpus_samples, langpage_samples
         corpus_samples = lambda: [s for s in _c() if s["id"] in only]  # noqa: E731
-        langpage_samples = lambda d: [s for s in _l(d) if s["id"] in only]  # noqa: E731
+        langpage_samples = lambda outdir: [s for s in _l(outdir) if s["id"] in only]  # noqa: E731
     cats = set(args.categories.split(",")) if args.categories else None
     res = bench_languages(args.quick, sets, args.jobs, args.progress, cats)
     text = json.dumps(res, indent=2, ensure_ascii=False)

@@ -93,7 +93,8 @@ def vertical_text(image: Image.Image) -> bool:
     if k > 1:
         gray = gray.reduce(k)
     ink = np.asarray(gray) < 128
-    rows, cols = ink.any(axis=1), ink.any(axis=0)
+    rows: Any = ink.any(axis=1)
+    cols: Any = ink.any(axis=0)
     if rows.sum() < 10 or cols.sum() < 10:
         return False
     r0, r1 = np.flatnonzero(rows)[[0, -1]]
