@@ -314,7 +314,9 @@ def test_unknown_language_is_exit_2_naming_the_nearest(tmp_path: Path) -> None:
         timeout=60,
     )
     assert r.returncode == 2 and r.stdout == ""
-    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    # one error line (the test session's deliberately broken plugin adds a warning line)
+    errors = [x for x in r.stderr.splitlines() if x.startswith("ocrkit: error:")]
+    assert len(errors) == 1 and "Traceback" not in r.stderr
     assert "'frnch'" in r.stderr and "nearest: french (fra)" in r.stderr, r.stderr
     r = subprocess.run(
         [sys.executable, "-m", "ocrkit", "ocr", str(img), "--language", "zh-Hant+sr-Latn+pt-BR"],
