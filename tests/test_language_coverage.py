@@ -268,6 +268,8 @@ def test_vietnamese_scan(pages: dict[str, dict[str, str]], language: str) -> Non
     job = api.ocr(Path(row["path"]), language=language, jobs=1)
     assert job.pages[0].extra["ocr_languages"] == ["vie"]
     assert job.detected_languages[:1] == ["vi"]
+    if language == "auto":  # eng, then the Latin script model, then vie: 3 at most
+        assert len(job.pages[0].extra["models_tried"]) <= 3
     assert cer(_truth(row), job.text) < 0.05, job.text
 
 
@@ -276,6 +278,7 @@ def test_one_line_chinese_image_with_auto(pages: dict[str, dict[str, str]]) -> N
     job = api.ocr(Path(row["path"]), jobs=1)  # language=auto
     page = job.pages[0]
     assert page.extra["ocr_languages"][:1] == ["chi_sim"], page.extra
+    assert 2 <= len(page.extra["models_tried"]) <= 3  # however many models are installed
     assert job.detected_languages[:1] == ["zh"]
     right = api.ocr(Path(row["path"]), language="zh", jobs=1)
     assert cer(_truth(row), job.text) <= cer(_truth(row), right.text) + 0.005, job.text
