@@ -51,7 +51,9 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 install: system-deps $(BIN)/python
-	$(BIN)/pip install -q -e '.[rapidocr,test,scale,bench]'
+	@# pip 25.1 reads [dependency-groups] (the test and bench tools are not user extras).
+	$(BIN)/pip install -q 'pip>=25.1'
+	$(BIN)/pip install -q -e '.[rapidocr,scale]' --group test --group bench
 	@# rapidocr pulls opencv-python; keep only the headless build so exactly one cv2 exists.
 	@if $(BIN)/pip show -q opencv-python >/dev/null 2>&1; then \
 		$(BIN)/pip uninstall -q -y opencv-python && \
@@ -101,8 +103,16 @@ $(OCRMYPDF_VENV)/bin/ocrmypdf:
 	$(OCRMYPDF_VENV)/bin/pip install -q --upgrade pip
 	$(OCRMYPDF_VENV)/bin/pip install -q ocrmypdf
 
+# img2table (the tables section's comparison) also gets its own virtualenv: it pins
+# its own OpenCV build (opencv-contrib-python), which must not replace ours.
+IMG2TABLE_VENV := bench/.venv-img2table
+$(IMG2TABLE_VENV)/bin/python:
+	$(PY) -m venv $(IMG2TABLE_VENV)
+	$(IMG2TABLE_VENV)/bin/pip install -q --upgrade pip
+	$(IMG2TABLE_VENV)/bin/pip install -q img2table
+
 # `install` already brings the bench extra (tests/test_bench.py runs the quick bench).
-bench-deps: install $(OCRMYPDF_VENV)/bin/ocrmypdf
+bench-deps: install $(OCRMYPDF_VENV)/bin/ocrmypdf $(IMG2TABLE_VENV)/bin/python
 
 bench: bench-deps
 	OMP_THREAD_LIMIT=1 $(BIN)/python -m bench.run $(BENCH_ARGS)

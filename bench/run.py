@@ -42,7 +42,17 @@ CORPUS = Path(os.environ.get("OCRKIT_CORPUS", ROOT.parent / "shared" / "corpus")
 BIN = Path(sys.executable).parent
 OCRKIT = str(BIN / "ocrkit")
 OCRMYPDF = ROOT / "bench" / ".venv-ocrmypdf" / "bin" / "ocrmypdf"
-SECTIONS = ("startup", "textlayer", "throughput", "api", "memory", "accuracy", "languages")
+SECTIONS = (
+    "startup",
+    "textlayer",
+    "throughput",
+    "api",
+    "memory",
+    "accuracy",
+    "languages",
+    "tables",
+    "chat",
+)
 ISO_TO_TESS = {
     "en": "eng",
     "de": "deu",
@@ -1050,6 +1060,21 @@ def bench_accuracy(samples: list[Sample], quick: bool) -> dict[str, Any]:
     }
 
 
+def bench_tables(work: Path, quick: bool) -> dict[str, Any]:
+    """extract-tables (default options) vs img2table: cell-text F1 and cell accuracy per
+    source, ruled/unruled, made-table halves (bench/tables.py)."""
+    from bench import tables
+
+    return tables.bench_tables(CORPUS, work, quick, log)
+
+
+def bench_chat(work: Path, quick: bool) -> dict[str, Any]:
+    """Extractive chat recall on the tuning and test halves (bench/chat_eval.py)."""
+    from bench import chat_eval
+
+    return chat_eval.evaluate(CORPUS, work / "chat", quick)
+
+
 # -------------------------------------------------------------------------- main
 
 
@@ -1111,6 +1136,8 @@ def main(argv: list[str] | None = None) -> int:
                     [s for s in samples if cats is None or s.category in cats], args.quick
                 ),
                 "languages": lambda: bench_languages(args.quick),
+                "tables": lambda: bench_tables(work, args.quick),
+                "chat": lambda: bench_chat(work, args.quick),
             }[name]
             result[name] = fn()
             result[name]["section_seconds"] = round(time.perf_counter() - t0, 1)

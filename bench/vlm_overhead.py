@@ -26,11 +26,11 @@ CORPUS = Path(os.environ.get("OCRKIT_CORPUS", ROOT.parent / "shared" / "corpus")
 
 
 def main() -> None:
-    from ocrkit_plugins.engines.vlm import MAX_SIDE, is_blank
+    from ocrkit_plugins.engines.vlm import MAX_SIDE, align, is_blank
     from openai_standin import StandinServer
     from PIL import Image
 
-    from ocrkit import align, api
+    from ocrkit import api
     from ocrkit.llm import image_part
     from ocrkit.plugins import get_registry
     from ocrkit.settings import load_settings

@@ -53,7 +53,10 @@ class Block:
     ``bbox`` is ``None`` only when no box could be found for the line (a vlm line that
     matched no word on the page); then ``flags`` contains ``"unaligned"``. Every consumer
     of ``bbox`` must accept ``None``. ``flags`` marks other facts about the line:
-    ``"low_confidence"``.
+    ``"low_confidence"``. ``extra`` holds what an engine wants to say about the line
+    (JSON-serialisable; left out of the JSON when empty), e.g. the vlm engine's
+    ``{"box": "estimated", "words": "estimated"}`` for a box placed from the page's
+    text lines rather than from words it read.
     """
 
     text: str
@@ -63,6 +66,7 @@ class Block:
     type: str = "text"
     paragraph: int | None = None
     flags: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Block:
@@ -74,6 +78,7 @@ class Block:
             type=d.get("type", "text"),
             paragraph=d.get("paragraph"),
             flags=list(d.get("flags") or []),
+            extra=dict(d.get("extra") or {}),
         )
 
 
@@ -144,6 +149,9 @@ class Page:
         d = asdict(self)
         if not self.tables:
             d.pop("tables")
+        for b in d["blocks"]:
+            if not b.get("extra"):
+                b.pop("extra", None)
         return d
 
     @classmethod
@@ -196,11 +204,10 @@ class Job:
         return cls(**kw)
 
     def finish(self) -> None:
-        """Recompute the job-level fields from its pages (text, markdown, confidence)."""
-        from ocrkit import layout  # running headers/footers need all pages
-
+        """Recompute the job-level fields from its pages (text, markdown, confidence,
+        engines, languages). Pure data: the layout across pages (running headers) is
+        :func:`ocrkit.pipeline.plan.finish_job`'s, which calls this afterwards."""
         self.pages.sort(key=lambda p: p.index)
-        layout.finish_job(self)
         self.page_count = max(self.page_count, len(self.pages))
         self.pages_done = len(self.pages)
         self.text = (

@@ -345,7 +345,7 @@ def healthy(url: str) -> bool:
 
 
 def test_cluster_two_servers_two_workers_and_a_killed_worker(cluster: Cluster) -> None:
-    from ocrkit.queue.celery_app import make_celery
+    from ocrkit.jobs.queue.celery_app import make_celery
     from ocrkit.settings import load_settings
     from ocrkit.store.cluster import ClusterStore
 
@@ -540,10 +540,11 @@ def test_cluster_two_servers_two_workers_and_a_killed_worker(cluster: Cluster) -
     assert health == {"status": "ok", "store": "ok", "queue_depth": 0, "broker": "ok"}
     metrics = http.get(urls[0] + "/metrics").text
     values = dict(line.rsplit(" ", 1) for line in metrics.splitlines() if line and line[0] != "#")
-    assert values["ocrkit_queue_depth"] == "0"
-    assert values["ocrkit_broker_up"] == "1"
-    assert int(values["ocrkit_pages_per_minute"]) > 0
-    assert values['ocrkit_jobs{status="done"}'] == str(len(expected))
+    # prometheus_client writes every value as a float ("0.0")
+    assert float(values["ocrkit_queue_depth"]) == 0
+    assert float(values["ocrkit_broker_up"]) == 1
+    assert float(values["ocrkit_pages_per_minute"]) > 0
+    assert float(values['ocrkit_jobs{status="done"}']) == len(expected)
 
     # DELETE of a queued job (on the other server): its pages find it gone, nothing more
     # is stored or held, and its upload goes with it.
@@ -555,7 +556,7 @@ def test_cluster_two_servers_two_workers_and_a_killed_worker(cluster: Cluster) -
 
     def drained() -> bool:
         text = http.get(urls[0] + "/metrics").text
-        return "ocrkit_queue_depth 0\n" in text and "ocrkit_pages_in_flight 0\n" in text
+        return "ocrkit_queue_depth 0.0\n" in text and "ocrkit_pages_in_flight 0.0\n" in text
 
     wait_until(drained, 60, "the deleted job's pages to drain")
     assert cluster.sql("SELECT count(*) FROM pages WHERE job_uuid = :u", u=gone)[0][0] == 0

@@ -49,6 +49,7 @@ def test_hooks_found() -> None:
         "register_engines",
         "register_exporters",
         "register_routes",
+        "register_services",
         "register_tools",
     ]
 

@@ -21,7 +21,7 @@ from PIL import Image
 
 from ocrkit.errors import EngineUnavailable
 from ocrkit.hookspecs import PageResult
-from ocrkit.languages import resolve, tesseract_languages
+from ocrkit.lang.codes import resolve, tesseract_languages
 from ocrkit.models import Block
 
 # Tiny single-word images: smoke tests, not accuracy statistics (see the corpus README).
@@ -137,11 +137,6 @@ def test_tesseract_blocks_are_lines_with_words(printed: dict[str, Measured]) -> 
     assert tops == sorted(tops)
     assert len(page.result.blocks) > 20
     assert page.result.blocks[-1].paragraph and page.result.blocks[-1].paragraph >= 2
-
-
-def test_tesseract_page_time(printed: dict[str, Measured]) -> None:
-    # A 2550x3300 book page takes 2-3 s on one core; generous for a loaded CI machine.
-    assert max(m.seconds for m in printed.values()) < 30
 
 
 def test_tesseract_sets_one_omp_thread(

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ocrkit_plugins.engines.vlm.align import iou
 from openai_standin import ByImage, Reply, Request, StandinServer
 from PIL import Image, ImageDraw, ImageFont
 
 from ocrkit import api
-from ocrkit.align import iou
 from ocrkit.errors import BadOption, EngineFailed, EngineUnavailable
 from ocrkit.llm import ModelClient, ModelConfig, ModelError, llm_config, vlm_config
 from ocrkit.settings import Settings, load_settings

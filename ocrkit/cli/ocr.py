@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -11,7 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ocrkit.cli import (
+from ocrkit.cli.files import (
+    Input,
+    choose_format,
+    expand_inputs,
+    output_paths,
+    read_job_file,
+    read_stdin,
+    refuse_binary_tty,
+    write_output,
+)
+from ocrkit.cli.group import (
     PartialFailure,
     RegistryOption,
     _registry,
@@ -20,20 +31,14 @@ from ocrkit.cli import (
     protected,
     warn_failed_plugins,
 )
-from ocrkit.cli.files import (
-    Input,
-    choose_format,
-    expand_inputs,
-    output_paths,
-    read_stdin,
-    refuse_binary_tty,
-    write_output,
-)
 from ocrkit.errors import BadInput, BadOption, ExportFailed, OcrkitError
-from ocrkit.progress import Progress
+from ocrkit.pipeline.progress import Progress
 
 if TYPE_CHECKING:
+    from ocrkit.models import Page
     from ocrkit.plugins import Registry
+
+log = logging.getLogger("ocrkit.cli")
 
 
 @dataclass
@@ -64,11 +69,30 @@ class OcrRun:
                 images_dir = Path(tmp) / "pages"
                 images_dir.mkdir()
             self.progress.start(item.name)
+
+            def started(pages: int) -> None:
+                log.debug("%s: %d page(s) to read", item.name, pages)
+                self.progress.set_total(pages)
+
+            def page_done(page: Page) -> None:
+                log.info(
+                    "%s: page %d: engine %s, %d line(s)",
+                    item.name,
+                    page.index + 1,
+                    page.engine or "none (text layer)",
+                    len(page.blocks),
+                )
+                seconds = getattr(page, "wall_seconds", None)
+                if seconds is not None:
+                    log.debug("%s: page %d took %.2f s", item.name, page.index + 1, seconds)
+                self.progress.page_done(page)
+
             job = api.ocr(
                 path,
                 filename=item.path.name if item.path else None,
                 images_dir=images_dir,
-                on_page=self.progress.page_done,
+                on_start=started,
+                on_page=page_done,
                 registry=self.reg,
                 **self.ocr_options,
             )
@@ -87,17 +111,6 @@ class OcrRun:
             text = json.dumps(job.to_dict(), ensure_ascii=False, indent=2) + "\n"
             write_output(text.encode("utf-8"), self.save_job)
         write_output(data, dest)
-
-
-def validate_options(reg: Registry, engine: str | None, tool: str | None, language: str) -> None:
-    if engine:
-        reg.engine(engine)
-    if tool:
-        reg.tool(tool)
-    if language and language != "auto":
-        from ocrkit.languages import resolve
-
-        resolve(language)
 
 
 @cli.command("ocr")
@@ -156,6 +169,14 @@ def validate_options(reg: Registry, engine: str | None, tool: str | None, langua
     metavar="N",
     help="Page-worker processes (default: one per core; 1 runs in-process).",
 )
+@click.option(
+    "--engine-option",
+    "engine_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="An option of the engine, repeatable (Tesseract: psm=6, "
+    "c=tessedit_char_whitelist=0123456789; `ocrkit engines --json` lists each engine's).",
+)
 @click.option("--force-ocr", is_flag=True, help="OCR PDF pages even when they have a text layer.")
 @click.option(
     "--dpi",
@@ -193,15 +214,29 @@ def ocr_command(
     reg = _registry()
     if not quiet:
         warn_failed_plugins(reg)
-    validate_options(reg, opts["engine"], opts["tool"], opts["language"])
+    from ocrkit.pipeline.plan import JobOptions, plan
+    from ocrkit.settings import load_settings
+
+    settings = load_settings()
+    if opts["dpi"] is None:
+        opts["dpi"] = settings.dpi
+    # Every option checked once, before any input is read (api.ocr plans each input the
+    # same way).
+    plan_keys = (
+        "engine",
+        "tier",
+        "language",
+        "tool",
+        "translate_to",
+        "dpi",
+        "force_ocr",
+        "engine_options",
+    )
+    plan(JobOptions.from_call(**{k: opts[k] for k in plan_keys}), reg, settings)
     items, to_dir = expand_inputs(inputs)
     if output and output != "-" and (Path(output).is_dir() or output.endswith(os.sep)):
         to_dir = True
     fmt = choose_format(reg, fmt, output, to_dir)
-    if opts["dpi"] is None:
-        from ocrkit.settings import load_settings
-
-        opts["dpi"] = load_settings().dpi
     run = OcrRun(reg, fmt, opts, {"table": table} if table else {}, Progress(False), quiet)
     if not to_dir:
         refuse_binary_tty(reg, fmt, output)
@@ -269,23 +304,11 @@ def export_command(
 ) -> None:
     """Export a saved job (the json format of `ocrkit ocr`) again, without OCR."""
     from ocrkit import api
-    from ocrkit.models import Job
 
     reg = _registry()
     fmt = choose_format(reg, fmt, output, False)
     refuse_binary_tty(reg, fmt, output)
-    name = "stdin" if job_file == "-" else job_file
-    try:
-        raw = read_stdin() if job_file == "-" else Path(job_file).read_bytes()
-    except OSError as exc:
-        raise BadInput(f"{name}: cannot read: {exc.strerror}") from None
-    try:
-        data = json.loads(raw)
-        if not isinstance(data, dict) or not isinstance(data.get("pages"), list):
-            raise ValueError("no pages")
-        job = Job.from_dict(data)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BadInput(f"{name}: not a saved ocrkit job (the json format): {exc}") from None
+    job = read_job_file(job_file)
     if source is not None and not source.is_file():
         raise BadInput(f"{source}: no such file")
     options = {"table": table} if table else {}

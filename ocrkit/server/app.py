@@ -3,7 +3,8 @@
 :func:`create_app` builds the app from the same plugin registry the CLI uses. Its
 lifespan owns all state: the store, the private upload area, the shared page-worker
 pool, the job scheduler (with recovery of unfinished jobs) and the retention sweeper.
-Routes added by plugins (``register_routes``) come before the core routes; every core
+Routes added by plugins (``register_routes``) come before the core routes (the
+job routes, chat's and the web page's); every core
 path answers with and without its trailing slash, directly.
 """
 
@@ -11,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,15 +27,20 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ocrkit.chat import routes as chat
 from ocrkit.errors import OcrkitError
+from ocrkit.jobs import metrics
+from ocrkit.jobs.service import JobService
 from ocrkit.server import routes_info, routes_ocr
-from ocrkit.server.jobs import JobService
+from ocrkit.server.context import ServerState, both
+from ocrkit.server.logs import RequestId
 from ocrkit.web import routes as web
 
 if TYPE_CHECKING:
+    from ocrkit.hookspecs import Service
     from ocrkit.plugins import Registry
     from ocrkit.settings import Settings
     from ocrkit.store import Store
@@ -43,38 +49,77 @@ log = logging.getLogger("ocrkit.server")
 access_log = logging.getLogger("ocrkit.access")
 
 
-@dataclass
-class ServerState:
-    settings: Settings
-    registry: Registry
-    store: Store
-    jobs: JobService
-
-
-def _both(path: str, endpoint: Callable[..., Any], methods: list[str]) -> list[Route]:
-    """The route at ``path`` and at ``path`` with the trailing slash toggled."""
-    other = path.rstrip("/") if path.endswith("/") else path + "/"
-    return [Route(path, endpoint, methods=methods), Route(other, endpoint, methods=methods)]
-
-
 def core_routes() -> list[Route]:
     r = routes_ocr
     i = routes_info
     return [
-        *_both("/api/v1/ocr/", r.submit, ["POST"]),
-        *_both("/api/v1/ocr/", r.list_jobs, ["GET"]),
-        *_both("/api/v1/ocr/{uuid}/", r.get_job, ["GET"]),
-        *_both("/api/v1/ocr/{uuid}/", r.delete_job, ["DELETE"]),
-        *_both("/api/v1/ocr/{uuid}/download/", r.download, ["GET"]),
-        *_both("/api/v1/ocr/{uuid}/pages/{index:int}/image", r.page_image, ["GET"]),
-        *_both("/api/v1/usage/", i.usage, ["GET"]),
-        *_both("/api/v1/health", i.health, ["GET"]),
-        *_both("/metrics", i.metrics, ["GET"]),
+        *both("/api/v1/ocr/", r.submit, ["POST"]),
+        *both("/api/v1/ocr/", r.list_jobs, ["GET"]),
+        *both("/api/v1/ocr/{uuid}/", r.get_job, ["GET"]),
+        *both("/api/v1/ocr/{uuid}/", r.delete_job, ["DELETE"]),
+        *both("/api/v1/ocr/{uuid}/download/", r.download, ["GET"]),
+        *both("/api/v1/ocr/{uuid}/pages/{index:int}/image", r.page_image, ["GET"]),
+        *both("/api/v1/usage/", i.usage, ["GET"]),
+        *both("/api/v1/health", i.health, ["GET"]),
+        *both("/metrics", i.metrics, ["GET"]),
         Route("/api/v1/openapi.json", i.openapi, methods=["GET"]),
-        *_both("/api/v1/docs", i.docs, ["GET"]),
+        *both("/api/v1/docs", i.docs, ["GET"]),
+        # Where people look first; the same answers, not repeated in the document.
+        Route("/openapi.json", i.openapi, methods=["GET"], include_in_schema=False),
+        *[Route(p, i.docs, methods=["GET"], include_in_schema=False) for p in ("/docs", "/docs/")],
+        Route("/api/v1/docs/{name}", i.docs_file, methods=["GET"], include_in_schema=False),
+        Route("/source", i.source, methods=["GET"], include_in_schema=False),
+        *chat.routes(),
         *web.api_routes(),
         *web.web_routes(),
     ]
+
+
+def merge_methods(routes: list[BaseRoute]) -> list[BaseRoute]:
+    """One route per path: routes that share a path (``GET`` and ``POST /api/v1/ocr/``)
+    become one that dispatches on the method, so a method none of them serves gets 405
+    with every allowed method in ``Allow`` (Starlette reports only the first route's)."""
+    groups: dict[str, list[Route]] = {}
+    for r in routes:
+        if isinstance(r, Route) and inspect.isfunction(r.endpoint) and r.methods:
+            groups.setdefault(r.path, []).append(r)
+    out: list[BaseRoute] = []
+    done: set[str] = set()
+    for r in routes:
+        group = groups.get(r.path, []) if isinstance(r, Route) else []
+        if not isinstance(r, Route) or len(group) < 2 or r not in group:
+            out.append(r)
+            continue
+        if r.path in done:
+            continue
+        done.add(r.path)
+        table: dict[str, Callable[..., Any]] = {}
+        for g in group:
+            for m in g.methods or ():
+                table.setdefault(m, g.endpoint)
+        out.append(
+            Route(
+                r.path,
+                _dispatcher(table),
+                methods=sorted(table),
+                include_in_schema=r.include_in_schema,
+                name=r.name,
+            )
+        )
+    return out
+
+
+def _dispatcher(table: dict[str, Callable[..., Any]]) -> Callable[[Request], Any]:
+    async def dispatch(request: Request) -> Response:
+        endpoint = table[request.method]
+        if inspect.iscoroutinefunction(endpoint):
+            result: Response = await endpoint(request)
+        else:
+            result = await anyio.to_thread.run_sync(endpoint, request)
+        return result
+
+    dispatch.endpoints = dict(table)  # type: ignore[attr-defined]
+    return dispatch
 
 
 def plugin_routes(registry: Registry) -> list[BaseRoute]:
@@ -85,6 +130,35 @@ def plugin_routes(registry: Registry) -> list[BaseRoute]:
         except Exception as exc:  # a broken plugin never takes the server down
             log.warning("plugin %s failed in register_routes: %s", impl.plugin_name, exc)
     return found
+
+
+def plugin_services(registry: Registry) -> list[Service]:
+    """Services from ``register_services`` (each plugin's in its own order)."""
+    from ocrkit.hookspecs import Service
+
+    found: list[Service] = []
+
+    def register(service: Service) -> None:
+        if not isinstance(service, Service) or not service.name:
+            raise TypeError(f"register_services: expected a named Service, got {service!r}")
+        found.append(service)
+
+    for impl in reversed(registry.pm.hook.register_services.get_hookimpls()):
+        try:
+            impl.function(register=register)
+        except Exception as exc:  # a broken plugin never takes the server down
+            log.warning("plugin %s failed in register_services: %s", impl.plugin_name, exc)
+    return found
+
+
+async def _start_services(app: Starlette, services: list[Service]) -> contextlib.AsyncExitStack:
+    stack = contextlib.AsyncExitStack()
+    for service in services:
+        try:
+            await stack.enter_async_context(service.lifespan(app))
+        except Exception as exc:
+            log.warning("service %s failed to start: %s", service.name, exc)
+    return stack
 
 
 # -- errors -----------------------------------------------------------------------------
@@ -135,6 +209,8 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 
 
 class AccessLog:
+    """One access-log line and the request metrics (by route template) per request."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -154,6 +230,10 @@ class AccessLog:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            seconds = time.perf_counter() - start
+            with contextlib.suppress(Exception):  # metrics never break a response
+                route = route_template(scope)
+                metrics.count_request(route, scope["method"], status, seconds)
             client = scope.get("client") or ("-", 0)
             access_log.info(
                 '%s "%s %s" %d %.0fms',
@@ -161,8 +241,19 @@ class AccessLog:
                 scope["method"],
                 scope["path"],
                 status,
-                (time.perf_counter() - start) * 1000,
+                seconds * 1000,
             )
+
+
+def route_template(scope: Scope) -> str:
+    """The path pattern of the route that answered (``/api/v1/ocr/{uuid}/``), so metric
+    labels stay few; ``unmatched`` for a path no route has."""
+    app = scope.get("app")
+    for route in getattr(getattr(app, "router", None), "routes", []):
+        match, _ = route.matches({**scope, "type": "http"})
+        if match != Match.NONE:
+            return str(getattr(route, "path", "") or "unmatched")
+    return "unmatched"
 
 
 # -- lifespan ---------------------------------------------------------------------------
@@ -175,9 +266,10 @@ def _private_dir(path: Path) -> None:
 
 def start_state(settings: Settings, registry: Registry, warm: bool = True) -> ServerState:
     """Open the store, make the private dirs and the pool, recover unfinished jobs."""
-    from ocrkit.pipeline import make_executor
+    from ocrkit.pipeline.pages import make_executor
     from ocrkit.store import Store
 
+    log.debug("settings: %r", settings)  # secrets show as *** (Settings.__repr__)
     _private_dir(settings.data_dir)
     _private_dir(settings.uploads_dir)
     _private_dir(settings.results_dir)
@@ -186,7 +278,7 @@ def start_state(settings: Settings, registry: Registry, warm: bool = True) -> Se
     store: Store
     jobs: JobService
     if settings.broker_url:  # scale-out: pages go to `ocrkit worker`s through the broker
-        from ocrkit.queue.service import open_cluster
+        from ocrkit.jobs.queue.service import open_cluster
 
         store, jobs = open_cluster(settings, registry)
     else:
@@ -244,22 +336,25 @@ def create_app(
 
     settings = settings or load_settings()
     registry = registry or get_registry()
+    services = plugin_services(registry)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         st = await anyio.to_thread.run_sync(start_state, settings, registry, warm_workers)
         app.state.ocrkit = st
         sweeper = asyncio.create_task(_sweeper(st))
+        running = await _start_services(app, services)
         try:
             yield
         finally:
+            await running.aclose()
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
             await anyio.to_thread.run_sync(stop_state, st)
 
     app = Starlette(
-        routes=[*plugin_routes(registry), *core_routes()],
+        routes=merge_methods([*plugin_routes(registry), *core_routes()]),
         exception_handlers={
             OcrkitError: _ocrkit_error,
             HTTPException: _http_error,
@@ -270,6 +365,10 @@ def create_app(
     )
     app.router.redirect_slashes = False
     app.add_middleware(AccessLog)
+    # Outside even Starlette's 500 handler, so an error response and the line that logs
+    # it carry the request id too.
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: RequestId(build())  # type: ignore[method-assign]
     app.state.settings = settings
     app.state.registry = registry
     return app

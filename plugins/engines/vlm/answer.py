@@ -1,0 +1,219 @@
+"""The model's answer as a page: Markdown lines, boxes, confidences.
+
+:func:`build_result` turns the answer into one block per non-empty line
+(:func:`markdown_lines`), in the model's order (the page's ``extra["reading_order"]`` is
+``"engine"``, so layout keeps it), and gives each line a box, best first:
+
+1. **words**: the line's words matched the cpu engine's words (:mod:`.align`): the
+   union box of those words (printed pages; ``extra["box"] == "words"``).
+2. **line**: otherwise the page's text lines are detected from the ink (:mod:`.detect`)
+   and the unplaced lines assigned to them in reading order (:mod:`.assign`, with the
+   placed lines as anchors): a sure placement gets ``extra["box"] == "line"``, an
+   uncertain one ``"estimated"``.
+3. none: a line with no plausible place keeps ``bbox=None`` and the flag ``unaligned``.
+
+Each boxed line gets word boxes cut from its box in proportion to the words' lengths
+(:func:`.assign.word_boxes`; ``extra["words"] == "estimated"``): the text is the model's,
+the positions are estimates, which the searchable PDF uses to put each word over its
+writing.
+
+Confidence: from token log-probabilities when the server returns them (per line, the
+geometric mean token probability; ``page.extra["vlm"]["confidence"] == "logprobs"``),
+else the line's alignment score with the cpu words (``"alignment"``; 0 for a line the
+cpu engine did not read).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import TYPE_CHECKING, Any
+
+from ocrkit.hookspecs import PageResult
+from ocrkit.models import Block, Word
+
+from . import align
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from ocrkit.llm import Completion
+
+
+_TABLE_SEP = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
+_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
+_BULLET = re.compile(r"^\s*([-*+]|\d{1,3}[.)])\s+(.*)$")
+_EMPH = re.compile(r"(\*\*|__|\*|_|`)(?=\S)(.+?)(?<=\S)\1")
+
+
+def markdown_lines(markdown: str) -> list[tuple[str, str, int]]:
+    """``(plain text, block type, paragraph)`` per non-empty line of the model's
+    Markdown: heading marks, list marks (kept as "-"/"1."), emphasis, table pipes and
+    separator rows and code fences removed; blank lines start a new paragraph."""
+    out: list[tuple[str, str, int]] = []
+    para = 0
+    gap = False
+    in_math = False
+    for raw in markdown.splitlines():
+        line = raw.rstrip()
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("```", "~~~")):
+            gap = gap or bool(out)
+            continue
+        if _TABLE_SEP.match(stripped) and "-" in stripped:
+            continue
+        if stripped == "$$":
+            in_math = not in_math
+            continue
+        kind = "formula" if in_math else "text"
+        text = stripped
+        m = _HEADING.match(line)
+        if m:
+            kind, text = "heading", m.group(2)
+        elif stripped.startswith("|") or (stripped.count("|") >= 2 and kind == "text"):
+            cells = [c.strip() for c in stripped.strip("|").split("|")]
+            kind, text = "table", "\t".join(cells)
+        elif stripped.startswith("$$") and stripped.endswith("$$") and len(stripped) > 4:
+            kind, text = "formula", stripped[2:-2].strip()
+        else:
+            b = _BULLET.match(line)
+            if b:
+                kind = "list_item"
+            text = re.sub(r"^>\s?", "", text)
+        text = _EMPH.sub(r"\2", text).replace("\\*", "*").replace("\\_", "_").strip()
+        if not text:
+            continue
+        if gap and out:
+            para += 1
+        gap = False
+        out.append((text, kind, para))
+    return out
+
+
+def _line_confidences(comp: Completion, n_lines: int) -> list[float] | None:
+    """Per answer line (non-empty lines of the raw text, in order) the geometric mean
+    token probability, when the tokens' text adds up to the answer; else the whole
+    answer's mean for every line; None without log-probabilities."""
+    lps = comp.logprobs
+    if not lps:
+        return None
+    overall = math.exp(sum(lps) / len(lps))
+    content = (comp.raw.get("choices") or [{}])[0].get("logprobs", {}) or {}
+    toks = content.get("content") if isinstance(content, dict) else None
+    if not isinstance(toks, list) or "".join(str(t.get("token", "")) for t in toks) != comp.text:
+        return [round(overall, 4)] * n_lines
+    per_line: list[list[float]] = [[]]
+    for t in toks:
+        piece = str(t.get("token", ""))
+        if piece.strip():
+            per_line[-1].append(float(t["logprob"]))
+        for _ in range(piece.count("\n")):
+            per_line.append([])
+    means = [math.exp(sum(v) / len(v)) for v in per_line if v]
+    if len(means) != n_lines:
+        return [round(overall, 4)] * n_lines
+    return [round(m, 4) for m in means]
+
+
+def build_result(
+    answer: str,
+    comp: Completion,
+    cpu_blocks: list[Block],
+    warnings: list[str],
+    info: dict[str, Any],
+    image: Image.Image | None = None,
+) -> PageResult:
+    """The page for ``answer`` (see the module docstring). ``image``: the page image the
+    model saw, for line detection (without it, only cpu-word alignment places lines)."""
+    markdown = answer.strip()
+    if markdown.startswith("```") and markdown.endswith("```"):  # fenced whole answers
+        markdown = "\n".join(markdown.splitlines()[1:-1]).strip()
+    lines = markdown_lines(markdown)
+    texts = [t for t, _, _ in lines]
+    matches = align.align_lines(texts, align.cpu_words(cpu_blocks))
+    boxes: list[list[float] | None] = [m.bbox for m in matches]
+    kinds: list[str | None] = ["words" if m.bbox is not None else None for m in matches]
+    dark = None
+    if image is not None and any(b is None for b in boxes) and texts:
+        boxes, kinds, dark = _place_on_detected_lines(texts, boxes, kinds, image, info)
+    raw_lines = [ln for ln in markdown.splitlines() if ln.strip()]
+    confs = _line_confidences(comp, len(raw_lines)) if len(raw_lines) == len(lines) else None
+    if confs is None and comp.logprobs:
+        overall = round(math.exp(sum(comp.logprobs) / len(comp.logprobs)), 4)
+        confs = [overall] * len(lines)
+    info["source"] = "vlm"
+    info["confidence"] = "logprobs" if confs is not None else "alignment"
+    blocks: list[Block] = []
+    for i, ((text, kind, para), m) in enumerate(zip(lines, matches, strict=True)):
+        conf = confs[i] if confs is not None else m.score
+        box = boxes[i]
+        block = Block(
+            text=text,
+            bbox=box,
+            confidence=conf,
+            type=kind,
+            paragraph=para,
+            flags=[] if box is not None else ["unaligned"],
+        )
+        if box is not None:
+            from .assign import word_boxes
+
+            block.words = [Word(w, b, conf) for w, b in word_boxes(text, box, dark)]
+            block.extra = {"box": kinds[i], "words": "estimated"}
+        blocks.append(block)
+    info["lines"] = len(blocks)
+    info["aligned"] = sum(k == "words" for k in kinds)
+    info["boxed"] = sum(b.bbox is not None for b in blocks)
+    info["estimated"] = sum(k == "estimated" for k in kinds)
+    if blocks and not info["boxed"]:
+        warnings.append(
+            "no line of the model's answer matched the cpu engine's words or a text line "
+            "found on the page: no boxes"
+        )
+    text = _plain_text(blocks)
+    return PageResult(
+        blocks=blocks,
+        text=text,
+        markdown=markdown,
+        warnings=warnings,
+        extra={"vlm": info, "reading_order": "engine"},
+    )
+
+
+def _place_on_detected_lines(
+    texts: list[str],
+    boxes: list[list[float] | None],
+    kinds: list[str | None],
+    image: Image.Image,
+    info: dict[str, Any],
+) -> tuple[list[list[float] | None], list[str | None], Any]:
+    """Boxes for the lines the cpu words did not place, from the page's detected text
+    lines (the placed lines are anchors)."""
+    from . import assign, detect
+
+    try:
+        detected, how = detect.detect_lines(image)
+        dark = detect.ink_mask(image)
+    except Exception as e:  # boxes are a bonus; the model's text stands without them
+        info["line_detector_error"] = f"{type(e).__name__}: {e}"
+        return boxes, kinds, None
+    info["line_detector"] = how
+    info["detected_lines"] = len(detected)
+    places = assign.assign(texts, [d.box for d in detected], anchors=list(boxes))
+    out_boxes, out_kinds = list(boxes), list(kinds)
+    for i, p in enumerate(places):
+        if out_boxes[i] is None and p.box is not None:
+            out_boxes[i] = [round(v, 1) for v in p.box]
+            out_kinds[i] = "line" if p.sure else "estimated"
+    return out_boxes, out_kinds, dark
+
+
+def _plain_text(blocks: list[Block]) -> str:
+    paras: list[list[str]] = []
+    last: int | None = None
+    for b in blocks:
+        if not paras or b.paragraph != last:
+            paras.append([])
+        paras[-1].append(b.text)
+        last = b.paragraph
+    return "\n\n".join("\n".join(p) for p in paras)

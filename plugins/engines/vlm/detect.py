@@ -1,0 +1,287 @@
+"""Text lines on a page image, found without reading a word.
+
+A vision model answers text without coordinates, and on handwriting the cpu engine
+(Tesseract) reads too little for its words to place the model's lines. So the lines are
+found from the ink itself:
+
+* **RapidOCR's text detector** (PP-OCR's DB model, which ships in the ``rapidocr``
+  wheel, run alone: no recognition) when ``rapidocr`` is installed. It finds
+  handwritten lines and word groups as polygons; their axis-aligned boxes are
+  :class:`Region` objects.
+* Otherwise a **classical segmentation**: the page binarised at Otsu's threshold,
+  small specks dropped, and rows of ink cut where the horizontal projection profile
+  falls to (almost) nothing.
+
+Either way the regions are then joined into lines (:func:`rows`): regions whose vertical
+extents overlap by most of the smaller one's height and that are not far apart
+horizontally are one line; a line's box is trimmed to the ink inside it
+(:func:`trim_to_ink`), so it hugs the writing like a cpu engine's line box does.
+
+Only the standard library, numpy, Pillow and (optionally) rapidocr.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
+Box = list[float]
+
+# Detector input: the page scaled so its longer side is at most this (the DB model
+# finds handwritten lines at 1000-2000 px; larger costs time and splits lines).
+DET_MAX_SIDE = 2000
+# Two regions are one line when their vertical overlap is at least this share of the
+# taller one's height (a stamp beside a line is not part of it) ...
+ROW_OVERLAP = 0.5
+# ... and the horizontal gap between them is under this many heights of the lower one.
+ROW_GAP = 2.0
+# Trimming: the rows kept are those around the densest one holding at least this share
+# of its dark pixels (and 2): a descender's few pixels count, a blank margin does not.
+TRIM_INK = 0.01
+
+_lock = threading.Lock()
+_detector: Any = None
+
+
+@dataclass
+class Region:
+    box: Box
+    score: float = 1.0
+
+
+@dataclass
+class DetectedLine:
+    box: Box  # [x0, y0, x1, y1], trimmed to the ink
+    parts: list[Box]  # the regions it was made of, left to right
+    score: float = 1.0
+
+
+def method() -> str:
+    """Which detector :func:`detect_lines` uses here: ``"db"`` or ``"profile"``."""
+    return "db" if _det_model() is not None else "profile"
+
+
+def _det_model() -> Path | None:
+    spec = importlib.util.find_spec("rapidocr")
+    if spec is None or spec.origin is None or importlib.util.find_spec("onnxruntime") is None:
+        return None
+    root = Path(spec.origin).parent / "models"
+    for name in (
+        "PP-OCRv6_det_small.onnx",
+        "ch_PP-OCRv5_det_mobile.onnx",
+        "ch_PP-OCRv4_det_infer.onnx",
+    ):
+        if (root / name).is_file():
+            return root / name
+    return None
+
+
+def _load_detector() -> Any:
+    global _detector
+    with _lock:
+        if _detector is None:
+            model = _det_model()
+            if model is None:
+                return None
+            import onnxruntime
+            from rapidocr import RapidOCR
+
+            onnxruntime.set_default_logger_severity(3)
+            logging.getLogger("RapidOCR").setLevel(logging.ERROR)
+            _detector = RapidOCR(
+                params={
+                    "Global.log_level": "error",
+                    "Global.use_cls": False,
+                    "Global.use_rec": False,
+                    "Global.max_side_len": DET_MAX_SIDE,
+                    "Det.model_path": str(model),
+                    "Det.limit_type": "max",
+                    "Det.limit_side_len": DET_MAX_SIDE,
+                    "EngineConfig.onnxruntime.intra_op_num_threads": 1,
+                    "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+                }
+            )
+            logging.getLogger("RapidOCR").setLevel(logging.ERROR)
+    return _detector
+
+
+def detect_regions(image: Image.Image) -> tuple[list[Region], str]:
+    """Text regions of ``image`` and the method that found them."""
+    det = _load_detector()
+    if det is None:
+        return profile_regions(image), "profile"
+    import numpy as np
+
+    rgb = np.asarray(image.convert("RGB"))
+    out = det(rgb, use_det=True, use_cls=False, use_rec=False)
+    boxes = getattr(out, "boxes", None)
+    if boxes is None:
+        return [], "db"
+    scores = list(getattr(out, "scores", None) or [1.0] * len(boxes))
+    w, h = image.size
+    regions = []
+    for poly, score in zip(boxes, scores, strict=False):
+        xs = [min(max(float(p[0]), 0.0), w) for p in poly]
+        ys = [min(max(float(p[1]), 0.0), h) for p in poly]
+        if max(xs) - min(xs) >= 2 and max(ys) - min(ys) >= 2:
+            regions.append(Region([min(xs), min(ys), max(xs), max(ys)], float(score)))
+    return regions, "db"
+
+
+def detect_lines(image: Image.Image) -> tuple[list[DetectedLine], str]:
+    """The text lines of ``image`` (top to bottom, then left to right) and the method."""
+    regions, how = detect_regions(image)
+    dark = ink_mask(image)
+    lines = rows(regions)
+    for ln in lines:
+        ln.box = trim_to_ink(ln.box, dark)
+    lines.sort(key=lambda ln: ((ln.box[1] + ln.box[3]) / 2, ln.box[0]))
+    return lines, how
+
+
+def rows(regions: list[Region]) -> list[DetectedLine]:
+    """Regions joined into lines (see the module docstring)."""
+    todo = sorted(regions, key=lambda r: r.box[0])
+    lines: list[DetectedLine] = []
+    for r in todo:
+        best, best_overlap = None, 0.0
+        if r.box[3] - r.box[1] > r.box[2] - r.box[0]:  # upright: not part of a line
+            lines.append(DetectedLine(list(r.box), [list(r.box)], r.score))
+            continue
+        rh = r.box[3] - r.box[1]
+        for ln in lines:
+            b = ln.box
+            if b[3] - b[1] > b[2] - b[0]:
+                continue
+            overlap = min(b[3], r.box[3]) - max(b[1], r.box[1])
+            lh = _row_height(ln)
+            share = overlap / max(1.0, rh, lh)
+            gap = r.box[0] - b[2]
+            if share >= ROW_OVERLAP and gap < ROW_GAP * min(rh, lh) and share > best_overlap:
+                best, best_overlap = ln, share
+        if best is None:
+            lines.append(DetectedLine(list(r.box), [list(r.box)], r.score))
+        else:
+            best.parts.append(list(r.box))
+            b = best.box
+            best.box = [
+                min(b[0], r.box[0]),
+                min(b[1], r.box[1]),
+                max(b[2], r.box[2]),
+                max(b[3], r.box[3]),
+            ]
+            best.score = min(best.score, r.score)
+    return lines
+
+
+def _row_height(ln: DetectedLine) -> float:
+    """The height of a line's last part (a slanted line's union box is taller than any
+    one of its parts)."""
+    last = ln.parts[-1]
+    return last[3] - last[1]
+
+
+def ink_mask(image: Image.Image) -> np.ndarray:
+    """Dark pixels (below Otsu's threshold of the page), as a boolean array."""
+    import numpy as np
+
+    grey = np.asarray(image.convert("L"))
+    t = otsu(np.bincount(grey.ravel(), minlength=256).astype(float))
+    return grey < t
+
+
+def otsu(hist: np.ndarray) -> float:
+    import numpy as np
+
+    total = hist.sum()
+    if not total:
+        return 128.0
+    levels = np.arange(256)
+    w0 = np.cumsum(hist)
+    s0 = np.cumsum(hist * levels)
+    w1 = total - w0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (s0[-1] * w0 - total * s0) ** 2 / (w0 * w1)
+    between[~np.isfinite(between)] = -1
+    return float(np.argmax(between)) + 0.5
+
+
+def trim_to_ink(box: Box, dark: np.ndarray, share: float = TRIM_INK) -> Box:
+    """``box`` shrunk to the ink: columns holding 2+ dark pixels; the run of rows around
+    the densest row holding at least ``share`` of its dark pixels (and 2). Unchanged
+    when it holds (almost) no ink."""
+    import numpy as np
+
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    crop = dark[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)]
+    if crop.size == 0:
+        return list(box)
+    h, w = crop.shape
+    cols = np.flatnonzero(crop.sum(axis=0) >= 2)
+    prof = crop.sum(axis=1)
+    if len(cols) < 2 or prof.max() < 2:
+        return list(box)
+    on = prof >= max(2.0, share * float(prof.max()))
+    top = bottom = int(np.argmax(prof))
+    while top > 0 and on[top - 1]:
+        top -= 1
+    while bottom < h - 1 and on[bottom + 1]:
+        bottom += 1
+    return [
+        float(max(0, x0) + cols[0]),
+        float(max(0, y0) + top),
+        float(max(0, x0) + cols[-1] + 1),
+        float(max(0, y0) + bottom + 1),
+    ]
+
+
+def profile_regions(image: Image.Image) -> list[Region]:
+    """Classical line segmentation: rows of ink between (almost) empty rows of the
+    binarised page, each cut at wide empty column runs into regions."""
+    import numpy as np
+
+    dark = ink_mask(image)
+    h, w = dark.shape
+    if not dark.any():
+        return []
+    # Page edges and scanner borders are often dark: ignore rows/columns mostly dark.
+    dark = (
+        dark & (dark.mean(axis=1, keepdims=True) < 0.5) & (dark.mean(axis=0, keepdims=True) < 0.5)
+    )
+    prof = dark.mean(axis=1)
+    on = prof > max(0.002, 0.1 * float(np.median(prof[prof > 0])) if (prof > 0).any() else 0.0)
+    regions: list[Region] = []
+    y = 0
+    while y < h:
+        if not on[y]:
+            y += 1
+            continue
+        start = y
+        while y < h and on[y]:
+            y += 1
+        if y - start < 4:
+            continue
+        band = dark[start:y]
+        cols = band.any(axis=0)
+        xs = np.flatnonzero(cols)
+        if len(xs) == 0:
+            continue
+        gap_max = 3 * (y - start)
+        run_start = int(xs[0])
+        prev = int(xs[0])
+        for x in xs[1:]:
+            x = int(x)
+            if x - prev > gap_max:
+                regions.append(Region([run_start, start, prev + 1, y]))
+                run_start = x
+            prev = x
+        regions.append(Region([run_start, start, prev + 1, y]))
+    return [r for r in regions if r.box[2] - r.box[0] >= 4]
