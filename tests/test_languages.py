@@ -184,7 +184,7 @@ def test_one_script_table() -> None:
 
 
 def test_auto_tries_at_most_three_model_sets() -> None:
-    from ocrkit import autolang
+    from ocrkit.page import autolang
 
     budget = autolang.Budget()
     for models in (["eng"], ["Latin"], ["vie"], ["fra"]):
