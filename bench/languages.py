@@ -25,7 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -144,11 +144,17 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def bench_languages(quick: bool, sets: tuple[str, ...] = ("corpus", "langpages"), jobs: int = 2):  # type: ignore[no-untyped-def]
+def bench_languages(
+    quick: bool,
+    sets: tuple[str, ...] = ("corpus", "langpages"),
+    jobs: int = 2,
+    progress: Path | None = None,
+    categories: set[str] | None = None,
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ocrkit-langpages-") as tmp:
         samples: list[dict[str, str]] = []
         if "corpus" in sets:
-            cs = corpus_samples()
+            cs = [s for s in corpus_samples() if not categories or s["category"] in categories]
             if quick:  # one small sample of two categories
                 cs = [s for s in cs if s["id"] in ("tess_hellogoogle", "udhr_zh_corp_line1")]
             samples += cs
@@ -157,8 +163,15 @@ def bench_languages(quick: bool, sets: tuple[str, ...] = ("corpus", "langpages")
             if quick:
                 ls = [s for s in ls if s["id"] in ("vi_line_b", "zh_line_b")]
             samples += ls
+        rows_by: dict[int, dict[str, Any]] = {}
         with ProcessPoolExecutor(max(1, jobs)) as ex:
-            rows = list(ex.map(_pair, samples))
+            futs = {ex.submit(_pair, s): i for i, s in enumerate(samples)}
+            for fut in as_completed(futs):
+                rows_by[futs[fut]] = row = fut.result()
+                if progress is not None:  # one JSON line per sample as it finishes
+                    with progress.open("a", encoding="utf-8") as f:
+                        f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        rows = [rows_by[i] for i in range(len(samples))]
     return {
         "target": f"auto mean CER <= right-language mean CER + {TARGET} per category",
         "halves": "made pages: text a = tune, b = test; corpus: alternate ids per category",
@@ -174,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--only", default=None, help="comma-separated sample ids")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--progress", type=Path, default=None, help="JSON lines as samples finish")
+    ap.add_argument("--categories", default=None, help="corpus categories (comma-separated)")
     args = ap.parse_args(argv)
     sets = tuple(s for s in args.sets.split(",") if s)
     if args.only:
@@ -181,8 +196,9 @@ def main(argv: list[str] | None = None) -> int:
         global corpus_samples, langpage_samples
         _c, _l = corpus_samples, langpage_samples
         corpus_samples = lambda: [s for s in _c() if s["id"] in only]  # noqa: E731
-        langpage_samples = lambda d: [s for s in _l(d) if s["id"] in only]  # noqa: E731
-    res = bench_languages(args.quick, sets, args.jobs)
+        langpage_samples = lambda outdir: [s for s in _l(outdir) if s["id"] in only]  # noqa: E731
+    cats = set(args.categories.split(",")) if args.categories else None
+    res = bench_languages(args.quick, sets, args.jobs, args.progress, cats)
     text = json.dumps(res, indent=2, ensure_ascii=False)
     if args.out:
         args.out.write_text(text + "\n", encoding="utf-8")

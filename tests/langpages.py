@@ -28,6 +28,7 @@ import random
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 NOTO = Path("/usr/share/fonts/truetype/noto")
 CJK = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
@@ -133,7 +134,7 @@ class Sample:
     truth: str
 
 
-def _font(lang: str, px: int):  # type: ignore[no-untyped-def]
+def _font(lang: str, px: int) -> Any:
     from PIL import ImageFont
 
     name = TEXTS[lang][1]
@@ -146,7 +147,7 @@ def _unspaced(lang: str) -> bool:
     return lang in ("zh", "ja")
 
 
-def _wrap(text: str, lang: str, font, width: int, rtl: bool) -> list[str]:  # type: ignore[no-untyped-def]
+def _wrap(text: str, lang: str, font: Any, width: int, rtl: bool) -> list[str]:
     direction = "rtl" if rtl else "ltr"
     units = list(text) if _unspaced(lang) else text.split(" ")
     sep = "" if _unspaced(lang) else " "
@@ -164,7 +165,7 @@ def _wrap(text: str, lang: str, font, width: int, rtl: bool) -> list[str]:  # ty
     return lines
 
 
-def _draw_lines(lines: list[str], font, width: int, rtl: bool, px: int):  # type: ignore[no-untyped-def]
+def _draw_lines(lines: list[str], font: Any, width: int, rtl: bool, px: int) -> Any:
     from PIL import Image, ImageDraw
 
     margin = px * 2
@@ -181,7 +182,7 @@ def _draw_lines(lines: list[str], font, width: int, rtl: bool, px: int):  # type
     return img
 
 
-def _vertical(text: str, px: int):  # type: ignore[no-untyped-def]
+def _vertical(text: str, px: int) -> tuple[Any, str]:
     """Chinese set top to bottom in columns from right to left."""
     from PIL import Image, ImageDraw, ImageFont
 
@@ -200,7 +201,7 @@ def _vertical(text: str, px: int):  # type: ignore[no-untyped-def]
     return img, "\n".join(cols)
 
 
-def _degrade(img, rng: random.Random) -> tuple[bytes, int]:  # type: ignore[no-untyped-def]
+def _degrade(img: Any, rng: random.Random) -> tuple[bytes, int]:
     import numpy as np
     from PIL import Image, ImageFilter
 

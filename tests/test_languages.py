@@ -181,3 +181,14 @@ def test_one_script_table() -> None:
     assert orient.script_languages("Latin", installed) == []
     assert languages.script_languages("Arabic", ["fas", "urd"], n=3) == ["fas", "urd"]
     assert languages.script_of("fas") == "Arabic" and languages.script_of("vie") == "Latin"
+
+
+def test_auto_tries_at_most_three_model_sets() -> None:
+    from ocrkit.page import autolang
+
+    budget = autolang.Budget()
+    for models in (["eng"], ["Latin"], ["vie"], ["fra"]):
+        if budget.fresh(models):
+            budget.add(models)
+    assert budget.tried == [("eng",), ("Latin",), ("vie",)]
+    assert not budget.fresh(["fra"]) and budget.allows(["eng"])

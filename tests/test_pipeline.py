@@ -222,13 +222,18 @@ def test_jobs_two_equals_jobs_one(tmp_path: Path) -> None:
 # ------------------------------------------------------------ options and engines
 
 
-def test_languages_validated_before_work(tmp_path: Path) -> None:
+def test_languages_validated_before_work(
+    tmp_path: Path, reduced_tessdata: Callable[..., Path]
+) -> None:
     data = io.BytesIO()
     text_image(["Guten Tag"]).save(data, format="PNG")
     with pytest.raises(BadOption, match="xx"):
         api.ocr(data.getvalue(), language="xx", jobs=1)
-    with pytest.raises(EngineUnavailable, match="kor"):
-        api.ocr(data.getvalue(), language="ko", jobs=1)
+    # A language without a model is no error before work any more (issue 16: text-layer
+    # pages need none): a page needing OCR is read with auto and says so.
+    reduced_tessdata("eng", "osd", "deu")
+    job = api.ocr(data.getvalue(), language="ko", jobs=1)
+    assert "tesseract-ocr-kor" in " ".join(job.warnings) and "Guten Tag" in job.text
     job = api.ocr(data.getvalue(), language="de+en", jobs=1)
     assert job.language == "de+en" and "Guten Tag" in job.text
     with pytest.raises(BadOption, match="unknown engine"):

@@ -592,3 +592,13 @@ def test_retention_removes_results_images_and_files(tmp_path: Path) -> None:
         assert c.get(f"/api/v1/ocr/{uuid}/").status_code == 404
         assert not results.exists()
         assert store_of(c).get_job(uuid) is None
+
+
+def test_unknown_language_is_400_naming_the_nearest(client: TestClient) -> None:
+    """Issue 16: a misspelt code is a 400 whose detail names the nearest valid codes;
+    BCP 47 tags and ISO 639-3 codes are accepted."""
+    r = submit(client, png(["Hello"]), data={"language": "englsh"})
+    assert r.status_code == 400
+    assert "nearest: english (eng)" in r.json()["detail"], r.json()
+    r = submit(client, png(["Hello world"]), data={"language": "en-GB+zh-Hant"})
+    assert r.status_code in (200, 202), r.text

@@ -11,10 +11,12 @@ from ocrkit.cli.group import emit, protected
 HOW_TO_ADD = """\
 Add a language: install its Tesseract model, e.g. Dutch and Ukrainian:
   sudo apt-get install tesseract-ocr-nld tesseract-ocr-ukr
-  (or, from the source tree: make system-deps LANGS="nld ukr")
+  (from the source tree, `make install` installs every language and script model;
+  `make install LANGS="eng nld ukr"` installs just those)
 Every package: apt-cache search --names-only '^tesseract-ocr-'  (100+ languages)
-Pass languages as ISO 639-1/639-3 codes or Tesseract names, several joined with '+'
-(--language de+en); the default, auto, detects each page's script and language."""
+Pass languages as ISO 639-1/639-2/639-3 codes, BCP 47 tags (zh-Hant, sr-Latn, pt-BR) or
+Tesseract names, several joined with '+' (--language de+en); the default, auto, detects
+each page's script and language."""
 
 
 @click.command("languages")
@@ -38,7 +40,7 @@ def languages_command(show_all: bool, as_json: bool) -> None:
         return
     if not languages.tesseract_languages():
         emit("Tesseract is not installed: sudo apt-get install tesseract-ocr tesseract-ocr-eng")
-    cols = ["tesseract", "iso", "name", "installed", "package"]
+    cols = ["tesseract", "iso", "script", "name", "installed", "package"]
     cells = [
         [str(r[c]) if c != "installed" else ("yes" if r[c] else "no") for c in cols] for r in rows
     ]
@@ -48,5 +50,13 @@ def languages_command(show_all: bool, as_json: bool) -> None:
         "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells
     ]
     osd = "installed" if osd_available() else "missing (apt-get install tesseract-ocr-osd)"
-    lines += ["", f"Orientation and script detection (osd): {osd}", "", HOW_TO_ADD]
+    n_lang = sum(1 for r in rows if r["installed"] and r["iso"])
+    n_script = sum(1 for r in rows if r["installed"] and not r["iso"])
+    lines += [
+        "",
+        f"{n_lang} languages and {n_script} script models installed.",
+        f"Orientation and script detection (osd): {osd}",
+        "",
+        HOW_TO_ADD,
+    ]
     emit("\n".join(lines))

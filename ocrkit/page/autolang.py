@@ -55,6 +55,10 @@ TRIAL_SCRIPTS = ("HanS", "Arabic", "Cyrillic", "Devanagari", "Japanese", "Hangul
 MIN_SCRIPT_CONFIDENCE = 0.5
 # Scripts are tried (OSD could not tell) while the reading is less confident than this.
 TRIAL_BELOW = 0.6
+# A script's model replaces the first pass only when it reads the page at least this
+# confidently (tune half: printed non-Latin pages and lines 0.85-0.97 with their model;
+# French handwriting read by jpn or ara 0.3-0.55, where eng was no worse in CER).
+SCRIPT_MODEL_MIN = 0.6
 # Trying scripts is done only for images up to this many pixels.
 TRIAL_MAX_PIXELS = 4_000_000
 # An image whose text stands in columns: empty columns outnumber empty rows this much.
@@ -94,7 +98,8 @@ def vertical_text(image: Image.Image) -> bool:
     if k > 1:
         gray = gray.reduce(k)
     ink = np.asarray(gray) < 128
-    rows, cols = ink.any(axis=1), ink.any(axis=0)
+    rows: Any = ink.any(axis=1)
+    cols: Any = ink.any(axis=0)
     if rows.sum() < 10 or cols.sum() < 10:
         return False
     r0, r1 = np.flatnonzero(rows)[[0, -1]]
@@ -191,7 +196,19 @@ def choose(
             if vert:
                 want, vertical = vert, True
         if want and want != langs:
-            langs, res = want, None
+            prev, prev_langs = res, langs
+            langs, res = want, read(want)
+            conf = _confidence(res)
+            if (
+                not vertical  # columns of CJK: eng cannot be the better reading
+                and prev is not None
+                and prev.blocks
+                and (conf < _confidence(prev) or conf < SCRIPT_MODEL_MIN)
+            ):
+                # OSD named a script whose model reads the page no better than the
+                # first pass, or poorly: handwriting OSD took for Arabic or Japanese
+                res, langs = prev, prev_langs
+                reading.extra["osd_script_rejected"] = script
         elif not want and (need := languages.missing_script_language(script)):
             reading.warnings.append(
                 f"the page looks like {script} script but no Tesseract model for it is "
@@ -223,7 +240,9 @@ def _by_language(
         wanted, score = _wanted(res, installed, vertical)
         _missing_warning(reading, wanted, installed)
         usable = [c for c in wanted if c in installed]
-        unsure = not usable or score < UNSURE_SCORE
+        # one language named with a weak page score (a mixed page's sentences name
+        # several, each surely, while the page as a whole scores low: not unsure)
+        unsure = not usable or (len(usable) == 1 and score < UNSURE_SCORE)
         if not unsure and set(usable) <= set(langs):
             break  # read with the right models already
         if unsure and _script(langs) == "Latin":
@@ -234,7 +253,8 @@ def _by_language(
             latin = read(["Latin"])
             wanted, score = _wanted(latin, installed, vertical)
             usable = [c for c in wanted if c in installed]
-            if not usable or score < UNSURE_SCORE or set(usable) <= set(langs):
+            unsure = not usable or (len(usable) == 1 and score < UNSURE_SCORE)
+            if unsure or set(usable) <= set(langs):
                 if _confidence(latin) > conf:  # still better read than by eng
                     res, langs = latin, ["Latin"]
                 break
@@ -271,7 +291,7 @@ def _trial(
             break
         new = read(cand)
         conf = _confidence(new)
-        if conf > best_conf:
+        if conf > best_conf and conf >= SCRIPT_MODEL_MIN:
             best, best_langs, best_conf = new, cand, conf
         if best_conf >= TRIAL_BELOW:
             break  # read well: leave the budget for the language's own model

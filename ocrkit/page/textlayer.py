@@ -99,7 +99,7 @@ def fix_bullet(word: str, first: bool) -> str:
 
 def _fixed_text(spans: list[dict[str, Any]]) -> str:
     """The spans' text with bullets fixed (what the garbage ratio is judged on)."""
-    out = []
+    out: list[str] = []
     prev_line = None
     for s in spans:
         first = (s["block"], s["line"]) != prev_line

@@ -95,11 +95,14 @@ ZERO_WIDTH_RANGES: tuple[tuple[int, int], ...] = (
     (0x064B, 0x065F),
     (0x0670, 0x0670),
     (0x06D6, 0x06ED),
+    (0x200E, 0x200F),  # LRM, RLM (bidi marks the right-to-left words carry)
 )
 
 
 def _is_zero_width(c: str) -> bool:
-    return unicodedata.category(c) == "Mn" and any(a <= ord(c) <= b for a, b in ZERO_WIDTH_RANGES)
+    return unicodedata.category(c) in ("Mn", "Cf") and any(
+        a <= ord(c) <= b for a, b in ZERO_WIDTH_RANGES
+    )
 
 
 def _zero_widths() -> str:
@@ -130,18 +133,15 @@ def content_stream(blocks: Iterable[Block], matrix: pymupdf.Matrix, font: str = 
             ops.extend(_word(block.text, block.bbox, font))
         words = block.words
         if is_rtl(block.text) and words:
-            # A right-to-left line is one run over the line's box, in visual order:
-            # extractors (PyMuPDF, pdftotext) reverse a run back to logical order, but
-            # split a line drawn word by word wherever two word boxes overlap (Arabic
-            # word boxes from OCR often do) and then emit the pieces in the wrong order.
-            box = [
-                min(w.bbox[0] for w in words),
-                min(w.bbox[1] for w in words),
-                max(w.bbox[2] for w in words),
-                max(w.bbox[3] for w in words),
-            ]
-            text = " ".join(w.text.strip() for w in words if w.text.strip())
-            ops.extend(_word(text, box, font))
+            # Right-to-left: words left to right as shown (visual order), each in its
+            # box; the space between two words fills the gap between their boxes, never
+            # more: a fixed-width space ran into the next word, and PyMuPDF then split
+            # the line and emitted its pieces in the wrong order.
+            shown = sorted((w for w in words if w.text.strip()), key=lambda w: w.bbox[0])
+            for i, w in enumerate(shown):
+                ops.extend(_word(w.text, w.bbox, font, space=False))
+                if i + 1 < len(shown):
+                    ops.extend(_gap(w.bbox, shown[i + 1].bbox, font))
             continue
         for w in words:
             ops.extend(_word(w.text, w.bbox, font))
@@ -149,7 +149,20 @@ def content_stream(blocks: Iterable[Block], matrix: pymupdf.Matrix, font: str = 
     return "\n".join(ops).encode()
 
 
-def _word(text: str, bbox: list[float], font: str) -> list[str]:
+def _gap(left: list[float], right: list[float], font: str) -> list[str]:
+    """A space exactly filling the gap between two boxes on a line (none if they touch)."""
+    x0, x1 = left[2], right[0]
+    if x1 - x0 < 0.5:
+        return []
+    size = max(left[3] - left[1], 1.0)
+    scale = 100.0 * (x1 - x0) / (CHAR_WIDTH * size)
+    return [
+        f"/{font} {_f(size)} Tf {_f(scale)} Tz 1 0 0 -1 {_f(x0)} {_f(left[3])} Tm",
+        "<0020> Tj",
+    ]
+
+
+def _word(text: str, bbox: list[float], font: str, *, space: bool = True) -> list[str]:
     text = text.strip()
     code = _hex(text)
     if not code:
@@ -171,10 +184,15 @@ def _word(text: str, bbox: list[float], font: str) -> list[str]:
         # A right-to-left mark at each end: punctuation at the line's ends (the full
         # stop, shown at the far left) is then between strong right-to-left characters,
         # and PyMuPDF (MuPDF's bidi) as well as pdftotext put it back at the logical end.
-        code = _hex(RLM + visual_order(text) + RLM)
+        # An RLM after each neutral punctuation mark ties it to the word before it:
+        # pdftotext otherwise made "مدنها. تقع" into "مدنها .تقع".
+        marked = "".join(
+            c + RLM if unicodedata.bidirectional(c) in ("CS", "ON", "ET", "ES") else c for c in text
+        )
+        code = _hex(RLM + visual_order(marked) + RLM)
     return [
         f"/{font} {_f(size)} Tf {_f(scale)} Tz 1 0 0 -1 {_f(x0)} {_f(y1)} Tm",
-        f"<{code}0020> Tj",
+        f"<{code}{'0020' if space else ''}> Tj",
     ]
 
 
