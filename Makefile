@@ -8,6 +8,10 @@ TESS_LANGS := eng deu fra osd ara chi-sim jpn rus hin ita spa por
 # `ocrkit languages --all` lists them with their Debian packages).
 LANGS ?=
 APT_PKGS := tesseract-ocr $(addprefix tesseract-ocr-,$(TESS_LANGS) $(subst _,-,$(LANGS))) fonts-dejavu-core fonts-noto-cjk
+# Handwriting-style fonts for the made handwriting pages (bench/handpages.py: vlm line
+# boxes with known truth, tests/test_vlm_boxes.py and make bench).
+APT_PKGS += fonts-dkg-handwriting fonts-breip fonts-dancingscript fonts-humor-sans \
+	fonts-femkeklaver fonts-kristi fonts-ecolier-court fonts-bwht
 # The web page's browser test (tests/test_web_browser.py) drives Debian's Chromium.
 APT_PKGS += chromium chromium-driver
 CORPUS ?= $(abspath ../shared/corpus)

@@ -278,6 +278,10 @@ def markdown(r: dict[str, Any]) -> str:
             out += ["Samples a system could not read (not in the means):", ""]
             out += [f"- {s['system']} {s['id']}: {s['error']}" for s in errs]
             out.append("")
+    if r.get("vlm_boxes"):
+        from bench.vlm_boxes import markdown as vlm_boxes_markdown
+
+        out += vlm_boxes_markdown(r["vlm_boxes"])
     return "\n".join(out)
 
 

@@ -3,7 +3,8 @@ instead, on the same pages in the same run, and write JSON, a Markdown table and
 
     python -m bench.run [--quick] [--sections a,b,...] [--out DIR]
 
-Sections (all by default): startup, throughput, textlayer, memory, api, accuracy.
+Sections (all by default): startup, throughput, textlayer, memory, api, accuracy,
+vlm_boxes.
 Every figure is measured here; ratios between tools measured in the same run are what
 count (the machine may be shared, so absolute times are noisy).
 """
@@ -40,7 +41,7 @@ CORPUS = Path(os.environ.get("OCRKIT_CORPUS", ROOT.parent / "shared" / "corpus")
 BIN = Path(sys.executable).parent
 OCRKIT = str(BIN / "ocrkit")
 OCRMYPDF = ROOT / "bench" / ".venv-ocrmypdf" / "bin" / "ocrmypdf"
-SECTIONS = ("startup", "textlayer", "throughput", "api", "memory", "accuracy")
+SECTIONS = ("startup", "textlayer", "throughput", "api", "memory", "accuracy", "vlm_boxes")
 ISO_TO_TESS = {
     "en": "eng",
     "de": "deu",
@@ -1048,6 +1049,13 @@ def bench_accuracy(samples: list[Sample], quick: bool) -> dict[str, Any]:
     }
 
 
+def _vlm_boxes(quick: bool) -> dict[str, Any]:
+    """The vlm tier's line boxes (issue 21): bench/vlm_boxes.py."""
+    from bench.vlm_boxes import bench_vlm_boxes
+
+    return bench_vlm_boxes(quick)
+
+
 # -------------------------------------------------------------------------- main
 
 
@@ -1108,6 +1116,7 @@ def main(argv: list[str] | None = None) -> int:
                 "accuracy": lambda: bench_accuracy(
                     [s for s in samples if cats is None or s.category in cats], args.quick
                 ),
+                "vlm_boxes": lambda: _vlm_boxes(args.quick),
             }[name]
             result[name] = fn()
             result[name]["section_seconds"] = round(time.perf_counter() - t0, 1)
