@@ -4,7 +4,8 @@ instead, on the same pages in the same run, and write JSON, a Markdown table and
     python -m bench.run [--quick] [--sections a,b,...] [--out DIR]
 
 Sections (all by default): startup, throughput, textlayer, memory, api, accuracy,
-vlm_boxes.
+languages (language=auto vs the right language per category: bench/languages.py),
+vlm_boxes (boxes for the vlm tier's lines: bench/vlm_boxes.py).
 Every figure is measured here; ratios between tools measured in the same run are what
 count (the machine may be shared, so absolute times are noisy).
 """
@@ -35,13 +36,25 @@ from typing import Any
 import psutil
 
 from bench import metrics
+from bench.languages import bench_languages
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("OCRKIT_CORPUS", ROOT.parent / "shared" / "corpus"))
 BIN = Path(sys.executable).parent
 OCRKIT = str(BIN / "ocrkit")
 OCRMYPDF = ROOT / "bench" / ".venv-ocrmypdf" / "bin" / "ocrmypdf"
-SECTIONS = ("startup", "textlayer", "throughput", "api", "memory", "accuracy", "vlm_boxes")
+SECTIONS = (
+    "startup",
+    "textlayer",
+    "throughput",
+    "api",
+    "memory",
+    "accuracy",
+    "languages",
+    "tables",
+    "chat",
+    "vlm_boxes",
+)
 ISO_TO_TESS = {
     "en": "eng",
     "de": "deu",
@@ -1049,6 +1062,21 @@ def bench_accuracy(samples: list[Sample], quick: bool) -> dict[str, Any]:
     }
 
 
+def bench_tables(work: Path, quick: bool) -> dict[str, Any]:
+    """extract-tables (default options) vs img2table: cell-text F1 and cell accuracy per
+    source, ruled/unruled, made-table halves (bench/tables.py)."""
+    from bench import tables
+
+    return tables.bench_tables(CORPUS, work, quick, log)
+
+
+def bench_chat(work: Path, quick: bool) -> dict[str, Any]:
+    """Extractive chat recall on the tuning and test halves (bench/chat_eval.py)."""
+    from bench import chat_eval
+
+    return chat_eval.evaluate(CORPUS, work / "chat", quick)
+
+
 def _vlm_boxes(quick: bool) -> dict[str, Any]:
     """The vlm tier's line boxes (issue 21): bench/vlm_boxes.py."""
     from bench.vlm_boxes import bench_vlm_boxes
@@ -1116,6 +1144,9 @@ def main(argv: list[str] | None = None) -> int:
                 "accuracy": lambda: bench_accuracy(
                     [s for s in samples if cats is None or s.category in cats], args.quick
                 ),
+                "languages": lambda: bench_languages(args.quick),
+                "tables": lambda: bench_tables(work, args.quick),
+                "chat": lambda: bench_chat(work, args.quick),
                 "vlm_boxes": lambda: _vlm_boxes(args.quick),
             }[name]
             result[name] = fn()

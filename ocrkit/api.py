@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -57,6 +57,8 @@ def _apply_preset(tool: Tool | None, opts: _Options) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if tool is None:
         return extra
+    # Whether the caller chose the engine (extract-tables then keeps its words).
+    extra["engine_named"] = opts.engine is not None
     defaults = {"engine": None, "tier": "cpu", "language": "auto", "dpi": 300, "force_ocr": False}
     for key, value in tool.preset.items():
         if key in defaults:
@@ -92,21 +94,15 @@ def _choose_engine(reg: Registry, opts: _Options, settings: Settings) -> tuple[s
 
 
 def _languages(reg: Registry, engine: str, language: str) -> list[str]:
+    """The job's languages as model names. A language the engine has no model for is
+    not an error here: pages kept from a PDF's text layer need none, and a page that
+    needs OCR is read with ``auto`` and a warning (ocrkit.pipeline)."""
     from ocrkit import languages as langs
 
-    codes = (
-        langs.default_languages()
-        if language.strip().lower() == "auto"
-        else (langs.resolve(language))
-    )
-    have = reg.engine(engine).languages()
-    missing = [c for c in codes if have and c not in have]
-    if missing:
-        raise EngineUnavailable(
-            f"language(s) {', '.join(missing)} not installed for engine {engine!r}; "
-            f"installed: {', '.join(have)}"
-        )
-    return codes
+    del reg, engine
+    if language.strip().lower() == "auto":
+        return langs.default_languages()
+    return langs.resolve(language)
 
 
 def ocr(
@@ -130,8 +126,14 @@ def ocr(
     registry: Registry | None = None,
     filename: str | None = None,
     settings: Settings | None = None,
+    engine_options: Sequence[str] | Mapping[str, Any] | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> Job:
     """OCR ``source`` (a path, bytes or a binary stream) and return the done job.
+
+    ``engine_options`` are the chosen engine's own options (``["psm=6"]`` or
+    ``{"psm": 6}``; see :mod:`ocrkit.engine_options`). ``on_start`` gets the number of
+    pages to read once it is known (before the first page), ``on_page`` each page.
 
     With a process pool (``executor``, or ``jobs`` > 1), page workers use the default
     registry (installed plugins); ``registry`` is used in this process and for
@@ -153,7 +155,12 @@ def ocr(
         if tool_obj is not None:
             tool_obj.check_options({**tool_options, "translate_to": translate_to})
         codes = _languages(reg, engine_name, opts.language)
+        from ocrkit import engine_options as eo
+
+        checked = eo.check(reg.engine(engine_name), engine_options)
     tool_options.update(translate_to=translate_to, languages=codes, tier=opts.tier)
+    if checked:
+        tool_options["engine_options"] = checked
     if filename is None and isinstance(source, str | os.PathLike):
         filename = Path(source).name
     job = Job(
@@ -175,6 +182,8 @@ def ocr(
         indices = inputs.parse_page_ranges(pages, info.page_count)
         inputs.check_page_count(len(indices), limits)
         job.input_type, job.page_count = kind, len(indices)
+        if on_start is not None:
+            on_start(len(indices))
         job.extra["input_pages"] = info.page_count
         job.warnings.extend(info.warnings)
         template = pipeline.PageTask(

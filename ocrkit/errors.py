@@ -11,7 +11,7 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """``ocrkit`` exit codes (documented in the README)."""
+    """``ocrkit`` exit codes (documented in docs/cli.md)."""
 
     ok = 0
     other_error = 1  # an unexpected failure (a bug: please report it)

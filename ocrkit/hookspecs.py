@@ -16,7 +16,8 @@ docstrings say to override.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -26,8 +27,10 @@ import pluggy
 if TYPE_CHECKING:
     import click
     from PIL import Image
+    from starlette.applications import Starlette
     from starlette.routing import BaseRoute
 
+    from ocrkit.engine_options import EngineOption
     from ocrkit.models import Job, Page
 
 hookspec = pluggy.HookspecMarker("ocrkit")
@@ -85,7 +88,33 @@ def register_routes(register: Callable[[BaseRoute], None]) -> None:
     """
 
 
+@hookspec
+def register_services(register: Callable[[Service], None]) -> None:
+    """Run background services for the lifetime of ``ocrkit serve``.
+
+    Call ``register(service)`` with a :class:`Service` instance. The server enters each
+    service's :meth:`Service.lifespan` once its own state is up (``app.state.ocrkit``:
+    store, job service, page-worker pool) and leaves them, in reverse order, before it
+    stops. A service whose lifespan fails to start is logged and skipped; the server
+    still starts. The built-in watched folder (``serve --watch``) and the MCP endpoint's
+    session manager (``/mcp``) are services.
+    """
+
+
 # --------------------------------------------------------------------- base classes
+
+
+class Service:
+    """Something that runs while ``ocrkit serve`` runs. Declare ``name`` and
+    ``description``; override :meth:`lifespan`, an async context manager: start the
+    work before ``yield`` (a thread, a task) and stop it after."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        yield
 
 
 @dataclass
@@ -129,6 +158,10 @@ class Engine:
     # True: recognize() also gets ``options=`` (the job's tool options: a tool preset's
     # extra keys such as ``vlm_prompt``, ``translate_to``, ``tier``, ``languages``).
     accepts_options: ClassVar[bool] = False
+    # What ``--engine-option KEY=VALUE`` may set (see :mod:`ocrkit.engine_options`); an
+    # engine that declares some also sets ``accepts_options`` and reads them from
+    # ``options["engine_options"]`` (a dict, repeatable ones as lists).
+    engine_options: ClassVar[tuple[EngineOption, ...]] = ()
     # True: one model reads every language in languages(), so language=auto never
     # re-reads a page with other models (RapidOCR); False: languages select models.
     multilingual: ClassVar[bool] = False
@@ -158,6 +191,7 @@ class Engine:
             "available": ok,
             "reason": reason,
             "languages": self.languages() if ok else [],
+            "options": [o.info() for o in self.engine_options],
         }
 
 

@@ -143,7 +143,9 @@ def finish_page(
         blocks = split_wide_gaps(blocks, "text-layer" if text_layer else page.source)
     if not text_layer and not engine_layout:
         fix_ocr_bullets(blocks)
-    engine_order = engine_layout or any(b.bbox is None for b in blocks)
+    # Vertical CJK (columns read top to bottom, right to left): Tesseract's *_vert
+    # models give the columns in reading order; row-based ordering would merge them.
+    engine_order = engine_layout or any(b.bbox is None for b in blocks) or is_vertical(blocks)
     if not engine_order:
         blocks = merge_row_fragments(order_blocks(blocks, page.width or 1.0))
     page.blocks = blocks
@@ -160,6 +162,20 @@ def finish_page(
     furniture.to_edges(page)
     assign_paragraphs(page.blocks)
     render_page(page)
+
+
+def is_vertical(blocks: list[Block]) -> bool:
+    """Most text lines are columns: at least three times as tall as wide, 3+ chars."""
+    tall = wide = 0
+    for b in blocks:
+        if b.bbox is None or len(b.text.strip()) < 3:
+            continue
+        x0, y0, x1, y1 = b.bbox
+        if y1 - y0 >= 3 * (x1 - x0):
+            tall += 1
+        else:
+            wide += 1
+    return tall > wide
 
 
 def is_rtl(blocks: list[Block]) -> bool:

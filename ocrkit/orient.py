@@ -51,43 +51,6 @@ MIN_SKEW_INK = 1500
 # ... and only when the best angle's profile beats the straight one by this factor.
 SKEW_GAIN = 1.05
 
-# OSD script name -> Tesseract language for a page in that script (the first installed
-# of the candidates is used). Latin pages keep the job's first-pass languages.
-SCRIPT_LANGS: dict[str, tuple[str, ...]] = {
-    "Arabic": ("ara", "fas", "urd"),
-    "Armenian": ("hye",),
-    "Bengali": ("ben", "asm"),
-    "Cyrillic": ("rus", "ukr", "bul", "srp"),
-    "Devanagari": ("hin", "mar", "nep", "san"),
-    "Ethiopic": ("amh",),
-    "Fraktur": ("frk", "deu"),
-    "Georgian": ("kat",),
-    "Greek": ("ell",),
-    "Gujarati": ("guj",),
-    "Gurmukhi": ("pan",),
-    "Han": ("chi_sim", "chi_tra"),
-    "HanS": ("chi_sim",),
-    "HanT": ("chi_tra",),
-    "Hangul": ("kor",),
-    "Korean": ("kor",),
-    "Hebrew": ("heb", "yid"),
-    "Hiragana": ("jpn",),
-    "Katakana": ("jpn",),
-    "Japanese": ("jpn",),
-    "Kannada": ("kan",),
-    "Khmer": ("khm",),
-    "Lao": ("lao",),
-    "Malayalam": ("mal",),
-    "Myanmar": ("mya",),
-    "Oriya": ("ori",),
-    "Sinhala": ("sin",),
-    "Tamil": ("tam",),
-    "Telugu": ("tel",),
-    "Thai": ("tha",),
-    "Tibetan": ("bod",),
-}
-
-
 # ------------------------------------------------------------------------------ ink
 
 
@@ -266,27 +229,29 @@ def osd(image: Image.Image, dpi: int) -> Osd | None:
     """Tesseract's orientation and script for ``image``; None when it cannot tell.
 
     A wide, short image (a text line) that gives OSD too few characters is asked
-    again stacked six times: its script then shows, and for a line the stacked image
+    again stacked six times (from twice as wide as high: a line crop with margins, such
+    as a 676x244 Persian line): its script then shows, and for a line the stacked image
     keeps the line's orientation (a line turned by 90 degrees is tall, so stacking is
     tried only for wide ones)."""
     res = _run_osd(image, dpi)
-    if res is None and image.width >= 3 * image.height:
+    if res is None and image.width >= 2 * image.height:
         res = _run_osd(_stacked(image, 6), dpi)
     return res
 
 
 def script_languages(script: str, installed: list[str]) -> list[str]:
-    """The installed Tesseract language for an OSD script ([] for Latin or unknown)."""
-    for code in SCRIPT_LANGS.get(script, ()):
-        if code in installed:
-            return [code]
-    return []
+    """The installed Tesseract language for an OSD script ([] for Latin or unknown);
+    the script table is :mod:`ocrkit.languages`'."""
+    from ocrkit.languages import script_languages as pick
+
+    return pick(script, installed)
 
 
 def missing_script_language(script: str) -> str | None:
     """The Tesseract language an OSD script needs when none is installed (for a hint)."""
-    cands = SCRIPT_LANGS.get(script)
-    return cands[0] if cands else None
+    from ocrkit.languages import missing_script_language as need
+
+    return need(script)
 
 
 # --------------------------------------------------------------- mapping boxes back

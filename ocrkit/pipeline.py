@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import time
 from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -86,9 +87,14 @@ def make_executor(n: int | None = None) -> ProcessPoolExecutor:
 
 
 def process_page(task: PageTask, registry: Registry | None = None) -> Page:
-    """Run one page through the pipeline (in a worker or in-process)."""
+    """Run one page through the pipeline (in a worker or in-process). The page carries
+    the wall-clock seconds it took as the attribute ``wall_seconds`` (not a field: it is
+    not part of the page's JSON; the server's metrics read it)."""
+    start = time.perf_counter()
     with using(task.settings):
-        return _process_page(task, registry)
+        page = _process_page(task, registry)
+    page.wall_seconds = time.perf_counter() - start  # type: ignore[attr-defined]
+    return page
 
 
 def _process_page(task: PageTask, registry: Registry | None = None) -> Page:
@@ -125,7 +131,7 @@ def _needs_image(task: PageTask) -> bool:
 def _pdf_page(task: PageTask, reg: Registry) -> tuple[Page, Image.Image | None]:
     import pymupdf
 
-    from ocrkit.textlayer import read_text_layer
+    from ocrkit.textlayer import read_text_layer, unmapped_words
 
     with open_pdf(Path(task.path), task.password) as doc:
         pp = doc[task.index]
@@ -135,9 +141,10 @@ def _pdf_page(task: PageTask, reg: Registry) -> tuple[Page, Image.Image | None]:
         if warning:
             page.warnings.append(warning)
         layer = None if task.force_ocr else read_text_layer(pp, dpi)
+        bad_words = unmapped_words(layer.blocks) if layer is not None and layer.usable else []
         image = (
             pdf_page_image(pp, dpi, task.limits)
-            if (layer is None or not layer.usable or _needs_image(task))
+            if (layer is None or not layer.usable or _needs_image(task) or bad_words)
             else None
         )
     # MuPDF keeps decoded page images in its store (up to 256 MB per process) for a
@@ -148,6 +155,8 @@ def _pdf_page(task: PageTask, reg: Registry) -> tuple[Page, Image.Image | None]:
         page.source, page.engine, page.confidence = "text-layer", "pdf-text", 1.0
         page.blocks = layer.blocks
         page.extra["text_layer"] = layer.stats
+        if bad_words and image is not None:
+            page.extra["text_layer"]["ocr_words"] = _ocr_words(task, reg, page, image, bad_words)
         # No OSD or deskew here: the text layer is already in upright page space.
         page.detected_languages = [
             c for c, _ in readpage.detect_languages([b.text for b in page.blocks])
@@ -160,6 +169,59 @@ def _pdf_page(task: PageTask, reg: Registry) -> tuple[Page, Image.Image | None]:
     return _ocr(task, reg, page, image)
 
 
+def _ocr_words(
+    task: PageTask, reg: Registry, page: Page, image: Image.Image, where: list[tuple[int, int]]
+) -> int:
+    """Words of a kept text layer holding unmapped glyphs (U+FFFD, private use) are read
+    from the page image by the cpu engine; a word it cannot read loses the unmapped
+    glyphs. Returns how many words OCR replaced."""
+    from ocrkit import languages
+    from ocrkit.textlayer import unmapped
+
+    engine: Engine | None = None
+    for name in (task.engine, None):  # the job's engine if it reads images, else cpu's
+        try:
+            cand = reg.engine(name or reg.default_engine("cpu"))
+        except OcrkitError:
+            continue
+        if cand.tier == "cpu":
+            engine = cand
+            break
+    have = engine.languages() if engine is not None else []
+    langs = [c for c in task.languages if c in have]
+    if task.auto_language or not langs:
+        found = readpage.detect_languages([b.text for b in page.blocks])
+        langs = [c for c in readpage.tess_codes([c for c, _ in found]) if c in have][:2]
+    langs = langs or [c for c in languages.default_languages() if c in have] or have[:1]
+    replaced = 0
+    for bi, wi in where:
+        block = page.blocks[bi]
+        word = block.words[wi]
+        text = ""
+        if engine is not None and langs:
+            x0, y0, x1, y1 = word.bbox
+            pad = max(4.0, (y1 - y0) * 0.3)
+            box = (
+                max(0, int(x0 - pad)),
+                max(0, int(y0 - pad)),
+                min(image.width, int(x1 + pad + 1)),
+                min(image.height, int(y1 + pad + 1)),
+            )
+            if box[2] > box[0] and box[3] > box[1]:
+                try:
+                    res = engine.recognize(image.crop(box), languages=langs, dpi=page.dpi)
+                    text = " ".join(b.text.strip() for b in res.blocks if b.text.strip())
+                except OcrkitError:
+                    text = ""
+        if text:
+            replaced += 1
+        else:
+            text = "".join(c for c in word.text if not unmapped(c))
+        word.text = text
+        block.text = " ".join(w.text for w in block.words if w.text)
+    return replaced
+
+
 def _image_page(task: PageTask, reg: Registry) -> tuple[Page, Image.Image]:
     loaded = load_image_page(Path(task.path), task.index, task.limits)
     img = loaded.image
@@ -168,8 +230,37 @@ def _image_page(task: PageTask, reg: Registry) -> tuple[Page, Image.Image]:
     return _ocr(task, reg, page, img)
 
 
+def _missing_languages(task: PageTask, engine: Engine, page: Page) -> PageTask:
+    """A page that needs OCR in a language the engine has no model for is read with
+    ``auto`` instead, with a warning naming the missing model. Checked here, per page
+    that needs OCR, and not when the job starts: pages kept from a PDF's text layer
+    need no OCR language at all."""
+    have = engine.languages()
+    missing = [c for c in task.languages if have and c not in have]
+    if not missing:
+        return task
+    from dataclasses import replace
+
+    from ocrkit import languages
+
+    present = [c for c in task.languages if c not in missing]
+    hint = ""
+    if engine.name == "tesseract":
+        hint = " (apt-get install " + " ".join(languages.apt_package(c) for c in missing) + ")"
+    page.warnings.append(
+        f"engine {engine.name!r} has no model for {', '.join(missing)}{hint}: "
+        "this page was read with language=auto"
+    )
+    return replace(
+        task,
+        languages=tuple(present or languages.default_languages()),
+        auto_language=True,
+    )
+
+
 def _ocr(task: PageTask, reg: Registry, page: Page, image: Image.Image) -> tuple[Page, Image.Image]:
     engine = reg.engine(task.engine)
+    task = _missing_languages(task, engine, page)
     if engine.tier == "cpu":
         return _ocr_cpu(task, engine, page, image)
     # the job's options reach engines that take them (vlm prompts)

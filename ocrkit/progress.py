@@ -1,9 +1,10 @@
 """Progress on stderr, only when stderr is a terminal.
 
-:class:`Progress` shows one line per input ("scan.pdf: 3 pages") that counts pages as
-the pipeline reports them through ``on_page``. When stderr is not a terminal (a log, a
-pipe, a test) it does nothing at all, so captured stderr holds only messages. ``rich``
-is imported only when a bar is actually drawn.
+:class:`Progress` shows one bar per input ("scan.pdf ━━━━━━ 2/3 pages 0:00:04 left"): the
+total comes from ``on_start`` once the input is opened, pages as the pipeline reports
+them through ``on_page``, and the time left is rich's estimate from the pages done.
+When stderr is not a terminal (a log, a pipe, a test) it does nothing at all, so
+captured stderr holds only messages. ``rich`` is imported only when a bar is drawn.
 """
 
 from __future__ import annotations
@@ -22,13 +23,23 @@ class Progress:
     def __enter__(self) -> Progress:
         if self.enabled:
             from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                SpinnerColumn,
+                TextColumn,
+                TimeRemainingColumn,
+            )
             from rich.progress import Progress as Bar
-            from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 
             self._bar = Bar(
                 SpinnerColumn(),
                 TextColumn("{task.description}"),
-                TimeElapsedColumn(),
+                BarColumn(bar_width=24),
+                MofNCompleteColumn(),
+                TextColumn("pages"),
+                TimeRemainingColumn(),
+                TextColumn("left"),
                 console=Console(file=sys.stderr),
                 transient=True,
             )
@@ -47,14 +58,18 @@ class Progress:
         if self._bar is not None:
             if self._task is not None:
                 self._bar.remove_task(self._task)
-            self._task = self._bar.add_task(f"{name}: starting", total=None)
+            self._task = self._bar.add_task(name, total=None)
+
+    def set_total(self, pages: int) -> None:
+        """``on_start`` callback: the current input has this many pages to read."""
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, total=pages)
 
     def page_done(self, page: object) -> None:
         """``on_page`` callback: one more page of the current input is done."""
         self._pages += 1
         if self._bar is not None and self._task is not None:
-            noun = "page" if self._pages == 1 else "pages"
-            self._bar.update(self._task, description=f"{self._name}: {self._pages} {noun}")
+            self._bar.update(self._task, completed=self._pages)
 
     def message(self, text: str) -> None:
         """Print a message on stderr without breaking the bar."""

@@ -9,12 +9,9 @@
               or nothing read from a page with ink)
         -> Tesseract OSD: turn a quarter/half-turned page upright (re-deskew), and note
            the script (Cyrillic, Arabic, Han, ...)
-    language=auto, an engine whose languages are separate models (Tesseract):
-        non-Latin script -> read again with that script's language;
-        the text's languages (fastText, :mod:`ocrkit.langdetect`) not all in the pass's
-        set -> read again with them (``deu``; ``eng+deu+fra+...`` for a mixed page);
-        still unreadable and OSD could not tell -> try each installed script's model
-        on a small image and keep the most confident reading.
+    language=auto, an engine whose languages are separate models (Tesseract): the
+        model is chosen by :mod:`ocrkit.autolang` (script from the image, language
+        from the text, at most 3 model sets per page).
     drop noise (lines with no letter or digit, or a scrap read with low confidence)
 
 An English page that the first pass reads well costs one ink check, one skew estimate
@@ -133,7 +130,7 @@ def detect_languages(lines: list[str]) -> list[tuple[str, float]]:
     return langdetect.detect(lines)
 
 
-def _tess_codes(iso_codes: list[str]) -> list[str]:
+def tess_codes(iso_codes: list[str]) -> list[str]:
     out: list[str] = []
     for code in iso_codes:
         try:
@@ -203,23 +200,11 @@ def read_page(
                 reading.deskew = angle
     multilingual = bool(getattr(engine, "multilingual", False))
     if auto and not multilingual:
-        installed = engine.languages()
-        if script and script != "Latin":
-            want = orient.script_languages(script, installed)
-            if want and want != langs:
-                langs, res = want, None
-            elif not want and (need := orient.missing_script_language(script)):
-                reading.warnings.append(
-                    f"the page looks like {script} script but no Tesseract model for it is "
-                    f"installed (apt-get install tesseract-ocr-{need.replace('_', '-')})"
-                )
-        if res is None:
-            res = call_engine(engine, work, langs, dpi, opts)
-            reading.passes += 1
-        res, langs = _rerun_for_language(engine, work, dpi, opts, res, langs, installed, reading)
-        after = assess(res)
-        if osd_failed and after.letters and after.confidence < GOOD_CONFIDENCE:
-            res, langs = _trial(engine, work, dpi, opts, res, langs, installed, reading)
+        from ocrkit import autolang
+
+        res, langs = autolang.choose(
+            engine, work, dpi, opts, res, langs, script, osd_failed, reading, list(languages_)
+        )
     else:
         if res is None:
             res = call_engine(engine, work, langs, dpi, opts)
@@ -242,73 +227,6 @@ def read_page(
     reading.result, reading.languages, reading.detected = res, langs, found_langs
     reading.image, reading.deskew = work, angle
     return reading
-
-
-def _rerun_for_language(
-    engine: Engine,
-    image: Image.Image,
-    dpi: int,
-    opts: dict[str, Any],
-    res: PageResult,
-    langs: list[str],
-    installed: list[str],
-    reading: Reading,
-) -> tuple[PageResult, list[str]]:
-    """Read again while the text's languages are not all among the models used (at
-    most twice: a mixed page may show one more language once read better)."""
-    for _ in range(2):
-        quality = assess(res)
-        if quality.confidence < GOOD_CONFIDENCE - 0.1:
-            break  # the text is too unreliable to name its language
-        detected = [code for code, _ in detect_languages(_lines(res))]
-        wanted = _tess_codes(detected)
-        missing = [c for c in wanted if c not in installed]
-        for code in missing:
-            msg = (
-                f"the text looks like {languages.to_iso(code)} but Tesseract has no {code} "
-                f"model (apt-get install tesseract-ocr-{code.replace('_', '-')})"
-            )
-            if msg not in reading.warnings:
-                reading.warnings.append(msg)
-        usable = [c for c in wanted if c in installed]
-        if not usable or set(usable) <= set(langs):
-            break
-        new = call_engine(engine, image, usable, dpi, opts)
-        reading.passes += 1
-        if assess(new).confidence + RERUN_SLACK < quality.confidence:
-            break
-        res, langs = new, usable
-    return res, langs
-
-
-def _trial(
-    engine: Engine,
-    image: Image.Image,
-    dpi: int,
-    opts: dict[str, Any],
-    res: PageResult,
-    langs: list[str],
-    installed: list[str],
-    reading: Reading,
-) -> tuple[PageResult, list[str]]:
-    """OSD could not tell the script (a word or a short line): on a small image, read
-    it with each installed script's model and keep the most confident reading."""
-    if image.width * image.height > TRIAL_MAX_PIXELS:
-        return res, langs
-    best, best_langs, best_conf = res, langs, assess(res).confidence
-    tried = {tuple(langs)}
-    for script in orient.SCRIPT_LANGS:
-        cand = orient.script_languages(script, installed)
-        if not cand or tuple(cand) in tried:
-            continue
-        tried.add(tuple(cand))
-        new = call_engine(engine, image, cand, dpi, opts)
-        reading.passes += 1
-        conf = assess(new).confidence
-        if conf > best_conf:
-            best, best_langs, best_conf = new, cand, conf
-    reading.extra["script_trial"] = best_langs
-    return best, best_langs
 
 
 def _noise(text: str, confidence: float) -> bool:

@@ -2,12 +2,18 @@
 
 One frozen dataclass, built by :func:`load_settings`; the server keeps one in its state,
 the CLI builds one per command. Every field has a documented default that needs no
-other service (SQLite in the data dir, in-process workers).
+other service (SQLite in the data dir, in-process workers). The one source of truth
+for a field is here: its type and default (the dataclass), its variable
+(:data:`ENV_NAMES`) and its allowed values (:data:`RULES`, :data:`CHOICES`). A value
+outside them is a :class:`~ocrkit.errors.BadOption` naming where it came from
+(``OCRKIT_WORKERS=-4: must be at least 0``). Secrets never show in ``repr``/``str``.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -87,6 +93,31 @@ class Settings:
     llm_max_concurrency: int = 0
     llm_retries: int = -1
     llm_max_tokens: int = 0
+    # Logs of `ocrkit serve` (and its uvicorn): "plain" lines or one JSON object per line,
+    # at this level (debug, info, warning, error); `serve --log-level` overrides it.
+    log_format: str = "plain"
+    log_level: str = "info"
+    # Where the web page and the API documents point for ocrkit's source code (the
+    # AGPL-3.0 of PyMuPDF asks a server to offer it); empty: this server's own /source.
+    source_url: str = ""
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.as_dict().items())
+        return f"Settings({shown})"
+
+    __str__ = __repr__
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields, with secrets and URL passwords replaced by ``***`` (for logs)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in SECRETS and value:
+                value = "***"
+            elif isinstance(value, str) and "://" in value:
+                value = _URL_PASSWORD.sub(r"\1***@", value)
+            out[f.name] = value
+        return out
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -101,7 +132,50 @@ class Settings:
         return self.data_dir / "results"
 
 
-_ENV_NAMES = {"database_url": "OCRKIT_DATABASE_URL", "broker_url": "OCRKIT_BROKER_URL"}
+SECRETS = frozenset({"secret_key", "vlm_api_key", "llm_api_key"})
+_URL_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
+
+# The environment variable of every field: OCRKIT_<FIELD>.
+ENV_NAMES = {f.name: "OCRKIT_" + f.name.upper() for f in fields(Settings)}
+# Inclusive (min, max) of every number; None: no bound. Why each floor: a count of
+# processes, pages or bytes below it has no meaning (workers 0 = one per core).
+RULES: dict[str, tuple[float | None, float | None]] = {
+    "store_busy_timeout": (0, None),
+    "inline_max_pages": (0, None),
+    "retention_seconds": (1, None),
+    "sweep_interval_seconds": (0.001, None),
+    "anon_daily_pages": (0, None),
+    "free_monthly_pages": (0, None),
+    "cost_cpu": (0, None),
+    "cost_vlm": (0, None),
+    "anon_max_file_pages": (1, None),
+    "free_max_file_pages": (1, None),
+    "paid_max_file_pages": (1, None),
+    "max_upload_bytes": (1, None),
+    "workers": (0, 1024),
+    "dpi": (36, 1200),
+    "queue_visibility_timeout": (1, None),
+    "chat_cost": (0, None),
+    "chat_per_minute": (0, None),
+    "session_hours": (1, None),
+    "vlm_timeout": (0.001, None),
+    "vlm_max_concurrency": (1, None),
+    "vlm_retries": (0, None),
+    "vlm_max_tokens": (1, None),
+    # The llm_* numbers: 0 (retries: -1) means "the vlm value".
+    "llm_timeout": (0, None),
+    "llm_max_concurrency": (0, None),
+    "llm_retries": (-1, None),
+    "llm_max_tokens": (0, None),
+}
+CHOICES: dict[str, tuple[str, ...]] = {
+    "vlm_fallback": ("cpu", "off"),
+    "signup": ("open", "closed"),
+    "log_format": ("plain", "json"),
+    "log_level": ("debug", "info", "warning", "error"),
+}
+# Kept for callers of the old name.
+_ENV_NAMES = ENV_NAMES
 
 
 def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -111,21 +185,46 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
     table) are field names (``vlm_base_url = "http://..."``); environment variables win
     over the file, keyword overrides over both."""
     env = dict(os.environ if env is None else env)
-    kw: dict[str, Any] = _config_file(env.get("OCRKIT_CONFIG", ""))
+    config = env.get("OCRKIT_CONFIG", "")
+    kw: dict[str, Any] = _config_file(config)
+    where = {name: f"{name}={value} in {config}" for name, value in kw.items()}
     for f in fields(Settings):
-        name = _ENV_NAMES.get(f.name, "OCRKIT_" + f.name.upper())
-        if name not in env or env[name] == "" and f.name not in _ENV_NAMES:
+        name = ENV_NAMES[f.name]
+        if name not in env or env[name] == "" and f.name not in ("database_url", "broker_url"):
             continue
         raw = env[name]
-        kw[f.name] = _convert(f.name, f.type, raw)
-    kw.update({k: v for k, v in overrides.items() if v is not None})
+        kw[f.name] = _convert(f"{name}={raw!r}", f.type, raw)
+        where[f.name] = f"{name}={raw}"
+    for key, value in overrides.items():
+        if value is not None:
+            kw[key] = value
+            where[key] = f"{key}={value}"
     if "data_dir" in kw:
         kw["data_dir"] = Path(kw["data_dir"]).expanduser()
-    if kw.get("vlm_fallback", "cpu") not in ("cpu", "off"):
-        raise BadOption("OCRKIT_VLM_FALLBACK must be 'cpu' or 'off'")
-    if kw.get("signup", "closed") not in ("open", "closed"):
-        raise BadOption("OCRKIT_SIGNUP must be 'open' or 'closed'")
+    for key, value in kw.items():
+        _check(key, value, where[key])
     return Settings(**kw)
+
+
+def _check(name: str, value: Any, where: str) -> None:
+    """Raise BadOption when ``value`` is outside the field's rule."""
+    if name in RULES:
+        low, high = RULES[name]
+        if isinstance(value, float) and not math.isfinite(value):
+            raise BadOption(f"{where}: must be a finite number")
+        if low is not None and value < low:
+            raise BadOption(f"{where}: must be at least {low:g}")
+        if high is not None and value > high:
+            raise BadOption(f"{where}: must be at most {high:g}")
+    elif name in CHOICES and value not in CHOICES[name]:
+        raise BadOption(f"{where}: must be one of {', '.join(CHOICES[name])}")
+    elif name == "default_language":
+        from ocrkit.languages import resolve
+
+        try:
+            resolve(value)
+        except BadOption as exc:
+            raise BadOption(f"{where}: {exc.message}") from None
 
 
 _CURRENT: ContextVar[Settings | None] = ContextVar("ocrkit_settings", default=None)
@@ -174,11 +273,14 @@ def _config_file(path: str) -> dict[str, Any]:
             raise BadOption(f"OCRKIT_CONFIG={path!r}: unknown setting {key!r}")
         if isinstance(value, list):
             value = ",".join(str(v) for v in value)
-        kw[key] = _convert(key, types[key], str(value))
+        kw[key] = _convert(f"{key}={value!r} in {path}", types[key], str(value))
     return kw
 
 
-def _convert(name: str, type_: Any, raw: str) -> Any:
+_KINDS = {"int": "a whole number", "float": "a number"}
+
+
+def _convert(where: str, type_: Any, raw: str) -> Any:
     t = str(type_)
     try:
         if t == "int":
@@ -190,5 +292,5 @@ def _convert(name: str, type_: Any, raw: str) -> Any:
         if t.startswith("tuple"):
             return tuple(p.strip() for p in raw.split(",") if p.strip())
     except ValueError:
-        raise BadOption(f"OCRKIT_{name.upper()}={raw!r} is not a valid {t}") from None
+        raise BadOption(f"{where} is not {_KINDS.get(t, 'a valid ' + t)}") from None
     return raw

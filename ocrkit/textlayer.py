@@ -3,8 +3,12 @@
 A page keeps its text layer (no OCR) only when the layer is *usable*:
 
 1. it has text at all;
-2. the text is readable: at most :data:`MAX_GARBAGE` of its characters are U+FFFD,
-   private-use, unassigned or control characters (fonts without a Unicode map);
+2. the text is readable: at most :data:`MAX_GARBAGE` (10 %) of its characters are
+   U+FFFD, private-use, unassigned or control characters (fonts without a Unicode map).
+   List bullets are not counted: a lone unmapped glyph (or a Symbol/Wingdings bullet in
+   the private-use area, U+F0B7 ...) at the start of a line becomes "•". The words that
+   still hold unmapped glyphs on a page kept from its layer are read again by OCR
+   (:func:`unmapped_words`; the pipeline does it), so U+FFFD never reaches the output;
 3. it covers what is visibly printed. The page is rendered small (:data:`PROBE_DPI`)
    in grey; "ink" is every pixel clearly darker than its neighbourhood (an adaptive
    threshold, so large dark areas such as scan borders or smooth photo regions count
@@ -37,7 +41,10 @@ PROBE_MAX_PIXELS = 6_000_000
 PROBE_DPI = 72
 INK_CONTRAST = 48  # grey levels darker than the local mean
 GROW_PT = 1.5  # text boxes grow by this much (points) before covering ink
-MAX_GARBAGE = 0.25
+MAX_GARBAGE = 0.10
+BULLET = "\u2022"
+# Bullets of the Symbol and Wingdings fonts as Word's PDFs map them (private use area).
+PUA_BULLETS = frozenset("\uf0b7\uf0a7\uf0a8\uf076\uf0d8\uf0fc\uf06e\uf0e0\uf0f0\uf06c")
 MAX_UNCOVERED_PAGE = 0.004
 MAX_UNCOVERED_SHARE = 0.5
 
@@ -61,14 +68,66 @@ class TextLayer:
     stats: dict[str, float] = field(default_factory=dict)
 
 
+def unmapped(c: str) -> bool:
+    """U+FFFD, private-use, unassigned, surrogate or control (not whitespace)."""
+    return c == "\ufffd" or (
+        not c.isspace() and unicodedata.category(c) in ("Co", "Cn", "Cc", "Cs")
+    )
+
+
 def garbage_ratio(text: str) -> float:
     chars = [c for c in text if not c.isspace()]
     if not chars:
         return 0.0
-    bad = sum(
-        1 for c in chars if c == "\ufffd" or unicodedata.category(c) in ("Co", "Cn", "Cc", "Cs")
-    )
-    return bad / len(chars)
+    return sum(1 for c in chars if unmapped(c)) / len(chars)
+
+
+def fix_bullet(word: str, first: bool) -> str:
+    """A Symbol/Wingdings bullet anywhere, or a word of one or two unmapped glyphs
+    opening a line (a list marker in a font without a Unicode map), -> "•"."""
+    if word and all(c in PUA_BULLETS for c in word):
+        return BULLET
+    if first and 0 < len(word) <= 2 and all(unmapped(c) for c in word):
+        return BULLET
+    if word and word[0] in PUA_BULLETS:  # "\uf0b7Item" (no space after the bullet)
+        return BULLET + " " + word[1:]
+    return word
+
+
+def _fixed_text(spans: list[dict[str, Any]]) -> str:
+    """The spans' text with bullets fixed (what the garbage ratio is judged on)."""
+    out = []
+    prev_line = None
+    for s in spans:
+        first = (s["block"], s["line"]) != prev_line
+        prev_line = (s["block"], s["line"])
+        words = s["text"].split()
+        out.extend(fix_bullet(w, first and i == 0) for i, w in enumerate(words))
+    return " ".join(out)
+
+
+def _presentation(c: str) -> bool:
+    o = ord(c)
+    return 0xFB50 <= o <= 0xFDFF or 0xFE70 <= o <= 0xFEFF or 0xFB1D <= o <= 0xFB4F
+
+
+def fold_presentation_forms(word: str) -> str:
+    """Arabic and Hebrew presentation forms (the shaped glyphs some PDF producers map
+    to: U+FE8D for alef) -> the letters themselves (NFKC, these characters only), so
+    text, search and language detection see ordinary Arabic, Persian and Hebrew."""
+    if not any(_presentation(c) for c in word):
+        return word
+    return "".join(unicodedata.normalize("NFKC", c) if _presentation(c) else c for c in word)
+
+
+def unmapped_words(blocks: list[Block]) -> list[tuple[int, int]]:
+    """(block, word) indices of words that still hold an unmapped glyph."""
+    return [
+        (bi, wi)
+        for bi, b in enumerate(blocks)
+        for wi, w in enumerate(b.words)
+        if any(unmapped(c) for c in w.text)
+    ]
 
 
 def _spans(page: pymupdf.Page) -> list[dict[str, Any]]:
@@ -115,7 +174,7 @@ def read_text_layer(page: pymupdf.Page, dpi: int, *, probe: bool = True) -> Text
     text = "".join(s["text"] for s in spans)
     if not text.strip():
         return TextLayer(False, "no text layer")
-    garbage = garbage_ratio(text)
+    garbage = garbage_ratio(_fixed_text(spans))
     stats: dict[str, float] = {"garbage": round(garbage, 4)}
     if garbage > MAX_GARBAGE:
         return TextLayer(
@@ -154,7 +213,8 @@ def _line_blocks(
             continue
         r = pymupdf.Rect(x0, y0, x1, y1) * to_px
         bbox = [round(r.x0, 1), round(r.y0, 1), round(r.x1, 1), round(r.y1, 1)]
-        lines.setdefault((block_no, line_no), []).append(Word(word, bbox, 1.0))
+        words_ = lines.setdefault((block_no, line_no), [])
+        words_.append(Word(fold_presentation_forms(fix_bullet(word, not words_)), bbox, 1.0))
     blocks: list[Block] = []
     sizes: list[float] = []
     bolds: list[bool] = []

@@ -25,8 +25,15 @@ langdetect.warm()  # fastText's language model (~0.4 s to load), once for every 
 
 
 def init() -> None:
-    """Pool initializer: build this worker's registry (plugins load here too)."""
+    """Pool initializer: build this worker's registry (plugins load here too).
+
+    Ctrl-C in a terminal reaches the whole process group; the parent (the CLI or the
+    server) handles it and stops the pool, so a worker ignores SIGINT instead of
+    printing a KeyboardInterrupt traceback of its own."""
+    import signal
+
     from ocrkit.plugins import get_registry
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ["OMP_THREAD_LIMIT"] = "1"
     get_registry()

@@ -112,3 +112,43 @@ def test_quick_bench_run_writes_consistent_results(tmp_path: Path, corpus: Path)
 
     with Image.open(out / "latest.png") as im:
         assert im.format == "PNG" and im.width > 400 and im.height > 300
+
+
+@pytest.mark.slow
+def test_quick_languages_section(tmp_path: Path, corpus: Path) -> None:
+    """`make bench`'s languages section: auto vs the right language per category, on
+    the corpus and on the made scan-like pages, in tune and test halves."""
+    out = tmp_path / "results"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.run",
+            "--quick",
+            "--sections",
+            "languages",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lang = json.loads((out / "latest.json").read_text(encoding="utf-8"))["languages"]
+    assert set(lang["summary"]) == {"corpus", "langpages"}
+    rows = lang["samples"]
+    assert {r["set"] for r in rows} == {"corpus", "langpages"}
+    for r in rows:
+        for k in ("right", "auto"):
+            assert 0 <= r[k]["cer"] <= 1.5 and r[k]["cpu"] > 0, r
+        assert len(r["auto"]["models"]) >= 1
+    zh = lang["summary"]["langpages"]["zh"]["test"]
+    mine = [r for r in rows if r["set"] == "langpages" and r["category"] == "zh"]
+    assert zh["cer_auto"] == pytest.approx(
+        sum(r["auto"]["cer"] for r in mine) / len(mine), abs=1e-3
+    )
+    assert zh["auto_minus_right"] == pytest.approx(zh["cer_auto"] - zh["cer_right"], abs=1e-3)
+    md = (out / "latest.md").read_text(encoding="utf-8")
+    assert "## Languages" in md and "| langpages | zh | test |" in md

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
 import shutil
 import signal
 import socket
@@ -35,6 +34,7 @@ pytest.importorskip("celery", reason="scale-out needs the 'scale' extra: pip ins
 pytest.importorskip("psycopg", reason="scale-out needs psycopg: pip install -e .[scale]")
 
 import httpx  # noqa: E402
+import leaks  # noqa: E402
 import redis  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.exc import OperationalError  # noqa: E402
@@ -196,6 +196,7 @@ class Cluster:
     queue: str
     root: Path
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    started: list[subprocess.Popen[bytes]] = field(default_factory=list)  # every one, ever
 
     def start(self, name: str, args: list[str], data_dir: Path) -> subprocess.Popen[bytes]:
         env = {**self.env, "OCRKIT_DATA_DIR": str(data_dir)}
@@ -208,6 +209,7 @@ class Cluster:
             start_new_session=True,  # its own process group: kill it with its pool
         )
         self.procs[name] = proc
+        self.started.append(proc)
         return proc
 
     def log(self, name: str) -> str:
@@ -229,14 +231,18 @@ class Cluster:
         self.kill(name)  # whatever is left of its process group
 
     def stop_all(self, grace: float = 20.0) -> None:
-        for name, proc in self.procs.items():
+        """TERM every process group this cluster ever started (a name started twice keeps
+        both), wait up to ``grace`` seconds, then KILL what is left of each group."""
+        for proc in self.started:
             if proc.poll() is None:
-                self.kill(name, signal.SIGTERM)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
-        for name, proc in self.procs.items():
+        for proc in self.started:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(max(0.1, deadline - time.monotonic()))
-            self.kill(name)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
 
     def sql(self, query: str, **params: Any) -> list[Any]:
         engine = create_engine(self.database_url)
@@ -250,12 +256,14 @@ class Cluster:
 @pytest.fixture(scope="module")
 def cluster(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     tag = uuidlib.uuid4().hex[:10]
-    name = f"ocrkit_cluster_{tag}"
+    name = leaks.database_name("cluster")  # the session guard finds it if it outlives us
     admin = create_engine(services.pg_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f"CREATE DATABASE {name}")
     database_url = services.pg_url.rsplit("/", 1)[0] + "/" + name
-    broker_url = services.redis_url.rsplit("/", 1)[0] + f"/{random.randint(1, 15)}"
+    # A Redis database of its own, empty now: Celery's keys (bindings, unacked, results)
+    # do not all carry the queue name, so the whole database is emptied afterwards.
+    broker_url = leaks.claim_redis_db(services.redis_url)
     queue = f"ocrkit-test-{tag}"
     env = {
         k: v for k, v in os.environ.items() if not k.startswith("OCRKIT_") or k == "OCRKIT_DEBUG"
@@ -275,14 +283,17 @@ def cluster(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Ite
     try:
         yield c
     finally:
-        c.stop_all()
-        client = redis.Redis.from_url(broker_url)
-        for key in client.scan_iter(f"*{queue}*"):
-            client.delete(key)
-        client.close()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.dispose()
+        try:
+            c.stop_all()
+        finally:
+            client = redis.Redis.from_url(broker_url)
+            try:
+                client.flushdb()
+            finally:
+                client.close()
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            admin.dispose()
 
 
 # ------------------------------------------------------------------------ inputs
@@ -529,10 +540,11 @@ def test_cluster_two_servers_two_workers_and_a_killed_worker(cluster: Cluster) -
     assert health == {"status": "ok", "store": "ok", "queue_depth": 0, "broker": "ok"}
     metrics = http.get(urls[0] + "/metrics").text
     values = dict(line.rsplit(" ", 1) for line in metrics.splitlines() if line and line[0] != "#")
-    assert values["ocrkit_queue_depth"] == "0"
-    assert values["ocrkit_broker_up"] == "1"
-    assert int(values["ocrkit_pages_per_minute"]) > 0
-    assert values['ocrkit_jobs{status="done"}'] == str(len(expected))
+    # prometheus_client writes every value as a float ("0.0")
+    assert float(values["ocrkit_queue_depth"]) == 0
+    assert float(values["ocrkit_broker_up"]) == 1
+    assert float(values["ocrkit_pages_per_minute"]) > 0
+    assert float(values['ocrkit_jobs{status="done"}']) == len(expected)
 
     # DELETE of a queued job (on the other server): its pages find it gone, nothing more
     # is stored or held, and its upload goes with it.
@@ -544,7 +556,7 @@ def test_cluster_two_servers_two_workers_and_a_killed_worker(cluster: Cluster) -
 
     def drained() -> bool:
         text = http.get(urls[0] + "/metrics").text
-        return "ocrkit_queue_depth 0\n" in text and "ocrkit_pages_in_flight 0\n" in text
+        return "ocrkit_queue_depth 0.0\n" in text and "ocrkit_pages_in_flight 0.0\n" in text
 
     wait_until(drained, 60, "the deleted job's pages to drain")
     assert cluster.sql("SELECT count(*) FROM pages WHERE job_uuid = :u", u=gone)[0][0] == 0

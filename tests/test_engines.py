@@ -139,11 +139,6 @@ def test_tesseract_blocks_are_lines_with_words(printed: dict[str, Measured]) -> 
     assert page.result.blocks[-1].paragraph and page.result.blocks[-1].paragraph >= 2
 
 
-def test_tesseract_page_time(printed: dict[str, Measured]) -> None:
-    # A 2550x3300 book page takes 2-3 s on one core; generous for a loaded CI machine.
-    assert max(m.seconds for m in printed.values()) < 30
-
-
 def test_tesseract_sets_one_omp_thread(
     monkeypatch: pytest.MonkeyPatch, render_page: Callable[..., Path]
 ) -> None:
@@ -159,10 +154,12 @@ def test_tesseract_blank_page_has_no_blocks() -> None:
     assert TesseractEngine().recognize(blank, languages=["eng"], dpi=300).blocks == []
 
 
-def test_tesseract_uninstalled_language() -> None:
-    absent = next(c for c in ("yor", "tir", "chr", "dzo") if c not in tesseract_languages())
+def test_tesseract_uninstalled_language(reduced_tessdata: Callable[..., Path]) -> None:
+    # Every Debian language is installed by default: a reduced TESSDATA_PREFIX lacks yor.
+    reduced_tessdata("eng", "osd")
+    assert "yor" not in tesseract_languages()
     with pytest.raises(EngineUnavailable, match="installed: .*eng"):
-        TesseractEngine().recognize(Image.new("L", (50, 50), 255), languages=[absent], dpi=300)
+        TesseractEngine().recognize(Image.new("L", (50, 50), 255), languages=["yor"], dpi=300)
 
 
 def test_tesseract_engine_info() -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 
 from ocrkit import languages
@@ -102,12 +105,78 @@ def test_tesseract_languages_lists_installed_data() -> None:
     languages.require_tesseract(["eng"])  # no error
 
 
-def test_uninstalled_language_names_the_installed_ones() -> None:
-    absent = next(
-        c for c in ("yor", "tir", "chr", "dzo") if c not in languages.tesseract_languages()
-    )
+def test_uninstalled_language_names_the_installed_ones(
+    reduced_tessdata: Callable[..., Path],
+) -> None:
+    reduced_tessdata("eng", "osd", "deu")
+    assert languages.tesseract_languages() == ["deu", "eng", "osd"]
     with pytest.raises(EngineUnavailable) as err:
-        languages.require_tesseract(["eng", absent])
-    assert absent in err.value.message
+        languages.require_tesseract(["eng", "yor"])
+    assert "yor" in err.value.message
     assert "eng" in err.value.message.split("(installed:")[1]
-    assert f"tesseract-ocr-{absent}" in err.value.message
+    assert "tesseract-ocr-yor" in err.value.message
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("zh-Hant", ["chi_tra"]),
+        ("zh-Hans", ["chi_sim"]),
+        ("zh-Hant-TW", ["chi_tra"]),
+        ("zh-CN", ["chi_sim"]),
+        ("zh-HK", ["chi_tra"]),
+        ("sr-Latn", ["srp_latn"]),
+        ("sr-Cyrl-RS", ["srp"]),
+        ("uz-Cyrl", ["uzb_cyrl"]),
+        ("az-Latn", ["aze"]),
+        ("pt-BR", ["por"]),
+        ("en-GB", ["eng"]),
+        ("de-CH-1996", ["deu"]),
+        ("fa-IR", ["fas"]),
+        ("cmn", ["chi_sim"]),  # ISO 639-3 individual language of a macrolanguage
+        ("pes", ["fas"]),
+        ("arb", ["ara"]),
+        ("nb", ["nor"]),
+        ("vi+ko", ["vie", "kor"]),
+        ("Latin", ["Latin"]),  # Tesseract's script model (names are case-sensitive)
+        ("script/Cyrillic", ["Cyrillic"]),
+        ("latin", ["lat"]),  # the language
+        ("ja-vert", ["jpn"]),  # unknown subtags after a language are ignored
+        ("jpn_vert", ["jpn_vert"]),
+    ],
+)
+def test_resolve_bcp47_and_iso639_3(spec: str, expected: list[str]) -> None:
+    assert languages.resolve(spec) == expected
+
+
+@pytest.mark.parametrize(
+    ("spec", "near"),
+    [("englsh", "english (eng)"), ("kore", "kor"), ("chi_smp", "chi_sim"), ("frnch", "french")],
+)
+def test_unknown_code_names_the_nearest(spec: str, near: str) -> None:
+    with pytest.raises(BadOption) as err:
+        languages.resolve(f"en+{spec}")
+    assert "nearest:" in err.value.message and near in err.value.message, err.value.message
+
+
+def test_every_installed_model_is_listed_with_iso_and_script() -> None:
+    rows = languages.catalogue()
+    assert len([r for r in rows if r["iso"]]) >= 100
+    by = {r["tesseract"]: r for r in rows}
+    assert by["vie"]["iso"] == "vi" and by["fas"]["script"] == "Arabic"
+    assert by["chi_tra_vert"]["installed"] and by["Latin"]["package"] == (
+        "tesseract-ocr-script-latn"
+    )
+
+
+def test_one_script_table() -> None:
+    """orient's OSD script -> model choice reads languages.py's table."""
+    from ocrkit import orient
+
+    installed = languages.tesseract_languages()
+    assert orient.script_languages("Arabic", installed) == ["ara"]
+    assert orient.script_languages("Han", installed) == ["chi_sim"]
+    assert orient.script_languages("Korean", installed) == ["kor"]
+    assert orient.script_languages("Latin", installed) == []
+    assert languages.script_languages("Arabic", ["fas", "urd"], n=3) == ["fas", "urd"]
+    assert languages.script_of("fas") == "Arabic" and languages.script_of("vie") == "Latin"

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import leaks
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -59,7 +60,7 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
     from sqlalchemy.exc import OperationalError
 
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = "ocrkit_test_" + uuidlib.uuid4().hex[:12]
+    name = leaks.database_name("store")  # the session guard finds it if it outlives us
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql(f"CREATE DATABASE {name}")

@@ -19,11 +19,15 @@ from typing import Any
 
 import pytest
 import table_pages as tp
+from conftest import ROOT
 from table_eval import as_input, read_grid, score
 
 from ocrkit import api
 from ocrkit.errors import BadOption
 from ocrkit.models import Job, Table
+
+if str(ROOT) not in sys.path:  # bench.metrics, bench.made_tables
+    sys.path.insert(0, str(ROOT))
 
 TABLES = "extract-tables"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -327,3 +331,110 @@ def test_cli_tables(made: dict[str, Path], tmp_path: Path) -> None:
     err = proc.stderr.decode()
     assert proc.returncode == 2, err
     assert "out of range" in err and "Traceback" not in err
+
+
+# ------------------------------------------- default reader and the made-table set
+
+
+def test_cell_text_f1() -> None:
+    from bench.metrics import best_table, cell_text_f1
+
+    truth = [["Region", "Total"], ["North", "1,200"], ["South", ""]]
+    assert cell_text_f1(truth, truth) == 1.0
+    # Position does not matter; whitespace and typographic dashes do not either.
+    assert cell_text_f1(truth, [["1, 200", "North"], ["Total", "Region"], ["South"]]) == 1.0
+    # 5 true cells, 6 found, 4 right: P 4/6, R 4/5.
+    got = [["Region", "Total"], ["North", "1,300"], ["South", "x"]]
+    assert cell_text_f1(truth, got) == pytest.approx(16 / 22)
+    # Two tables merged into one lose precision; the best-matching grid is scored.
+    merged = [*truth, ["East", "9"], ["West", "8"]]
+    assert cell_text_f1(truth, merged) == pytest.approx(10 / 14)  # P 5/9, R 1
+    assert best_table(truth, [merged, truth])[0] == 1.0
+    assert best_table(truth, []) == (0.0, 0.0)
+
+
+def test_made_table_set_is_seeded_and_large_enough(tmp_path: Path) -> None:
+    from bench import made_tables
+
+    a = made_tables.generate(tmp_path / "a")
+    b = made_tables.generate(tmp_path / "b")
+    assert [r["tables"] for r in a] == [r["tables"] for r in b]
+    assert (tmp_path / "a" / "made_00_scan.png").read_bytes() == (
+        tmp_path / "b" / "made_00_scan.png"
+    ).read_bytes()
+    tables = [(r, t) for r in a for t in r["tables"]]
+    assert len(tables) >= 30
+    held = [(r, t) for r, t in tables if r["half"] == "held-out"]
+    assert 0.4 <= len(held) / len(tables) <= 0.6
+    kinds = {(r["kind"], t["ruled"], t["merged"]) for r, t in held}
+    for kind in ("scan", "pdf", "crop"):  # every kind, ruled and unruled, in the held-out half
+        assert any(k == kind and ruled for k, ruled, _ in kinds)
+        assert any(k == kind and not ruled for k, ruled, _ in kinds)
+    assert any(merged for _, _, merged in kinds)
+    assert any(len(r["tables"]) > 1 for r in a if r["half"] == "held-out")
+
+
+@pytest.fixture(scope="module")
+def made_held_out(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    from bench import made_tables
+
+    recs = made_tables.generate(tmp_path_factory.mktemp("made"))
+    return [r for r in recs if r["half"] == "held-out"]
+
+
+@pytest.mark.slow
+def test_default_options_on_the_held_out_made_tables(made_held_out: list[dict[str, Any]]) -> None:
+    """The held-out half of bench/made_tables.py (never looked at while tuning), with
+    default options: cell-text F1 per table, mean per ruled/unruled (bench `tables`
+    section; measured 0.992 ruled, 0.977 unruled)."""
+    from bench.metrics import best_table
+    from ocrkit.plugins import get_registry
+
+    if not get_registry().engine("rapidocr").availability()[0]:
+        pytest.skip("rapidocr (the reader of small-text crops) unavailable")
+    f1: dict[bool, list[float]] = {True: [], False: []}
+    for rec in made_held_out:
+        job = api.ocr(Path(rec["file"]), tool=TABLES, language="eng", jobs=1)
+        (page,) = job.pages
+        grids = [t.grid() for t in page.tables]
+        # The reader per table: text layer for the PDF, RapidOCR for the small crops,
+        # Tesseract for the 300 dpi scans.
+        want = {"pdf": "text-layer", "crop": "rapidocr", "scan": "tesseract"}[rec["kind"]]
+        assert page.extra["table_readers"] == [want] * len(grids), rec["id"]
+        assert len(grids) == len(rec["tables"]), rec["id"]  # several tables found apart
+        for t in rec["tables"]:
+            f1[t["ruled"]].append(best_table(t["grid"], grids)[0])
+    ruled, unruled = (sum(v) / len(v) for v in (f1[True], f1[False]))
+    print(f"\nheld-out made tables: F1 ruled {ruled:.3f}, unruled {unruled:.3f}")
+    assert ruled >= 0.99 and unruled >= 0.97
+
+
+def test_named_engine_keeps_its_reading(made_held_out: list[dict[str, Any]]) -> None:
+    crop = next(r for r in made_held_out if r["kind"] == "crop")
+    job = api.ocr(Path(crop["file"]), tool=TABLES, engine="tesseract", language="eng", jobs=1)
+    assert job.pages[0].extra["table_readers"] == ["tesseract"] * len(job.pages[0].tables)
+
+
+def test_pubtabnet_subset_with_default_options(corpus: Path) -> None:
+    """No engine named: small-text crops are read by RapidOCR (measured F1 0.923 on these
+    four; 0.898 on all ten PubTabNet crops in the bench)."""
+    from bench.metrics import best_table
+    from ocrkit.plugins import get_registry
+
+    if not get_registry().engine("rapidocr").availability()[0]:
+        pytest.skip("rapidocr unavailable")
+    scores = []
+    for name in PUBTABNET_SUBSET:
+        path = corpus / "tables" / f"{name}.png"
+        job = api.ocr(path, tool=TABLES, language="eng", jobs=1)  # the file as a user has it
+        truth = read_grid(path.with_name(f"{name}.gt.csv"))
+        scores.append(best_table(truth, [t.grid() for p in job.pages for t in p.tables])[0])
+    assert sum(scores) / len(scores) >= 0.9, scores
+
+
+def test_tool_unavailable_without_opencv(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ocrkit.plugins import get_registry
+
+    monkeypatch.setitem(sys.modules, "cv2", None)  # import cv2 -> ImportError
+    ok, why = get_registry().tools[TABLES].availability()
+    assert not ok and "pip install opencv-python-headless" in why

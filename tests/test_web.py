@@ -140,7 +140,7 @@ def test_page_and_files_are_served_same_origin_only(closed: TestClient) -> None:
     refs = [url for _tag, _attr, url in parser.refs]
     assert refs and all(_same_origin(u) for u in refs), refs
     assets = sorted({u for u in refs if u.startswith("/web/")})
-    assert {"/web/app.js", "/web/markdown.js", "/web/app.css"} <= set(assets)
+    assert {"/web/app.js", "/web/app.css"} <= set(assets)
     expected = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
     for url in [*assets, "/web/account.js"]:
         f = closed.get(url)

@@ -231,13 +231,44 @@ def search(
         weights += [0.5] * len(prev_units)
         prev = index.scores([t for u in prev_units for t in u])
         scores = [a + 0.5 * b for a, b in zip(scores, prev, strict=True)]
-    order = sorted(range(index.n), key=lambda i: -scores[i])[:k]
-    hits = [
-        Hit(index.passages[i], scores[i], index.coverage(units, weights, index.sets[i]))
-        for i in order
-        if scores[i] > 0
-    ]
+    if not index.n:
+        return [], units, weights
+    # Every passage's coverage, not only BM25's best: a passage holding all the rare
+    # terms of the question must be found even when common words of the question make
+    # longer passages score higher. A passage and the next one on its page also count
+    # as one (a sentence cut at a passage boundary).
+    covs = [index.coverage(units, weights, st) for st in index.sets]
+    top = max(scores) or 1.0
+    cands: list[tuple[float, Passage, float, float]] = []
+    for i in range(index.n):
+        if scores[i] <= 0:
+            continue
+        passage, cov, score = index.passages[i], covs[i], scores[i]
+        j = i + 1
+        if j < index.n and index.passages[j].page == passage.page and scores[j] > 0:
+            both = index.coverage(units, weights, index.sets[i] | index.sets[j])
+            if both >= max(cov, covs[j]) + WINDOW_GAIN:
+                passage, cov, score = (
+                    _joined(passage, index.passages[j]),
+                    both,
+                    scores[i] + scores[j],
+                )
+        cands.append((score / top + COVERAGE_RANK * cov, passage, score, cov))
+    cands.sort(key=lambda c: -c[0])
+    hits = [Hit(p, sc, cov) for _, p, sc, cov in cands[:k]]
     return hits, units, weights
+
+
+# Ranking: BM25 (scaled to the best passage's) plus this times the coverage.
+COVERAGE_RANK = 1.0
+# Two neighbouring passages are one hit when together they cover this much more.
+WINDOW_GAIN = 0.2
+
+
+def _joined(a: Passage, b: Passage) -> Passage:
+    """Two neighbouring passages of a page as one (their shared sentence once)."""
+    rest = b.sentences[1:] if b.sentences[:1] == a.sentences[-1:] else b.sentences
+    return Passage(a.page, a.sentences + rest, a.tokens + b.tokens)
 
 
 __all__ = ["Hit", "Index", "Passage", "job_passages", "query_units", "search"]

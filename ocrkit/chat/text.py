@@ -19,6 +19,9 @@ PREFIX = 4
 # A small stopword list: question and function words of the corpus languages (en, fr,
 # de, es, it, pt, ru, ar, hi; zh/ja question-word bigrams). Removing them from *queries* only
 # keeps "what is the ... of the ..." from matching every passage; passages keep them.
+# Words that ask about the document rather than name its content ("Was steht im Dokument
+# über ...", "Что говорится в документе о ...") are stopwords too: a question word absent
+# from every page would otherwise pull the question's coverage below the bar.
 _STOPWORDS_TEXT = """a an the and or of to in on at by for from with about as into than then
     that this
     these those there their they them it its is are was were be been being do does did
@@ -38,7 +41,14 @@ _STOPWORDS_TEXT = """a an the and or of to in on at by for from with about as in
     ما ماذا هو هي في من على إلى عن هذا هذه ذلك التي الذي كيف متى أين لماذا هل كم و
     क्या है हैं में का की के को कौन कब कहाँ कैसे और
     什么 哪个 哪里 为什么 怎么 多少 是否 的是 是什
-    何か 何を 何が 何で どこ いつ だれ なぜ どう ですか ますか"""
+    何か 何を 何が 何で どこ いつ だれ なぜ どう ですか ますか
+    many much
+    dit document documents dites
+    dokument dokuments dokumente dokumenten steht stehen sagt über wieviel viele
+    documento dice dicen diz sobre cuántos cuántas quanti quante quantos quantas
+    документ документе документа говорится сказано о об сколько
+    يقول تقول المستند الوثيقة النص عن
+    दस्तावेज़ दस्तावेज"""
 STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 
 _SPACE = re.compile(r"\s+")

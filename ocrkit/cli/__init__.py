@@ -152,10 +152,35 @@ class RegistryOption(click.Option):
 def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     global _debug
     _debug = _debug or value
+    if _debug:
+        log.setLevel(logging.DEBUG)
+        logging.getLogger("ocrkit.plugins").setLevel(logging.DEBUG)
+
+
+def _set_verbose(ctx: click.Context, param: click.Parameter, value: int) -> None:
+    """-v: what happens (INFO) on stderr; -vv: details too (DEBUG)."""
+    if value and not _debug:
+        log.setLevel(logging.INFO if value == 1 else logging.DEBUG)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="ocrkit", prog_name="ocrkit")
+@click.version_option(
+    None,
+    "-V",
+    "--version",
+    package_name="ocrkit",
+    prog_name="ocrkit",
+    message="%(prog)s %(version)s",
+)
+@click.option(
+    "--verbose",
+    "-v",
+    count=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_set_verbose,
+    help="Say what happens on stderr (-vv: more detail).",
+)
 @click.option(
     "--debug",
     is_flag=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -33,7 +34,10 @@ from ocrkit.errors import BadInput, BadOption, ExportFailed, OcrkitError
 from ocrkit.progress import Progress
 
 if TYPE_CHECKING:
+    from ocrkit.models import Page
     from ocrkit.plugins import Registry
+
+log = logging.getLogger("ocrkit.cli")
 
 
 @dataclass
@@ -64,11 +68,30 @@ class OcrRun:
                 images_dir = Path(tmp) / "pages"
                 images_dir.mkdir()
             self.progress.start(item.name)
+
+            def started(pages: int) -> None:
+                log.debug("%s: %d page(s) to read", item.name, pages)
+                self.progress.set_total(pages)
+
+            def page_done(page: Page) -> None:
+                log.info(
+                    "%s: page %d: engine %s, %d line(s)",
+                    item.name,
+                    page.index + 1,
+                    page.engine or "none (text layer)",
+                    len(page.blocks),
+                )
+                seconds = getattr(page, "wall_seconds", None)
+                if seconds is not None:
+                    log.debug("%s: page %d took %.2f s", item.name, page.index + 1, seconds)
+                self.progress.page_done(page)
+
             job = api.ocr(
                 path,
                 filename=item.path.name if item.path else None,
                 images_dir=images_dir,
-                on_page=self.progress.page_done,
+                on_start=started,
+                on_page=page_done,
                 registry=self.reg,
                 **self.ocr_options,
             )
@@ -156,6 +179,14 @@ def validate_options(reg: Registry, engine: str | None, tool: str | None, langua
     metavar="N",
     help="Page-worker processes (default: one per core; 1 runs in-process).",
 )
+@click.option(
+    "--engine-option",
+    "engine_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="An option of the engine, repeatable (Tesseract: psm=6, "
+    "c=tessedit_char_whitelist=0123456789; `ocrkit engines --json` lists each engine's).",
+)
 @click.option("--force-ocr", is_flag=True, help="OCR PDF pages even when they have a text layer.")
 @click.option(
     "--dpi",
@@ -194,6 +225,9 @@ def ocr_command(
     if not quiet:
         warn_failed_plugins(reg)
     validate_options(reg, opts["engine"], opts["tool"], opts["language"])
+    from ocrkit.engine_options import split_pairs
+
+    split_pairs(opts["engine_options"])  # KEY=VALUE before any file is read
     items, to_dir = expand_inputs(inputs)
     if output and output != "-" and (Path(output).is_dir() or output.endswith(os.sep)):
         to_dir = True

@@ -31,7 +31,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 @protected
 def plugins_command() -> None:
     """List plugins as JSON: name, version, hooks, status (failures included)."""
-    emit(json.dumps(_registry().plugins_info(), indent=2))
+    emit(json.dumps(sorted(_registry().plugins_info(), key=lambda p: p["name"]), indent=2))
 
 
 @cli.command("engines")
@@ -39,9 +39,10 @@ def plugins_command() -> None:
 @protected
 def engines_command(as_json: bool) -> None:
     """List OCR engines: tier, whether available now (and why not), languages."""
-    rows = [eng.info() for eng in _registry().engines.values()]
+    rows = [eng.info() for _, eng in sorted(_registry().engines.items())]
     if not as_json:
         for row in rows:
+            row.pop("options", None)
             langs = row["languages"]
             row["languages"] = "+".join(langs[:8]) + (
                 f" (+{len(langs) - 8})" if len(langs) > 8 else ""
@@ -63,7 +64,7 @@ def formats_command(as_json: bool) -> None:
             "text": e.is_text,
             "description": e.description,
         }
-        for e in _registry().exporters.values()
+        for _, e in sorted(_registry().exporters.items())
     ]
     _show(rows, ["name", "extension", "media_type", "description"], as_json)
 
@@ -74,7 +75,7 @@ def formats_command(as_json: bool) -> None:
 def tools_command(as_json: bool) -> None:
     """List tools: named presets with post-processing."""
     rows = []
-    for tool in _registry().tools.values():
+    for _, tool in sorted(_registry().tools.items()):
         ok, reason = tool.availability()
         rows.append(
             {

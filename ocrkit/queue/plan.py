@@ -58,7 +58,12 @@ def make_plan(
         if check is not None:
             check({**tool_options, "translate_to": translate_to})
         codes = api._languages(registry, engine, opts.language)
+        from ocrkit import engine_options
+
+        checked = engine_options.check(registry.engine(engine), options.get("engine_options"))
     tool_options.update(translate_to=translate_to, languages=codes, tier=opts.tier)
+    if checked:  # as in api.ocr: the engine reads them from its options
+        tool_options["engine_options"] = checked
     info = inputs.inspect(upload, kind, password=None, limits=inputs.Limits())
     return {
         "kind": kind,

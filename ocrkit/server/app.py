@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import os
 import threading
@@ -26,15 +27,17 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ocrkit.errors import OcrkitError
-from ocrkit.server import routes_info, routes_ocr
+from ocrkit.server import metrics, routes_info, routes_ocr
 from ocrkit.server.jobs import JobService
+from ocrkit.server.logs import RequestId
 from ocrkit.web import routes as web
 
 if TYPE_CHECKING:
+    from ocrkit.hookspecs import Service
     from ocrkit.plugins import Registry
     from ocrkit.settings import Settings
     from ocrkit.store import Store
@@ -72,9 +75,60 @@ def core_routes() -> list[Route]:
         *_both("/metrics", i.metrics, ["GET"]),
         Route("/api/v1/openapi.json", i.openapi, methods=["GET"]),
         *_both("/api/v1/docs", i.docs, ["GET"]),
+        # Where people look first; the same answers, not repeated in the document.
+        Route("/openapi.json", i.openapi, methods=["GET"], include_in_schema=False),
+        *[Route(p, i.docs, methods=["GET"], include_in_schema=False) for p in ("/docs", "/docs/")],
+        Route("/api/v1/docs/{name}", i.docs_file, methods=["GET"], include_in_schema=False),
+        Route("/source", i.source, methods=["GET"], include_in_schema=False),
         *web.api_routes(),
         *web.web_routes(),
     ]
+
+
+def merge_methods(routes: list[BaseRoute]) -> list[BaseRoute]:
+    """One route per path: routes that share a path (``GET`` and ``POST /api/v1/ocr/``)
+    become one that dispatches on the method, so a method none of them serves gets 405
+    with every allowed method in ``Allow`` (Starlette reports only the first route's)."""
+    groups: dict[str, list[Route]] = {}
+    for r in routes:
+        if isinstance(r, Route) and inspect.isfunction(r.endpoint) and r.methods:
+            groups.setdefault(r.path, []).append(r)
+    out: list[BaseRoute] = []
+    done: set[str] = set()
+    for r in routes:
+        group = groups.get(r.path, []) if isinstance(r, Route) else []
+        if not isinstance(r, Route) or len(group) < 2 or r not in group:
+            out.append(r)
+            continue
+        if r.path in done:
+            continue
+        done.add(r.path)
+        table: dict[str, Callable[..., Any]] = {}
+        for g in group:
+            for m in g.methods or ():
+                table.setdefault(m, g.endpoint)
+        out.append(
+            Route(
+                r.path,
+                _dispatcher(table),
+                methods=sorted(table),
+                include_in_schema=r.include_in_schema,
+                name=r.name,
+            )
+        )
+    return out
+
+
+def _dispatcher(table: dict[str, Callable[..., Any]]) -> Callable[[Request], Any]:
+    async def dispatch(request: Request) -> Response:
+        endpoint = table[request.method]
+        if inspect.iscoroutinefunction(endpoint):
+            result: Response = await endpoint(request)
+        else:
+            result = await anyio.to_thread.run_sync(endpoint, request)
+        return result
+
+    return dispatch
 
 
 def plugin_routes(registry: Registry) -> list[BaseRoute]:
@@ -85,6 +139,35 @@ def plugin_routes(registry: Registry) -> list[BaseRoute]:
         except Exception as exc:  # a broken plugin never takes the server down
             log.warning("plugin %s failed in register_routes: %s", impl.plugin_name, exc)
     return found
+
+
+def plugin_services(registry: Registry) -> list[Service]:
+    """Services from ``register_services`` (each plugin's in its own order)."""
+    from ocrkit.hookspecs import Service
+
+    found: list[Service] = []
+
+    def register(service: Service) -> None:
+        if not isinstance(service, Service) or not service.name:
+            raise TypeError(f"register_services: expected a named Service, got {service!r}")
+        found.append(service)
+
+    for impl in reversed(registry.pm.hook.register_services.get_hookimpls()):
+        try:
+            impl.function(register=register)
+        except Exception as exc:  # a broken plugin never takes the server down
+            log.warning("plugin %s failed in register_services: %s", impl.plugin_name, exc)
+    return found
+
+
+async def _start_services(app: Starlette, services: list[Service]) -> contextlib.AsyncExitStack:
+    stack = contextlib.AsyncExitStack()
+    for service in services:
+        try:
+            await stack.enter_async_context(service.lifespan(app))
+        except Exception as exc:
+            log.warning("service %s failed to start: %s", service.name, exc)
+    return stack
 
 
 # -- errors -----------------------------------------------------------------------------
@@ -135,6 +218,8 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 
 
 class AccessLog:
+    """One access-log line and the request metrics (by route template) per request."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -154,6 +239,10 @@ class AccessLog:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            seconds = time.perf_counter() - start
+            with contextlib.suppress(Exception):  # metrics never break a response
+                route = route_template(scope)
+                metrics.count_request(route, scope["method"], status, seconds)
             client = scope.get("client") or ("-", 0)
             access_log.info(
                 '%s "%s %s" %d %.0fms',
@@ -161,8 +250,19 @@ class AccessLog:
                 scope["method"],
                 scope["path"],
                 status,
-                (time.perf_counter() - start) * 1000,
+                seconds * 1000,
             )
+
+
+def route_template(scope: Scope) -> str:
+    """The path pattern of the route that answered (``/api/v1/ocr/{uuid}/``), so metric
+    labels stay few; ``unmatched`` for a path no route has."""
+    app = scope.get("app")
+    for route in getattr(getattr(app, "router", None), "routes", []):
+        match, _ = route.matches({**scope, "type": "http"})
+        if match != Match.NONE:
+            return str(getattr(route, "path", "") or "unmatched")
+    return "unmatched"
 
 
 # -- lifespan ---------------------------------------------------------------------------
@@ -178,6 +278,7 @@ def start_state(settings: Settings, registry: Registry, warm: bool = True) -> Se
     from ocrkit.pipeline import make_executor
     from ocrkit.store import Store
 
+    log.debug("settings: %r", settings)  # secrets show as *** (Settings.__repr__)
     _private_dir(settings.data_dir)
     _private_dir(settings.uploads_dir)
     _private_dir(settings.results_dir)
@@ -244,22 +345,25 @@ def create_app(
 
     settings = settings or load_settings()
     registry = registry or get_registry()
+    services = plugin_services(registry)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         st = await anyio.to_thread.run_sync(start_state, settings, registry, warm_workers)
         app.state.ocrkit = st
         sweeper = asyncio.create_task(_sweeper(st))
+        running = await _start_services(app, services)
         try:
             yield
         finally:
+            await running.aclose()
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
             await anyio.to_thread.run_sync(stop_state, st)
 
     app = Starlette(
-        routes=[*plugin_routes(registry), *core_routes()],
+        routes=merge_methods([*plugin_routes(registry), *core_routes()]),
         exception_handlers={
             OcrkitError: _ocrkit_error,
             HTTPException: _http_error,
@@ -270,6 +374,7 @@ def create_app(
     )
     app.router.redirect_slashes = False
     app.add_middleware(AccessLog)
+    app.add_middleware(RequestId)  # outermost: every log line of the request has its id
     app.state.settings = settings
     app.state.registry = registry
     return app

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ocrkit.errors import OcrkitError, storage_error
+from ocrkit.server import metrics
 from ocrkit.server.scheduler import Scheduler
 
 if TYPE_CHECKING:
@@ -127,7 +128,10 @@ class JobService:
         def on_page(page: Page) -> None:
             if uuid in self._cancelled:
                 raise JobCancelled(uuid)
-            self.store.save_page(uuid, page, tier=self.billing_tier(page))
+            billed = self.billing_tier(page)
+            self.store.save_page(uuid, page, tier=billed)
+            seconds = getattr(page, "wall_seconds", None)
+            metrics.count_page(billed, page.engine, "done", seconds)
             with self._lock:
                 self.progress[uuid] = self.progress.get(uuid, 0) + 1
 
@@ -146,6 +150,7 @@ class JobService:
                 registry=self.registry,
                 filename=stored.job.filename,
                 settings=self.settings,
+                engine_options=opts.get("engine_options"),
             )
         except BaseException as exc:
             self._after_error(uuid, upload, exc)
@@ -207,6 +212,7 @@ class JobService:
             self._discard(uuid)
             return
         self.store.finish_job(job)
+        metrics.count_job(job.tier or "cpu", "done")
         self.progress.pop(uuid, None)
 
     def _heal_pool(self) -> None:
@@ -241,6 +247,7 @@ class JobService:
             with contextlib.suppress(FileNotFoundError):
                 Path(stored.upload_path).unlink()
         self.store.finish_job(job)
+        metrics.count_job(job.tier or "cpu", "failed")
         self.progress.pop(uuid, None)
 
     # -- deleting -----------------------------------------------------------------------

@@ -30,6 +30,8 @@ class Upload:
     """What the submit form carried: its text fields and the file written to ``path``."""
 
     fields: dict[str, str] = field(default_factory=dict)
+    # Every value of each text field, in order (``fields`` keeps the last one).
+    lists: dict[str, list[str]] = field(default_factory=dict)
     path: Path | None = None
     filename: str | None = None
     size: int = 0
@@ -106,7 +108,9 @@ class _Collector:
     def on_part_end(self) -> None:
         if not self._is_file:
             try:
-                self.upload.fields[self._name] = self._data.decode("utf-8")
+                value = self._data.decode("utf-8")
+                self.upload.fields[self._name] = value
+                self.upload.lists.setdefault(self._name, []).append(value)
             except UnicodeDecodeError:
                 raise BadInput(f"form field {self._name!r} is not UTF-8 text") from None
 

@@ -345,6 +345,13 @@ def _operations(registry: Registry) -> dict[str, dict[str, Any]]:
             "tool": {"type": "string", **({"enum": tools} if tools else {})},
             "translate_to": {"type": "string", "description": "target language code"},
             "engine": {"type": "string", "enum": sorted(registry.engines)},
+            "engine_option": {
+                "type": "array",
+                "items": {"type": "string", "pattern": "^[^=]+=.*$"},
+                "description": "The engine's own options as KEY=VALUE, the field repeated "
+                "for several (Tesseract: psm=6, c=tessedit_char_whitelist=0123456789); "
+                "`ocrkit engines --json` lists each engine's",
+            },
         },
     }
     return {
@@ -586,7 +593,9 @@ def iter_routes(routes: Sequence[BaseRoute], prefix: str = "") -> list[tuple[str
     return out
 
 
-def openapi_document(routes: Sequence[BaseRoute], registry: Registry) -> dict[str, Any]:
+def openapi_document(
+    routes: Sequence[BaseRoute], registry: Registry, source: str = "/source"
+) -> dict[str, Any]:
     paths = _operations(registry)
     known = {canonical(p) for p in paths}
     for path, methods in iter_routes(routes):
@@ -604,9 +613,13 @@ def openapi_document(routes: Sequence[BaseRoute], registry: Registry) -> dict[st
         "openapi": "3.1.0",
         "info": {
             "title": "ocrkit OCR API",
-            "version": getattr(ocrkit, "__version__", "0.1.0"),
+            "version": ocrkit.__version__,
             "description": "OCR.chat-compatible API served by `ocrkit serve`. Every path "
-            'also answers without its trailing slash. Errors are {"detail": ...}.',
+            'also answers without its trailing slash. Errors are {"detail": ...}.\n\n'
+            "ocrkit is Apache-2.0 and is built on PyMuPDF (AGPL-3.0): the source of this "
+            f"server is at [{source}]({source}).",
+            "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
+            "x-source": source,
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}, {"api_token": []}, {}],

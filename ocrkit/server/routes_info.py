@@ -1,22 +1,26 @@
-"""Routes about the service itself: usage, health, metrics, the OpenAPI document, docs."""
+"""Routes about the service itself: usage, health, metrics, the OpenAPI document, docs,
+the source offer."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from ocrkit.server.auth import get_caller
+from ocrkit.server.metrics import exposition
 from ocrkit.server.openapi import openapi_document
 from ocrkit.server.routes_ocr import state
 
-run = anyio.to_thread.run_sync
+if TYPE_CHECKING:
+    from ocrkit.settings import Settings
 
-# Label names for the nested counts of Store.counts().
-_LABELS = {"jobs": "status", "pages": "source"}
+run = anyio.to_thread.run_sync
 
 
 async def usage(request: Request) -> Response:
@@ -46,40 +50,84 @@ async def health(request: Request) -> Response:
     return JSONResponse(body)
 
 
-def _metric_lines(name: str, value: Any, label: str) -> list[str]:
-    if isinstance(value, dict):
-        lines = [f"# TYPE ocrkit_{name} gauge"]
-        for key, n in sorted(value.items()):
-            if isinstance(n, int | float):
-                lines.append(f'ocrkit_{name}{{{label}="{key}"}} {n}')
-        return lines
-    if isinstance(value, int | float):
-        return [f"# TYPE ocrkit_{name} gauge", f"ocrkit_{name} {value}"]
-    return []
-
-
 async def metrics(request: Request) -> Response:
-    """GET /metrics: Prometheus text exposition."""
+    """GET /metrics: Prometheus text exposition (see :mod:`ocrkit.server.metrics`)."""
     st = state(request)
-    counts = await run(st.store.counts)
-    lines: list[str] = []
-    for name, value in sorted(counts.items()):
-        lines += _metric_lines(name, value, _LABELS.get(name, "kind"))
+    snapshot: dict[str, Any] = dict(await run(st.store.counts))
     sched = st.jobs.scheduler
-    lines += _metric_lines("queue_depth", await run(sched.depth), "")
-    lines += _metric_lines("jobs_running", await run(sched.running), "")
-    for gauge, n in sorted((await run(st.jobs.extra_metrics)).items()):
-        lines += _metric_lines(gauge, n, "")
-    return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+    snapshot["queue_depth"] = await run(sched.depth)
+    snapshot["jobs_running"] = await run(sched.running)
+    snapshot.update(await run(st.jobs.extra_metrics))
+    body, content_type = await run(exposition, snapshot)
+    return Response(body, media_type=content_type)
 
 
 async def openapi(request: Request) -> Response:
     """GET /api/v1/openapi.json: this API as an OpenAPI 3.1 document."""
     st = state(request)
-    return JSONResponse(openapi_document(request.app.routes, st.registry))
+    doc = openapi_document(request.app.routes, st.registry, source_url(st.settings))
+    return JSONResponse(doc)
+
+
+def source_url(settings: Settings) -> str:
+    return settings.source_url or "/source"
+
+
+# Swagger UI, vendored from the swagger-ui-dist npm package (static/swagger/VERSION).
+DOCS_FILES = {
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "favicon-32x32.png": "image/png",
+    "LICENSE": "text/plain; charset=utf-8",
+    "NOTICE": "text/plain; charset=utf-8",
+    "THIRD-PARTY-LICENSES.txt": "text/plain; charset=utf-8",
+    "VERSION": "text/plain; charset=utf-8",
+}
+# Scripts from this server only; Swagger UI sets inline styles, so style-src allows them.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+DOCS_HEADERS = {
+    "Content-Security-Policy": DOCS_CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-cache",
+}
+
+
+@lru_cache(maxsize=len(DOCS_FILES) + 2)
+def _static(name: str) -> bytes:
+    return resources.files("ocrkit.server").joinpath("static", name).read_bytes()
 
 
 async def docs(request: Request) -> Response:
-    """GET /api/v1/docs: a small static page rendering the OpenAPI document."""
-    html = resources.files("ocrkit.server").joinpath("static/docs.html").read_text("utf-8")
-    return HTMLResponse(html)
+    """GET /api/v1/docs (and /docs): Swagger UI on this server's OpenAPI document."""
+    return Response(
+        _static("docs.html"), media_type="text/html; charset=utf-8", headers=DOCS_HEADERS
+    )
+
+
+async def docs_file(request: Request) -> Response:
+    """GET /api/v1/docs/<name>: Swagger UI's files and the page's start script."""
+    name = request.path_params["name"]
+    if name == "docs.js":
+        data, media_type = _static("docs.js"), "text/javascript; charset=utf-8"
+    elif name in DOCS_FILES:
+        data, media_type = _static(f"swagger/{name}"), DOCS_FILES[name]
+    else:
+        raise HTTPException(404, "no such file")
+    return Response(data, media_type=media_type, headers=DOCS_HEADERS)
+
+
+async def source(request: Request) -> Response:
+    """GET /source: the source of the ocrkit this server runs (see ocrkit.server.source)."""
+    from ocrkit.server import source as src
+
+    st = state(request)
+    if st.settings.source_url:
+        return RedirectResponse(st.settings.source_url, status_code=302)
+    data = await run(src.archive)
+    headers = {"Content-Disposition": 'attachment; filename="ocrkit-source.tar.gz"'}
+    return Response(data, media_type="application/gzip", headers=headers)

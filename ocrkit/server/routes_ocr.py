@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 run = anyio.to_thread.run_sync
 log = logging.getLogger("ocrkit.server")
+submit_log = logging.getLogger("ocrkit.server.submit")
 
 
 def state(request: Request) -> ServerState:
@@ -102,7 +103,13 @@ async def submit(request: Request) -> Response:
         misplaced = [f for f in upload.file_fields if f in FIELDS]
         if misplaced:
             raise BadInput(f"field {misplaced[0]!r} must be a text value, not a file")
-        opts = await run(parse_options, upload.fields, st.registry, st.settings)
+        opts = await run(
+            parse_options,
+            upload.fields,
+            st.registry,
+            st.settings,
+            upload.lists.get("engine_option"),
+        )
         kind, pages = await run(count_pages, dest, st.settings.max_upload_bytes)
         cap = await run(st.store.max_file_pages, caller)
         if pages > cap:
@@ -134,6 +141,7 @@ async def submit(request: Request) -> Response:
         with contextlib.suppress(Exception):
             await run(st.store.release, uuid)  # a reservation made before the failure
         raise
+    submit_log.info("job %s accepted: %s, %d page(s), tier %s", uuid, kind, pages, opts.tier)
     # In a thread: the scale-out scheduler moves the upload into the shared store here.
     await run(st.jobs.scheduler.submit, uuid, priority)
     if pages > st.settings.inline_max_pages:

@@ -10,19 +10,6 @@ from pathlib import Path
 import click
 
 
-def _log_setup() -> None:
-    """Server and access logs on stderr at INFO (the CLI keeps ``ocrkit`` at WARNING)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    for name in ("ocrkit.server", "ocrkit.access"):
-        logger = logging.getLogger(name)
-        if not logger.handlers:
-            logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-
-
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
@@ -53,12 +40,33 @@ def _log_setup() -> None:
     "[default: OCRKIT_DATABASE_URL, else SQLite in the data dir].",
 )
 @click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default=None,
+    help="Log level of ocrkit and uvicorn [default: OCRKIT_LOG_LEVEL, else info].",
+)
+@click.option(
     "--get",
     "get_path",
     metavar="PATH",
     default=None,
     help="Answer one GET request for PATH in-process, print the body and exit "
     "(exit status 1 when the answer is an error).",
+)
+@click.option(
+    "--watch",
+    "watch",
+    multiple=True,
+    metavar="IN_DIR:OUT_DIR",
+    help="Also OCR every file dropped into IN_DIR, outputs to OUT_DIR, on the server's "
+    "page workers (see `ocrkit watch`; repeatable).",
+)
+@click.option(
+    "--watch-format",
+    "watch_formats",
+    multiple=True,
+    metavar="FORMAT",
+    help="Output format(s) of the watched folders [default: txt].",
 )
 def serve(
     host: str,
@@ -67,7 +75,10 @@ def serve(
     data_dir: Path | None,
     broker: str | None,
     database: str | None,
+    log_level: str | None,
     get_path: str | None,
+    watch: tuple[str, ...] = (),
+    watch_formats: tuple[str, ...] = (),
 ) -> None:
     """Serve the OCR API (OCR.chat-compatible) on the embedded default: a SQLite store
     and in-process page workers. With --broker (and --database), the API enqueues pages
@@ -76,7 +87,11 @@ def serve(
     from ocrkit.settings import load_settings
 
     settings = load_settings(
-        workers=workers, data_dir=data_dir, broker_url=broker, database_url=database
+        workers=workers,
+        data_dir=data_dir,
+        broker_url=broker,
+        database_url=database,
+        log_level=log_level,
     )
     if get_path is not None:
         app = create_app(settings, warm_workers=False)
@@ -90,16 +105,29 @@ def serve(
         sys.exit(0 if response.status_code < 400 else 1)
     import uvicorn
 
+    from ocrkit.server import logs
+
+    logs.configure(settings.log_level, settings.log_format)
     app = create_app(settings)
-    _log_setup()
-    click.echo(f"ocrkit: serving on http://{host}:{port} (data in {settings.data_dir})", err=True)
+    if watch:
+        from ocrkit.watch import folders_option
+
+        app.state.watch_folders = folders_option(watch, watch_formats, app.state.registry)
+    log = logging.getLogger("ocrkit.server")
+    log.info("serving on http://%s:%d (data in %s)", host, port, settings.data_dir)
     if settings.broker_url:
         from ocrkit.server.worker import safe_url
 
-        click.echo(
-            f"ocrkit: pages go to queue workers via {safe_url(settings.broker_url)}", err=True
-        )
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
+        log.info("pages go to queue workers via %s", safe_url(settings.broker_url))
+    # log_config=None: uvicorn keeps the handler logs.configure installed (one format).
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        access_log=False,
+        log_config=None,
+        log_level=settings.log_level,
+    )
 
 
 if __name__ == "__main__":

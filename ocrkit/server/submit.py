@@ -7,9 +7,9 @@ are counted from the PDF's page tree or the image's frames. A problem is an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ocrkit.errors import BadOption, OcrkitError
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from ocrkit.settings import Settings
 
 TIERS = ("cpu", "vlm")
-FIELDS = ("tier", "language", "tool", "translate_to", "engine")
+FIELDS = ("tier", "language", "tool", "translate_to", "engine", "engine_option")
 
 
 @dataclass
@@ -28,24 +28,41 @@ class Options:
     tool: str | None = None
     translate_to: str | None = None
     engine: str | None = None
+    # The engine's own options (``engine_option`` fields, KEY=VALUE), validated.
+    engine_options: dict[str, Any] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, str | None]:
-        return {
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "tier": self.tier,
             "language": self.language,
             "tool": self.tool,
             "translate_to": self.translate_to,
             "engine": self.engine,
         }
+        if self.engine_options:
+            out["engine_options"] = self.engine_options
+        return out
 
 
-def parse_options(fields: dict[str, str], registry: Registry, settings: Settings) -> Options:
+def parse_options(
+    fields: dict[str, str],
+    registry: Registry,
+    settings: Settings,
+    engine_option: list[str] | None = None,
+) -> Options:
     """Validate the submit fields against the registry (400 on a bad value; fields this
-    API does not define are ignored, as most form handlers do)."""
+    API does not define are ignored, as most form handlers do). ``engine_option`` holds
+    every value of the repeatable ``engine_option`` field."""
     from ocrkit.settings import using
 
     with using(settings):  # engines' and tools' availability() read settings.current()
-        return _parse_options(fields, registry, settings)
+        opts = _parse_options(fields, registry, settings)
+        if engine_option:
+            from ocrkit import engine_options
+
+            name = opts.engine or _engine_name(opts, registry, settings)
+            opts.engine_options = engine_options.check(registry.engine(name), engine_option)
+        return opts
 
 
 def _parse_options(fields: dict[str, str], registry: Registry, settings: Settings) -> Options:
@@ -86,7 +103,14 @@ def _parse_options(fields: dict[str, str], registry: Registry, settings: Setting
 
 
 def _check_engine(opts: Options, codes: list[str], registry: Registry, settings: Settings) -> None:
-    """The engine that will run exists and reads the languages asked for."""
+    """The engine that will run exists. A language without an installed model is no
+    error: text-layer pages need none, and a page needing OCR is read with language=auto
+    and a warning (ocrkit.pipeline)."""
+    registry.engine(_engine_name(opts, registry, settings))
+    del codes
+
+
+def _engine_name(opts: Options, registry: Registry, settings: Settings) -> str:
     if opts.engine is not None:
         name = opts.engine
     else:
@@ -101,13 +125,7 @@ def _check_engine(opts: Options, codes: list[str], registry: Registry, settings:
                     "OCRKIT_VLM_MODEL, or OCRKIT_VLM_FALLBACK=cpu to use the cpu pipeline"
                 ) from None
             name = registry.default_engine("cpu")
-    have = registry.engine(name).languages()
-    missing = [c for c in codes if have and c not in have]
-    if missing:
-        raise BadOption(
-            f"language(s) {', '.join(missing)} not installed for engine {name!r}; "
-            f"installed: {', '.join(have)}"
-        )
+    return name
 
 
 def count_pages(path: Path, max_bytes: int) -> tuple[str, int]:

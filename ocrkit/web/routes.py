@@ -26,6 +26,7 @@ from ocrkit.web import pages
 from ocrkit.web import security as sec
 from ocrkit.web.accounts import WebAccounts, WebUser, check_password, normalise_email
 from ocrkit.web.options import options
+from ocrkit.web.render import render_page
 
 if TYPE_CHECKING:
     from ocrkit.server.app import ServerState
@@ -37,7 +38,6 @@ STATIC = {
     "index.html": "text/html; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
-    "markdown.js": "text/javascript; charset=utf-8",
     "account.js": "text/javascript; charset=utf-8",
     "favicon.svg": "image/svg+xml",
 }
@@ -323,6 +323,7 @@ def web_routes() -> list[Route]:
     """The page, its files and the account pages (HTML; not in the OpenAPI document)."""
     return [
         Route("/", index, methods=["GET"], include_in_schema=False),
+        Route("/web/render/{uuid}/{index:int}", render_page, include_in_schema=False),
         Route("/web/{name}", static, methods=["GET"], include_in_schema=False),
         *_both("/signup", signup_form, ["GET"]),
         *_both("/signup", signup, ["POST"]),

@@ -14,13 +14,15 @@ Keeping the model resident (tesserocr) is not worth a compiled dependency: a who
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import tempfile
 import unicodedata
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ocrkit import hookimpl
+from ocrkit.engine_options import EngineOption
 from ocrkit.errors import EngineFailed, EngineUnavailable
 from ocrkit.hookspecs import Engine, PageResult
 from ocrkit.languages import require_tesseract, tesseract_languages
@@ -73,6 +75,25 @@ class TesseractEngine(Engine):
     name = "tesseract"
     tier = "cpu"
     description = "Tesseract LSTM (local, fast; printed text in 100+ languages)"
+    accepts_options = True
+    engine_options = (
+        EngineOption(
+            "psm",
+            "int",
+            "page segmentation mode, Tesseract's --psm (default: 3, a lone line 7, and 6 "
+            "when 3 finds nothing); see `tesseract --help-psm`",
+            minimum=0,
+            maximum=13,
+        ),
+        EngineOption(
+            "c",
+            "str",
+            "a Tesseract variable as VAR=VALUE, Tesseract's -c (repeatable), e.g. "
+            "c=tessedit_char_whitelist=0123456789",
+            repeatable=True,
+            pattern=r"[A-Za-z_][A-Za-z0-9_]*=.*",
+        ),
+    )
 
     def languages(self) -> list[str]:
         return [c for c in tesseract_languages() if c != "osd"]
@@ -84,13 +105,21 @@ class TesseractEngine(Engine):
             return False, "tesseract has no language data (apt-get install tesseract-ocr-eng)"
         return True, ""
 
-    def recognize(self, image: Image.Image, *, languages: list[str], dpi: int) -> PageResult:
+    def recognize(
+        self,
+        image: Image.Image,
+        *,
+        languages: list[str],
+        dpi: int,
+        options: dict[str, Any] | None = None,
+    ) -> PageResult:
         os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+        user = dict((options or {}).get("engine_options") or {})
         langs = languages or ["eng"]
         require_tesseract(langs)
         if image.mode not in ("1", "L", "RGB"):
             image = image.convert("RGB")
-        blocks = _read(image, langs, dpi)
+        blocks = _read(image, langs, dpi, user)
         from PIL.Image import Resampling
 
         pixels = image.width * image.height
@@ -100,23 +129,30 @@ class TesseractEngine(Engine):
             # better reading, its boxes scaled back to this image.
             k = UPSCALE if pixels <= TINY_PIXELS else 2
             big = image.resize((image.width * k, image.height * k), Resampling.LANCZOS)
-            upscaled = [_scaled(b, 1 / k) for b in _read(big, langs, dpi * k)]
+            upscaled = [_scaled(b, 1 / k) for b in _read(big, langs, dpi * k, user)]
             if _score(upscaled) > _score(blocks):
                 blocks = upscaled
         return PageResult(blocks=blocks)
 
 
-def _read(image: Image.Image, langs: list[str], dpi: int) -> list[Block]:
+def _read(
+    image: Image.Image, langs: list[str], dpi: int, user: dict[str, Any] | None = None
+) -> list[Block]:
+    """Tesseract's lines; ``user`` holds the engine options (``psm``, ``c``)."""
+    user = user or {}
+    extra = " ".join(f"-c {shlex.quote(v)}" for v in user.get("c", []))
     with tempfile.TemporaryDirectory(prefix="ocrkit-tess-") as tmp:
         # Uncompressed PNM (PGM/PPM): Leptonica reads it directly, and it costs no zlib
         # work (a PNG of a colour A4 page took ~0.5 s to write).
         path = Path(tmp) / "page.pnm"
         image.save(path, format="PPM")
-        blocks = _run(path, langs, LINE_PSM if single_line(image) else PSM, dpi)
+        if "psm" in user:  # the user's choice, no fallback
+            return _run(path, langs, int(user["psm"]), dpi, extra)
+        blocks = _run(path, langs, LINE_PSM if single_line(image) else PSM, dpi, extra)
         if not blocks:
             # PSM 3 finds no text block in a lone word or line with wide margins (the
             # corpus's 600x200 Arabic word); one uniform block (PSM 6) reads it.
-            blocks = _run(path, langs, FALLBACK_PSM, dpi)
+            blocks = _run(path, langs, FALLBACK_PSM, dpi, extra)
     return blocks
 
 
@@ -161,10 +197,10 @@ def single_line(image: Image.Image) -> bool:
     return bands == 1
 
 
-def _run(path: Path, langs: list[str], psm: int, dpi: int) -> list[Block]:
+def _run(path: Path, langs: list[str], psm: int, dpi: int, extra: str = "") -> list[Block]:
     import pytesseract
 
-    config = f"--psm {psm} --dpi {dpi_hint(dpi)}"
+    config = f"--psm {psm} --dpi {dpi_hint(dpi)} {extra}".strip()
     try:
         tsv = pytesseract.image_to_data(str(path), lang="+".join(langs), config=config)
     except pytesseract.TesseractNotFoundError as exc:

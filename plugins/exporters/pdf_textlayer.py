@@ -40,6 +40,7 @@ GLYPHLESS_TTF = base64.b64decode(
 FONT_NAME = "OcrkitGlyphless"
 CHAR_WIDTH = 0.5  # em
 FONT_RES = "OcrkitF0"  # the resource name pages use for the font
+RLM = "\u200f"  # RIGHT-TO-LEFT MARK
 
 
 def _tounicode_cmap() -> bytes:
@@ -128,8 +129,20 @@ def content_stream(blocks: Iterable[Block], matrix: pymupdf.Matrix, font: str = 
         if not block.words and block.bbox is not None:  # no word boxes: text over the line
             ops.extend(_word(block.text, block.bbox, font))
         words = block.words
-        if is_rtl(block.text):  # visual order: left to right across the line
-            words = sorted(words, key=lambda w: w.bbox[0])
+        if is_rtl(block.text) and words:
+            # A right-to-left line is one run over the line's box, in visual order:
+            # extractors (PyMuPDF, pdftotext) reverse a run back to logical order, but
+            # split a line drawn word by word wherever two word boxes overlap (Arabic
+            # word boxes from OCR often do) and then emit the pieces in the wrong order.
+            box = [
+                min(w.bbox[0] for w in words),
+                min(w.bbox[1] for w in words),
+                max(w.bbox[2] for w in words),
+                max(w.bbox[3] for w in words),
+            ]
+            text = " ".join(w.text.strip() for w in words if w.text.strip())
+            ops.extend(_word(text, box, font))
+            continue
         for w in words:
             ops.extend(_word(w.text, w.bbox, font))
     ops.append("ET Q")
@@ -143,13 +156,22 @@ def _word(text: str, bbox: list[float], font: str) -> list[str]:
         return []
     x0, y0, x1, y1 = bbox
     size = max(y1 - y0, 1.0)
-    n = sum(ord(c) <= 0xFFFF and not _is_zero_width(c) for c in text) or 1
+    n = (
+        sum(
+            ord(c) <= 0xFFFF and not _is_zero_width(c) and unicodedata.category(c) != "Cf"
+            for c in text
+        )
+        or 1
+    )
     scale = 100.0 * max(x1 - x0, 1.0) / (n * CHAR_WIDTH * size)
     # The pixel space has y down: flip the text matrix so glyphs stand upright.
     # Right-to-left words are written in visual order, as PDF producers do; viewers
     # and extractors apply the bidi algorithm to get the logical order back.
     if is_rtl(text):
-        code = _hex(visual_order(text))
+        # A right-to-left mark at each end: punctuation at the line's ends (the full
+        # stop, shown at the far left) is then between strong right-to-left characters,
+        # and PyMuPDF (MuPDF's bidi) as well as pdftotext put it back at the logical end.
+        code = _hex(RLM + visual_order(text) + RLM)
     return [
         f"/{font} {_f(size)} Tf {_f(scale)} Tz 1 0 0 -1 {_f(x0)} {_f(y1)} Tm",
         f"<{code}0020> Tj",
@@ -167,12 +189,23 @@ def is_rtl(text: str) -> bool:
 
 
 def visual_order(text: str) -> str:
-    """A right-to-left word left to right as shown: runs of left-to-right characters
-    and digits keep their order, the rest is mirrored (the bidi algorithm, simplified
-    to one word)."""
+    """A right-to-left word or line left to right as shown: runs of left-to-right
+    characters and digits keep their order (with the spaces and punctuation between
+    two such runs: "PDF 2.0" inside Arabic), the rest is mirrored (the bidi algorithm,
+    simplified to a right-to-left paragraph)."""
+    kinds = [unicodedata.bidirectional(c) in ("L", "EN", "AN") for c in text]
+    # neutrals (spaces, punctuation) between two forward characters are forward too
+    strong = [
+        i
+        for i, c in enumerate(text)
+        if unicodedata.bidirectional(c) in ("L", "EN", "AN", "R", "AL")
+    ]
+    for a, b in zip(strong, strong[1:], strict=False):
+        if kinds[a] and kinds[b]:
+            for i in range(a + 1, b):
+                kinds[i] = True
     runs: list[tuple[bool, str]] = []
-    for c in text:
-        forward = unicodedata.bidirectional(c) in ("L", "EN", "AN")
+    for c, forward in zip(text, kinds, strict=True):
         if runs and runs[-1][0] == forward:
             runs[-1] = (forward, runs[-1][1] + c)
         else:

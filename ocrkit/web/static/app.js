@@ -12,6 +12,7 @@
     job: null,
     page: 0,
     images: new Map(), // page index -> object URL
+    markdown: new Map(), // "uuid/index" -> the page's Markdown as HTML (from the server)
     conversation: null,
     cited: null, // {page, snippet} to highlight
     pollTimer: null,
@@ -506,10 +507,32 @@
     return frag;
   }
 
-  function renderMarkdown(page) {
+  // The server renders the Markdown (markdown-it-py: raw HTML shown as text, links and
+  // images reduced to their text), so the page needs no Markdown parser; DOMParser
+  // builds the nodes without running anything.
+  async function renderMarkdown(page) {
     const box = $("view-md");
-    const md = page.markdown !== undefined ? page.markdown : pageCount() === 1 ? S.job.markdown : "";
-    box.replaceChildren(window.ocrkitMarkdown(md || page.text || ""));
+    const idx = page.index;
+    const key = S.job.uuid + "/" + idx;
+    let html = S.markdown.get(key);
+    if (html === undefined) {
+      box.replaceChildren();
+      try {
+        const resp = await fetch("/web/render/" + S.job.uuid + "/" + idx, { headers: headers() });
+        if (!resp.ok) throw new ApiError(resp.status, await parseBody(resp));
+        html = await resp.text();
+        S.markdown.set(key, html);
+      } catch (e) {
+        html = null;
+      }
+      if (!S.job || S.job.uuid + "/" + S.page !== key) return; // moved on meanwhile
+    }
+    if (html === null) {
+      box.textContent = page.markdown || page.text || "";
+    } else {
+      const doc = new DOMParser().parseFromString(html, "text/html");
+      box.replaceChildren(...doc.body.childNodes);
+    }
     if (page.tables && page.tables.length && !box.querySelector("table")) {
       box.appendChild(renderTables(page.tables));
     }

@@ -1,0 +1,1 @@
+"""Built-in integrations: the watched folder and the MCP server (issue 19)."""
