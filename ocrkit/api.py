@@ -54,11 +54,11 @@ class _Options:
 def _apply_preset(tool: Tool | None, opts: _Options) -> dict[str, Any]:
     """A tool's preset overrides options the caller left at their defaults; keys that
     are not pipeline options go to the tool."""
-    extra: dict[str, Any] = {}
+    # Whether the caller chose the engine (extract-tables then keeps its words; else
+    # the pipeline chooses the cpu reader per page: ocrkit.engine_choice).
+    extra: dict[str, Any] = {"engine_named": opts.engine is not None}
     if tool is None:
         return extra
-    # Whether the caller chose the engine (extract-tables then keeps its words).
-    extra["engine_named"] = opts.engine is not None
     defaults = {"engine": None, "tier": "cpu", "language": "auto", "dpi": 300, "force_ocr": False}
     for key, value in tool.preset.items():
         if key in defaults:
@@ -89,7 +89,7 @@ def _choose_engine(reg: Registry, opts: _Options, settings: Settings) -> tuple[s
     name = reg.default_engine("cpu")
     return name, [
         f"no vlm model server is configured (OCRKIT_VLM_BASE_URL): the page(s) were read "
-        f"by the cpu engine {name!r} instead"
+        f"by the cpu tier instead (engine {name!r}, or the reader each page's engine names)"
     ]
 
 
