@@ -854,7 +854,9 @@ def recognise(system: str, file: str, category: str, tess: str) -> dict[str, Any
         if system.startswith("ocrkit"):
             from ocrkit import api
 
-            engine = "rapidocr" if system == "ocrkit-rapidocr" else "tesseract"
+            engine: str | None = "rapidocr" if system == "ocrkit-rapidocr" else "tesseract"
+            if system == "ocrkit-default":
+                engine = None  # no engine named: ocrkit chooses per page (engine_choice)
             language = "auto" if system == "ocrkit-auto" else tess
             tool = "extract-tables" if system == "ocrkit-tables" else None
             job = api.ocr(path, engine=engine, language=language, jobs=1, tool=tool)
@@ -924,7 +926,16 @@ def bench_accuracy(samples: list[Sample], quick: bool) -> dict[str, Any]:
         # RapidOCR: ~20 s per dense page on one core, so a spread of samples per category
         "ocrkit-rapidocr": _pick(text_samples, all_cats, 1 if quick else 2, quick),
         "rapidocr": _pick(text_samples, all_cats, 1 if quick else 2, quick),
+        # no engine named: ocrkit picks the cpu reader per page (ocrkit.engine_choice)
+        "ocrkit-default": _pick(text_samples, all_cats, q, quick),
     }
+    # Handwriting: RapidOCR raw and through ocrkit on every sample (the baseline the
+    # default's choice is measured against, issue 17).
+    hw = [s for s in text_samples if s.category == "handwriting"]
+    if not quick:
+        for system in ("ocrkit-rapidocr", "rapidocr"):
+            have = {s.id for s in plan[system]}
+            plan[system] = plan[system] + [s for s in hw if s.id not in have]
     from ocrkit.plugins import get_registry
 
     has_tables = "extract-tables" in get_registry().tools
@@ -1048,6 +1059,8 @@ def bench_accuracy(samples: list[Sample], quick: bool) -> dict[str, Any]:
         "normalisation": (metrics.__doc__ or "").strip(),
         "systems": {
             "ocrkit-tesseract": "ocrkit, tesseract engine, the manifest's language",
+            "ocrkit-default": "ocrkit, no engine named (the reader chosen per page), the "
+            "manifest's language",
             "ocrkit-auto": "ocrkit, tesseract engine, language=auto",
             "ocrkit-rapidocr": "ocrkit, rapidocr engine",
             "ocrkit-tables": "ocrkit --tool extract-tables (cell accuracy vs .gt.csv)",
