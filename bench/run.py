@@ -5,7 +5,9 @@ instead, on the same pages in the same run, and write JSON, a Markdown table and
 
 Sections (all by default): startup, throughput, textlayer, memory, api, accuracy,
 languages (language=auto vs the right language per category: bench/languages.py),
-vlm_boxes (boxes for the vlm tier's lines: bench/vlm_boxes.py).
+vlm_boxes (boxes for the vlm tier's lines: bench/vlm_boxes.py), reading_order
+(Kendall tau of the line order vs the truth, ocrkit and raw Tesseract:
+bench/reading_order.py).
 Every figure is measured here; ratios between tools measured in the same run are what
 count (the machine may be shared, so absolute times are noisy).
 """
@@ -54,6 +56,7 @@ SECTIONS = (
     "tables",
     "chat",
     "vlm_boxes",
+    "reading_order",
 )
 ISO_TO_TESS = {
     "en": "eng",
@@ -1090,6 +1093,13 @@ def bench_chat(work: Path, quick: bool) -> dict[str, Any]:
     return chat_eval.evaluate(CORPUS, work / "chat", quick)
 
 
+def _reading_order(quick: bool) -> dict[str, Any]:
+    """Kendall tau of ocrkit's and raw Tesseract's line order (bench/reading_order.py)."""
+    from bench.reading_order import bench_reading_order
+
+    return bench_reading_order(quick)
+
+
 def _vlm_boxes(quick: bool) -> dict[str, Any]:
     """The vlm tier's line boxes (issue 21): bench/vlm_boxes.py."""
     from bench.vlm_boxes import bench_vlm_boxes
@@ -1161,6 +1171,7 @@ def main(argv: list[str] | None = None) -> int:
                 "tables": lambda: bench_tables(work, args.quick),
                 "chat": lambda: bench_chat(work, args.quick),
                 "vlm_boxes": lambda: _vlm_boxes(args.quick),
+                "reading_order": lambda: _reading_order(args.quick),
             }[name]
             result[name] = fn()
             result[name]["section_seconds"] = round(time.perf_counter() - t0, 1)
