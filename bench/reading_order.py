@@ -270,6 +270,22 @@ def _raw_tesseract(path: Path, lang: str, tmp: Path) -> str:
     return "\f".join(texts)
 
 
+def markdown(r: dict[str, Any]) -> list[str]:
+    """The section's lines for the bench report."""
+    out = [
+        "## Reading order: Kendall tau of the line order vs the truth",
+        "",
+        "| page | ocrkit tau | raw tesseract tau | lines matched (ocrkit / tesseract) |",
+        "|---|---|---|---|",
+    ]
+    for p in r.get("pages", []):
+        o, t = p["ocrkit"], p["tesseract"]
+        out.append(f"| {p['id']} | {o['tau']} | {t['tau']} | {o['matched']} / {t['matched']} |")
+    worse = r.get("ocrkit_worse_than_tesseract") or []
+    out += ["", f"Pages where ocrkit's order is worse than Tesseract's: {len(worse)}.", ""]
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
