@@ -88,7 +88,7 @@ def read(sample: dict[str, str], language: str) -> dict[str, Any]:
     """One sample with one language setting -> CER, CPU seconds, the models used."""
     os.environ["OMP_THREAD_LIMIT"] = "1"
     from ocrkit import api
-    from ocrkit.textmetrics import cer
+    from ocrkit.eval.textmetrics import cer
 
     truth = Path(sample["truth"]).read_text(encoding="utf-8")
     c0, t0 = _cpu(), time.perf_counter()
@@ -108,7 +108,7 @@ def read(sample: dict[str, str], language: str) -> dict[str, Any]:
 
 
 def _pair(sample: dict[str, str]) -> dict[str, Any]:
-    from ocrkit import languages
+    from ocrkit.lang import codes as languages
 
     right = "+".join(languages.resolve(sample["language"]))
     return {**sample, "right": read(sample, right), "auto": read(sample, "auto")}

@@ -1,6 +1,6 @@
 """Accuracy metrics of the benchmark: CER, WER and table cell accuracy.
 
-CER and WER are ``ocrkit.textmetrics``'s (the test suite's metric), with its
+CER and WER are ``ocrkit.eval.textmetrics``'s (the test suite's metric), with its
 ``transcription_marks`` folds on: corpus truth marks line-end hyphens with '¬' and
 superscripts with '^'.
 """
@@ -11,7 +11,7 @@ import csv
 import io
 from pathlib import Path
 
-from ocrkit import textmetrics
+from ocrkit.eval import textmetrics
 
 
 def normalise(text: str) -> str:

@@ -17,17 +17,17 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from ocrkit import inputs
-from ocrkit.errors import BadOption, EngineUnavailable
-from ocrkit.hookspecs import ExportContext, Tool
+from ocrkit.errors import BadOption
+from ocrkit.hookspecs import ExportContext
 from ocrkit.models import Job, Page
+from ocrkit.page import inputs
 from ocrkit.plugins import Registry, get_registry
-from ocrkit.settings import Settings, load_settings, using
+from ocrkit.settings import Settings, load_settings
 
 if TYPE_CHECKING:  # Pillow is imported only when pages are read
     from PIL import Image
@@ -40,69 +40,6 @@ SMALL_JOB_PAGES = 2
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-@dataclass
-class _Options:
-    engine: str | None
-    tier: str
-    language: str
-    dpi: int
-    force_ocr: bool
-
-
-def _apply_preset(tool: Tool | None, opts: _Options) -> dict[str, Any]:
-    """A tool's preset overrides options the caller left at their defaults; keys that
-    are not pipeline options go to the tool."""
-    # Whether the caller chose the engine (extract-tables then keeps its words; else
-    # the pipeline chooses the cpu reader per page: ocrkit.engine_choice).
-    extra: dict[str, Any] = {"engine_named": opts.engine is not None}
-    if tool is None:
-        return extra
-    defaults = {"engine": None, "tier": "cpu", "language": "auto", "dpi": 300, "force_ocr": False}
-    for key, value in tool.preset.items():
-        if key in defaults:
-            if getattr(opts, key) == defaults[key]:
-                setattr(opts, key, value)
-        else:
-            extra[key] = value
-    return extra
-
-
-def _choose_engine(reg: Registry, opts: _Options, settings: Settings) -> tuple[str, list[str]]:
-    """The engine name to run and any warnings (the vlm fallback)."""
-    if opts.tier not in TIERS:
-        raise BadOption(f"unknown tier {opts.tier!r}; choose from: {', '.join(TIERS)}")
-    if opts.engine:
-        reg.engine(opts.engine)  # unknown / unavailable -> clear error
-        return opts.engine, []
-    if opts.tier != "vlm":
-        return reg.default_engine(opts.tier), []
-    try:
-        return reg.default_engine("vlm"), []
-    except EngineUnavailable:
-        if settings.vlm_fallback == "off":
-            raise EngineUnavailable(
-                "tier=vlm needs a model server: set OCRKIT_VLM_BASE_URL (and OCRKIT_VLM_MODEL, "
-                "OCRKIT_VLM_API_KEY) to an OpenAI-compatible endpoint, or use tier=cpu"
-            ) from None
-    name = reg.default_engine("cpu")
-    return name, [
-        f"no vlm model server is configured (OCRKIT_VLM_BASE_URL): the page(s) were read "
-        f"by the cpu tier instead (engine {name!r}, or the reader each page's engine names)"
-    ]
-
-
-def _languages(reg: Registry, engine: str, language: str) -> list[str]:
-    """The job's languages as model names. A language the engine has no model for is
-    not an error here: pages kept from a PDF's text layer need none, and a page that
-    needs OCR is read with ``auto`` and a warning (ocrkit.pipeline)."""
-    from ocrkit import languages as langs
-
-    del reg, engine
-    if language.strip().lower() == "auto":
-        return langs.default_languages()
-    return langs.resolve(language)
 
 
 def ocr(
@@ -138,29 +75,24 @@ def ocr(
     With a process pool (``executor``, or ``jobs`` > 1), page workers use the default
     registry (installed plugins); ``registry`` is used in this process and for
     ``jobs=1``."""
-    from ocrkit import pipeline
+    from ocrkit.pipeline.plan import JobOptions, finish_job, plan
 
     reg = registry or get_registry()
     limits = limits or inputs.Limits()
     settings = settings or load_settings()
-    if not isinstance(dpi, int) or not 36 <= dpi <= 1200:
-        raise BadOption(f"dpi must be an integer between 36 and 1200, not {dpi!r}")
     if jobs is not None and jobs < 1:
         raise BadOption(f"jobs must be at least 1, not {jobs}")
-    with using(settings):  # plugins' availability() reads settings.current()
-        tool_obj = _tool(reg, tool)
-        opts = _Options(engine, tier, language, dpi, force_ocr)
-        tool_options = _apply_preset(tool_obj, opts)
-        engine_name, warnings = _choose_engine(reg, opts, settings)
-        if tool_obj is not None:
-            tool_obj.check_options({**tool_options, "translate_to": translate_to})
-        codes = _languages(reg, engine_name, opts.language)
-        from ocrkit import engine_options as eo
-
-        checked = eo.check(reg.engine(engine_name), engine_options)
-    tool_options.update(translate_to=translate_to, languages=codes, tier=opts.tier)
-    if checked:
-        tool_options["engine_options"] = checked
+    asked = JobOptions.from_call(
+        engine=engine,
+        tier=tier,
+        language=language,
+        tool=tool,
+        translate_to=translate_to,
+        dpi=dpi,
+        force_ocr=force_ocr,
+        engine_options=engine_options,
+    )
+    p = plan(asked, reg, settings)
     if filename is None and isinstance(source, str | os.PathLike):
         filename = Path(source).name
     job = Job(
@@ -169,11 +101,11 @@ def ocr(
         tool=tool,
         translate_to=translate_to,
         filename=filename,
-        dpi=opts.dpi,
+        dpi=int(p.options.dpi or dpi),
         created_at=_now(),
         status="processing",
     )
-    job.warnings.extend(warnings)
+    job.warnings.extend(p.warnings)
     if images_dir is not None:
         Path(images_dir).mkdir(parents=True, exist_ok=True)
     with inputs.open_source(source, limits) as path:
@@ -186,42 +118,19 @@ def ocr(
             on_start(len(indices))
         job.extra["input_pages"] = info.page_count
         job.warnings.extend(info.warnings)
-        template = pipeline.PageTask(
-            path=str(path),
-            kind=kind,
-            index=0,
-            dpi=opts.dpi,
-            engine=engine_name,
-            languages=tuple(codes),
-            auto_language=opts.language.strip().lower() == "auto",
+        template = p.page_task(
+            path,
+            kind,
             limits=limits,
             password=password,
-            force_ocr=opts.force_ocr,
-            tool=tool,
-            tool_options=tuple(tool_options.items()),
-            images_dir=str(images_dir) if images_dir is not None else None,
+            images_dir=images_dir,
             settings=settings,
         )
         tasks = (replace(template, index=i) for i in indices)
         job.pages = _run(tasks, len(indices), jobs, executor, reg, on_page, progress, filename)
-    for p in job.pages:
-        job.warnings.extend(f"page {p.index + 1}: {w}" for w in p.warnings)
-    job.finish()
-    if tool_obj is not None:
-        with using(settings):
-            job = tool_obj.process_job(job, tool_options)
+    job = finish_job(job, p, reg, settings)
     job.status, job.finished_at = "done", _now()
     return job
-
-
-def _tool(reg: Registry, name: str | None) -> Tool | None:
-    if not name:
-        return None
-    tool = reg.tool(name)
-    ok, reason = tool.availability()
-    if not ok:
-        raise EngineUnavailable(f"tool {name!r} is not available: {reason}")
-    return tool
 
 
 def _run(
@@ -234,7 +143,7 @@ def _run(
     progress: bool,
     filename: str | None,
 ) -> list[Page]:
-    from ocrkit import pipeline
+    from ocrkit.pipeline import pages as pipeline
 
     workers = min(jobs or os.cpu_count() or 1, max(n, 1))
     if jobs is None and n <= SMALL_JOB_PAGES:
@@ -246,7 +155,7 @@ def _run(
     callbacks = [on_page] if on_page else []
     bar = None
     if progress and sys.stderr.isatty():
-        from ocrkit.progress import Progress  # rich, imported only when drawn
+        from ocrkit.pipeline.progress import Progress  # rich, imported only when drawn
 
         bar = Progress(enabled=True).__enter__()
         bar.start(filename or "input")
@@ -333,8 +242,8 @@ def render_source_page(
     turn = int(page.extra.get("engine_rotation", 0)) if page is not None else 0
     img = img.rotate(-turn, expand=True) if turn else img
     angle = float(page.extra.get("deskew", 0.0) or 0.0) if page is not None else 0.0
-    if angle:  # the pipeline's deskew (ocrkit.orient): boxes refer to the levelled image
-        from ocrkit.orient import deskew
+    if angle:  # the pipeline's deskew (ocrkit.page.orient): boxes refer to the levelled image
+        from ocrkit.page.orient import deskew
 
         img = deskew(img, angle)
     return img

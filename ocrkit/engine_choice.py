@@ -8,7 +8,7 @@ no engine (``engine_named`` is False in the job's options) on the cpu tier:
   ``handwriting-to-text`` tool's preset, ``vlm_prompt="handwriting"``, running on the
   cpu tier because no model server is configured): RapidOCR reads it.
 * **after Tesseract's reading** (:func:`after`): the page looks like handwriting to
-  Tesseract's own reading, i.e. the reading that :mod:`ocrkit.readpage` settled on (upright, the
+  Tesseract's own reading, i.e. the reading that :mod:`ocrkit.page.read` settled on (upright, the
   right script's model) is unsure: its length-weighted word confidence is under
   :data:`HANDWRITING_CONFIDENCE` with some letters read. RapidOCR then reads the page
   too, and its reading replaces Tesseract's.
@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ocrkit.hookspecs import Engine
+    from ocrkit.page.read import Reading
     from ocrkit.plugins import Registry
-    from ocrkit.readpage import Reading
 
 # Tesseract's final word confidence (length-weighted) on the corpus: handwriting 0.07-0.43
 # on the tuning half (even positions of the handwriting samples sorted by id), every
@@ -70,7 +70,7 @@ def before(
 def after(reading: Reading, reg: Registry) -> tuple[Engine, str] | None:
     """The engine to read the page again with after the default engine's ``reading``,
     and why; None to keep the reading."""
-    from ocrkit.readpage import assess
+    from ocrkit.page.read import assess
 
     if reading.blank:
         return None
@@ -93,9 +93,9 @@ def read(
     options: dict[str, Any],
     reg: Registry,
 ) -> tuple[Reading, dict[str, str] | None]:
-    """:func:`ocrkit.readpage.read_page` with the engine chosen for the page: the
+    """:func:`ocrkit.page.read.read_page` with the engine chosen for the page: the
     reading, and ``{"engine": name, "why": ...}`` when it is not ``engine``'s."""
-    from ocrkit.readpage import assess, read_page
+    from ocrkit.page.read import assess, read_page
 
     pre = before(options, languages, reg)
     if pre is not None:

@@ -83,8 +83,8 @@ def register_routes(register: Callable[[BaseRoute], None]) -> None:
     """Add routes to the ``ocrkit serve`` web application.
 
     Call ``register(route)`` with a :class:`starlette.routing.Route` (or ``Mount``).
-    Plugin routes are added before the core routes (as datasette does), so the chat
-    routes and the web page plug in the same way a third-party route does.
+    Plugin routes are added before the core routes (as datasette does), so a plugin
+    may answer a path the core also has.
     """
 
 
@@ -166,12 +166,12 @@ class Engine:
     # re-reads a page with other models (RapidOCR); False: languages select models.
     multilingual: ClassVar[bool] = False
     # Below this length-weighted word confidence a cpu engine's first reading is suspect
-    # and the pipeline asks Tesseract OSD whether the page is turned (ocrkit.readpage).
+    # and the pipeline asks Tesseract OSD whether the page is turned (ocrkit.page.read).
     upright_confidence: ClassVar[float] = 0.6
 
     def languages(self) -> list[str]:
         """Language codes this engine can read now (ocrkit canonical codes, see
-        :mod:`ocrkit.languages`). An empty list means "any": the engine decides."""
+        :mod:`ocrkit.lang.codes`). An empty list means "any": the engine decides."""
         return []
 
     def availability(self) -> tuple[bool, str]:

@@ -204,11 +204,10 @@ class Job:
         return cls(**kw)
 
     def finish(self) -> None:
-        """Recompute the job-level fields from its pages (text, markdown, confidence)."""
-        from ocrkit import layout  # running headers/footers need all pages
-
+        """Recompute the job-level fields from its pages (text, markdown, confidence,
+        engines, languages). Pure data: the layout across pages (running headers) is
+        :func:`ocrkit.pipeline.plan.finish_job`'s, which calls this afterwards."""
         self.pages.sort(key=lambda p: p.index)
-        layout.finish_job(self)
         self.page_count = max(self.page_count, len(self.pages))
         self.pages_done = len(self.pages)
         self.text = (

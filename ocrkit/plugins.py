@@ -214,6 +214,13 @@ def get_registry() -> Registry:
     return _default
 
 
+def get_engine(name: str) -> Engine | None:
+    """The installed engine called ``name`` (of the default registry), or None. For
+    plugins that use another engine: the vlm engine asks ``tesseract`` for word boxes.
+    Check ``availability()`` before calling it."""
+    return get_registry().engines.get(name)
+
+
 def reset_registry() -> None:
     """Forget the cached default registry (tests change OCRKIT_LOAD_PLUGINS)."""
     global _default

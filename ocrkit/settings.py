@@ -219,7 +219,7 @@ def _check(name: str, value: Any, where: str) -> None:
     elif name in CHOICES and value not in CHOICES[name]:
         raise BadOption(f"{where}: must be one of {', '.join(CHOICES[name])}")
     elif name == "default_language":
-        from ocrkit.languages import resolve
+        from ocrkit.lang.codes import resolve
 
         try:
             resolve(value)

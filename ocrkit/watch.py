@@ -233,7 +233,7 @@ class Watcher:
         if o.get("tool"):
             reg.tool(o["tool"])
         if o.get("language") and o["language"] != "auto":
-            from ocrkit.languages import resolve
+            from ocrkit.lang.codes import resolve
 
             resolve(o["language"])
         try:
@@ -249,7 +249,7 @@ class Watcher:
         self.lock.acquire()
         self.recover()
         if self.executor is None and (self.jobs or 2) > 1:
-            from ocrkit.pipeline import make_executor
+            from ocrkit.pipeline.pages import make_executor
 
             self.executor = self._own_pool = make_executor(self.jobs)
         self._runners = ThreadPoolExecutor(
@@ -384,10 +384,24 @@ class Watcher:
             self.process(path)
         except Exception:
             log.exception("watch: %s: unexpected failure; it stays in %s", path.name, self.in_dir)
+            self._heal_pool()
         finally:
             with self._guard:
                 self._busy.discard(path.name)
                 self._seen.pop(path.name, None)
+
+    def _heal_pool(self) -> None:
+        """A page worker that died (the OOM killer, a crashing engine) breaks a process
+        pool for good: replace our own pool so the file is read again next time."""
+        with self._guard:
+            pool = self._own_pool
+            if pool is None or pool is not self.executor or not _pool_broken(pool):
+                return
+            from ocrkit.pipeline import make_executor
+
+            self.executor = self._own_pool = make_executor(self.jobs)
+        log.warning("a page worker died; the worker pool was restarted")
+        pool.shutdown(wait=False, cancel_futures=True)
 
     def process(self, path: Path) -> None:
         """OCR one input and publish its outputs (or its failure)."""

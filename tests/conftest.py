@@ -12,8 +12,8 @@ import leaks  # noqa: E402  (what the tests start, they stop: see tests/leaks.py
 import pytest
 
 # The metric (NFKC, folded quotes/dashes, whitespace collapsed; character edits over the
-# truth's length) is ocrkit.textmetrics's: tests, autobench and `make bench` agree.
-from ocrkit.textmetrics import cer, normalise  # noqa: F401  (used by the tests)
+# truth's length) is ocrkit.eval.textmetrics's: tests, autobench and `make bench` agree.
+from ocrkit.eval.textmetrics import cer, normalise  # noqa: F401  (used by the tests)
 
 # Before any test starts a process: every subprocess inherits this session's marker.
 SESSION_TAG = leaks.session_tag()

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from ocrkit.cli.accounts import accounts, tokens
 from ocrkit.errors import BadOption, OcrkitError
-from ocrkit.server.commands import accounts, tokens
 from ocrkit.settings import load_settings
 from ocrkit.store import Caller, Store
 

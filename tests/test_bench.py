@@ -30,7 +30,7 @@ def test_one_metric_for_tests_and_bench_agrees_with_jiwer() -> None:
 
     import jiwer
 
-    from ocrkit import textmetrics
+    from ocrkit.eval import textmetrics
 
     assert conftest.cer is textmetrics.cer and conftest.normalise is textmetrics.normalise
     assert conftest.normalise("n^o wor¬ding") == "n^o wor¬ding"  # folds only when asked
@@ -112,6 +112,49 @@ def test_quick_bench_run_writes_consistent_results(tmp_path: Path, corpus: Path)
 
     with Image.open(out / "latest.png") as im:
         assert im.format == "PNG" and im.width > 400 and im.height > 300
+
+
+@pytest.mark.slow
+def test_quick_tables_and_chat_sections(tmp_path: Path, corpus: Path) -> None:
+    """bench.run's `tables` (extract-tables vs img2table) and `chat` (extractive recall)
+    sections in quick mode: per-table rows, summaries that are their means, the report."""
+    out = tmp_path / "results"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--quick", "--sections", "tables,chat"]
+        + ["--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads((out / "latest.json").read_text(encoding="utf-8"))
+    tb = data["tables"]
+    rows = tb["tables"]
+    # quick: one page of each source (two corpus sources, three made kinds)
+    assert {r["source"] for r in rows} == {
+        "icdar2013",
+        "pubtabnet",
+        "made-scan",
+        "made-pdf",
+        "made-crop",
+    }
+    for r in rows:
+        assert 0 <= r["ocrkit"]["f1"] <= 1 and 0 <= r["ocrkit"]["cell_accuracy"] <= 1
+        assert "img2table" in r  # a score, or the error saying why it could not run
+    for group, d in tb["summary"].items():
+        kind, _, value = group.partition(":")
+        if kind == "source":
+            mine = [r["ocrkit"]["f1"] for r in rows if r["source"] == value]
+            assert d["tables"] == len(mine)
+            assert d["ocrkit"]["f1"] == pytest.approx(sum(mine) / len(mine), abs=1e-4)
+    icdar = next(r for r in rows if r["source"] == "icdar2013")
+    assert icdar["ocrkit"]["f1"] >= 0.9 and icdar["ocrkit"]["readers"] == ["text-layer"]
+    ch = data["chat"]
+    assert {d["id"] for d in ch["documents"]} == {"en-word", "de-ehri"}
+    assert ch["summary"] and all(0 <= v["rate"] <= 1 for v in ch["summary"].values())
+    md = (out / "latest.md").read_text(encoding="utf-8")
+    assert "## Tables: cell-text F1" in md and "## Chat recall" in md
 
 
 @pytest.mark.slow

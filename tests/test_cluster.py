@@ -345,7 +345,7 @@ def healthy(url: str) -> bool:
 
 
 def test_cluster_two_servers_two_workers_and_a_killed_worker(cluster: Cluster) -> None:
-    from ocrkit.queue.celery_app import make_celery
+    from ocrkit.jobs.queue.celery_app import make_celery
     from ocrkit.settings import load_settings
     from ocrkit.store.cluster import ClusterStore
 

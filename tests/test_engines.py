@@ -21,7 +21,7 @@ from PIL import Image
 
 from ocrkit.errors import EngineUnavailable
 from ocrkit.hookspecs import PageResult
-from ocrkit.languages import resolve, tesseract_languages
+from ocrkit.lang.codes import resolve, tesseract_languages
 from ocrkit.models import Block
 
 # Tiny single-word images: smoke tests, not accuracy statistics (see the corpus README).

@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ocrkit import inputs
 from ocrkit.errors import ExitCode, OcrkitError
-from ocrkit.inputs import Limits
+from ocrkit.page import inputs
+from ocrkit.page.inputs import Limits
 
 sys.path.insert(0, str(Path(__file__).parent))
 from hostile import hostile_files  # noqa: E402

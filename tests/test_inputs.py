@@ -14,10 +14,11 @@ import pymupdf
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from ocrkit import api, inputs
+from ocrkit import api
 from ocrkit.errors import BadInput, BadOption, EncryptedInput, LimitExceeded
-from ocrkit.inputs import Limits, parse_page_ranges, sniff
-from ocrkit.textlayer import garbage_ratio, read_text_layer
+from ocrkit.page import inputs
+from ocrkit.page.inputs import Limits, parse_page_ranges, sniff
+from ocrkit.page.textlayer import garbage_ratio, read_text_layer
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 

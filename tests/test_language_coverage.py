@@ -91,7 +91,7 @@ def test_born_digital_pdf_needs_no_ocr_model(
 ) -> None:
     pdf = _born_digital(tmp_path / f"{code}.pdf", texts, font, rtl)
     reduced_tessdata("eng", "osd")  # no kor / fas: installing them cannot pass this
-    from ocrkit.languages import tesseract_languages
+    from ocrkit.lang.codes import tesseract_languages
 
     assert model not in tesseract_languages()
     job = api.ocr(pdf, language=code, jobs=1)

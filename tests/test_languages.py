@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ocrkit import languages
+from ocrkit import lang
 from ocrkit.errors import BadOption, EngineUnavailable
+from ocrkit.lang import codes as languages
 
 
 @pytest.mark.parametrize(
@@ -90,12 +91,12 @@ def test_to_iso(code: str, iso: str) -> None:
 
 def test_default_languages(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OCRKIT_DEFAULT_LANGUAGE", raising=False)
-    assert languages.default_languages() == ["eng"]
+    assert lang.default_languages() == ["eng"]
     monkeypatch.setenv("OCRKIT_DEFAULT_LANGUAGE", "de+en")
-    assert languages.default_languages() == ["deu", "eng"]
+    assert lang.default_languages() == ["deu", "eng"]
     monkeypatch.setenv("OCRKIT_DEFAULT_LANGUAGE", "nope")
     with pytest.raises(BadOption):
-        languages.default_languages()
+        lang.default_languages()
 
 
 def test_tesseract_languages_lists_installed_data() -> None:
@@ -171,7 +172,7 @@ def test_every_installed_model_is_listed_with_iso_and_script() -> None:
 
 def test_one_script_table() -> None:
     """orient's OSD script -> model choice reads languages.py's table."""
-    from ocrkit import orient
+    from ocrkit.page import orient
 
     installed = languages.tesseract_languages()
     assert orient.script_languages("Arabic", installed) == ["ara"]

@@ -15,7 +15,8 @@ import pytest
 from markdown_it import MarkdownIt
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from ocrkit import api, layout
+from ocrkit import api
+from ocrkit.layout import page as layout
 from ocrkit.models import Block, Cell, Job, Page, Table, Word
 from tests.conftest import cer
 
@@ -486,8 +487,8 @@ def test_bold_lines_at_body_size_are_headings_on_scans(tmp_path: Path) -> None:
 
 
 def test_running_header_marked_across_pages_keeps_engine_markdown() -> None:
-    """finish_job (Job.finish) marks the repeated header on every page; pages whose
-    Markdown an engine wrote (vlm) keep it."""
+    """finish_job (run by the pipeline before Job.finish) marks the repeated header on
+    every page; pages whose Markdown an engine wrote (vlm) keep it."""
     pages = []
     for n in range(3):
         page = Page(n, 1000, 1400, 300)
@@ -500,6 +501,7 @@ def test_running_header_marked_across_pages_keeps_engine_markdown() -> None:
         pages.append(page)
     pages[1].markdown = "# Minutes as the model wrote them"
     job = Job(pages=pages)
+    layout.finish_job(job)
     job.finish()
     assert [p.blocks[0].type for p in pages] == ["furniture"] * 3
     assert pages[0].markdown == "Item 1 was agreed by all members present."

@@ -183,20 +183,36 @@ print(json.dumps({"plugins": out, "failures": [f.name for f in reg.failures]}))
 """
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        pytest.param(
-            p,
-            marks=pytest.mark.xfail(
-                p == "plugins/tools/tables.py",
-                reason="tables' cv2 import: fixed by the tables engineer (branch i17t)",
-                strict=False,
-            ),
-        )
-        for p in sorted(OPTIONAL)
-    ],
-)
+# Modules whose optional import only improves a plugin that works without it; the probe
+# below runs the plugin's fallback with the import hidden instead.
+FALLBACKS = {
+    "plugins/engines/vlm/detect.py": (
+        "from PIL import Image, ImageDraw, ImageFont\n"
+        "from ocrkit_plugins.engines.vlm import detect\n"
+        "im = Image.new('L', (900, 300), 255)\n"
+        "d = ImageDraw.Draw(im)\n"
+        "f = ImageFont.truetype('/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf', 40)\n"
+        "d.text((40, 40), 'First line of writing', fill=0, font=f)\n"
+        "d.text((40, 160), 'Second line here', fill=0, font=f)\n"
+        "lines, how = detect.detect_lines(im)\n"
+        "print(json.dumps({'fallback': [len(lines), how]}))\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("path", sorted(FALLBACKS))
+def test_optional_import_with_a_fallback_works_without_it(path: str) -> None:
+    blocked = ",".join(OPTIONAL[path])
+    probe = _PROBE.split("from ocrkit.plugins import")[0] + FALLBACKS[path]
+    out = subprocess.run(
+        [sys.executable, "-c", probe, blocked], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    n, how = json.loads(out.stdout.splitlines()[-1])["fallback"]
+    assert n >= 2 and how == "profile", (n, how)  # "db" is RapidOCR's detector
+
+
+@pytest.mark.parametrize("path", sorted(set(OPTIONAL) - set(FALLBACKS)))
 def test_plugin_without_its_optional_imports_says_how_to_install_them(path: str) -> None:
     """A plugin module that imports something a base install lacks must, without it,
     still load and report itself unavailable with the pip command that adds it."""

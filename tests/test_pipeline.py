@@ -11,9 +11,10 @@ import pymupdf
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from ocrkit import api, hookimpl, layout
+from ocrkit import api, hookimpl
 from ocrkit.errors import BadOption, EngineFailed, EngineUnavailable
 from ocrkit.hookspecs import Engine, ExportContext, Exporter, PageResult, Tool
+from ocrkit.layout import page as layout
 from ocrkit.models import Block, Job, Page, Word
 from ocrkit.plugins import build_registry, get_plugin_manager
 from ocrkit.settings import load_settings
@@ -392,7 +393,7 @@ def test_tool_preset_and_hooks(tmp_path: Path) -> None:
 
 def test_shared_executor_survives_a_cancelled_job(tmp_path: Path) -> None:
     """The server's pattern: one pool for many jobs; on_page raising stops a job."""
-    from ocrkit.pipeline import make_executor
+    from ocrkit.pipeline.pages import make_executor
 
     frames = [text_image([f"Shared pool page {n}"]) for n in range(4)]
     tiff = tmp_path / "four.tif"

@@ -2,7 +2,7 @@
 
 Made pages have exact truth: every word's ink box is known, the page is turned by a
 quarter/half turn (or skewed) with Pillow, OCR'd, and each recognised word's box is
-mapped back onto the page as given with :func:`ocrkit.orient.box_to_given`.
+mapped back onto the page as given with :func:`ocrkit.page.orient.box_to_given`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from ocrkit import api, orient
+from ocrkit import api
 from ocrkit.models import Page
+from ocrkit.page import orient
 from tests.conftest import FONT, cer
 
 LINES = [
@@ -164,7 +165,7 @@ def test_rapidocr_turned_page_maps_back(tmp_path: Path, turn: int) -> None:
 # ------------------------------------------------------------------ the corpus pages
 
 # Rotated corpus pages and their upright sources (same truth); the big FONDUE pages
-# and the UNLV page are measured by `python -m ocrkit.autobench rotation`.
+# and the UNLV page are measured by `python -m ocrkit.eval.autobench rotation`.
 ROTATED = {
     "tess_phototest_rot180": "tess_phototest",
     "tess_phototest_rotL": "tess_phototest",
@@ -264,7 +265,7 @@ def test_small_screenshot_without_dpi_is_not_blank(tmp_path: Path, width: int, s
 
 def test_noise_scraps_are_dropped_but_a_page_number_stays() -> None:
     from ocrkit.models import Block
-    from ocrkit.readpage import drop_noise
+    from ocrkit.page.read import drop_noise
 
     blocks = [
         Block("~ .", [0, 0, 5, 5], 0.3),  # a speck read as symbols

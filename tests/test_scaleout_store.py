@@ -179,8 +179,8 @@ def test_queued_pages_keep_language_auto(tmp_path: Path) -> None:
 
     from PIL import Image
 
+    from ocrkit.jobs.queue.plan import make_plan, page_task
     from ocrkit.plugins import get_registry
-    from ocrkit.queue.plan import make_plan, page_task
 
     upload = tmp_path / "page.png"
     buf = io.BytesIO()

@@ -450,7 +450,7 @@ def test_openapi_document_matches_the_routes(client: TestClient, done_job: dict)
     fmt = doc["paths"]["/api/v1/ocr/{uuid}/download/"]["get"]["parameters"][1]
     assert set(fmt["schema"]["enum"]) == set(client.app.state.ocrkit.registry.exporters)  # type: ignore[attr-defined]
     # the submit fields the route reads are the ones documented
-    from ocrkit.server.submit import FIELDS
+    from ocrkit.pipeline.plan import FIELDS
 
     body = doc["paths"]["/api/v1/ocr/"]["post"]["requestBody"]["content"]
     assert set(body["multipart/form-data"]["schema"]["properties"]) == {"file", *FIELDS}

@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from starlette.requests import HTTPConnection
 
 from ocrkit.errors import BadInput, LimitExceeded
+from ocrkit.jobs.scheduler import Scheduler
 from ocrkit.server.auth import client_ip, token_of
 from ocrkit.server.multipart import receive_upload
-from ocrkit.server.scheduler import Scheduler
 
 BOUNDARY = "b0undary"
 CTYPE = f"multipart/form-data; boundary={BOUNDARY}"
@@ -153,7 +153,7 @@ def test_scheduler_takes_higher_priority_first() -> None:
 
 
 def test_serve_get_answers_one_request(tmp_path: Path) -> None:
-    from ocrkit.server.serve import serve
+    from ocrkit.cli.serve import serve
 
     result = CliRunner().invoke(
         serve, ["--get", "/api/v1/openapi.json", "--data-dir", str(tmp_path), "--workers", "1"]

@@ -79,7 +79,7 @@ def test_secrets_are_hidden_in_repr_and_logs(caplog: pytest.LogCaptureFixture) -
 
 def test_default_language_from_the_config_file_is_honoured(tmp_path: Path) -> None:
     from ocrkit import settings
-    from ocrkit.languages import default_languages
+    from ocrkit.lang import default_languages
 
     cfg = tmp_path / "ocrkit.toml"
     cfg.write_text('default_language = "deu+fra"\n')

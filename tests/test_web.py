@@ -55,6 +55,12 @@ def open_client(tmp_path: Path) -> Iterator[TestClient]:
         yield c
 
 
+# The cookie jar files the server's cookies under this domain (http.cookiejar adds
+# ".local" to a dotless host). A cookie set by the test must replace the server's, not sit
+# beside it: httpx2's jar sends both and the server's comes first.
+JAR_DOMAIN = "testserver.local"
+
+
 def csrf_of(client: TestClient, path: str = "/signin") -> str:
     r = client.get(path)
     assert r.status_code == 200, r.text
@@ -171,7 +177,7 @@ def test_every_page_carries_a_same_origin_csp(closed: TestClient) -> None:
 
 
 def test_options_come_from_the_registry(closed: TestClient) -> None:
-    from ocrkit import inputs
+    from ocrkit.page import inputs
 
     reg = closed.app.state.ocrkit.registry  # type: ignore[attr-defined]
     o = closed.get("/api/v1/options").json()
@@ -266,7 +272,7 @@ def test_open_signup_flow_with_argon2_in_sqlite(open_client: TestClient, tmp_pat
     r = c.post("/signout", data={"csrf": csrf})
     assert r.status_code == 303
     assert c.get("/account").status_code == 303
-    c.cookies.set("ocrkit_session", old_cookie or "")  # a stolen copy is dead too
+    c.cookies.set("ocrkit_session", old_cookie or "", domain=JAR_DOMAIN)  # a stolen copy is dead too
     assert c.get("/account").status_code == 303
 
 
@@ -307,7 +313,7 @@ def test_csrf_and_cross_origin_posts_are_refused(open_client: TestClient) -> Non
     )
     assert r.status_code == 403
     # the same origin passes
-    c.cookies.set("ocrkit_csrf", csrf)
+    c.cookies.set("ocrkit_csrf", csrf, domain=JAR_DOMAIN)
     own = {"Origin": "http://testserver"}
     r = c.post("/account/token", data={"csrf": csrf}, headers=own)
     assert r.status_code == 200
@@ -336,7 +342,7 @@ def test_tampered_session_cookie_is_not_signed_in(open_client: TestClient) -> No
     good = c.cookies.get("ocrkit_session") or ""
     secret, _, mac = good.rpartition(".")
     for bad in (secret, secret + "." + mac[::-1], "x" + good):
-        c.cookies.set("ocrkit_session", bad)
+        c.cookies.set("ocrkit_session", bad, domain=JAR_DOMAIN)
         assert c.get("/account").status_code == 303, bad
 
 
@@ -362,7 +368,7 @@ def test_cli_account_gets_a_web_login_while_signup_is_closed(
 ) -> None:
     from click.testing import CliRunner
 
-    from ocrkit.server.commands import accounts
+    from ocrkit.cli.accounts import accounts
 
     data = tmp_path / "data"
     monkeypatch.setenv("OCRKIT_DATA_DIR", str(data))

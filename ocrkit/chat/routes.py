@@ -1,5 +1,4 @@
-"""The chat routes (added by the built-in ``chat_routes`` plugin through
-``register_routes``)::
+"""The chat routes (mounted by :mod:`ocrkit.server.app` beside the job routes)::
 
     POST /api/v1/chat/<uuid>/           {"message": "...", "conversation": "optional id"}
     GET  /api/v1/chat/<uuid>/history/   ?conversation=id (optional)
@@ -22,8 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ocrkit.server.auth import UNAUTHORIZED, get_caller
-from ocrkit.server.routes_ocr import load_job, state
+from ocrkit.server.apidoc import STR_LIST, UUID, J, error, json_response, operation, ref
+from ocrkit.server.context import UNAUTHORIZED, both, get_caller, load_job, state
 
 if TYPE_CHECKING:
     from ocrkit.chat import IndexCache
@@ -36,6 +35,82 @@ MAX_MESSAGE_CHARS = 4000
 MAX_BODY_BYTES = 64 * 1024
 
 _cache: IndexCache | None = None
+
+
+# The bodies of the chat routes, for the OpenAPI document.
+SCHEMAS: dict[str, Any] = {
+    "Citation": {
+        "type": "object",
+        "required": ["page", "snippet"],
+        "properties": {
+            "page": {"type": "integer", "description": "1-based"},
+            "snippet": {
+                "type": "string",
+                "description": "occurs in that page's text (whitespace-normalised)",
+            },
+        },
+    },
+    "ChatMessage": {
+        "type": "object",
+        "required": ["role", "content", "citations"],
+        "properties": {
+            "role": {"type": "string", "enum": ["user", "assistant"]},
+            "content": {"type": "string"},
+            "citations": {"type": "array", "items": ref("Citation")},
+            "grounded": {
+                "type": "boolean",
+                "description": "false: a model's answer none of whose citations "
+                "could be found in the document",
+            },
+            "answered": {
+                "type": "boolean",
+                "description": "false: the document does not answer the question",
+            },
+            "mode": {"type": "string", "enum": ["extractive", "model"]},
+            "warnings": STR_LIST,
+            "created_at": {"type": "string"},
+        },
+    },
+    "ChatRequest": {
+        "type": "object",
+        "required": ["message"],
+        "properties": {
+            "message": {"type": "string", "minLength": 1, "maxLength": 4000},
+            "conversation": {
+                "type": "string",
+                "description": "continue this conversation (its id from an answer)",
+            },
+        },
+    },
+    "ChatAnswer": {
+        "type": "object",
+        "required": ["conversation", "message"],
+        "properties": {
+            "conversation": {"type": "string"},
+            "message": ref("ChatMessage"),
+        },
+    },
+    "ChatHistory": {
+        "type": "object",
+        "required": ["job", "conversations"],
+        "properties": {
+            "job": {"type": "string"},
+            "conversations": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "messages"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "created_at": {"type": "string"},
+                        "updated_at": {"type": "string"},
+                        "messages": {"type": "array", "items": ref("ChatMessage")},
+                    },
+                },
+            },
+        },
+    },
+}
 
 
 class ChatRateLimited(HTTPException):
@@ -96,6 +171,29 @@ def _answer(st: Any, job: Any, question: str, history: list[dict[str, Any]]) -> 
         return ask(doc, question, history, client).message()
 
 
+@operation(
+    {
+        "summary": "Ask a question about a done job; the answer cites its pages",
+        "description": "Needs an account token. Answers come from the job's text "
+        "only: offline, the best matching sentences quoted verbatim; with a model "
+        "server configured, the model's answer with its citations verified. "
+        "Without `conversation` a new conversation starts.",
+        "parameters": [UUID],
+        "requestBody": {
+            "required": True,
+            "content": {J: {"schema": ref("ChatRequest")}},
+        },
+        "responses": {
+            "200": json_response(ref("ChatAnswer"), "The answer"),
+            "400": error("Bad JSON, empty message or unknown conversation"),
+            "401": error("No token (chat needs an account), or an invalid one"),
+            "402": json_response(ref("PaymentRequired"), "Chat is metered and nothing is left"),
+            "404": error("Unknown job (or another account's)"),
+            "409": error("The job is not done (or failed)"),
+            "429": json_response(ref("RetryLater"), "Too many chat messages (Retry-After header)"),
+        },
+    }
+)
 async def chat(request: Request) -> Response:
     from ocrkit.store.chat import ChatStore, RateLimited
 
@@ -122,6 +220,27 @@ async def chat(request: Request) -> Response:
     return JSONResponse({"conversation": turn.conversation, "message": message})
 
 
+@operation(
+    {
+        "summary": "The caller's conversations about the job, messages in order",
+        "parameters": [
+            UUID,
+            {
+                "name": "conversation",
+                "in": "query",
+                "required": False,
+                "description": "only this conversation",
+                "schema": {"type": "string"},
+            },
+        ],
+        "responses": {
+            "200": json_response(ref("ChatHistory"), "The conversations"),
+            "401": error("No token (chat needs an account), or an invalid one"),
+            "404": error("Unknown job (or another account's), or conversation"),
+            "429": json_response(ref("RetryLater"), "Too many failed authentications"),
+        },
+    }
+)
 async def history(request: Request) -> Response:
     from ocrkit.store.chat import ChatStore
 
@@ -143,11 +262,7 @@ def _caller_of(account: Account, request: Request) -> Any:
 
 def routes() -> list[Route]:
     """Both routes, each with and without its trailing slash (answered directly)."""
-    out = []
-    for path, endpoint, methods in (
-        ("/api/v1/chat/{uuid}/", chat, ["POST"]),
-        ("/api/v1/chat/{uuid}/history/", history, ["GET"]),
-    ):
-        out.append(Route(path, endpoint, methods=methods))
-        out.append(Route(path.rstrip("/"), endpoint, methods=methods))
-    return out
+    return [
+        *both("/api/v1/chat/{uuid}/", chat, ["POST"]),
+        *both("/api/v1/chat/{uuid}/history/", history, ["GET"]),
+    ]

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ocrkit.errors import BadOption, ExportFailed
-from ocrkit.stdout import stdout_is_tty, write_data
+from ocrkit.cli.stdout import stdout_is_tty, write_data
+from ocrkit.errors import BadInput, BadOption, ExportFailed
 
 if TYPE_CHECKING:
+    from ocrkit.models import Job
     from ocrkit.plugins import Registry
 
 
@@ -62,6 +63,27 @@ def read_stdin() -> bytes:
             "`-` reads standard input, but it is a terminal; give a FILE or pipe data in"
         )
     return sys.stdin.buffer.read()
+
+
+def read_job_file(source: str) -> Job:
+    """A saved job (the json format of ``ocrkit ocr``) from a file or ``-`` (stdin);
+    BadInput when it cannot be read or is not one."""
+    import json
+
+    from ocrkit.models import Job
+
+    name = "stdin" if source == "-" else source
+    try:
+        raw = read_stdin() if source == "-" else Path(source).read_bytes()
+    except OSError as exc:
+        raise BadInput(f"{name}: cannot read: {exc.strerror}") from None
+    try:
+        data = json.loads(raw)
+        if not isinstance(data, dict) or not isinstance(data.get("pages"), list):
+            raise ValueError("no pages")
+        return Job.from_dict(data)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BadInput(f"{name}: not a saved ocrkit job (the json format): {exc}") from None
 
 
 @dataclass

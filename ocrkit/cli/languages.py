@@ -6,7 +6,7 @@ import json
 
 import click
 
-from ocrkit.cli import emit, protected
+from ocrkit.cli.group import emit, protected
 
 HOW_TO_ADD = """\
 Add a language: install its Tesseract model, e.g. Dutch and Ukrainian:
@@ -23,8 +23,8 @@ Pass languages as ISO 639-1/639-3 codes or Tesseract names, several joined with 
 @protected
 def languages_command(show_all: bool, as_json: bool) -> None:
     """List installed OCR languages (Tesseract) and how to add others."""
-    from ocrkit import languages
-    from ocrkit.orient import osd_available
+    from ocrkit.lang import codes as languages
+    from ocrkit.page.orient import osd_available
 
     rows = languages.catalogue(include_all=show_all)
     if as_json:

@@ -12,7 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ocrkit.cli import (
+from ocrkit.cli.files import (
+    Input,
+    choose_format,
+    expand_inputs,
+    output_paths,
+    read_job_file,
+    read_stdin,
+    refuse_binary_tty,
+    write_output,
+)
+from ocrkit.cli.group import (
     PartialFailure,
     RegistryOption,
     _registry,
@@ -21,17 +31,8 @@ from ocrkit.cli import (
     protected,
     warn_failed_plugins,
 )
-from ocrkit.cli.files import (
-    Input,
-    choose_format,
-    expand_inputs,
-    output_paths,
-    read_stdin,
-    refuse_binary_tty,
-    write_output,
-)
 from ocrkit.errors import BadInput, BadOption, ExportFailed, OcrkitError
-from ocrkit.progress import Progress
+from ocrkit.pipeline.progress import Progress
 
 if TYPE_CHECKING:
     from ocrkit.models import Page
@@ -110,17 +111,6 @@ class OcrRun:
             text = json.dumps(job.to_dict(), ensure_ascii=False, indent=2) + "\n"
             write_output(text.encode("utf-8"), self.save_job)
         write_output(data, dest)
-
-
-def validate_options(reg: Registry, engine: str | None, tool: str | None, language: str) -> None:
-    if engine:
-        reg.engine(engine)
-    if tool:
-        reg.tool(tool)
-    if language and language != "auto":
-        from ocrkit.languages import resolve
-
-        resolve(language)
 
 
 @cli.command("ocr")
@@ -224,18 +214,29 @@ def ocr_command(
     reg = _registry()
     if not quiet:
         warn_failed_plugins(reg)
-    validate_options(reg, opts["engine"], opts["tool"], opts["language"])
-    from ocrkit.engine_options import split_pairs
+    from ocrkit.pipeline.plan import JobOptions, plan
+    from ocrkit.settings import load_settings
 
-    split_pairs(opts["engine_options"])  # KEY=VALUE before any file is read
+    settings = load_settings()
+    if opts["dpi"] is None:
+        opts["dpi"] = settings.dpi
+    # Every option checked once, before any input is read (api.ocr plans each input the
+    # same way).
+    plan_keys = (
+        "engine",
+        "tier",
+        "language",
+        "tool",
+        "translate_to",
+        "dpi",
+        "force_ocr",
+        "engine_options",
+    )
+    plan(JobOptions.from_call(**{k: opts[k] for k in plan_keys}), reg, settings)
     items, to_dir = expand_inputs(inputs)
     if output and output != "-" and (Path(output).is_dir() or output.endswith(os.sep)):
         to_dir = True
     fmt = choose_format(reg, fmt, output, to_dir)
-    if opts["dpi"] is None:
-        from ocrkit.settings import load_settings
-
-        opts["dpi"] = load_settings().dpi
     run = OcrRun(reg, fmt, opts, {"table": table} if table else {}, Progress(False), quiet)
     if not to_dir:
         refuse_binary_tty(reg, fmt, output)
@@ -303,23 +304,11 @@ def export_command(
 ) -> None:
     """Export a saved job (the json format of `ocrkit ocr`) again, without OCR."""
     from ocrkit import api
-    from ocrkit.models import Job
 
     reg = _registry()
     fmt = choose_format(reg, fmt, output, False)
     refuse_binary_tty(reg, fmt, output)
-    name = "stdin" if job_file == "-" else job_file
-    try:
-        raw = read_stdin() if job_file == "-" else Path(job_file).read_bytes()
-    except OSError as exc:
-        raise BadInput(f"{name}: cannot read: {exc.strerror}") from None
-    try:
-        data = json.loads(raw)
-        if not isinstance(data, dict) or not isinstance(data.get("pages"), list):
-            raise ValueError("no pages")
-        job = Job.from_dict(data)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BadInput(f"{name}: not a saved ocrkit job (the json format): {exc}") from None
+    job = read_job_file(job_file)
     if source is not None and not source.is_file():
         raise BadInput(f"{source}: no such file")
     options = {"table": table} if table else {}

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ocrkit.cli import _registry, cli, emit, protected
+from ocrkit.cli.group import _registry, cli, emit, protected
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:

@@ -136,7 +136,7 @@ class LocalBackend(Backend):
             anyio.from_thread.run(loop_progress, done[0], total[0], note)  # type: ignore[arg-type]
 
         def work() -> Job:
-            from ocrkit import inputs
+            from ocrkit.page import inputs
 
             source: Any = doc.path if doc.path is not None else doc.data
             if doc.path is not None and not doc.path.is_file():

@@ -3,7 +3,8 @@
 :func:`create_app` builds the app from the same plugin registry the CLI uses. Its
 lifespan owns all state: the store, the private upload area, the shared page-worker
 pool, the job scheduler (with recovery of unfinished jobs) and the retention sweeper.
-Routes added by plugins (``register_routes``) come before the core routes; every core
+Routes added by plugins (``register_routes``) come before the core routes (the
+job routes, chat's and the web page's); every core
 path answers with and without its trailing slash, directly.
 """
 
@@ -18,7 +19,6 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,9 +30,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ocrkit.chat import routes as chat
 from ocrkit.errors import OcrkitError
-from ocrkit.server import metrics, routes_info, routes_ocr
-from ocrkit.server.jobs import JobService
+from ocrkit.jobs import metrics
+from ocrkit.jobs.service import JobService
+from ocrkit.server import routes_info, routes_ocr
+from ocrkit.server.context import ServerState, both
 from ocrkit.server.logs import RequestId
 from ocrkit.web import routes as web
 
@@ -46,40 +49,27 @@ log = logging.getLogger("ocrkit.server")
 access_log = logging.getLogger("ocrkit.access")
 
 
-@dataclass
-class ServerState:
-    settings: Settings
-    registry: Registry
-    store: Store
-    jobs: JobService
-
-
-def _both(path: str, endpoint: Callable[..., Any], methods: list[str]) -> list[Route]:
-    """The route at ``path`` and at ``path`` with the trailing slash toggled."""
-    other = path.rstrip("/") if path.endswith("/") else path + "/"
-    return [Route(path, endpoint, methods=methods), Route(other, endpoint, methods=methods)]
-
-
 def core_routes() -> list[Route]:
     r = routes_ocr
     i = routes_info
     return [
-        *_both("/api/v1/ocr/", r.submit, ["POST"]),
-        *_both("/api/v1/ocr/", r.list_jobs, ["GET"]),
-        *_both("/api/v1/ocr/{uuid}/", r.get_job, ["GET"]),
-        *_both("/api/v1/ocr/{uuid}/", r.delete_job, ["DELETE"]),
-        *_both("/api/v1/ocr/{uuid}/download/", r.download, ["GET"]),
-        *_both("/api/v1/ocr/{uuid}/pages/{index:int}/image", r.page_image, ["GET"]),
-        *_both("/api/v1/usage/", i.usage, ["GET"]),
-        *_both("/api/v1/health", i.health, ["GET"]),
-        *_both("/metrics", i.metrics, ["GET"]),
+        *both("/api/v1/ocr/", r.submit, ["POST"]),
+        *both("/api/v1/ocr/", r.list_jobs, ["GET"]),
+        *both("/api/v1/ocr/{uuid}/", r.get_job, ["GET"]),
+        *both("/api/v1/ocr/{uuid}/", r.delete_job, ["DELETE"]),
+        *both("/api/v1/ocr/{uuid}/download/", r.download, ["GET"]),
+        *both("/api/v1/ocr/{uuid}/pages/{index:int}/image", r.page_image, ["GET"]),
+        *both("/api/v1/usage/", i.usage, ["GET"]),
+        *both("/api/v1/health", i.health, ["GET"]),
+        *both("/metrics", i.metrics, ["GET"]),
         Route("/api/v1/openapi.json", i.openapi, methods=["GET"]),
-        *_both("/api/v1/docs", i.docs, ["GET"]),
+        *both("/api/v1/docs", i.docs, ["GET"]),
         # Where people look first; the same answers, not repeated in the document.
         Route("/openapi.json", i.openapi, methods=["GET"], include_in_schema=False),
         *[Route(p, i.docs, methods=["GET"], include_in_schema=False) for p in ("/docs", "/docs/")],
         Route("/api/v1/docs/{name}", i.docs_file, methods=["GET"], include_in_schema=False),
         Route("/source", i.source, methods=["GET"], include_in_schema=False),
+        *chat.routes(),
         *web.api_routes(),
         *web.web_routes(),
     ]
@@ -128,6 +118,7 @@ def _dispatcher(table: dict[str, Callable[..., Any]]) -> Callable[[Request], Any
             result = await anyio.to_thread.run_sync(endpoint, request)
         return result
 
+    dispatch.endpoints = dict(table)  # type: ignore[attr-defined]
     return dispatch
 
 
@@ -275,7 +266,7 @@ def _private_dir(path: Path) -> None:
 
 def start_state(settings: Settings, registry: Registry, warm: bool = True) -> ServerState:
     """Open the store, make the private dirs and the pool, recover unfinished jobs."""
-    from ocrkit.pipeline import make_executor
+    from ocrkit.pipeline.pages import make_executor
     from ocrkit.store import Store
 
     log.debug("settings: %r", settings)  # secrets show as *** (Settings.__repr__)
@@ -287,7 +278,7 @@ def start_state(settings: Settings, registry: Registry, warm: bool = True) -> Se
     store: Store
     jobs: JobService
     if settings.broker_url:  # scale-out: pages go to `ocrkit worker`s through the broker
-        from ocrkit.queue.service import open_cluster
+        from ocrkit.jobs.queue.service import open_cluster
 
         store, jobs = open_cluster(settings, registry)
     else:
@@ -374,7 +365,10 @@ def create_app(
     )
     app.router.redirect_slashes = False
     app.add_middleware(AccessLog)
-    app.add_middleware(RequestId)  # outermost: every log line of the request has its id
+    # Outside even Starlette's 500 handler, so an error response and the line that logs
+    # it carry the request id too.
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: RequestId(build())  # type: ignore[method-assign]
     app.state.settings = settings
     app.state.registry = registry
     return app

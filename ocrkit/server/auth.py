@@ -88,7 +88,8 @@ def token_of(conn: HTTPConnection) -> str | None:
     return None
 
 
-def _in(addr: str, networks: tuple[str, ...]) -> bool:
+def in_networks(addr: str, networks: tuple[str, ...]) -> bool:
+    """Whether ``addr`` is in one of ``networks`` (addresses or CIDR blocks)."""
     try:
         ip = ipaddress.ip_address(addr)
     except ValueError:
@@ -106,12 +107,12 @@ def client_ip(conn: HTTPConnection, trusted_proxies: tuple[str, ...]) -> str:
     """The socket address, or the first untrusted hop of X-Forwarded-For (right to left)
     when the socket peer is a trusted proxy."""
     peer = conn.client.host if conn.client else "unknown"
-    if not trusted_proxies or not _in(peer, trusted_proxies):
+    if not trusted_proxies or not in_networks(peer, trusted_proxies):
         return peer
     forwarded = conn.headers.get("x-forwarded-for", "")
     hops = [h.strip() for h in forwarded.split(",") if h.strip()]
     for hop in reversed(hops):
-        if not _in(hop, trusted_proxies):
+        if not in_networks(hop, trusted_proxies):
             return hop
     return hops[0] if hops else peer
 

@@ -12,10 +12,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from ocrkit.server.auth import get_caller
-from ocrkit.server.metrics import exposition
+from ocrkit.jobs.metrics import exposition
+from ocrkit.server.apidoc import AUTH_ERRORS, json_response, operation, ref
+from ocrkit.server.context import get_caller, state
 from ocrkit.server.openapi import openapi_document
-from ocrkit.server.routes_ocr import state
 
 if TYPE_CHECKING:
     from ocrkit.settings import Settings
@@ -23,6 +23,12 @@ if TYPE_CHECKING:
 run = anyio.to_thread.run_sync
 
 
+@operation(
+    {
+        "summary": "The caller's plan and usage",
+        "responses": {"200": json_response(ref("Usage"), "Usage"), **AUTH_ERRORS},
+    }
+)
 async def usage(request: Request) -> Response:
     """GET /api/v1/usage/: the caller's plan, used, cap, credits, unit, period end."""
     st = state(request)
@@ -30,6 +36,18 @@ async def usage(request: Request) -> Response:
     return JSONResponse(await run(st.store.usage, caller))
 
 
+@operation(
+    {
+        "summary": "Health",
+        "security": [],
+        "responses": {
+            "200": json_response({"type": "object"}, "The store (and the broker, if any) answer"),
+            "503": json_response(
+                {"type": "object"}, "The store or the queue broker does not answer"
+            ),
+        },
+    }
+)
 async def health(request: Request) -> Response:
     """GET /api/v1/health: 200 when the store (and the queue broker, if any) answer."""
     st = state(request)
@@ -50,6 +68,18 @@ async def health(request: Request) -> Response:
     return JSONResponse(body)
 
 
+@operation(
+    {
+        "summary": "Prometheus metrics: jobs by status, pages, queue depth, pages/min",
+        "security": [],
+        "responses": {
+            "200": {
+                "description": "Prometheus text format",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
+    }
+)
 async def metrics(request: Request) -> Response:
     """GET /metrics: Prometheus text exposition (see :mod:`ocrkit.server.metrics`)."""
     st = state(request)
@@ -62,6 +92,13 @@ async def metrics(request: Request) -> Response:
     return Response(body, media_type=content_type)
 
 
+@operation(
+    {
+        "summary": "This document",
+        "security": [],
+        "responses": {"200": json_response({"type": "object"}, "OpenAPI 3.1")},
+    }
+)
 async def openapi(request: Request) -> Response:
     """GET /api/v1/openapi.json: this API as an OpenAPI 3.1 document."""
     st = state(request)
@@ -102,6 +139,18 @@ def _static(name: str) -> bytes:
     return resources.files("ocrkit.server").joinpath("static", name).read_bytes()
 
 
+@operation(
+    {
+        "summary": "A small page that renders this document",
+        "security": [],
+        "responses": {
+            "200": {
+                "description": "HTML",
+                "content": {"text/html": {"schema": {"type": "string"}}},
+            }
+        },
+    }
+)
 async def docs(request: Request) -> Response:
     """GET /api/v1/docs (and /docs): Swagger UI on this server's OpenAPI document."""
     return Response(

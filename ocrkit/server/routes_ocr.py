@@ -15,24 +15,21 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from ocrkit.errors import BadInput, BadOption, ExportFailed, LimitExceeded, OcrkitError
+from ocrkit.jobs.scheduler import FREE_PRIORITY, PAID_PRIORITY
+from ocrkit.jobs.service import now_iso
 from ocrkit.models import Job
-from ocrkit.server.auth import get_caller
-from ocrkit.server.jobs import now_iso
+from ocrkit.pipeline.plan import FIELDS, JobOptions, plan
+from ocrkit.server.apidoc import AUTH_ERRORS, JOB_ERRORS, UUID, error, json_response, operation, ref
+from ocrkit.server.context import ServerState, get_caller, load_job, state
 from ocrkit.server.multipart import receive_upload
-from ocrkit.server.scheduler import FREE_PRIORITY, PAID_PRIORITY
-from ocrkit.server.submit import FIELDS, Options, count_pages, parse_options
+from ocrkit.server.submit import count_pages
 
 if TYPE_CHECKING:
-    from ocrkit.server.app import ServerState
-    from ocrkit.store import Caller, StoredJob
+    from ocrkit.plugins import Registry
 
 run = anyio.to_thread.run_sync
 log = logging.getLogger("ocrkit.server")
 submit_log = logging.getLogger("ocrkit.server.submit")
-
-
-def state(request: Request) -> ServerState:
-    return request.app.state.ocrkit
 
 
 def job_body(st: ServerState, job: Job, *, pages: bool = True) -> dict[str, Any]:
@@ -42,22 +39,6 @@ def job_body(st: ServerState, job: Job, *, pages: bool = True) -> dict[str, Any]
     return body
 
 
-async def load_job(request: Request, caller: Caller) -> StoredJob:
-    """The job named in the path, if the caller may see it (else 404)."""
-    try:
-        uuid = str(uuidlib.UUID(request.path_params["uuid"]))
-    except ValueError:
-        raise HTTPException(404, "job not found") from None
-    stored = await run(state(request).store.get_job, uuid)
-    if stored is None:
-        raise HTTPException(404, "job not found")
-    if stored.account_id is not None and (
-        caller.account is None or caller.account.id != stored.account_id
-    ):
-        raise HTTPException(404, "job not found")
-    return stored
-
-
 def _content_length(request: Request) -> int | None:
     raw = request.headers.get("content-length")
     with contextlib.suppress(TypeError, ValueError):
@@ -65,23 +46,50 @@ def _content_length(request: Request) -> int | None:
     return None
 
 
-def _billing_tier(st: ServerState, opts: Options) -> str:
-    """The tier the engine that will run is billed at (a vlm request served by the cpu
-    fallback costs the cpu rate)."""
-    if opts.engine is not None:
-        return "vlm" if st.registry.engines[opts.engine].tier == "vlm" else "cpu"
-    if opts.tier != "vlm":
-        return "cpu"
-    from ocrkit.settings import using
+def _submit_operation(registry: Registry) -> dict[str, Any]:
+    tools = sorted(registry.tools)
+    submit_schema = {
+        "type": "object",
+        "required": ["file"],
+        "properties": {
+            "file": {"type": "string", "format": "binary", "description": "image or PDF"},
+            "tier": {"type": "string", "enum": ["cpu", "vlm"], "default": "cpu"},
+            "language": {
+                "type": "string",
+                "default": "auto",
+                "description": "auto, or codes (en, ch, ja, ar, deu, ...) joined with +",
+            },
+            "tool": {"type": "string", **({"enum": tools} if tools else {})},
+            "translate_to": {"type": "string", "description": "target language code"},
+            "engine": {"type": "string", "enum": sorted(registry.engines)},
+            "engine_option": {
+                "type": "array",
+                "items": {"type": "string", "pattern": "^[^=]+=.*$"},
+                "description": "The engine's own options as KEY=VALUE, the field repeated "
+                "for several (Tesseract: psm=6, c=tessedit_char_whitelist=0123456789); "
+                "`ocrkit engines --json` lists each engine's",
+            },
+        },
+    }
+    return {
+        "summary": "Submit an image or PDF",
+        "description": "Jobs of few pages answer 200 done (or failed); larger "
+        "ones answer 202 pending at once: poll GET /api/v1/ocr/{uuid}/.",
+        "requestBody": {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": submit_schema}},
+        },
+        "responses": {
+            "200": json_response(ref("Job"), "The job, done or failed"),
+            "202": json_response(ref("Job"), "The job, pending"),
+            "400": error("No file, unsupported type, too large, bad field value"),
+            **AUTH_ERRORS,
+            "402": json_response(ref("PaymentRequired"), "Out of pages or credits"),
+        },
+    }
 
-    try:
-        with using(st.settings):
-            st.registry.default_engine("vlm")
-    except Exception:
-        return "cpu"
-    return "vlm"
 
-
+@operation(_submit_operation)
 async def submit(request: Request) -> Response:
     """POST /api/v1/ocr/: store the upload, check it, charge-check it, queue the job."""
     st = state(request)
@@ -103,13 +111,11 @@ async def submit(request: Request) -> Response:
         misplaced = [f for f in upload.file_fields if f in FIELDS]
         if misplaced:
             raise BadInput(f"field {misplaced[0]!r} must be a text value, not a file")
-        opts = await run(
-            parse_options,
-            upload.fields,
-            st.registry,
-            st.settings,
-            upload.lists.get("engine_option"),
+        asked = JobOptions.from_fields(
+            upload.fields, dpi=st.settings.dpi, engine_option=upload.lists.get("engine_option")
         )
+        planned = await run(plan, asked, st.registry, st.settings)
+        opts = planned.options
         kind, pages = await run(count_pages, dest, st.settings.max_upload_bytes)
         cap = await run(st.store.max_file_pages, caller)
         if pages > cap:
@@ -119,8 +125,8 @@ async def submit(request: Request) -> Response:
         job = Job(
             uuid=uuid,
             status="pending",
-            tier=opts.tier,
-            language=opts.language,
+            tier=planned.tier,
+            language=planned.language,
             tool=opts.tool,
             translate_to=opts.translate_to,
             page_count=pages,
@@ -129,7 +135,7 @@ async def submit(request: Request) -> Response:
             dpi=st.settings.dpi,
             created_at=now_iso(),
         )
-        await run(st.store.reserve, caller, uuid, pages, _billing_tier(st, opts))
+        await run(st.store.reserve, caller, uuid, pages, planned.engine_tier)
         await run(
             lambda: st.store.create_job(
                 job, caller=caller, priority=priority, upload_path=str(dest), options=opts.as_dict()
@@ -154,6 +160,26 @@ async def submit(request: Request) -> Response:
     return JSONResponse(job_body(st, stored.job), status_code=200 if done else 202)
 
 
+@operation(
+    {
+        "summary": "List the caller's jobs, newest first, without pages",
+        "description": "Anonymous callers get an empty list: anonymous jobs are "
+        "reachable only by their UUID.",
+        "parameters": [
+            {
+                "name": "limit",
+                "in": "query",
+                "schema": {"type": "integer", "minimum": 1, "maximum": 200},
+            },
+            {"name": "before", "in": "query", "schema": {"type": "string"}},
+        ],
+        "responses": {
+            "200": json_response(ref("JobList"), "The jobs"),
+            "400": error("Bad limit"),
+            **AUTH_ERRORS,
+        },
+    }
+)
 async def list_jobs(request: Request) -> Response:
     """GET /api/v1/ocr/: the caller's jobs, newest first, without pages."""
     st = state(request)
@@ -174,6 +200,13 @@ async def list_jobs(request: Request) -> Response:
     return JSONResponse({"jobs": body, "next_before": nxt})
 
 
+@operation(
+    {
+        "summary": "The job (poll until done or failed)",
+        "parameters": [UUID],
+        "responses": {"200": json_response(ref("Job"), "The job"), **JOB_ERRORS},
+    }
+)
 async def get_job(request: Request) -> Response:
     """GET /api/v1/ocr/<uuid>/: the job, with its pages."""
     st = state(request)
@@ -182,6 +215,13 @@ async def get_job(request: Request) -> Response:
     return JSONResponse(job_body(st, stored.job))
 
 
+@operation(
+    {
+        "summary": "Delete the job, its page images and files now",
+        "parameters": [UUID],
+        "responses": {"204": {"description": "Deleted"}, **JOB_ERRORS},
+    }
+)
 async def delete_job(request: Request) -> Response:
     """DELETE /api/v1/ocr/<uuid>/: the job, its pages, page images and files, now."""
     st = state(request)
@@ -200,6 +240,42 @@ def disposition(stem: str, ext: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
 
 
+def _download_operation(registry: Registry) -> dict[str, Any]:
+    formats = sorted(registry.exporters)
+    return {
+        "summary": "The result as a file",
+        "parameters": [
+            UUID,
+            {
+                "name": "format",
+                "in": "query",
+                "schema": {"type": "string", "enum": formats, "default": "json"},
+            },
+            {
+                "name": "table",
+                "in": "query",
+                "description": "csv: table number (1-based) or all",
+                "schema": {"type": "string"},
+            },
+        ],
+        "responses": {
+            "200": {
+                "description": "The file (Content-Disposition: attachment)",
+                "content": {
+                    registry.exporters[f].media_type: {
+                        "schema": {"type": "string", "format": "binary"}
+                    }
+                    for f in formats
+                },
+            },
+            "400": error("Unknown format or bad option"),
+            **JOB_ERRORS,
+            "409": error("The job is not done (or failed)"),
+        },
+    }
+
+
+@operation(_download_operation)
 async def download(request: Request) -> Response:
     """GET /api/v1/ocr/<uuid>/download/?format=F: the finished job as a file."""
     from ocrkit import api
@@ -263,6 +339,30 @@ def _stem(job: Job) -> str:
     return job.uuid
 
 
+@operation(
+    {
+        "summary": "The upright page image the bboxes refer to",
+        "parameters": [
+            UUID,
+            {
+                "name": "index",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "integer"},
+            },
+        ],
+        "responses": {
+            "200": {
+                "description": "The image",
+                "content": {
+                    "image/png": {"schema": {"type": "string", "format": "binary"}},
+                    "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                },
+            },
+            **JOB_ERRORS,
+        },
+    }
+)
 async def page_image(request: Request) -> Response:
     """GET /api/v1/ocr/<uuid>/pages/<index>/image: the upright page image."""
     st = state(request)

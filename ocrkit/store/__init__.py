@@ -208,3 +208,8 @@ class Store:
     def counts(self) -> dict[str, dict[str, int]]:
         with self._read() as c:
             return _jobs.counts(c)
+
+    def pages_since(self, since: datetime) -> int:
+        """Pages stored since ``since``, by every server and worker of the store."""
+        with self._read() as c:
+            return _jobs.pages_since(c, since)

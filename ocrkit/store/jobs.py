@@ -267,5 +267,10 @@ def counts(conn: Connection) -> dict[str, dict[str, int]]:
     return {"jobs": by_status, "pages": by_source}
 
 
+def pages_since(conn: Connection, since: datetime) -> int:
+    q = select(func.count()).select_from(pages).where(pages.c.created_at >= since)
+    return int(conn.execute(q).scalar_one())
+
+
 def retention_cutoff(now: datetime, settings: Settings) -> datetime:
     return now - timedelta(seconds=settings.retention_seconds)

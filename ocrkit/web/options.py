@@ -12,10 +12,67 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from ocrkit.server.apidoc import BOOL, INT, STR, STR_LIST, json_response, obj, operation, ref
+from ocrkit.server.context import state
+
 if TYPE_CHECKING:
     from ocrkit.plugins import Registry
-    from ocrkit.server.app import ServerState
+    from ocrkit.server.context import ServerState
     from ocrkit.settings import Settings
+
+
+# The body of GET /api/v1/options, for the OpenAPI document.
+SCHEMAS: dict[str, Any] = {
+    "Options": {
+        "type": "object",
+        "required": ["inputs", "tiers", "languages", "tools", "translate_targets", "formats"],
+        "properties": {
+            "inputs": {
+                "type": "array",
+                "items": obj({"kind": STR, "media_type": STR}),
+            },
+            "tiers": {
+                "type": "array",
+                "items": obj({"name": STR, "available": BOOL, "note": STR}),
+            },
+            "languages": {
+                "type": "array",
+                "items": obj({"code": STR, "iso": STR}),
+            },
+            "tools": {
+                "type": "array",
+                "items": obj(
+                    {
+                        "name": STR,
+                        "description": STR,
+                        "preset": {"type": "object"},
+                        "available": BOOL,
+                        "reason": STR,
+                    },
+                    required=["name"],
+                ),
+            },
+            "translate_targets": STR_LIST,
+            "formats": {
+                "type": "array",
+                "items": obj(
+                    {"name": STR, "media_type": STR, "extension": STR, "description": STR},
+                    required=["name"],
+                ),
+            },
+            "engines": {
+                "type": "array",
+                "items": obj(
+                    {"name": STR, "tier": STR, "available": BOOL, "reason": STR},
+                    required=["name"],
+                ),
+            },
+            "limits": obj({"inline_max_pages": INT, "max_upload_bytes": INT}, required=[]),
+            "signup": {"type": "string", "enum": ["open", "closed"]},
+            "chat": BOOL,
+        },
+    }
+}
 
 
 def _mime(kind: str) -> str:
@@ -79,14 +136,15 @@ def _formats(reg: Registry) -> list[dict[str, Any]]:
 
 def _translate_targets() -> list[str]:
     """Every language the resolver knows (a text model writes it; no traineddata needed)."""
-    from ocrkit import languages
+    from ocrkit.lang import codes as languages
 
     table: dict[str, str] = getattr(languages, "_ISO", {})
     return sorted({iso for tess, iso in table.items() if tess != "osd" and "_vert" not in tess})
 
 
 def options_body(st: ServerState, routes: list[Any]) -> dict[str, Any]:
-    from ocrkit import inputs, languages
+    from ocrkit.lang import codes as languages
+    from ocrkit.page import inputs
 
     engines, installed = _engines(st.registry)
     paths = {getattr(r, "path", "") for r in routes}
@@ -107,8 +165,19 @@ def options_body(st: ServerState, routes: list[Any]) -> dict[str, Any]:
     }
 
 
+@operation(
+    {
+        "summary": "The choices a client can offer, from the server's registry",
+        "description": "Input types, tiers (with availability), installed OCR "
+        "languages, tools, translation targets, download formats, engines, limits, "
+        "whether self-service sign-up is open and whether chat is served. The web "
+        "page at / builds its lists from it.",
+        "security": [],
+        "responses": {"200": json_response(ref("Options"), "The choices")},
+    }
+)
 async def options(request: Request) -> Response:
     """GET /api/v1/options: tiers, languages, tools, formats and targets from the registry."""
-    st = request.app.state.ocrkit
+    st = state(request)
     body = await anyio.to_thread.run_sync(options_body, st, list(request.app.routes))
     return JSONResponse(body)

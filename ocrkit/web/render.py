@@ -12,8 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from ocrkit.server.auth import get_caller
-from ocrkit.server.routes_ocr import load_job, state
+from ocrkit.server.context import get_caller, load_job, state
 from ocrkit.web import security as sec
 from ocrkit.web.markdown import render
 

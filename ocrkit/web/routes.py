@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 from functools import lru_cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 from starlette.exceptions import HTTPException
@@ -21,15 +20,12 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ocrkit.errors import OcrkitError
-from ocrkit.server.auth import TooManyRequests, client_ip
+from ocrkit.server.context import TooManyRequests, both, client_ip, state
 from ocrkit.web import pages
 from ocrkit.web import security as sec
 from ocrkit.web.accounts import WebAccounts, WebUser, check_password, normalise_email
 from ocrkit.web.options import options
 from ocrkit.web.render import render_page
-
-if TYPE_CHECKING:
-    from ocrkit.server.app import ServerState
 
 run = anyio.to_thread.run_sync
 
@@ -42,10 +38,6 @@ STATIC = {
     "favicon.svg": "image/svg+xml",
 }
 MAX_FORM_BYTES = 16 * 1024
-
-
-def _state(request: Request) -> ServerState:
-    return request.app.state.ocrkit
 
 
 def _limits(request: Request) -> sec.Limits:
@@ -99,7 +91,7 @@ def _html(
     status: int = 200,
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    st = _state(request)
+    st = state(request)
     page = pages.layout(
         title, body, signed_in=user is not None, signup_open=st.settings.signup == "open", csrf=csrf
     )
@@ -111,7 +103,7 @@ def _html(
 
 
 async def _user(request: Request) -> WebUser | None:
-    st = _state(request)
+    st = state(request)
     key = sec.secret_key(st.settings)
     secret = sec.unsign(key, request.cookies.get(sec.SESSION_COOKIE))
     if secret is None:
@@ -141,7 +133,7 @@ def _forbidden(request: Request, csrf: str, new: bool, user: WebUser | None) -> 
 
 
 def _signup_open(request: Request) -> None:
-    if _state(request).settings.signup != "open":
+    if state(request).settings.signup != "open":
         raise HTTPException(404, "sign-up is closed on this server: ask its operator for a token")
 
 
@@ -156,7 +148,7 @@ async def signup_form(request: Request) -> Response:
 
 async def signup(request: Request) -> Response:
     _signup_open(request)
-    st = _state(request)
+    st = state(request)
     csrf, new = sec.csrf_token(request)
     form = await _form(request)
     if not sec.csrf_ok(request, form.get(sec.CSRF_FIELD)):
@@ -198,7 +190,7 @@ async def _signed_in_account(
     *,
     status: int,
 ) -> Response:
-    st = _state(request)
+    st = state(request)
     web = WebAccounts(st.store)
     secret = await run(web.start_session, account_id, st.settings.session_hours)
     user = await run(web.session_user, secret)
@@ -212,12 +204,12 @@ async def signin_form(request: Request) -> Response:
     csrf, new = sec.csrf_token(request)
     if await _user(request) is not None:
         return RedirectResponse("/account", status_code=303)
-    body = pages.signin_form(csrf, signup_open=_state(request).settings.signup == "open")
+    body = pages.signin_form(csrf, signup_open=state(request).settings.signup == "open")
     return _html(request, "Sign in", body, csrf=csrf, new_csrf=new, user=None)
 
 
 async def signin(request: Request) -> Response:
-    st = _state(request)
+    st = state(request)
     csrf, new = sec.csrf_token(request)
     form = await _form(request)
     if not sec.csrf_ok(request, form.get(sec.CSRF_FIELD)):
@@ -258,7 +250,7 @@ async def signin(request: Request) -> Response:
 
 
 async def signout(request: Request) -> Response:
-    st = _state(request)
+    st = state(request)
     csrf, new = sec.csrf_token(request)
     form = await _form(request)
     if not sec.csrf_ok(request, form.get(sec.CSRF_FIELD)):
@@ -282,7 +274,7 @@ async def _account_response(
 ) -> Response:
     from ocrkit.store import Caller
 
-    st = _state(request)
+    st = state(request)
     caller = Caller(account=user.account, ip=client_ip(request, st.settings.trusted_proxies))
     web = WebAccounts(st.store)
     usage = await run(st.store.usage, caller)
@@ -310,13 +302,8 @@ async def rotate_token(request: Request) -> Response:
     form = await _form(request)
     if not sec.csrf_ok(request, form.get(sec.CSRF_FIELD)):
         return _forbidden(request, csrf, new, user)
-    token = await run(WebAccounts(_state(request).store).rotate_token, user.account)
+    token = await run(WebAccounts(state(request).store).rotate_token, user.account)
     return await _account_response(request, user, csrf, new, new_token=token)
-
-
-def _both(path: str, endpoint: Any, methods: list[str]) -> list[Route]:
-    other = path.rstrip("/") if path.endswith("/") else path + "/"
-    return [Route(p, endpoint, methods=methods, include_in_schema=False) for p in (path, other)]
 
 
 def web_routes() -> list[Route]:
@@ -325,13 +312,13 @@ def web_routes() -> list[Route]:
         Route("/", index, methods=["GET"], include_in_schema=False),
         Route("/web/render/{uuid}/{index:int}", render_page, include_in_schema=False),
         Route("/web/{name}", static, methods=["GET"], include_in_schema=False),
-        *_both("/signup", signup_form, ["GET"]),
-        *_both("/signup", signup, ["POST"]),
-        *_both("/signin", signin_form, ["GET"]),
-        *_both("/signin", signin, ["POST"]),
-        *_both("/signout", signout, ["POST"]),
-        *_both("/account", account, ["GET"]),
-        *_both("/account/token", rotate_token, ["POST"]),
+        *both("/signup", signup_form, ["GET"], include_in_schema=False),
+        *both("/signup", signup, ["POST"], include_in_schema=False),
+        *both("/signin", signin_form, ["GET"], include_in_schema=False),
+        *both("/signin", signin, ["POST"], include_in_schema=False),
+        *both("/signout", signout, ["POST"], include_in_schema=False),
+        *both("/account", account, ["GET"], include_in_schema=False),
+        *both("/account/token", rotate_token, ["POST"], include_in_schema=False),
     ]
 
 

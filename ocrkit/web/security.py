@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ocrkit.server.auth import AuthFailures, _in
+from ocrkit.server.context import AuthFailures, in_networks
 
 if TYPE_CHECKING:
     from argon2 import PasswordHasher
@@ -151,7 +151,7 @@ def scheme_of(request: Request) -> str:
     trusted = settings.trusted_proxies if settings is not None else ()
     proto = request.headers.get("x-forwarded-proto")
     peer = request.client.host if request.client else ""
-    if proto and trusted and _in(peer, trusted):
+    if proto and trusted and in_networks(peer, trusted):
         return proto.split(",")[0].strip().lower()
     return request.url.scheme
 

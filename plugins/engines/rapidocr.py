@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ocrkit import hookimpl
 from ocrkit.errors import EngineFailed, EngineUnavailable
 from ocrkit.hookspecs import Engine, PageResult
-from ocrkit.languages import resolve
+from ocrkit.lang import resolve
 from ocrkit.models import Block, Word
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ class RapidOcrEngine(Engine):
     tier = "cpu"
     description = "RapidOCR: PP-OCR models on ONNX Runtime (local; Chinese, English, Latin)"
     # One recognition model reads every language it lists: language=auto never re-reads
-    # a page for language (ocrkit.readpage), it only reports the text's languages.
+    # a page for language (ocrkit.page.read), it only reports the text's languages.
     multilingual = True
     # PP-OCR scores every upright corpus page >= 0.99 (length-weighted word confidence)
     # and quarter- or half-turned pages 0.69-0.78: below this, the pipeline asks OSD.

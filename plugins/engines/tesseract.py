@@ -25,7 +25,7 @@ from ocrkit import hookimpl
 from ocrkit.engine_options import EngineOption
 from ocrkit.errors import EngineFailed, EngineUnavailable
 from ocrkit.hookspecs import Engine, PageResult
-from ocrkit.languages import require_tesseract, tesseract_languages
+from ocrkit.lang import require_tesseract, tesseract_languages
 from ocrkit.models import Block, Word
 
 if TYPE_CHECKING:

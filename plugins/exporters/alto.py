@@ -102,7 +102,7 @@ def _paragraphs(blocks: list[Block]) -> Iterator[list[Block]]:
 
 
 def _lang(page: Page) -> str:
-    from ocrkit.languages import to_iso
+    from ocrkit.lang import to_iso
 
     for code in page.detected_languages:
         iso = to_iso(code)

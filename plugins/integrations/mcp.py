@@ -72,7 +72,8 @@ def mcp_command(
         )
         backend = RestBackend(client, remote_files=False)
     else:
-        if token:
+        source = click.get_current_context().get_parameter_source("token")
+        if token and source == click.core.ParameterSource.COMMANDLINE:
             raise BadOption("--token is for --server; local jobs need none")
         backend = LocalBackend(data_dir=data_dir, jobs=jobs)
     anyio.run(run_stdio, backend)

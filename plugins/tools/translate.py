@@ -1,6 +1,6 @@
 """The ``translate`` tool: recognise, then translate each page with the text model.
 
-``translate_to`` (any spelling :func:`ocrkit.languages.resolve` accepts, one language)
+``translate_to`` (any spelling :func:`ocrkit.lang.codes.resolve` accepts, one language)
 is required. The text model is ``OCRKIT_LLM_*`` (defaulting to ``OCRKIT_VLM_*``); without
 one the tool is unavailable, so the job is refused before any page runs (400 at submit,
 CLI exit 6) with a message naming the settings.
@@ -76,7 +76,7 @@ PROMPT = (
 def target(translate_to: str | None) -> tuple[str, str]:
     """``(canonical code, English name)`` of the target language; BadOption if missing
     or not exactly one known language."""
-    from ocrkit import languages
+    from ocrkit import lang as languages
 
     if not translate_to or not str(translate_to).strip():
         raise BadOption("the translate tool needs translate_to, the target language (e.g. fr)")
@@ -162,7 +162,7 @@ class TranslateTool(Tool):
 def plain_text(markdown: str) -> str:
     """The translation's plain text: the Markdown's lines without Markdown marks,
     paragraphs separated by a blank line (as the vlm engine does for page text)."""
-    from ocrkit_plugins.engines.vlm import markdown_lines
+    from ocrkit.layout import markdown_lines
 
     paras: list[list[str]] = []
     last = None

@@ -225,11 +225,10 @@ class VlmEngine(Engine):
 
 def _cpu_blocks(image: Image.Image, languages: list[str], dpi: int) -> tuple[list[Block], str]:
     """The cpu engine's lines (for word boxes), or [] and why not."""
-    from ocrkit.plugins import get_registry
+    from ocrkit.plugins import get_engine
 
     try:
-        reg = get_registry()
-        eng = reg.engines.get("tesseract")
+        eng = get_engine("tesseract")
         if eng is None or not eng.availability()[0]:
             return [], "no cpu engine (tesseract) for word boxes: every line is unaligned"
         have = set(eng.languages())

@@ -62,11 +62,10 @@ def _rapid_words(
     """RapidOCR's words of ``image`` cropped to ``box`` (image pixels), in image pixels of
     the whole image; None when RapidOCR cannot run here."""
     try:
-        from ocrkit.plugins import get_registry
+        from ocrkit.plugins import get_engine
 
-        engine = get_registry().engine(RAPID)
-        ok, _ = engine.availability()
-        if not ok:
+        engine = get_engine(RAPID)
+        if engine is None or not engine.availability()[0]:
             return None
         crop = image.crop(box).convert("RGB")
         result = engine.recognize(crop, languages=list(options.get("languages") or []), dpi=dpi)

@@ -1,0 +1,156 @@
+"""Reading one page image with a cpu-tier engine: blank check, upright, right language.
+
+:func:`read_page` is what the pipeline calls for ``cpu`` engines::
+
+    ink? -- none --> no blocks (a blank page gives empty text, not noise)
+    deskew (projection profile, a few degrees)
+    first pass with the job's languages (language=auto: the default set, ``eng``)
+    suspect? (length-weighted word confidence < GOOD_CONFIDENCE, words standing upright,
+              or nothing read from a page with ink)
+        -> Tesseract OSD: turn a quarter/half-turned page upright (re-deskew), and note
+           the script (Cyrillic, Arabic, Han, ...)
+    language=auto, an engine whose languages are separate models (Tesseract): the
+        model is chosen by :mod:`ocrkit.page.autolang` (script from the image, language
+        from the text, at most 3 model sets per page).
+    drop noise (lines with no letter or digit, or a scrap read with low confidence)
+
+An English page that the first pass reads well costs one ink check, one skew estimate
+and one language identification on top of the recognition: no OSD and no second pass.
+
+Engines whose one model reads all its languages (``multilingual = True``: RapidOCR's
+PP-OCR) are never re-run for language; their text's languages are reported.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import TYPE_CHECKING, Any
+
+from ocrkit.hookspecs import Engine, PageResult
+from ocrkit.lang import codes as languages
+from ocrkit.page import orient
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+# A page read upright with a fitting model scores >= 0.83 (length-weighted word
+# confidence) on every printed page of the corpus; turned pages and pages in another
+# script read with ``eng`` score <= 0.39.
+from ocrkit.page.call import (  # noqa: F401  (re-exported: callers use ocrkit.page.read)
+    GOOD_CONFIDENCE,
+    OSD_MIN_CONFIDENCE,
+    RERUN_SLACK,
+    TRIAL_MAX_PIXELS,
+    VERTICAL_SHARE,
+    Quality,
+    Reading,
+    _lines,
+    assess,
+    call_engine,
+    detect_languages,
+    tess_codes,
+)
+
+
+def read_page(
+    engine: Engine,
+    image: Image.Image,
+    *,
+    dpi: int,
+    languages_: list[str],
+    auto: bool,
+    options: dict[str, Any] | None = None,
+) -> Reading:
+    """Read ``image`` upright, in the right language (see the module docstring)."""
+    opts = dict(options or {})
+    if orient.is_blank(image, dpi):
+        return Reading(PageResult(), image, languages=list(languages_), blank=True)
+    langs = list(languages_)
+    angle = orient.estimate_skew(image, dpi)
+    work = orient.deskew(image, angle)
+    reading = Reading(PageResult(), work, deskew=angle, languages=langs)
+    res: PageResult | None = call_engine(engine, work, langs, dpi, opts)
+    reading.passes = 1
+    assert res is not None
+    quality = assess(res)
+    script: str | None = None
+    osd_failed = False
+    good = float(getattr(engine, "upright_confidence", GOOD_CONFIDENCE))
+    if quality.suspect(good) and orient.osd_available():
+        found = orient.osd(work, dpi)
+        if found is None:
+            osd_failed = True
+        else:
+            reading.extra["osd"] = {
+                "rotate": found.rotate,
+                "orientation_confidence": found.orientation_confidence,
+                "script": found.script,
+                "script_confidence": found.script_confidence,
+            }
+            script = found.script
+            if found.rotate and found.orientation_confidence >= OSD_MIN_CONFIDENCE:
+                upright = orient.turn(image, found.rotate)
+                turned_angle = orient.estimate_skew(upright, dpi)
+                turned = orient.deskew(upright, turned_angle)
+                one_model = bool(getattr(engine, "multilingual", False))
+                if found.script in ("Latin", "Fraktur") or not auto or one_model:
+                    # Same models, so the readings compare: a turn that reads worse than
+                    # the page as given was OSD misjudging a poor upright scan (unless
+                    # the page as given was read sideways: words standing upright).
+                    # An engine whose one model reads every script (RapidOCR) is always
+                    # compared: OSD calls handwritten French lines "Katakana, upside
+                    # down" (orientation confidence up to 6), and the turned page read
+                    # nothing.
+                    again = call_engine(engine, turned, langs, dpi, opts)
+                    reading.passes += 1
+                    after = assess(again)
+                    sideways = quality.vertical > VERTICAL_SHARE >= after.vertical
+                    if sideways or after.confidence >= quality.confidence:
+                        res, work, angle = again, turned, turned_angle
+                        reading.turn = found.rotate
+                    else:
+                        reading.extra["osd_turn_rejected"] = found.rotate
+                else:  # another script: read below with its model
+                    work, angle, reading.turn, res = turned, turned_angle, found.rotate, None
+                reading.deskew = angle
+    multilingual = bool(getattr(engine, "multilingual", False))
+    if auto and not multilingual:
+        from ocrkit.page import autolang
+
+        res, langs = autolang.choose(
+            engine, work, dpi, opts, res, langs, script, osd_failed, reading, list(languages_)
+        )
+    else:
+        if res is None:
+            res = call_engine(engine, work, langs, dpi, opts)
+            reading.passes += 1
+        readable = engine.languages()
+        if (
+            script
+            and script != "Latin"
+            and readable
+            and not orient.script_languages(script, readable)
+        ):
+            reading.warnings.append(
+                f"the page looks like {script} script, which engine {engine.name!r} "
+                "cannot read; try --engine tesseract"
+            )
+    res.blocks = drop_noise(res.blocks)
+    found_langs = [code for code, _ in detect_languages(_lines(res))]
+    if not found_langs and assess(res).letters:
+        found_langs = [languages.to_iso(c) for c in langs]
+    reading.result, reading.languages, reading.detected = res, langs, found_langs
+    reading.image, reading.deskew = work, angle
+    return reading
+
+
+def _noise(text: str, confidence: float) -> bool:
+    alnum = sum(unicodedata.category(ch)[0] in "LN" for ch in text)
+    return (alnum == 0 and confidence < 0.6) or (alnum < 3 and confidence < 0.4)
+
+
+def drop_noise(blocks: list[Any]) -> list[Any]:
+    """Blocks that are scanner noise read as text: no letter or digit read with
+    confidence below 0.6, or under three of them below 0.4 (specks read as ``i``, ``~``
+    or ``.:``). A page number or a rule read with confidence stays."""
+    return [b for b in blocks if not _noise(b.text, b.confidence)]

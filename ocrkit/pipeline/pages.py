@@ -1,0 +1,417 @@
+"""The page pipeline: page tasks in, finished :class:`~ocrkit.models.Page` objects out.
+
+The main process only enumerates small, picklable :class:`PageTask` objects (path,
+type, page index, dpi, options). A worker opens the file itself and decodes or renders
+just that page, so pages stream: at most ``in_flight`` pages exist at once. Per page:
+
+    load -> upright image -> PDF text layer if usable, else engine.recognize
+         -> layout -> tool.process_page -> save images_dir/page-{index}.png -> Page
+
+For cpu engines, "engine.recognize" is :func:`ocrkit.page.read.read_page`: blank check,
+deskew, quarter turns found by Tesseract OSD, and language=auto's script and language
+detection with a second pass when the first used the wrong models.
+
+Workers are processes (:func:`make_executor`); each sets ``OMP_THREAD_LIMIT=1`` (one
+Tesseract thread per process is fastest when there is a process per core) and builds
+its own registry. ``jobs=1`` runs the same function in the calling process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Generator, Iterable
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from ocrkit import lang
+from ocrkit.errors import BadInput, EngineFailed, OcrkitError
+from ocrkit.hookspecs import Engine, PageResult
+from ocrkit.layout import page as layout
+from ocrkit.models import Page
+from ocrkit.page import read as readpage
+from ocrkit.page.inputs import Limits, load_image_page, open_pdf, pdf_page_image, render_dpi
+from ocrkit.plugins import Registry, get_registry
+from ocrkit.settings import Settings, using
+
+
+@dataclass(frozen=True)
+class PageTask:
+    path: str
+    kind: str
+    index: int  # 0-based page index in the input
+    dpi: int
+    engine: str
+    languages: tuple[str, ...]
+    limits: Limits = field(default_factory=Limits)
+    password: str | None = None
+    force_ocr: bool = False
+    tool: str | None = None
+    tool_options: tuple[tuple[str, Any], ...] = ()
+    images_dir: str | None = None
+    # language=auto: ``languages`` is only the first pass's set; the page's script and
+    # text language choose the models (ocrkit.page.read).
+    auto_language: bool = False
+    # The caller's settings, in force while the page runs (model servers for vlm).
+    settings: Settings | None = None
+
+
+def _init_worker() -> None:
+    from ocrkit.pipeline import worker
+
+    worker.init()
+
+
+# What the fork server imports once, so workers fork ready: the worker's start-up, then
+# the pipeline itself (by name: the worker module does not import the pipeline).
+PRELOAD = ["ocrkit.pipeline.worker", "ocrkit.pipeline.pages", "ocrkit.page.textlayer"]
+
+
+def make_executor(n: int | None = None) -> ProcessPoolExecutor:
+    """A pool of ``n`` page workers (default one per core), started with forkserver so
+    it is safe to create from a threaded process (the server). The fork server imports
+    :mod:`ocrkit.pipeline.worker` once; workers fork from it ready to work."""
+    n = n or os.cpu_count() or 1
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)
+    return ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker)
+
+
+# ---------------------------------------------------------------------- one page
+
+
+def process_page(task: PageTask, registry: Registry | None = None) -> Page:
+    """Run one page through the pipeline (in a worker or in-process). The page carries
+    the wall-clock seconds it took as the attribute ``wall_seconds`` (not a field: it is
+    not part of the page's JSON; the server's metrics read it)."""
+    start = time.perf_counter()
+    with using(task.settings):
+        page = _process_page(task, registry)
+    page.wall_seconds = time.perf_counter() - start  # type: ignore[attr-defined]
+    return page
+
+
+def _process_page(task: PageTask, registry: Registry | None = None) -> Page:
+    reg = registry or get_registry()
+    if task.kind == "pdf":
+        try:
+            page, image = _pdf_page(task, reg)
+        except OcrkitError:
+            raise
+        except Exception as exc:  # MuPDF failing on a damaged page
+            raise BadInput(f"page {task.index + 1} of the PDF cannot be read: {exc}") from exc
+    else:
+        page, image = _image_page(task, reg)
+    if task.tool:
+        page = reg.tools[task.tool].process_page(page, image, dict(task.tool_options))
+    if task.images_dir and image is not None:
+        out = Path(task.images_dir) / f"page-{task.index}.png"
+        tmp = out.with_suffix(".tmp")
+        image.save(tmp, format="PNG", compress_level=_png_level(image))
+        tmp.replace(out)
+    return page
+
+
+def _png_level(image: Image.Image) -> int:
+    """zlib level for saved page images: 3 takes half the time of Pillow's default 6;
+    very large pages (posters, > 30 Mpx) get 1, which is faster again."""
+    return 1 if image.width * image.height > 30_000_000 else 3
+
+
+def _needs_image(task: PageTask) -> bool:
+    return bool(task.images_dir or task.tool)
+
+
+def _pdf_page(task: PageTask, reg: Registry) -> tuple[Page, Image.Image | None]:
+    import pymupdf
+
+    from ocrkit.page.textlayer import read_text_layer, unmapped_words
+
+    with open_pdf(Path(task.path), task.password) as doc:
+        pp = doc[task.index]
+        dpi, warning = render_dpi((pp.rect.width, pp.rect.height), task.dpi, task.limits)
+        size = (pp.rect * pymupdf.Matrix(dpi / 72, dpi / 72)).irect
+        page = Page(task.index, size.width, size.height, dpi, rotation=pp.rotation % 360)
+        if warning:
+            page.warnings.append(warning)
+        layer = None if task.force_ocr else read_text_layer(pp, dpi)
+        bad_words = unmapped_words(layer.blocks) if layer is not None and layer.usable else []
+        image = (
+            pdf_page_image(pp, dpi, task.limits)
+            if (layer is None or not layer.usable or _needs_image(task) or bad_words)
+            else None
+        )
+    # MuPDF keeps decoded page images in its store (up to 256 MB per process) for a
+    # document that is closed now and reopened per page, so nothing would ever hit the
+    # cache: a 100-page scanned PDF grew each page worker by ~8 MB per page.
+    pymupdf.TOOLS.store_shrink(100)
+    if layer is not None and layer.usable:
+        page.source, page.engine, page.confidence = "text-layer", "pdf-text", 1.0
+        page.blocks = layer.blocks
+        page.extra["text_layer"] = layer.stats
+        if bad_words and image is not None:
+            page.extra["text_layer"]["ocr_words"] = _ocr_words(task, reg, page, image, bad_words)
+        # No OSD or deskew here: the text layer is already in upright page space.
+        page.detected_languages = [
+            c for c, _ in readpage.detect_languages([b.text for b in page.blocks])
+        ]
+        layout.finish_page(page, layer.sizes, layer.bold)
+        return page, image
+    if layer is not None:
+        page.extra["text_layer"] = {"reason": layer.reason, **layer.stats}
+    assert image is not None
+    return _ocr(task, reg, page, image)
+
+
+def _ocr_words(
+    task: PageTask, reg: Registry, page: Page, image: Image.Image, where: list[tuple[int, int]]
+) -> int:
+    """Words of a kept text layer holding unmapped glyphs (U+FFFD, private use) are read
+    from the page image by the cpu engine; a word it cannot read loses the unmapped
+    glyphs. Returns how many words OCR replaced."""
+    from ocrkit.page.textlayer import unmapped
+
+    engine: Engine | None = None
+    for name in (task.engine, None):  # the job's engine if it reads images, else cpu's
+        try:
+            cand = reg.engine(name or reg.default_engine("cpu"))
+        except OcrkitError:
+            continue
+        if cand.tier == "cpu":
+            engine = cand
+            break
+    have = engine.languages() if engine is not None else []
+    langs = [c for c in task.languages if c in have]
+    if task.auto_language or not langs:
+        found = readpage.detect_languages([b.text for b in page.blocks])
+        langs = [c for c in readpage.tess_codes([c for c, _ in found]) if c in have][:2]
+    langs = langs or [c for c in lang.default_languages() if c in have] or have[:1]
+    replaced = 0
+    for bi, wi in where:
+        block = page.blocks[bi]
+        word = block.words[wi]
+        text = ""
+        if engine is not None and langs:
+            x0, y0, x1, y1 = word.bbox
+            pad = max(4.0, (y1 - y0) * 0.3)
+            box = (
+                max(0, int(x0 - pad)),
+                max(0, int(y0 - pad)),
+                min(image.width, int(x1 + pad + 1)),
+                min(image.height, int(y1 + pad + 1)),
+            )
+            if box[2] > box[0] and box[3] > box[1]:
+                try:
+                    res = engine.recognize(image.crop(box), languages=langs, dpi=page.dpi)
+                    text = " ".join(b.text.strip() for b in res.blocks if b.text.strip())
+                except OcrkitError:
+                    text = ""
+        if text:
+            replaced += 1
+        else:
+            text = "".join(c for c in word.text if not unmapped(c))
+        word.text = text
+        block.text = " ".join(w.text for w in block.words if w.text)
+    return replaced
+
+
+def _image_page(task: PageTask, reg: Registry) -> tuple[Page, Image.Image]:
+    loaded = load_image_page(Path(task.path), task.index, task.limits)
+    img = loaded.image
+    page = Page(task.index, img.width, img.height, loaded.dpi, rotation=loaded.rotation)
+    page.warnings.extend(loaded.warnings)
+    return _ocr(task, reg, page, img)
+
+
+def _missing_languages(task: PageTask, engine: Engine, page: Page) -> PageTask:
+    """A page that needs OCR in a language the engine has no model for is read with
+    ``auto`` instead, with a warning naming the missing model. Checked here, per page
+    that needs OCR, and not when the job starts: pages kept from a PDF's text layer
+    need no OCR language at all."""
+    have = engine.languages()
+    missing = [c for c in task.languages if have and c not in have]
+    if not missing:
+        return task
+    from dataclasses import replace
+
+    from ocrkit.lang import codes as languages
+
+    present = [c for c in task.languages if c not in missing]
+    hint = ""
+    if engine.name == "tesseract":
+        hint = " (apt-get install " + " ".join(languages.apt_package(c) for c in missing) + ")"
+    page.warnings.append(
+        f"engine {engine.name!r} has no model for {', '.join(missing)}{hint}: "
+        "this page was read with language=auto"
+    )
+    return replace(
+        task,
+        languages=tuple(present or lang.default_languages()),
+        auto_language=True,
+    )
+
+
+def _ocr(task: PageTask, reg: Registry, page: Page, image: Image.Image) -> tuple[Page, Image.Image]:
+    engine = reg.engine(task.engine)
+    task = _missing_languages(task, engine, page)
+    if engine.tier == "cpu":
+        return _ocr_cpu(task, engine, page, image, reg)
+    # the job's options reach engines that take them (vlm prompts)
+    result = readpage.call_engine(
+        engine,
+        image,
+        list(task.languages),
+        page.dpi,
+        dict(task.tool_options),
+        where=f" on page {task.index + 1}",
+    )
+    if not result.detected_languages:
+        result.detected_languages = [
+            c for c, _ in readpage.detect_languages([b.text for b in result.blocks])
+        ]
+    return _finish_ocr(task, page, image, result)
+
+
+def _ocr_cpu(
+    task: PageTask, engine: Engine, page: Page, image: Image.Image, reg: Registry | None = None
+) -> tuple[Page, Image.Image]:
+    """A cpu engine: blank check, upright and deskewed, language=auto (ocrkit.page.read);
+    with no engine named, the engine best for the page (ocrkit.engine_choice)."""
+    from ocrkit import engine_choice
+
+    options = dict(task.tool_options)
+    chosen = None
+    try:
+        # extract-tables picks the reader per table itself
+        if (
+            reg is not None
+            and task.tool != "extract-tables"
+            and engine_choice.applies(options, engine)
+        ):
+            reading, chosen = engine_choice.read(
+                engine,
+                image,
+                dpi=page.dpi,
+                languages=list(task.languages),
+                auto=task.auto_language,
+                options=options,
+                reg=reg,
+            )
+        else:
+            reading = readpage.read_page(
+                engine,
+                image,
+                dpi=page.dpi,
+                languages_=list(task.languages),
+                auto=task.auto_language,
+                options=options,
+            )
+    except EngineFailed as exc:
+        raise EngineFailed(f"page {task.index + 1}: {exc}") from exc
+    image = reading.image
+    if reading.turn:
+        page.width, page.height = image.size
+        page.rotation = (page.rotation + reading.turn) % 360
+        page.extra["engine_rotation"] = reading.turn
+    if reading.deskew:
+        page.extra["deskew"] = reading.deskew
+    if reading.blank:
+        page.extra["blank"] = True
+    page.extra["ocr_languages"] = list(reading.languages)
+    page.extra["ocr_passes"] = reading.passes
+    page.extra.update(reading.extra)
+    result = reading.result
+    result.detected_languages = result.detected_languages or reading.detected
+    result.warnings = [*result.warnings, *reading.warnings]
+    if chosen is not None:
+        page.extra["engine_choice"] = chosen
+        result.engine = chosen["engine"]
+    return _finish_ocr(task, page, image, result)
+
+
+def _finish_ocr(
+    task: PageTask, page: Page, image: Image.Image, result: PageResult
+) -> tuple[Page, Image.Image]:
+    turn = int(result.rotation or 0) % 360
+    if turn:
+        image = image.rotate(-turn, expand=True)  # PIL rotates counter-clockwise
+        page.width, page.height = image.size
+        page.rotation = (page.rotation + turn) % 360
+        page.extra["engine_rotation"] = (int(page.extra.get("engine_rotation", 0)) + turn) % 360
+    page.source, page.engine = "ocr", task.engine
+    page.blocks = list(result.blocks)
+    page.detected_languages = list(result.detected_languages)
+    page.warnings.extend(result.warnings)
+    confs = [b.confidence for b in page.blocks if b.text.strip()]
+    page.confidence = round(sum(confs) / len(confs), 4) if confs else None
+    page.extra.update(result.extra)  # before layout: "reading_order" is read there
+    layout.finish_page(page, image=image)  # the image: bold headings (stroke width)
+    # Engines that read whole pages (vlm) give their own text and Markdown.
+    if result.text is not None:
+        page.text = result.text
+    if result.markdown is not None:
+        page.markdown = result.markdown
+    page.engine = result.engine or page.engine
+    return page, image
+
+
+# ------------------------------------------------------------------------ many pages
+
+
+def run_pages(
+    tasks: Iterable[PageTask],
+    *,
+    executor: Executor | None,
+    in_flight: int,
+    registry: Registry | None = None,
+    on_page: Callable[[Page], None] | None = None,
+) -> list[Page]:
+    """Process ``tasks``; in the calling process when ``executor`` is None, else with at
+    most ``in_flight`` pages submitted at once. Calls ``on_page`` as pages finish."""
+    pages: list[Page] = []
+    # closing(): when on_page raises (a cancelled job), pending pages are cancelled now.
+    with contextlib.closing(_iter_pages(tasks, executor, max(1, in_flight), registry)) as it:
+        for page in it:
+            pages.append(page)
+            if on_page is not None:
+                on_page(page)
+    pages.sort(key=lambda p: p.index)
+    return pages
+
+
+def _iter_pages(
+    tasks: Iterable[PageTask], executor: Executor | None, in_flight: int, reg: Registry | None
+) -> Generator[Page, None, None]:
+    if executor is None:
+        os.environ["OMP_THREAD_LIMIT"] = "1"
+        for task in tasks:
+            yield process_page(task, reg)
+        return
+    todo = iter(tasks)
+    running: set[Future[Page]] = set()
+    try:
+        for task in todo:
+            running.add(executor.submit(process_page, task))
+            if len(running) >= in_flight:
+                break
+        while running:
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for fut in done:
+                try:
+                    page = fut.result()
+                except BrokenProcessPool as exc:
+                    raise EngineFailed(f"a page worker died ({exc}); see the log") from exc
+                yield page
+                nxt = next(todo, None)
+                if nxt is not None:
+                    running.add(executor.submit(process_page, nxt))
+    finally:
+        for fut in running:
+            fut.cancel()
