@@ -929,7 +929,7 @@ def bench_accuracy(samples: list[Sample], quick: bool) -> dict[str, Any]:
         # RapidOCR: ~20 s per dense page on one core, so a spread of samples per category
         "ocrkit-rapidocr": _pick(text_samples, all_cats, 1 if quick else 2, quick),
         "rapidocr": _pick(text_samples, all_cats, 1 if quick else 2, quick),
-        # no engine named: ocrkit picks the cpu reader per page (ocrkit.engine_choice)
+        # no engine named: ocrkit picks the cpu reader per page (ocrkit.pipeline.engine_choice)
         "ocrkit-default": _pick(text_samples, all_cats, q, quick),
     }
     # Handwriting: RapidOCR raw and through ocrkit on every sample (the baseline the

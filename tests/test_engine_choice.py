@@ -1,4 +1,4 @@
-"""The best cpu reader per page when no engine is named (issue 17; ocrkit.engine_choice).
+"""The best cpu reader per page when no engine is named (issue 17; ocrkit.pipeline.engine_choice).
 
 Real Tesseract and real RapidOCR on real handwriting from the corpus and a made printed
 page: the default keeps Tesseract for print, reads handwriting with RapidOCR and says

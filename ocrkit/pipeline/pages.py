@@ -283,8 +283,8 @@ def _ocr_cpu(
     task: PageTask, engine: Engine, page: Page, image: Image.Image, reg: Registry | None = None
 ) -> tuple[Page, Image.Image]:
     """A cpu engine: blank check, upright and deskewed, language=auto (ocrkit.page.read);
-    with no engine named, the engine best for the page (ocrkit.engine_choice)."""
-    from ocrkit import engine_choice
+    with no engine named, the engine best for the page (ocrkit.pipeline.engine_choice)."""
+    from ocrkit.pipeline import engine_choice
 
     options = dict(task.tool_options)
     chosen = None

@@ -205,7 +205,7 @@ def _plan(asked: JobOptions, registry: Registry, settings: Settings) -> Plan:
     tool = _tool(registry, asked.tool)
     opts = replace(asked)
     # Whether the caller chose the engine (extract-tables then keeps its words; else the
-    # pipeline chooses the cpu reader per page: ocrkit.engine_choice).
+    # pipeline chooses the cpu reader per page: ocrkit.pipeline.engine_choice).
     tool_options: dict[str, Any] = {"engine_named": asked.engine is not None}
     for key, value in (tool.preset if tool is not None else {}).items():
         if key in DEFAULTS:
