@@ -32,6 +32,10 @@ APT_PKGS := tesseract-ocr $(addprefix tesseract-ocr-,$(TESS_PKGS)) fonts-dejavu-
 APT_PKGS += fonts-noto-core
 # pdftotext: tests read searchable PDFs back with a second reader (right-to-left text).
 APT_PKGS += poppler-utils
+# Handwriting-style fonts for the made handwriting pages (bench/handpages.py: vlm line
+# boxes with known truth, tests/test_vlm_boxes.py and make bench).
+APT_PKGS += fonts-dkg-handwriting fonts-breip fonts-dancingscript fonts-humor-sans \
+	fonts-femkeklaver fonts-kristi fonts-ecolier-court fonts-bwht
 # The web page's browser test (tests/test_web_browser.py) drives Debian's Chromium.
 APT_PKGS += chromium chromium-driver
 CORPUS ?= $(abspath ../shared/corpus)

@@ -309,6 +309,14 @@ def markdown(r: dict[str, Any]) -> str:
         for k, d in ch["summary"].items():
             out.append(f"| {k} | {d['n']} | {d['right']} | {d['rate']:.3f} |")
         out.append("")
+    if r.get("vlm_boxes"):
+        from bench.vlm_boxes import markdown as vlm_boxes_markdown
+
+        out += vlm_boxes_markdown(r["vlm_boxes"])
+    if r.get("reading_order"):
+        from bench.reading_order import markdown as reading_order_markdown
+
+        out += reading_order_markdown(r["reading_order"])
     return "\n".join(out)
 
 

@@ -4,7 +4,10 @@ instead, on the same pages in the same run, and write JSON, a Markdown table and
     python -m bench.run [--quick] [--sections a,b,...] [--out DIR]
 
 Sections (all by default): startup, throughput, textlayer, memory, api, accuracy,
-languages (language=auto vs the right language per category: bench/languages.py).
+languages (language=auto vs the right language per category: bench/languages.py),
+vlm_boxes (boxes for the vlm tier's lines: bench/vlm_boxes.py), reading_order
+(Kendall tau of the line order vs the truth, ocrkit and raw Tesseract:
+bench/reading_order.py).
 Every figure is measured here; ratios between tools measured in the same run are what
 count (the machine may be shared, so absolute times are noisy).
 """
@@ -52,6 +55,8 @@ SECTIONS = (
     "languages",
     "tables",
     "chat",
+    "vlm_boxes",
+    "reading_order",
 )
 ISO_TO_TESS = {
     "en": "eng",
@@ -852,7 +857,9 @@ def recognise(system: str, file: str, category: str, tess: str) -> dict[str, Any
         if system.startswith("ocrkit"):
             from ocrkit import api
 
-            engine = "rapidocr" if system == "ocrkit-rapidocr" else "tesseract"
+            engine: str | None = "rapidocr" if system == "ocrkit-rapidocr" else "tesseract"
+            if system == "ocrkit-default":
+                engine = None  # no engine named: ocrkit chooses per page (engine_choice)
             language = "auto" if system == "ocrkit-auto" else tess
             tool = "extract-tables" if system == "ocrkit-tables" else None
             job = api.ocr(path, engine=engine, language=language, jobs=1, tool=tool)
@@ -922,7 +929,16 @@ def bench_accuracy(samples: list[Sample], quick: bool) -> dict[str, Any]:
         # RapidOCR: ~20 s per dense page on one core, so a spread of samples per category
         "ocrkit-rapidocr": _pick(text_samples, all_cats, 1 if quick else 2, quick),
         "rapidocr": _pick(text_samples, all_cats, 1 if quick else 2, quick),
+        # no engine named: ocrkit picks the cpu reader per page (ocrkit.pipeline.engine_choice)
+        "ocrkit-default": _pick(text_samples, all_cats, q, quick),
     }
+    # Handwriting: RapidOCR raw and through ocrkit on every sample (the baseline the
+    # default's choice is measured against, issue 17).
+    hw = [s for s in text_samples if s.category == "handwriting"]
+    if not quick:
+        for system in ("ocrkit-rapidocr", "rapidocr"):
+            have = {s.id for s in plan[system]}
+            plan[system] = plan[system] + [s for s in hw if s.id not in have]
     from ocrkit.plugins import get_registry
 
     has_tables = "extract-tables" in get_registry().tools
@@ -1046,6 +1062,8 @@ def bench_accuracy(samples: list[Sample], quick: bool) -> dict[str, Any]:
         "normalisation": (metrics.__doc__ or "").strip(),
         "systems": {
             "ocrkit-tesseract": "ocrkit, tesseract engine, the manifest's language",
+            "ocrkit-default": "ocrkit, no engine named (the reader chosen per page), the "
+            "manifest's language",
             "ocrkit-auto": "ocrkit, tesseract engine, language=auto",
             "ocrkit-rapidocr": "ocrkit, rapidocr engine",
             "ocrkit-tables": "ocrkit --tool extract-tables (cell accuracy vs .gt.csv)",
@@ -1073,6 +1091,20 @@ def bench_chat(work: Path, quick: bool) -> dict[str, Any]:
     from bench import chat_eval
 
     return chat_eval.evaluate(CORPUS, work / "chat", quick)
+
+
+def _reading_order(quick: bool) -> dict[str, Any]:
+    """Kendall tau of ocrkit's and raw Tesseract's line order (bench/reading_order.py)."""
+    from bench.reading_order import bench_reading_order
+
+    return bench_reading_order(quick)
+
+
+def _vlm_boxes(quick: bool) -> dict[str, Any]:
+    """The vlm tier's line boxes (issue 21): bench/vlm_boxes.py."""
+    from bench.vlm_boxes import bench_vlm_boxes
+
+    return bench_vlm_boxes(quick)
 
 
 # -------------------------------------------------------------------------- main
@@ -1138,6 +1170,8 @@ def main(argv: list[str] | None = None) -> int:
                 "languages": lambda: bench_languages(args.quick),
                 "tables": lambda: bench_tables(work, args.quick),
                 "chat": lambda: bench_chat(work, args.quick),
+                "vlm_boxes": lambda: _vlm_boxes(args.quick),
+                "reading_order": lambda: _reading_order(args.quick),
             }[name]
             result[name] = fn()
             result[name]["section_seconds"] = round(time.perf_counter() - t0, 1)

@@ -92,10 +92,15 @@ def read_page(
                 upright = orient.turn(image, found.rotate)
                 turned_angle = orient.estimate_skew(upright, dpi)
                 turned = orient.deskew(upright, turned_angle)
-                if found.script in ("Latin", "Fraktur") or not auto:
+                one_model = bool(getattr(engine, "multilingual", False))
+                if found.script in ("Latin", "Fraktur") or not auto or one_model:
                     # Same models, so the readings compare: a turn that reads worse than
                     # the page as given was OSD misjudging a poor upright scan (unless
                     # the page as given was read sideways: words standing upright).
+                    # An engine whose one model reads every script (RapidOCR) is always
+                    # compared: OSD calls handwritten French lines "Katakana, upside
+                    # down" (orientation confidence up to 6), and the turned page read
+                    # nothing.
                     again = call_engine(engine, turned, langs, dpi, opts)
                     reading.passes += 1
                     after = assess(again)

@@ -337,7 +337,7 @@ def _ocr(task: PageTask, reg: Registry, page: Page, image: Image.Image) -> tuple
     engine = reg.engine(task.engine)
     task = _missing_languages(task, engine, page)
     if engine.tier == "cpu":
-        return _ocr_cpu(task, engine, page, image)
+        return _ocr_cpu(task, engine, page, image, reg)
     # the job's options reach engines that take them (vlm prompts)
     result = readpage.call_engine(
         engine,
@@ -355,18 +355,39 @@ def _ocr(task: PageTask, reg: Registry, page: Page, image: Image.Image) -> tuple
 
 
 def _ocr_cpu(
-    task: PageTask, engine: Engine, page: Page, image: Image.Image
+    task: PageTask, engine: Engine, page: Page, image: Image.Image, reg: Registry | None = None
 ) -> tuple[Page, Image.Image]:
-    """A cpu engine: blank check, upright and deskewed, language=auto (ocrkit.page.read)."""
+    """A cpu engine: blank check, upright and deskewed, language=auto (ocrkit.page.read);
+    with no engine named, the engine best for the page (ocrkit.pipeline.engine_choice)."""
+    from ocrkit.pipeline import engine_choice
+
+    options = dict(task.tool_options)
+    chosen = None
     try:
-        reading = readpage.read_page(
-            engine,
-            image,
-            dpi=page.dpi,
-            languages_=list(task.languages),
-            auto=task.auto_language,
-            options=dict(task.tool_options),
-        )
+        # extract-tables picks the reader per table itself
+        if (
+            reg is not None
+            and task.tool != "extract-tables"
+            and engine_choice.applies(options, engine)
+        ):
+            reading, chosen = engine_choice.read(
+                engine,
+                image,
+                dpi=page.dpi,
+                languages=list(task.languages),
+                auto=task.auto_language,
+                options=options,
+                reg=reg,
+            )
+        else:
+            reading = readpage.read_page(
+                engine,
+                image,
+                dpi=page.dpi,
+                languages_=list(task.languages),
+                auto=task.auto_language,
+                options=options,
+            )
     except EngineFailed as exc:
         raise EngineFailed(f"page {task.index + 1}: {exc}") from exc
     image = reading.image
@@ -384,6 +405,9 @@ def _ocr_cpu(
     result = reading.result
     result.detected_languages = result.detected_languages or reading.detected
     result.warnings = [*result.warnings, *reading.warnings]
+    if chosen is not None:
+        page.extra["engine_choice"] = chosen
+        result.engine = chosen["engine"]
     return _finish_ocr(task, page, image, result)
 
 

@@ -204,9 +204,9 @@ def plan(options: JobOptions, registry: Registry, settings: Settings) -> Plan:
 def _plan(asked: JobOptions, registry: Registry, settings: Settings) -> Plan:
     tool = _tool(registry, asked.tool)
     opts = replace(asked)
-    tool_options: dict[str, Any] = {}
-    if tool is not None:  # whether the caller chose the engine (extract-tables keeps its words)
-        tool_options["engine_named"] = asked.engine is not None
+    # Whether the caller chose the engine (extract-tables then keeps its words; else the
+    # pipeline chooses the cpu reader per page: ocrkit.pipeline.engine_choice).
+    tool_options: dict[str, Any] = {"engine_named": asked.engine is not None}
     for key, value in (tool.preset if tool is not None else {}).items():
         if key in DEFAULTS:
             if getattr(opts, key) is None:
@@ -286,7 +286,7 @@ def _choose_engine(
     name = registry.default_engine("cpu")
     return name, [
         f"no vlm model server is configured (OCRKIT_VLM_BASE_URL): the page(s) were read "
-        f"by the cpu engine {name!r} instead"
+        f"by the cpu tier instead (engine {name!r}, or the reader each page's engine names)"
     ]
 
 

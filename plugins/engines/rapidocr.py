@@ -40,7 +40,14 @@ V6_LANGS = (
 )
 
 _lock = threading.Lock()
-_engine: Any = None  # the process's rapidocr.RapidOCR, once loaded
+_engines: dict[bool, Any] = {}  # the process's rapidocr.RapidOCR objects, once loaded
+# rapidocr's detector scales an image so its SHORTER side is 736 px: a line image of
+# 1443 x 116 becomes 9155 x 736, where the detector finds nothing (three handwritten
+# line images of the corpus read empty, raw RapidOCR too). An image that this would make
+# longer than WIDE_LIMIT px is detected at its own size, longer side at most WIDE_LIMIT
+# (a second RapidOCR object; the models are shared files, loaded twice).
+WIDE_LIMIT = 2000
+DET_MIN_SIDE = 736
 
 
 def _model_paths() -> tuple[dict[str, Path], str]:
@@ -58,10 +65,15 @@ def _model_paths() -> tuple[dict[str, Path], str]:
     return found, ""
 
 
-def _load() -> Any:
-    global _engine
+def _wide(size: tuple[int, int]) -> bool:
+    """Whether the default detector scaling would blow ``size`` up past WIDE_LIMIT."""
+    short, long = min(size), max(size)
+    return short < DET_MIN_SIDE and long * DET_MIN_SIDE / max(1, short) > WIDE_LIMIT
+
+
+def _load(wide: bool = False) -> Any:
     with _lock:
-        if _engine is None:
+        if wide not in _engines:
             paths, reason = _model_paths()
             if not paths:
                 raise EngineUnavailable(f"engine 'rapidocr' is not available: {reason}")
@@ -83,9 +95,11 @@ def _load() -> Any:
                 "EngineConfig.onnxruntime.inter_op_num_threads": 1,
             }
             params.update({f"{task}.model_path": str(p) for task, p in paths.items()})
-            _engine = RapidOCR(params=params)
+            if wide:
+                params.update({"Det.limit_type": "max", "Det.limit_side_len": WIDE_LIMIT})
+            _engines[wide] = RapidOCR(params=params)
             logging.getLogger("RapidOCR").setLevel(logging.ERROR)
-    return _engine
+    return _engines[wide]
 
 
 class RapidOcrEngine(Engine):
@@ -116,7 +130,7 @@ class RapidOcrEngine(Engine):
             raise EngineUnavailable(
                 f"rapidocr cannot read {', '.join(missing)}; it reads: {', '.join(readable)}"
             )
-        engine = _load()
+        engine = _load(_wide(image.size))
         try:
             out = engine(image.convert("RGB"), return_word_box=True)
         except Exception as exc:  # onnxruntime / cv2 errors on odd input

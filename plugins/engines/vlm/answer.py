@@ -134,8 +134,16 @@ def build_result(
     boxes: list[list[float] | None] = [m.bbox for m in matches]
     kinds: list[str | None] = ["words" if m.bbox is not None else None for m in matches]
     dark = None
-    if image is not None and any(b is None for b in boxes) and texts:
-        boxes, kinds, dark = _place_on_detected_lines(texts, boxes, kinds, image, info)
+    if image is not None and texts:
+        from . import detect
+
+        dark = detect.ink_mask(image)
+        # the cpu engine's word boxes take in specks and noise next to the words
+        boxes = [
+            None if b is None else [round(v, 1) for v in detect.trim_to_ink(b, dark)] for b in boxes
+        ]
+        if any(b is None for b in boxes):
+            boxes, kinds = _place_on_detected_lines(texts, boxes, kinds, image, info)
     raw_lines = [ln for ln in markdown.splitlines() if ln.strip()]
     confs = _line_confidences(comp, len(raw_lines)) if len(raw_lines) == len(lines) else None
     if confs is None and comp.logprobs:
@@ -186,26 +194,27 @@ def _place_on_detected_lines(
     kinds: list[str | None],
     image: Image.Image,
     info: dict[str, Any],
-) -> tuple[list[list[float] | None], list[str | None], Any]:
+) -> tuple[list[list[float] | None], list[str | None]]:
     """Boxes for the lines the cpu words did not place, from the page's detected text
     lines (the placed lines are anchors)."""
     from . import assign, detect
 
     try:
         detected, how = detect.detect_lines(image)
-        dark = detect.ink_mask(image)
     except Exception as e:  # boxes are a bonus; the model's text stands without them
         info["line_detector_error"] = f"{type(e).__name__}: {e}"
-        return boxes, kinds, None
+        return boxes, kinds
     info["line_detector"] = how
     info["detected_lines"] = len(detected)
-    places = assign.assign(texts, [d.box for d in detected], anchors=list(boxes))
+    places = assign.assign(
+        texts, [d.box for d in detected], anchors=list(boxes), heights=[d.height for d in detected]
+    )
     out_boxes, out_kinds = list(boxes), list(kinds)
     for i, p in enumerate(places):
         if out_boxes[i] is None and p.box is not None:
             out_boxes[i] = [round(v, 1) for v in p.box]
             out_kinds[i] = "line" if p.sure else "estimated"
-    return out_boxes, out_kinds, dark
+    return out_boxes, out_kinds
 
 
 def _plain_text(blocks: list[Block]) -> str:

@@ -39,6 +39,8 @@ Box = list[float]
 
 # Width-fit tolerance (natural log of the width ratio): handwriting varies a lot.
 FIT_SIGMA = 0.35
+# Height tolerance (natural log of a line's height over the page's median).
+HEIGHT_SIGMA = 0.5
 SKIP_DETECTED = 1.5  # a detected line no model line goes to
 SKIP_MODEL = 4.0  # a model line with no place
 MERGE = 1.0  # per extra detected piece one model line spans
@@ -87,26 +89,79 @@ def _cover(anchor: Box, box: Box) -> float:
 
 
 def assign(
-    texts: list[str], boxes: list[Box], anchors: list[Box | None] | None = None
+    texts: list[str],
+    boxes: list[Box],
+    anchors: list[Box | None] | None = None,
+    heights: list[float] | None = None,
 ) -> list[Placement]:
     """One :class:`Placement` per model line (``texts``, reading order) on the detected
     line ``boxes`` (reading order); ``anchors``: a box the cpu engine's words gave a
-    line, or None."""
+    line, or None; ``heights``: each detected line's writing height (default: its box's).
+
+    Widths are predicted per height: ``width = k * characters * height``, so a stamp or
+    a tall blot (about as wide as high) only fits a very short line; and a line much
+    taller or lower than the page's writing costs more."""
     n, m = len(texts), len(boxes)
     anchors = anchors or [None] * n
     if not n or not m:
         return [Placement(None) for _ in texts]
     chars = [_chars(t) for t in texts]
+    hs = heights or [max(1.0, b[3] - b[1]) for b in boxes]
     widths = [max(1.0, b[2] - b[0]) for b in boxes]
-    k = sum(widths) / sum(chars)
+    # The page's writing: the height and width per height most of the lines' length has
+    # (small notes, stamps and specks are many boxes but little width).
+    body = _weighted_median(hs, widths)
+    ratio = _weighted_median([w / h for w, h in zip(widths, hs, strict=True)], widths)
+    ctx = _Ctx(chars, boxes, anchors, hs, body, ratio / _median([float(c) for c in chars]))
     out: list[Placement] = []
     for _ in range(2):
-        out = _solve(chars, boxes, anchors, k)
-        pairs = [(p.box[2] - p.box[0], c) for p, c in zip(out, chars, strict=True) if p.box]
+        out = _solve(ctx)
+        pairs = [
+            ((p.box[2] - p.box[0]) / ctx.height_of(p.box), c)
+            for p, c in zip(out, chars, strict=True)
+            if p.box and p.kind == "pair"
+        ]
         if not pairs:
             break
-        k = sum(w for w, _ in pairs) / sum(c for _, c in pairs)
+        ctx.k = sum(w for w, _ in pairs) / sum(c for _, c in pairs)
     return out
+
+
+def _weighted_median(values: list[float], weights: list[float]) -> float:
+    pairs = sorted(zip(values, weights, strict=True))
+    half = sum(weights) / 2
+    acc = 0.0
+    for v, w in pairs:
+        acc += w
+        if acc >= half:
+            return v
+    return pairs[-1][0] if pairs else 1.0
+
+
+def _median(values: list[float]) -> float:
+    v = sorted(values)
+    return v[len(v) // 2] if v else 1.0
+
+
+@dataclass
+class _Ctx:
+    chars: list[int]
+    boxes: list[Box]
+    anchors: list[Box | None]
+    heights: list[float]
+    body: float  # the median writing height
+    k: float  # width per character per unit of height
+
+    def height_of(self, box: Box) -> float:
+        for b, h in zip(self.boxes, self.heights, strict=True):
+            if (
+                b[1] <= box[1] + 1
+                and box[3] <= b[3] + 1
+                and b[0] <= box[0] + 1
+                and box[2] <= b[2] + 1
+            ):
+                return h
+        return max(1.0, box[3] - box[1])
 
 
 @dataclass
@@ -119,10 +174,9 @@ class _Step:
     kind: str  # "pair", "span", "shared", "skip_d", "skip_m"
 
 
-def _steps(
-    i: int, j: int, chars: list[int], boxes: list[Box], anchors: list[Box | None], k: float
-) -> list[_Step]:
+def _steps(i: int, j: int, ctx: _Ctx) -> list[_Step]:
     """Every step out of state (i model lines, j detected lines used)."""
+    chars, boxes, anchors = ctx.chars, ctx.boxes, ctx.anchors
     n, m = len(chars), len(boxes)
     out: list[_Step] = []
     if j < m:
@@ -137,30 +191,30 @@ def _steps(
             if span > 1 and not all(_same_row(group[0], g) for g in group[1:]):
                 break
             box = _union(group)
-            cost = _pair_cost(chars[i], box, anchors[i], k) + MERGE * (span - 1)
+            h = _median(ctx.heights[j : j + span])
+            cost = _pair_cost(chars[i], box, h, anchors[i], ctx) + MERGE * (span - 1)
             out.append(_Step(i, j, i + 1, j + span, cost, "pair" if span == 1 else "span"))
         if i + 1 < n and anchors[i] is None and anchors[i + 1] is None:
-            box = boxes[j]
             c = chars[i] + chars[i + 1]
-            cost = _pair_cost(c, box, anchors[i] or anchors[i + 1], k) + SPLIT
+            cost = _pair_cost(c, boxes[j], ctx.heights[j], None, ctx) + SPLIT
             out.append(_Step(i, j, i + 2, j + 1, cost, "shared"))
     return out
 
 
-def _fit(c: int, box: Box, k: float) -> float:
-    return abs(math.log(max(1.0, box[2] - box[0]) / (k * c)))
+def _fit(c: int, box: Box, h: float, k: float) -> float:
+    return abs(math.log(max(1.0, box[2] - box[0]) / (k * c * h)))
 
 
-def _pair_cost(c: int, box: Box, anchor: Box | None, k: float) -> float:
-    cost = 0.5 * (_fit(c, box, k) / FIT_SIGMA) ** 2
+def _pair_cost(c: int, box: Box, h: float, anchor: Box | None, ctx: _Ctx) -> float:
+    cost = 0.5 * (_fit(c, box, h, ctx.k) / FIT_SIGMA) ** 2
+    cost += 0.5 * (math.log(h / ctx.body) / HEIGHT_SIGMA) ** 2
     if anchor is not None:
         cost += -ANCHOR_BONUS if _cover(anchor, box) >= 0.5 else ANCHOR_MISS
     return cost
 
 
-def _solve(
-    chars: list[int], boxes: list[Box], anchors: list[Box | None], k: float
-) -> list[Placement]:
+def _solve(ctx: _Ctx) -> list[Placement]:
+    chars, boxes = ctx.chars, ctx.boxes
     n, m = len(chars), len(boxes)
     inf = math.inf
     fwd = [[inf] * (m + 1) for _ in range(n + 1)]
@@ -169,7 +223,7 @@ def _solve(
     steps: list[_Step] = []
     for i in range(n + 1):
         for j in range(m + 1):
-            for s in _steps(i, j, chars, boxes, anchors, k):
+            for s in _steps(i, j, ctx):
                 steps.append(s)
                 if fwd[i][j] + s.cost < fwd[s.i1][s.j1]:
                     fwd[s.i1][s.j1] = fwd[i][j] + s.cost
@@ -206,6 +260,7 @@ def _solve(
             out[s.i0] = Placement(None, kind="none")
             continue
         box = _union(boxes[s.j0 : s.j1])
+        h = _median(ctx.heights[s.j0 : s.j1])
         if s.kind == "shared":
             a, b = chars[s.i0], chars[s.i0 + 1]
             cut = box[0] + (box[2] - box[0]) * a / (a + b)
@@ -216,7 +271,7 @@ def _solve(
             key = (s.kind, s.j0, s.j1)
             others = [v for kk, v in alt[li].items() if kk != key]
             margin = (min(others) - best_total) if others else inf
-            fit = _fit(chars[li], part, k)
+            fit = _fit(chars[li], part, h, ctx.k)
             sure = s.kind == "pair" and margin >= SURE_MARGIN and fit <= math.log(SURE_FIT)
             out[li] = Placement(part, sure, s.kind, round(min(margin, 99.0), 3), round(fit, 3))
     return out
@@ -240,13 +295,15 @@ def word_boxes(text: str, box: Box, dark: np.ndarray | None = None) -> list[tupl
         pos += 1
     if dark is not None and cuts:
         cuts = _snap(cuts, box, dark, per)
-    edges = [x0, *cuts, x1]
+    edges = [x0, *sorted(min(max(c, x0), x1) for c in cuts), x1]
     out = []
     for idx, w in enumerate(words):
         a, b = edges[idx], edges[idx + 1]
-        pad = per * 0.5 if idx > 0 else 0.0
+        pad_l = per * 0.5 if idx > 0 else 0.0
         pad_r = per * 0.5 if idx < len(words) - 1 else 0.0
-        out.append((w, [round(a + pad, 1), y0, round(max(a + pad + 1, b - pad_r), 1), y1]))
+        left = min(max(a + pad_l, x0), x1 - 1)
+        right = min(max(b - pad_r, left + 1), x1)
+        out.append((w, [round(left, 1), y0, round(right, 1), y1]))
     return out
 
 

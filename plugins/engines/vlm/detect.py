@@ -63,6 +63,12 @@ class DetectedLine:
     parts: list[Box]  # the regions it was made of, left to right
     score: float = 1.0
 
+    @property
+    def height(self) -> float:
+        """The median height of its parts (a slanted line's union box is taller)."""
+        hs = sorted(p[3] - p[1] for p in self.parts)
+        return max(1.0, hs[len(hs) // 2])
+
 
 def method() -> str:
     """Which detector :func:`detect_lines` uses here: ``"db"`` or ``"profile"``."""
@@ -158,11 +164,11 @@ def rows(regions: list[Region]) -> list[DetectedLine]:
             continue
         rh = r.box[3] - r.box[1]
         for ln in lines:
-            b = ln.box
-            if b[3] - b[1] > b[2] - b[0]:
+            if ln.box[3] - ln.box[1] > ln.box[2] - ln.box[0]:
                 continue
+            b = ln.parts[-1]  # the part nearest on the left (a union may span rows)
             overlap = min(b[3], r.box[3]) - max(b[1], r.box[1])
-            lh = _row_height(ln)
+            lh = b[3] - b[1]
             share = overlap / max(1.0, rh, lh)
             gap = r.box[0] - b[2]
             if share >= ROW_OVERLAP and gap < ROW_GAP * min(rh, lh) and share > best_overlap:
@@ -180,13 +186,6 @@ def rows(regions: list[Region]) -> list[DetectedLine]:
             ]
             best.score = min(best.score, r.score)
     return lines
-
-
-def _row_height(ln: DetectedLine) -> float:
-    """The height of a line's last part (a slanted line's union box is taller than any
-    one of its parts)."""
-    last = ln.parts[-1]
-    return last[3] - last[1]
 
 
 def ink_mask(image: Image.Image) -> np.ndarray:
