@@ -70,7 +70,11 @@ STAGES = [
     ("ocrkit.workres", "working_image", "working resolution"),
     ("ocrkit_plugins.engines.tesseract", "_run", "tesseract recognition"),
     ("ocrkit_plugins.engines.tesseract", "single_line", "engine (other)"),
-    ("ocrkit_plugins.engines.tesserocr_backend", "recognize_tsv", "tesseract recognition"),
+    (
+        "ocrkit_plugins.engines.tesseract.tesserocr_backend",
+        "recognize_tsv",
+        "tesseract recognition",
+    ),
     ("ocrkit.layout.page", "finish_page", "layout"),
     ("ocrkit.page.textlayer", "ink_coverage", "text-layer ink probe"),
     ("ocrkit.page.textlayer", "_line_blocks", "text-layer words"),
@@ -123,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
 
     reg = get_registry()
     reg.engine("tesseract")
-    for mod in ("ocrkit.workres", "ocrkit_plugins.engines.tesserocr_backend"):
+    for mod in ("ocrkit.workres", "ocrkit_plugins.engines.tesseract.tesserocr_backend"):
         with contextlib.suppress(ImportError):  # modules of later versions
             importlib.import_module(mod)
     import ocrkit_plugins.engines.tesseract  # noqa: F401

@@ -240,7 +240,7 @@ def test_source_offer_serves_the_running_code(client: TestClient) -> None:
     with tarfile.open(fileobj=io.BytesIO(r.content)) as tar:
         names = tar.getnames()
         got = tar.extractfile("ocrkit-source/ocrkit/server/app.py").read()  # type: ignore[union-attr]
-    assert "ocrkit-source/ocrkit_plugins/engines/tesseract.py" in names
+    assert "ocrkit-source/ocrkit_plugins/engines/tesseract/__init__.py" in names
     assert "ocrkit-source/LICENSE" in names
     import ocrkit.server.app as app_module
 

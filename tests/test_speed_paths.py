@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pymupdf
 import pytest
-from ocrkit_plugins.engines import tesseract, tesserocr_backend
+from ocrkit_plugins.engines import tesseract
+from ocrkit_plugins.engines.tesseract import tesserocr_backend
 from PIL import Image
 
 from ocrkit import api

@@ -24,14 +24,14 @@ import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ocrkit_plugins.engines import tesserocr_backend
-
 from ocrkit import hookimpl
 from ocrkit.engine_options import EngineOption
 from ocrkit.errors import EngineFailed, EngineUnavailable
 from ocrkit.hookspecs import Engine, PageResult
 from ocrkit.lang import require_tesseract, tesseract_languages
 from ocrkit.models import Block, Word
+
+from . import tesserocr_backend
 
 if TYPE_CHECKING:
     from collections.abc import Callable
