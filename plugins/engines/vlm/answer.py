@@ -26,10 +26,10 @@ cpu engine did not read).
 from __future__ import annotations
 
 import math
-import re
 from typing import TYPE_CHECKING, Any
 
 from ocrkit.hookspecs import PageResult
+from ocrkit.layout import markdown_lines
 from ocrkit.models import Block, Word
 
 from . import align
@@ -38,56 +38,6 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from ocrkit.llm import Completion
-
-
-_TABLE_SEP = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
-_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
-_BULLET = re.compile(r"^\s*([-*+]|\d{1,3}[.)])\s+(.*)$")
-_EMPH = re.compile(r"(\*\*|__|\*|_|`)(?=\S)(.+?)(?<=\S)\1")
-
-
-def markdown_lines(markdown: str) -> list[tuple[str, str, int]]:
-    """``(plain text, block type, paragraph)`` per non-empty line of the model's
-    Markdown: heading marks, list marks (kept as "-"/"1."), emphasis, table pipes and
-    separator rows and code fences removed; blank lines start a new paragraph."""
-    out: list[tuple[str, str, int]] = []
-    para = 0
-    gap = False
-    in_math = False
-    for raw in markdown.splitlines():
-        line = raw.rstrip()
-        stripped = line.strip()
-        if not stripped or stripped.startswith(("```", "~~~")):
-            gap = gap or bool(out)
-            continue
-        if _TABLE_SEP.match(stripped) and "-" in stripped:
-            continue
-        if stripped == "$$":
-            in_math = not in_math
-            continue
-        kind = "formula" if in_math else "text"
-        text = stripped
-        m = _HEADING.match(line)
-        if m:
-            kind, text = "heading", m.group(2)
-        elif stripped.startswith("|") or (stripped.count("|") >= 2 and kind == "text"):
-            cells = [c.strip() for c in stripped.strip("|").split("|")]
-            kind, text = "table", "\t".join(cells)
-        elif stripped.startswith("$$") and stripped.endswith("$$") and len(stripped) > 4:
-            kind, text = "formula", stripped[2:-2].strip()
-        else:
-            b = _BULLET.match(line)
-            if b:
-                kind = "list_item"
-            text = re.sub(r"^>\s?", "", text)
-        text = _EMPH.sub(r"\2", text).replace("\\*", "*").replace("\\_", "_").strip()
-        if not text:
-            continue
-        if gap and out:
-            para += 1
-        gap = False
-        out.append((text, kind, para))
-    return out
 
 
 def _line_confidences(comp: Completion, n_lines: int) -> list[float] | None:
