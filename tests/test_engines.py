@@ -210,7 +210,7 @@ def test_rapidocr_reads_a_rendered_english_page(
         raise AssertionError("rapidocr tried to download a model")
 
     monkeypatch.setattr(DownloadFile, "run", no_download)
-    monkeypatch.setattr(rapid_mod, "_engine", None)  # load it here, under the guard
+    monkeypatch.setattr(rapid_mod, "_engines", {})  # load them here, under the guard
     engine = rapid_mod.RapidOcrEngine()
     assert engine.availability() == (True, "")
     assert {"eng", "chi_sim"} <= set(engine.languages())
