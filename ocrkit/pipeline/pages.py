@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
-import sys
 import time
 from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
@@ -219,11 +218,17 @@ class TextLayerFirst:
             return _text_layer_page(page, layer)
 
     def close(self) -> None:
+        opened = self._doc is not None
         self._stack.close()
         self._stack = contextlib.ExitStack()
         self._doc = self._key = None
-        if "pymupdf" in sys.modules:
-            sys.modules["pymupdf"].TOOLS.store_shrink(100)
+        if opened:
+            # An import statement, not sys.modules: in a server another thread may be
+            # importing pymupdf right now, and only the statement waits for it to finish
+            # (reading TOOLS off the half-made module failed whole jobs under load).
+            import pymupdf
+
+            pymupdf.TOOLS.store_shrink(100)
 
 
 class LazyPool(Executor):
