@@ -5,7 +5,7 @@ right language, per category, on the corpus and on the made scan-like pages.
 
 Every sample is read twice by ``ocrkit.api.ocr`` (tesseract engine, one process per
 sample at a time): once with its right language (the manifest's, resolved by
-:func:`ocrkit.languages.resolve`) and once with ``auto``. Reported per set, category
+:func:`ocrkit.lang.codes.resolve`) and once with ``auto``. Reported per set, category
 and half: mean CER of each and their difference (target: auto - right <= 0.005), and
 the CPU seconds (this process and its Tesseract children) of each.
 

@@ -88,7 +88,7 @@ def test_default_language_from_the_config_file_is_honoured(tmp_path: Path) -> No
     with settings.using(s):
         assert default_languages() == ["deu", "fra"]
     # and through a real CLI process reading the same file
-    probe = "from ocrkit.languages import default_languages as d; print('+'.join(d()))"
+    probe = "from ocrkit.lang import default_languages as d; print('+'.join(d()))"
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "OCRKIT_CONFIG": str(cfg)}
     out = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60

@@ -241,7 +241,7 @@ def osd(image: Image.Image, dpi: int) -> Osd | None:
 
 def script_languages(script: str, installed: list[str]) -> list[str]:
     """The installed Tesseract language for an OSD script ([] for Latin or unknown);
-    the script table is :mod:`ocrkit.languages`'."""
+    the script table is :mod:`ocrkit.lang.codes`'."""
     from ocrkit.lang.codes import script_languages as pick
 
     return pick(script, installed)
