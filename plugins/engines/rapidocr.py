@@ -44,9 +44,13 @@ _engines: dict[bool, Any] = {}  # the process's rapidocr.RapidOCR objects, once 
 # rapidocr's detector scales an image so its SHORTER side is 736 px: a line image of
 # 1443 x 116 becomes 9155 x 736, where the detector finds nothing (three handwritten
 # line images of the corpus read empty, raw RapidOCR too). An image that this would make
-# longer than WIDE_LIMIT px is detected at its own size, longer side at most WIDE_LIMIT
-# (a second RapidOCR object; the models are shared files, loaded twice).
+# longer than WIDE_TRIGGER px is detected at its own size, longer side at most WIDE_LIMIT
+# (a second RapidOCR object; the models are shared files, loaded twice). Small crops stay
+# on the default scaling: a 251 x 65 table crop (2842 px long when scaled) read well
+# there and lost half its cells at 2000 px; the shortest line that needs the wide path
+# scales to 4854 px.
 WIDE_LIMIT = 2000
+WIDE_TRIGGER = 4000
 DET_MIN_SIDE = 736
 
 
@@ -68,7 +72,7 @@ def _model_paths() -> tuple[dict[str, Path], str]:
 def _wide(size: tuple[int, int]) -> bool:
     """Whether the default detector scaling would blow ``size`` up past WIDE_LIMIT."""
     short, long = min(size), max(size)
-    return short < DET_MIN_SIDE and long * DET_MIN_SIDE / max(1, short) > WIDE_LIMIT
+    return short < DET_MIN_SIDE and long * DET_MIN_SIDE / max(1, short) > WIDE_TRIGGER
 
 
 def _load(wide: bool = False) -> Any:
