@@ -159,13 +159,21 @@ def test_metrics_add_up_across_several_uvicorn_processes(tmp_path: Path) -> None
             return _value(fams["ocrkit_http_requests"], "_total", route="/api/v1/health")
 
         before = health_count()
-        n = 40
-        for _ in range(n):
+
+        def answered() -> set[str]:
+            return {p.name for p in (tmp_path / "prom").glob("counter_*.db")}
+
+        # 40 requests, and more until both processes have answered some: on a loaded
+        # machine the second worker may still be starting when the first answers.
+        n = 0
+        deadline = time.monotonic() + 120
+        while n < 40 or (len(answered()) < 2 and time.monotonic() < deadline):
             with httpx.Client() as c:
                 assert c.get(url + "/api/v1/health").status_code == 200
+            n += 1
         # whichever process answers the scrape, it reports both processes' requests
         assert [health_count() for _ in range(6)] == [before + n] * 6
-        pids = {p.name for p in (tmp_path / "prom").glob("counter_*.db")}
+        pids = answered()
         assert len(pids) == 2, pids  # both processes really answered some
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
