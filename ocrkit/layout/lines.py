@@ -313,7 +313,7 @@ def stroke_weights(blocks: list[Block], image: Image.Image) -> dict[int, float]:
     import numpy as np
 
     grey_image = image if image.mode == "L" else image.convert("L")
-    t = _otsu(np.array(grey_image.histogram(), dtype=float))
+    t = otsu(np.array(grey_image.histogram(), dtype=float))
     out: dict[int, float] = {}
     for b in blocks:
         size = line_size(b)
@@ -334,7 +334,7 @@ def stroke_weights(blocks: list[Block], image: Image.Image) -> dict[int, float]:
     return out
 
 
-def _otsu(hist: Any) -> float:
+def otsu(hist: Any) -> float:
     """Otsu's threshold of a 256-bin grey histogram (numpy array)."""
     import numpy as np
 

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ocrkit.layout import otsu
+
 if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
@@ -195,22 +197,6 @@ def ink_mask(image: Image.Image) -> np.ndarray:
     grey = np.asarray(image.convert("L"))
     t = otsu(np.bincount(grey.ravel(), minlength=256).astype(float))
     return grey < t
-
-
-def otsu(hist: np.ndarray) -> float:
-    import numpy as np
-
-    total = hist.sum()
-    if not total:
-        return 128.0
-    levels = np.arange(256)
-    w0 = np.cumsum(hist)
-    s0 = np.cumsum(hist * levels)
-    w1 = total - w0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        between = (s0[-1] * w0 - total * s0) ** 2 / (w0 * w1)
-    between[~np.isfinite(between)] = -1
-    return float(np.argmax(between)) + 0.5
 
 
 def trim_to_ink(box: Box, dark: np.ndarray, share: float = TRIM_INK) -> Box:
