@@ -104,6 +104,66 @@ def kendall_tau(truth: str, hyp: str) -> dict[str, Any]:
     }
 
 
+# The made pages' text (a word cycle; lines repeat rarely at these widths).
+WORDS = (
+    "the",
+    "council",
+    "met",
+    "again",
+    "in",
+    "the",
+    "spring",
+    "to",
+    "discuss",
+    "the",
+    "new",
+    "road",
+    "and",
+    "the",
+    "price",
+    "of",
+    "coal",
+    "for",
+    "the",
+    "coming",
+    "winter",
+    "while",
+    "the",
+    "school",
+    "asked",
+    "for",
+    "more",
+    "chairs",
+    "and",
+    "a",
+    "stove",
+    "and",
+    "the",
+    "mill",
+    "owner",
+    "wrote",
+    "that",
+    "the",
+    "bridge",
+    "must",
+    "be",
+    "repaired",
+    "before",
+    "the",
+    "harvest",
+    "because",
+    "carts",
+    "can",
+    "no",
+    "longer",
+    "cross",
+    "it",
+    "safely",
+    "after",
+    "rain",
+)
+
+
 def made_pages(out: Path) -> list[tuple[str, Path, str]]:
     """Two- and three-column pages, one with a sidebar box, and a magazine page with a
     caption in the gutter (:func:`made_magazine`): (id, png, truth text)."""
@@ -111,63 +171,6 @@ def made_pages(out: Path) -> list[tuple[str, Path, str]]:
 
     font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf", 26)
     head = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSerif-Bold.ttf", 44)
-    words = [
-        "the",
-        "council",
-        "met",
-        "again",
-        "in",
-        "the",
-        "spring",
-        "to",
-        "discuss",
-        "the",
-        "new",
-        "road",
-        "and",
-        "the",
-        "price",
-        "of",
-        "coal",
-        "for",
-        "the",
-        "coming",
-        "winter",
-        "while",
-        "the",
-        "school",
-        "asked",
-        "for",
-        "more",
-        "chairs",
-        "and",
-        "a",
-        "stove",
-        "and",
-        "the",
-        "mill",
-        "owner",
-        "wrote",
-        "that",
-        "the",
-        "bridge",
-        "must",
-        "be",
-        "repaired",
-        "before",
-        "the",
-        "harvest",
-        "because",
-        "carts",
-        "can",
-        "no",
-        "longer",
-        "cross",
-        "it",
-        "safely",
-        "after",
-        "rain",
-    ]
     pages = []
     for name, cols, sidebar in (
         ("made_2col", 2, False),
@@ -190,10 +193,10 @@ def made_pages(out: Path) -> list[tuple[str, Path, str]]:
             for _ in range(n_lines):
                 line: list[str] = []
                 while True:
-                    nxt = " ".join([*line, words[k % len(words)]])
+                    nxt = " ".join([*line, WORDS[k % len(WORDS)]])
                     if d.textlength(nxt, font=font) > colw:
                         break
-                    line.append(words[k % len(words)])
+                    line.append(WORDS[k % len(WORDS)])
                     k += 1
                 text = " ".join(line)
                 d.text((x, y), text, font=font, fill=0)
@@ -210,11 +213,11 @@ def made_pages(out: Path) -> list[tuple[str, Path, str]]:
         path = out / f"{name}.png"
         img.save(path, dpi=(300, 300))
         pages.append((name, path, "\n".join(truth)))
-    pages.append(made_magazine(out / "made_magazine.png", words))
+    pages.append(made_magazine(out / "made_magazine.png"))
     return pages
 
 
-def made_magazine(path: Path, words: list[str]) -> tuple[str, Path, str]:
+def made_magazine(path: Path, words: tuple[str, ...] = ()) -> tuple[str, Path, str]:
     """A magazine spread like UNLV 8087_054: two columns; a picture straddles the gutter
     and both columns wrap around it; its caption (small capitals, centred on the gutter)
     sits between the columns' lines below the picture. Order: heading, left column,
@@ -224,6 +227,7 @@ def made_magazine(path: Path, words: list[str]) -> tuple[str, Path, str]:
     font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf", 26)
     small = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf", 20)
     head = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSerif-Bold.ttf", 44)
+    words = words or WORDS
     w, h = 2000, 2600
     img = Image.new("L", (w, h), 255)
     d = ImageDraw.Draw(img)
