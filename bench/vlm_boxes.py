@@ -69,6 +69,13 @@ def ink_box(image: Any, band: list[float]) -> list[float] | None:
     ]
 
 
+def real_page_half(key: str, keys: list[str]) -> str:
+    """The fixed split of the annotated real pages (decided before any tuning, issue 21):
+    the keys of handwriting_lines.json sorted, even positions are the tuning half, odd
+    positions the held-out half. Thresholds are only ever looked at on the tuning half."""
+    return "tuning" if sorted(keys).index(key) % 2 == 0 else "held_out"
+
+
 def _order_breaks(boxes: list[list[float] | None]) -> int:
     """Boxed lines whose centre is above the previous boxed line's top (out of
     top-to-bottom order)."""
