@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
     from ocrkit.llm import Completion
 
+    from .assign import Placement
+
 
 def _line_confidences(comp: Completion, n_lines: int) -> list[float] | None:
     """Per answer line (non-empty lines of the raw text, in order) the geometric mean
@@ -147,7 +149,7 @@ def _place_on_detected_lines(
 ) -> tuple[list[list[float] | None], list[str | None]]:
     """Boxes for the lines the cpu words did not place, from the page's detected text
     lines (the placed lines are anchors)."""
-    from . import assign, detect
+    from . import detect
 
     try:
         detected, how = detect.detect_lines(image)
@@ -158,24 +160,36 @@ def _place_on_detected_lines(
     info["detected_lines"] = len(detected)
     # the pieces of the rows, in reading order: a model line may take several of a row
     pieces = [(r, p) for r, d in enumerate(detected) for p in d.parts]
-    best: tuple[float, list[assign.Placement]] | None = None
-    for order in _orders(pieces):
-        places, cost = assign.assign_scored(
-            texts,
-            [p for _, p in order],
-            anchors=list(boxes),
-            heights=[max(1.0, p[3] - p[1]) for _, p in order],
-            rows=[r for r, _ in order],
-        )
-        if best is None or cost < best[0]:
-            best = (cost, places)
-    places = best[1] if best else []
+    places = place_on_pieces(texts, pieces, list(boxes))
     out_boxes, out_kinds = list(boxes), list(kinds)
     for i, p in enumerate(places):
         if out_boxes[i] is None and p.box is not None:
             out_boxes[i] = [round(v, 1) for v in p.box]
             out_kinds[i] = "line" if p.sure else "estimated"
     return out_boxes, out_kinds
+
+
+def place_on_pieces(
+    texts: list[str],
+    pieces: list[tuple[int, list[float]]],
+    anchors: list[list[float] | None],
+) -> list[Placement]:
+    """The model's lines on the detected pieces (row index, box; in reading order):
+    :func:`.assign.assign_scored` for each order of :func:`_orders`, the cheapest."""
+    from . import assign
+
+    best: tuple[float, list[assign.Placement]] | None = None
+    for order in _orders(pieces):
+        places, cost = assign.assign_scored(
+            texts,
+            [p for _, p in order],
+            anchors=anchors,
+            heights=[max(1.0, p[3] - p[1]) for _, p in order],
+            rows=[r for r, _ in order],
+        )
+        if best is None or cost < best[0]:
+            best = (cost, places)
+    return best[1] if best else [assign.Placement(None) for _ in texts]
 
 
 def _orders(pieces: list[tuple[int, list[float]]]) -> list[list[tuple[int, list[float]]]]:

@@ -141,9 +141,7 @@ def assign_scored(
     # Leaving a detected piece over costs more the wider it is next to the page's lines:
     # a stamp, a number or a short note is cheap to leave, a full line of writing is not.
     wide = _weighted_median(widths, widths)
-    ctx.skip_cost = [
-        SKIP_DETECTED + SKIP_WIDE * min(SKIP_WIDE_CAP, w / wide) for w in widths
-    ]
+    ctx.skip_cost = [SKIP_DETECTED + SKIP_WIDE * min(SKIP_WIDE_CAP, w / wide) for w in widths]
     ctx.gap_cost = _gap_costs(boxes, body)
     out: list[Placement] = []
     for _ in range(2):
