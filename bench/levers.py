@@ -21,9 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-from ocrkit.textmetrics import cer
-
 from bench.run import manifest
+from ocrkit.eval.textmetrics import cer
 
 
 def cpu_now() -> float:

@@ -67,7 +67,7 @@ STAGES = [
     ("ocrkit.page.orient", "osd", "OSD"),
     ("ocrkit.page.call", "detect_languages", "language id"),
     ("ocrkit.page.call", "call_engine", "engine (other)"),
-    ("ocrkit.workres", "working_image", "working resolution"),
+    ("ocrkit_plugins.engines.tesseract.textsize", "letter_height", "letter height (scale choice)"),
     ("ocrkit_plugins.engines.tesseract", "_run", "tesseract recognition"),
     ("ocrkit_plugins.engines.tesseract", "single_line", "engine (other)"),
     (
@@ -127,7 +127,10 @@ def main(argv: list[str] | None = None) -> int:
 
     reg = get_registry()
     reg.engine("tesseract")
-    for mod in ("ocrkit.workres", "ocrkit_plugins.engines.tesseract.tesserocr_backend"):
+    for mod in (
+        "ocrkit_plugins.engines.tesseract.textsize",
+        "ocrkit_plugins.engines.tesseract.tesserocr_backend",
+    ):
         with contextlib.suppress(ImportError):  # modules of later versions
             importlib.import_module(mod)
     import ocrkit_plugins.engines.tesseract  # noqa: F401

@@ -8,9 +8,16 @@ function that reads the settings lives here.
 """
 
 from ocrkit import settings
-from ocrkit.lang.codes import require_tesseract, resolve, tesseract_languages, to_iso
+from ocrkit.lang.codes import require_tesseract, resolve, script_of, tesseract_languages, to_iso
 
-__all__ = ["default_languages", "require_tesseract", "resolve", "tesseract_languages", "to_iso"]
+__all__ = [
+    "default_languages",
+    "require_tesseract",
+    "resolve",
+    "script_of",
+    "tesseract_languages",
+    "to_iso",
+]
 
 
 def default_languages() -> list[str]:
