@@ -39,26 +39,6 @@ MIN_COMPONENTS = 20
 HALF_ABOVE = 3_000_000
 
 
-def _otsu(hist: Any) -> int:
-    """Otsu's threshold of a 256-bin histogram (ink is ``<=`` it). Not
-    ``ocrkit.layout.otsu``, which puts a two-level (1-bit) image's threshold above both
-    levels."""
-    import numpy as np
-
-    h = np.asarray(hist, dtype=np.float64)
-    n = h.sum()
-    if n == 0:
-        return 127
-    levels = np.arange(256, dtype=np.float64)
-    w0 = np.cumsum(h) / n
-    m0 = np.cumsum(h * levels) / n
-    mean = m0[-1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        between = (mean * w0 - m0) ** 2 / (w0 * (1 - w0))
-    between[~np.isfinite(between)] = -1.0
-    return int(np.argmax(between))
-
-
 @lru_cache(maxsize=1)
 def _leptonica() -> Any:
     """Leptonica through ctypes: the copy bundled with the tesserocr wheel, else the
@@ -147,13 +127,15 @@ def letter_height(image: Image.Image) -> float | None:
     the page has too few of them to say (or Leptonica cannot be loaded)."""
     import numpy as np
 
+    from ocrkit.layout import otsu
+
     grey = image if image.mode == "L" else image.convert("L")
     f = 1
     if grey.width * grey.height > HALF_ABOVE:
         grey, f = grey.reduce(2), 2
     g = np.asarray(grey)
-    t = _otsu(np.bincount(g.ravel(), minlength=256))
-    ink = g <= t
+    t = otsu(np.bincount(g.ravel(), minlength=256).astype(float))
+    ink = g < t
     if np.count_nonzero(ink) > ink.size // 2:  # light text on a dark ground
         ink = ~ink
     sizes = _component_sizes(ink)
