@@ -16,7 +16,7 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata
@@ -140,9 +140,19 @@ def _allowed_third_party() -> set[str] | None:
     return {p.strip().lower().replace("_", "-") for p in raw.split(",") if p.strip()}
 
 
-def get_plugin_manager(*, extra_plugins: Iterable[object] = ()) -> pluggy.PluginManager:
+# The built-in plugins that implement ``register_commands``. Listing or running a plugin
+# command loads only these and the third-party plugins (:func:`command_plugin_manager`),
+# so ``ocrkit --help`` imports no engine or exporter module. tests/test_plugins.py checks
+# this set against the modules.
+BUILTIN_COMMAND_PLUGINS = frozenset({"mcp", "watch"})
+
+
+def get_plugin_manager(
+    *, extra_plugins: Iterable[object] = (), builtins: Collection[str] | None = None
+) -> pluggy.PluginManager:
     """A fresh plugin manager: built-ins first, then allowed third-party entry points,
-    then ``extra_plugins`` (objects or module names), so later ones override earlier."""
+    then ``extra_plugins`` (objects or module names), so later ones override earlier.
+    ``builtins`` names the built-in entry points to load (default: all of them)."""
     pm = pluggy.PluginManager(GROUP)
     pm.add_hookspecs(hookspecs)
     failures: list[PluginFailure] = []
@@ -152,6 +162,8 @@ def get_plugin_manager(*, extra_plugins: Iterable[object] = ()) -> pluggy.Plugin
         dist = _ep_dist(ep)
         builtin = dist == BUILTIN_DIST
         if not builtin and allowed is not None and dist.lower().replace("_", "-") not in allowed:
+            continue
+        if builtin and builtins is not None and ep.name not in builtins:
             continue
         if pm.has_plugin(ep.name):
             continue
@@ -204,6 +216,7 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
 
 
 _default: Registry | None = None
+_commands_pm: pluggy.PluginManager | None = None
 
 
 def get_registry() -> Registry:
@@ -212,6 +225,19 @@ def get_registry() -> Registry:
     if _default is None:
         _default = build_registry(get_plugin_manager())
     return _default
+
+
+def command_plugin_manager() -> pluggy.PluginManager:
+    """The plugins that may add commands: the default registry's manager when it is
+    already built, else one of :data:`BUILTIN_COMMAND_PLUGINS` and the allowed
+    third-party plugins only (built once). A third-party plugin that fails to load here
+    is reported by the commands that build the full registry, as before."""
+    global _commands_pm
+    if _default is not None:
+        return _default.pm
+    if _commands_pm is None:
+        _commands_pm = get_plugin_manager(builtins=BUILTIN_COMMAND_PLUGINS)
+    return _commands_pm
 
 
 def get_engine(name: str) -> Engine | None:
@@ -223,5 +249,6 @@ def get_engine(name: str) -> Engine | None:
 
 def reset_registry() -> None:
     """Forget the cached default registry (tests change OCRKIT_LOAD_PLUGINS)."""
-    global _default
+    global _default, _commands_pm
     _default = None
+    _commands_pm = None

@@ -151,3 +151,28 @@ def test_register_routes_adds_a_route(registry) -> None:
     response = asyncio.run(get())
     assert response.status_code == 200
     assert response.text == "Hello from ocrkit-example-plugin 0.1.0\n"
+
+
+def test_builtin_command_plugins_are_the_builtins_that_add_commands() -> None:
+    """`ocrkit --help` loads only BUILTIN_COMMAND_PLUGINS of the built-ins to list plugin
+    commands: the set must name exactly the built-in modules with register_commands."""
+    import importlib.metadata
+
+    from ocrkit.plugins import BUILTIN_COMMAND_PLUGINS, BUILTIN_DIST, GROUP
+
+    with_commands = {
+        ep.name
+        for ep in importlib.metadata.entry_points(group=GROUP)
+        if ep.dist is not None
+        and ep.dist.name == BUILTIN_DIST
+        and hasattr(ep.load(), "register_commands")
+    }
+    assert with_commands == set(BUILTIN_COMMAND_PLUGINS)
+
+
+def test_broken_plugin_does_not_break_help() -> None:
+    proc = ocrkit("--help")
+    assert proc.returncode == 0, proc.stderr.decode()
+    out = proc.stdout.decode()
+    assert "  example-hello " in out and "  ocr " in out
+    assert "Traceback" not in proc.stderr.decode()
