@@ -62,6 +62,7 @@ def __getattr__(name: str) -> Any:
         return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 __all__ = ["ExtractTables", "find_tables", "ruled_tables", "unruled_tables"]
 
 # -------------------------------------------------------------------------- the page
