@@ -27,7 +27,6 @@ script), :mod:`.answer` (answer -> blocks), :mod:`.align` (lines to cpu words),
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from ocrkit.errors import EngineFailed
@@ -124,6 +123,8 @@ class VlmEngine(Engine):
         dpi: int,
         options: dict[str, Any] | None = None,
     ) -> PageResult:
+        from concurrent.futures import ThreadPoolExecutor
+
         from .answer import build_result
         from .guards import is_blank, refused, wrong_script
 
