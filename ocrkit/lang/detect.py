@@ -62,7 +62,7 @@ def warm() -> None:
 
 
 def _letters(text: str) -> int:
-    return sum(map(str.isalpha, text))
+    return sum(ch.isalpha() for ch in text)
 
 
 def top(text: str, k: int = 3) -> list[tuple[str, float]]:

@@ -182,9 +182,6 @@ def is_rtl(blocks: list[Block]) -> bool:
     """Whether most letters of the page are of a right-to-left script."""
     rtl = ltr = 0
     for b in blocks:
-        if b.text.isascii():  # ASCII letters are all "L"; nothing else in ASCII counts
-            ltr += sum(map(str.isalpha, b.text))
-            continue
         for c in b.text:
             kind = unicodedata.bidirectional(c)
             rtl += kind in ("R", "AL")

@@ -29,7 +29,6 @@ scale(dpi / 72)``.
 from __future__ import annotations
 
 import unicodedata
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,20 +79,10 @@ def unmapped(c: str) -> bool:
 
 
 def garbage_ratio(text: str) -> float:
-    # Each distinct character is judged once (a page has thousands of characters and
-    # a few dozen distinct ones).
-    total = bad = 0
-    for c, n in Counter(text).items():
-        if not c.isspace():
-            total += n
-            if unmapped(c):
-                bad += n
-    return bad / total if total else 0.0
-
-
-def _clean(text: str) -> bool:
-    """Printable ASCII only: no character of ``text`` is unmapped (a fast path)."""
-    return text.isascii() and text.isprintable()
+    chars = [c for c in text if not c.isspace()]
+    if not chars:
+        return 0.0
+    return sum(1 for c in chars if unmapped(c)) / len(chars)
 
 
 def fix_bullet(word: str, first: bool) -> str:
@@ -129,7 +118,7 @@ def fold_presentation_forms(word: str) -> str:
     """Arabic and Hebrew presentation forms (the shaped glyphs some PDF producers map
     to: U+FE8D for alef) -> the letters themselves (NFKC, these characters only), so
     text, search and language detection see ordinary Arabic, Persian and Hebrew."""
-    if word.isascii() or not any(_presentation(c) for c in word):
+    if not any(_presentation(c) for c in word):
         return word
     return "".join(unicodedata.normalize("NFKC", c) if _presentation(c) else c for c in word)
 
@@ -140,7 +129,7 @@ def unmapped_words(blocks: list[Block]) -> list[tuple[int, int]]:
         (bi, wi)
         for bi, b in enumerate(blocks)
         for wi, w in enumerate(b.words)
-        if not _clean(w.text) and any(unmapped(c) for c in w.text)
+        if any(unmapped(c) for c in w.text)
     ]
 
 
