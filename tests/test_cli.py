@@ -110,6 +110,7 @@ def test_top_level_help_imports_no_engine_exporter_or_server_module() -> None:
             "ocrkit.lang",
             "ocrkit.server",
             "mcp",
+            "importlib.metadata",
         ),
     )
     assert loaded == [], f"`ocrkit --help` imported {loaded}"

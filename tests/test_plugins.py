@@ -176,3 +176,37 @@ def test_broken_plugin_does_not_break_help() -> None:
     out = proc.stdout.decode()
     assert "  example-hello " in out and "  ocr " in out
     assert "Traceback" not in proc.stderr.decode()
+
+
+def test_entry_point_reader_agrees_with_importlib_metadata() -> None:
+    """ocrkit reads the ``ocrkit`` entry points from the dist-info folders itself (no
+    importlib.metadata at start-up): the same names, targets, distributions and
+    versions, the test plugins' included."""
+    import importlib.metadata
+
+    from ocrkit.plugins import GROUP, _entry_points
+
+    ours = sorted((e.name, e.value, e.dist_name, e.dist_version) for e in _entry_points())
+    theirs = sorted(
+        (e.name, e.value, e.dist.name if e.dist else "", e.dist.version if e.dist else None)
+        for e in importlib.metadata.entry_points(group=GROUP)
+    )
+    assert ours == theirs
+    assert {"example", "broken", "tesseract"} <= {e[0] for e in ours}
+
+
+def test_entry_point_reader_falls_back_for_a_zip_on_sys_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zipfile
+
+    from ocrkit import plugins
+
+    archive = tmp_path / "plugins.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("zipped_plugin-1.0.dist-info/METADATA", "Name: zipped-plugin\nVersion: 1.0\n")
+        z.writestr("zipped_plugin-1.0.dist-info/entry_points.txt", "[ocrkit]\nzipped = zp\n")
+    monkeypatch.syspath_prepend(str(archive))
+    assert plugins._scan_entry_points() is None  # importlib.metadata reads zips
+    found = {e.name: e for e in plugins._entry_points()}
+    assert found["zipped"].dist_name == "zipped-plugin" and "tesseract" in found
