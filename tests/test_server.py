@@ -281,66 +281,6 @@ def test_pdf_download_keeps_the_original_pdf_pages(client: TestClient) -> None:
         assert "Receipt" in pdf[1].get_text()
 
 
-def test_inline_answer_does_not_wait_for_the_searchable_pdf(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The PDF is made after the job is answered: a slow PDF does not delay the POST,
-    the upload leaves the uploads folder when the job ends, and a pdf download made
-    meanwhile waits for the PDF (from the original PDF's pages)."""
-    import threading
-
-    import pymupdf
-
-    jobs = client.app.state.ocrkit.jobs  # type: ignore[attr-defined]
-    started, go = threading.Event(), threading.Event()
-    make_pdf = jobs._make_pdf
-
-    def slow_pdf(*args: Any) -> None:
-        started.set()
-        go.wait(30)
-        make_pdf(*args)
-
-    monkeypatch.setattr(jobs, "_make_pdf", slow_pdf)
-    r = submit(client, image_pdf(2, word="Receipt"), name="two.pdf")
-    assert r.status_code == 200 and r.json()["status"] == "done", r.text
-    uuid = r.json()["uuid"]
-    assert started.wait(30) and not jobs.pdf_path(uuid).exists()  # answered first
-    assert list(jobs.settings.uploads_dir.iterdir()) == []
-    threading.Timer(0.3, go.set).start()
-    out = client.get(f"/api/v1/ocr/{uuid}/download?format=pdf")  # waits for it
-    assert out.status_code == 200, out.text
-    with pymupdf.open(stream=out.content, filetype="pdf") as pdf:
-        assert pdf.page_count == 2 and "Receipt" in pdf[1].get_text()
-    assert not (jobs.result_dir(uuid) / "source.upload").exists()
-
-
-def test_delete_while_the_searchable_pdf_is_made(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import threading
-
-    jobs = client.app.state.ocrkit.jobs  # type: ignore[attr-defined]
-    started, go = threading.Event(), threading.Event()
-    make_pdf = jobs._make_pdf
-
-    def slow_pdf(*args: Any) -> None:
-        started.set()
-        go.wait(30)
-        make_pdf(*args)
-
-    monkeypatch.setattr(jobs, "_make_pdf", slow_pdf)
-    r = submit(client, png(["Short lived"]))
-    uuid = r.json()["uuid"]
-    assert r.status_code == 200 and started.wait(30)
-    assert client.delete(f"/api/v1/ocr/{uuid}/").status_code == 204
-    assert client.get(f"/api/v1/ocr/{uuid}/").status_code == 404  # gone at once
-    go.set()
-    deadline = time.monotonic() + 30
-    while jobs.scheduler.is_active(uuid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not jobs.result_dir(uuid).exists()
-
-
 def test_per_file_page_cap_is_400(client: TestClient) -> None:
     import pymupdf
 
@@ -646,8 +586,7 @@ def test_retention_removes_results_images_and_files(tmp_path: Path) -> None:
         uuid = r.json()["uuid"]
         results = c.app.state.ocrkit.jobs.result_dir(uuid)  # type: ignore[attr-defined]
         assert (results / "images" / "page-0.png").exists()
-        c.app.state.ocrkit.jobs.wait_pdf(uuid)  # type: ignore[attr-defined]
-        assert (results / "result.pdf").exists()  # made just after the answer
+        assert (results / "result.pdf").exists()
         deadline = time.monotonic() + 10
         while c.get(f"/api/v1/ocr/{uuid}/").status_code == 200:
             assert time.monotonic() < deadline, "the job outlived its retention"

@@ -97,11 +97,6 @@ class Scheduler:
         for t in self._threads:
             t.join(timeout)
 
-    def release(self, uuid: str) -> None:
-        """Wake the waiters of ``uuid`` now, while its runner finishes after-work (the
-        searchable PDF); they are woken again, harmlessly, when the run returns."""
-        self._notify(uuid)
-
     def _notify(self, uuid: str) -> None:
         with self._cv:
             waiters = self._waiters.pop(uuid, [])

@@ -32,8 +32,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("ocrkit.server")
 
 PDF_RESULT = "result.pdf"
-PDF_PENDING = ".pdf-pending"
-PDF_WAIT_SECONDS = 300.0
 LOST_UPLOAD = "the server restarted while this job was queued or running and its upload was gone"
 
 
@@ -60,8 +58,6 @@ class JobService:
         self.pool = pool
         self.progress: dict[str, int] = {}
         self._cancelled: set[str] = set()
-        self._pdf_only: set[str] = set()  # done jobs whose searchable PDF is being made
-        self._files_lock = threading.Lock()
         self._lock = threading.Lock()
         self.scheduler = self._make_scheduler(runners)
 
@@ -184,6 +180,8 @@ class JobService:
             raise exc
 
     def _finish(self, uuid: str, submitted: Job, job: Job, upload: Path) -> None:
+        from ocrkit import api
+
         job.uuid = uuid
         job.status = "done"
         job.error = None
@@ -195,72 +193,21 @@ class JobService:
         job.created_at = submitted.created_at
         job.finished_at = now_iso()
         job.pages_done = len(job.pages)
-        # The searchable PDF is made after the job is stored as done and its waiter (an
-        # inline POST) answered: it is not on the request's path. Until it exists, the
-        # ".pdf-pending" marker makes a pdf download wait (wait_pdf), and the upload,
-        # moved out of the uploads folder into the job's result folder, stays for it.
-        source = upload
-        pending = self.result_dir(uuid) / PDF_PENDING
         try:
-            pending.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            source = pending.parent / "source.upload"
-            upload.replace(source)
-            pending.touch()
-            deferred = True
-        except OSError:  # another file system: make the pdf first, as before
-            source, deferred = upload, False
-        if not deferred:
-            self._make_pdf(uuid, job, source)
+            pdf = api.export(job, "pdf", source=upload, images_dir=self.images_dir(uuid))
+            tmp = self.pdf_path(uuid).with_suffix(".part")
+            tmp.write_bytes(pdf)
+            tmp.replace(self.pdf_path(uuid))
+        except Exception as exc:  # other formats still work; the pdf route says why
+            log.warning("job %s: searchable pdf not made: %s", uuid, exc)
+        with contextlib.suppress(FileNotFoundError):
+            upload.unlink()
         if uuid in self._cancelled:
             self._discard(uuid)
             return
         self.store.finish_job(job)
         metrics.count_job(job.tier or "cpu", "done")
         self.progress.pop(uuid, None)
-        if deferred:
-            self._pdf_only.add(uuid)  # a DELETE now discards it at once (delete())
-            try:
-                release = getattr(self.scheduler, "release", None)
-                if release is not None:
-                    release(uuid)
-                self._make_pdf(uuid, job, source)
-                with contextlib.suppress(FileNotFoundError):
-                    pending.unlink()
-            finally:
-                self._pdf_only.discard(uuid)
-
-    def _make_pdf(self, uuid: str, job: Job, source: Path) -> None:
-        """Write the job's searchable PDF (from its original), then delete the original."""
-        from ocrkit import api
-
-        try:
-            pdf = api.export(job, "pdf", source=source, images_dir=self.images_dir(uuid))
-            with self._files_lock:  # not while a DELETE removes the folder (_discard)
-                tmp = self.pdf_path(uuid).with_suffix(".part")
-                tmp.write_bytes(pdf)
-                tmp.replace(self.pdf_path(uuid))
-        except Exception as exc:  # other formats still work; the pdf route says why
-            if self.result_dir(uuid).is_dir():  # (not a job deleted meanwhile)
-                log.warning("job %s: searchable pdf not made: %s", uuid, exc)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                source.unlink()
-
-    def wait_pdf(self, uuid: str, timeout: float = PDF_WAIT_SECONDS) -> None:
-        """Return once the job's searchable PDF is made (or failed, or was never being
-        made); a marker older than ``timeout`` is stale (a server stopped meanwhile)."""
-        import time
-
-        pending = self.result_dir(uuid) / PDF_PENDING
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                age = time.time() - pending.stat().st_mtime
-            except FileNotFoundError:
-                return
-            if age > timeout:
-                return
-            time.sleep(0.01)
 
     def _heal_pool(self) -> None:
         """A page worker that died (a crashing engine plugin, the OOM killer) breaks a
@@ -300,11 +247,7 @@ class JobService:
     # -- deleting -----------------------------------------------------------------------
     def delete(self, uuid: str) -> None:
         """Delete a job now: queued or running work stops, files and rows go."""
-        if (
-            self.scheduler.cancel(uuid)
-            or not self.scheduler.is_active(uuid)
-            or uuid in self._pdf_only  # done; only its searchable PDF is being made
-        ):
+        if self.scheduler.cancel(uuid) or not self.scheduler.is_active(uuid):
             self._discard(uuid)
         else:
             self._cancelled.add(uuid)  # the runner discards it when the pipeline returns
@@ -314,8 +257,7 @@ class JobService:
         if stored is not None and stored.upload_path:
             with contextlib.suppress(FileNotFoundError):
                 Path(stored.upload_path).unlink()
-        with self._files_lock:
-            shutil.rmtree(self.result_dir(uuid), ignore_errors=True)
+        shutil.rmtree(self.result_dir(uuid), ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
             self.upload_path(uuid).unlink()
         self.store.delete_job(uuid)

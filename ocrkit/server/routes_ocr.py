@@ -113,46 +113,40 @@ async def submit(request: Request) -> Response:
         asked = JobOptions.from_fields(
             upload.fields, dpi=st.settings.dpi, engine_option=upload.lists.get("engine_option")
         )
-
-        def accept() -> tuple[Job, str, int, str]:
-            """Plan, count and charge-check the job, and store it: one thread hop
-            (each ``await run`` costs a hand-off to the thread pool and back)."""
-            planned = plan(asked, st.registry, st.settings)
-            opts = planned.options
-            kind, pages = count_pages(dest, st.settings.max_upload_bytes)
-            cap = st.store.max_file_pages(caller)
-            if pages > cap:
-                raise LimitExceeded(f"the file has {pages} pages; your plan allows {cap} per file")
-            paid = caller.account is not None and caller.account.plan == "paid"
-            priority = PAID_PRIORITY if paid else FREE_PRIORITY
-            job = Job(
-                uuid=uuid,
-                status="pending",
-                tier=planned.tier,
-                language=planned.language,
-                tool=opts.tool,
-                translate_to=opts.translate_to,
-                page_count=pages,
-                input_type=kind,
-                filename=upload.filename,
-                dpi=st.settings.dpi,
-                created_at=now_iso(),
-            )
-            st.store.reserve(caller, uuid, pages, planned.engine_tier)
-            st.store.create_job(
+        planned = await run(plan, asked, st.registry, st.settings)
+        opts = planned.options
+        kind, pages = await run(count_pages, dest, st.settings.max_upload_bytes)
+        cap = await run(st.store.max_file_pages, caller)
+        if pages > cap:
+            raise LimitExceeded(f"the file has {pages} pages; your plan allows {cap} per file")
+        paid = caller.account is not None and caller.account.plan == "paid"
+        priority = PAID_PRIORITY if paid else FREE_PRIORITY
+        job = Job(
+            uuid=uuid,
+            status="pending",
+            tier=planned.tier,
+            language=planned.language,
+            tool=opts.tool,
+            translate_to=opts.translate_to,
+            page_count=pages,
+            input_type=kind,
+            filename=upload.filename,
+            dpi=st.settings.dpi,
+            created_at=now_iso(),
+        )
+        await run(st.store.reserve, caller, uuid, pages, planned.engine_tier)
+        await run(
+            lambda: st.store.create_job(
                 job, caller=caller, priority=priority, upload_path=str(dest), options=opts.as_dict()
             )
-            return job, kind, priority, str(opts.tier)
-
-        job, kind, priority, tier = await run(accept)
+        )
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             dest.unlink()
         with contextlib.suppress(Exception):
             await run(st.store.release, uuid)  # a reservation made before the failure
         raise
-    pages = job.page_count
-    submit_log.info("job %s accepted: %s, %d page(s), tier %s", uuid, kind, pages, tier)
+    submit_log.info("job %s accepted: %s, %d page(s), tier %s", uuid, kind, pages, opts.tier)
     # In a thread: the scale-out scheduler moves the upload into the shared store here.
     await run(st.jobs.scheduler.submit, uuid, priority)
     if pages > st.settings.inline_max_pages:
@@ -300,8 +294,6 @@ async def download(request: Request) -> Response:
             raise BadOption("table must be a table number (1, 2, ...) or 'all'")
         options["table"] = table
     await run(st.jobs.fetch_results, job.uuid)
-    if fmt == "pdf":  # made just after the job ended: wait for it
-        await run(st.jobs.wait_pdf, job.uuid)
     pdf = st.jobs.pdf_path(job.uuid)
     if fmt == "pdf" and pdf.exists():
         content = await run(pdf.read_bytes)
