@@ -11,8 +11,12 @@ all pairs (1: same order, -1: reversed). Lines that match nothing are reported
 
 Readers: ocrkit (tesseract engine, the manifest's language) and raw ``tesseract IMG
 stdout`` on the same pages; pages: the corpus's UNLV, docling and other printed pages,
-and made two- and three-column pages with a sidebar (bench/handpages is not used: the
-made pages here are print, rendered with DejaVu Serif, order known).
+made two- and three-column pages with a sidebar (bench/handpages is not used: the
+made pages here are print, rendered with DejaVu Serif, order known), and pages from
+outside the corpus (bench/data/reading_order/, SOURCE.md there: a UNLV magazine page
+and five French book pages) split into a tuning and a held-out set before any layout
+change (each row's ``split``). Each row also gives both readers' CER against the truth,
+so a better order shows as a lower CER on the same words.
 
     .venv/bin/python -m bench.reading_order [--quick]
 """
@@ -31,6 +35,22 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("OCRKIT_CORPUS", ROOT.parent / "shared" / "corpus"))
 ISO = {"en": "eng", "fr": "fra", "de": "deu", "ar": "ara"}
+OUTSIDE = ROOT / "bench" / "data" / "reading_order"
+# Fixed before the layout was tuned on any of them (bench/data/reading_order/SOURCE.md).
+TUNING = ("unlv_8087_054", "kovalewsky_fr_p72", "kovalewsky_fr_p74")
+HELD_OUT = ("kovalewsky_fr_p73", "kovalewsky_fr_p75", "kovalewsky_fr_p76")
+
+
+def outside_pages() -> list[tuple[str, Path, str, dict[str, str], str]]:
+    """(id, image, truth, {"language"}, split) for the pages from outside the corpus."""
+    pages = []
+    for split, ids in (("tuning", TUNING), ("held-out", HELD_OUT)):
+        for pid in ids:
+            img = next(OUTSIDE.glob(f"{pid}.*[!t]"))  # .tif / .jpg, not .gt.txt
+            truth = (OUTSIDE / f"{pid}.gt.txt").read_text(encoding="utf-8")
+            lang = "fr" if "_fr_" in pid else "en"
+            pages.append((pid, img, truth, {"language": lang}, split))
+    return pages
 
 
 def _lines(text: str) -> list[str]:
@@ -84,69 +104,73 @@ def kendall_tau(truth: str, hyp: str) -> dict[str, Any]:
     }
 
 
+# The made pages' text (a word cycle; lines repeat rarely at these widths).
+WORDS = (
+    "the",
+    "council",
+    "met",
+    "again",
+    "in",
+    "the",
+    "spring",
+    "to",
+    "discuss",
+    "the",
+    "new",
+    "road",
+    "and",
+    "the",
+    "price",
+    "of",
+    "coal",
+    "for",
+    "the",
+    "coming",
+    "winter",
+    "while",
+    "the",
+    "school",
+    "asked",
+    "for",
+    "more",
+    "chairs",
+    "and",
+    "a",
+    "stove",
+    "and",
+    "the",
+    "mill",
+    "owner",
+    "wrote",
+    "that",
+    "the",
+    "bridge",
+    "must",
+    "be",
+    "repaired",
+    "before",
+    "the",
+    "harvest",
+    "because",
+    "carts",
+    "can",
+    "no",
+    "longer",
+    "cross",
+    "it",
+    "safely",
+    "after",
+    "rain",
+)
+
+
 def made_pages(out: Path) -> list[tuple[str, Path, str]]:
-    """Two- and three-column pages, one with a sidebar box: (id, png, truth text)."""
+    """Two- and three-column pages, one with a sidebar box, and a magazine page with a
+    caption in the gutter (:func:`made_magazine`): (id, png, truth text)."""
     from PIL import Image, ImageDraw, ImageFont
 
     font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf", 26)
     head = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSerif-Bold.ttf", 44)
-    words = [
-        "the",
-        "council",
-        "met",
-        "again",
-        "in",
-        "the",
-        "spring",
-        "to",
-        "discuss",
-        "the",
-        "new",
-        "road",
-        "and",
-        "the",
-        "price",
-        "of",
-        "coal",
-        "for",
-        "the",
-        "coming",
-        "winter",
-        "while",
-        "the",
-        "school",
-        "asked",
-        "for",
-        "more",
-        "chairs",
-        "and",
-        "a",
-        "stove",
-        "and",
-        "the",
-        "mill",
-        "owner",
-        "wrote",
-        "that",
-        "the",
-        "bridge",
-        "must",
-        "be",
-        "repaired",
-        "before",
-        "the",
-        "harvest",
-        "because",
-        "carts",
-        "can",
-        "no",
-        "longer",
-        "cross",
-        "it",
-        "safely",
-        "after",
-        "rain",
-    ]
     pages = []
     for name, cols, sidebar in (
         ("made_2col", 2, False),
@@ -169,10 +193,10 @@ def made_pages(out: Path) -> list[tuple[str, Path, str]]:
             for _ in range(n_lines):
                 line: list[str] = []
                 while True:
-                    nxt = " ".join([*line, words[k % len(words)]])
+                    nxt = " ".join([*line, WORDS[k % len(WORDS)]])
                     if d.textlength(nxt, font=font) > colw:
                         break
-                    line.append(words[k % len(words)])
+                    line.append(WORDS[k % len(WORDS)])
                     k += 1
                 text = " ".join(line)
                 d.text((x, y), text, font=font, fill=0)
@@ -189,10 +213,67 @@ def made_pages(out: Path) -> list[tuple[str, Path, str]]:
         path = out / f"{name}.png"
         img.save(path, dpi=(300, 300))
         pages.append((name, path, "\n".join(truth)))
+    pages.append(made_magazine(out / "made_magazine.png"))
     return pages
 
 
+def made_magazine(path: Path, words: tuple[str, ...] = ()) -> tuple[str, Path, str]:
+    """A magazine spread like UNLV 8087_054: two columns; a picture straddles the gutter
+    and both columns wrap around it; its caption (small capitals, centred on the gutter)
+    sits between the columns' lines below the picture. Order: heading, left column,
+    right column, caption."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf", 26)
+    small = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf", 20)
+    head = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSerif-Bold.ttf", 44)
+    words = words or WORDS
+    w, h = 2000, 2600
+    img = Image.new("L", (w, h), 255)
+    d = ImageDraw.Draw(img)
+    truth = ["Harbour works and the new ferry"]
+    d.text((150, 120), truth[0], font=head, fill=0)
+    pic = (700, 800, 1300, 1300)  # x0, y0, x1, y1 of the picture
+    cap_top, cap_lines = 1330, 5
+    cap_bottom = cap_top + cap_lines * 36
+    d.rectangle(pic, fill=110)
+    k = 0
+    for x0, x1 in ((150, 950), (1050, 1850)):
+        y = 260
+        while y < 2400:
+            if pic[1] - 20 <= y <= cap_bottom + 10:
+                # beside the picture and its caption: the column wraps around them
+                a, b = (x0, pic[0] - 50) if x0 < pic[0] else (pic[2] + 50, x1)
+            else:
+                a, b = x0, x1
+            line: list[str] = []
+            while True:
+                nxt = " ".join([*line, words[k % len(words)]])
+                if d.textlength(nxt, font=font) > b - a:
+                    break
+                line.append(words[k % len(words)])
+                k += 1
+            text = " ".join(line)
+            d.text((a, y), text, font=font, fill=0)
+            truth.append(text)
+            y += 44
+    caption = [
+        "THE NEW FERRY",
+        "AT THE PIER",
+        "AFTER THE STORM,",
+        "PAINTED AGAIN",
+        "IN MAY.",
+    ]
+    for i, text in enumerate(caption):
+        tw = d.textlength(text, font=small)
+        d.text((w / 2 - tw / 2, cap_top + i * 36), text, font=small, fill=0)
+    truth += caption
+    img.save(path, dpi=(300, 300))
+    return ("made_magazine", path, "\n".join(truth))
+
+
 def bench_reading_order(quick: bool = False) -> dict[str, Any]:
+    from bench.metrics import cer
     from ocrkit import api
 
     os.environ["OMP_THREAD_LIMIT"] = "1"
@@ -208,11 +289,19 @@ def bench_reading_order(quick: bool = False) -> dict[str, Any]:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         pages = [
-            (r["id"], CORPUS / r["file"], (CORPUS / r["truth"]).read_text(encoding="utf-8"), r)
+            (
+                r["id"],
+                CORPUS / r["file"],
+                (CORPUS / r["truth"]).read_text(encoding="utf-8"),
+                r,
+                "corpus",
+            )
             for r in want
         ]
-        pages += [(i, p, t, {"language": "en"}) for i, p, t in made_pages(Path(tmp))]
-        for pid, path, truth, r in pages:
+        pages += [(i, p, t, {"language": "en"}, "made") for i, p, t in made_pages(Path(tmp))]
+        outside = outside_pages()
+        pages += outside[:1] if quick else outside
+        for pid, path, truth, r, split in pages:
             lang = "+".join(ISO.get(c, "eng") for c in r["language"].split("+"))
             job = api.ocr(path, engine="tesseract", language=lang, jobs=1)
             ours = "\f".join(p.text for p in job.pages)
@@ -226,8 +315,9 @@ def bench_reading_order(quick: bool = False) -> dict[str, Any]:
             results.append(
                 {
                     "id": pid,
-                    "ocrkit": _mean(t_ours),
-                    "tesseract": _mean(t_raw),
+                    "split": split,
+                    "ocrkit": {**_mean(t_ours), "cer": round(cer(truth, ours), 4)},
+                    "tesseract": {**_mean(t_raw), "cer": round(cer(truth, raw), 4)},
                     "text_layer": any(p.source == "text-layer" for p in job.pages),
                 }
             )
@@ -275,12 +365,16 @@ def markdown(r: dict[str, Any]) -> list[str]:
     out = [
         "## Reading order: Kendall tau of the line order vs the truth",
         "",
-        "| page | ocrkit tau | raw tesseract tau | lines matched (ocrkit / tesseract) |",
-        "|---|---|---|---|",
+        "| page | set | ocrkit tau | raw tesseract tau | lines matched (ocrkit / tesseract)"
+        " | CER (ocrkit / tesseract) |",
+        "|---|---|---|---|---|---|",
     ]
     for p in r.get("pages", []):
         o, t = p["ocrkit"], p["tesseract"]
-        out.append(f"| {p['id']} | {o['tau']} | {t['tau']} | {o['matched']} / {t['matched']} |")
+        out.append(
+            f"| {p['id']} | {p.get('split', '')} | {o['tau']} | {t['tau']} | "
+            f"{o['matched']} / {t['matched']} | {o.get('cer')} / {t.get('cer')} |"
+        )
     worse = r.get("ocrkit_worse_than_tesseract") or []
     out += ["", f"Pages where ocrkit's order is worse than Tesseract's: {len(worse)}.", ""]
     return out

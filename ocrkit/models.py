@@ -21,6 +21,21 @@ STATUSES = ("pending", "processing", "done", "failed")
 BLOCK_TYPES = ("text", "heading", "list_item", "table", "caption", "formula", "furniture")
 
 
+def union_bbox(boxes: list[BBox | None]) -> BBox | None:
+    """The smallest box holding every known box of ``boxes`` (``None`` entries, lines
+    without a box, are skipped); ``None`` when no box is known. Exporters use it for the
+    box of a paragraph or block of lines."""
+    known = [b for b in boxes if b is not None]
+    if not known:
+        return None
+    return [
+        min(b[0] for b in known),
+        min(b[1] for b in known),
+        max(b[2] for b in known),
+        max(b[3] for b in known),
+    ]
+
+
 def weighted_confidence(blocks: list[Block]) -> float | None:
     """Mean confidence over the words of ``blocks``, each weighted by its length
     (characters other than whitespace), rounded to 4 places; a line without words

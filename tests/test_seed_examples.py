@@ -220,7 +220,6 @@ def _check_submit(server: Server, mark: int, pages: int) -> None:
     polls = [r for r in reqs if r[0] == "GET" and re.fullmatch(r"/api/v1/ocr/[0-9a-f-]{36}/", r[1])]
     if pages == 7:
         assert posts[0][2] == 202, posts
-        assert posts[0][3] < 1000, f"the 7-page POST took {posts[0][3]} ms"
         assert polls and all(p[2] == 200 for p in polls), "the poll loop did not run"
     else:
         assert posts[0][2] == 200, posts  # done inline: no polling needed

@@ -209,13 +209,12 @@ def test_a_job_failing_at_run_time_is_failed_and_loses_its_upload(client: TestCl
 
 def test_large_job_answers_pending_at_once_and_is_polled(client: TestClient) -> None:
     data = image_pdf(7)
-    t0 = time.perf_counter()
     r = submit(client, data, name="seven.pdf")
-    latency = time.perf_counter() - t0
+    # 202 + "pending" is the promise that the POST did not wait for the OCR; how fast it
+    # answers is the bench's to measure (speed lives in `make bench`, not in tests).
     assert r.status_code == 202, r.text
     job = r.json()
     assert job["status"] == "pending" and job["page_count"] == 7
-    assert latency < 1.0, f"7-page POST took {latency:.2f}s"
     # Download before it is done: 409.
     early = client.get(f"/api/v1/ocr/{job['uuid']}/download/?format=txt")
     assert early.status_code == 409 and "detail" in early.json()

@@ -21,6 +21,7 @@ read right to left.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from statistics import median
 
@@ -31,6 +32,11 @@ Box = Sequence[float]
 MIN_COLUMN_SHARE = 0.1
 # A gutter is at least this many median line heights wide.
 GUTTER = 0.8
+# At most this share of a region's lines may be set in a gutter (captions, pull quotes)
+# for it to still count as one (:meth:`_Cutter.islands`): the columns beside them are
+# most of the text. A third, not less: a region grows band by band, and its first bands
+# beside a caption hold as many caption lines as column lines on each side.
+ISLAND_SHARE = 1 / 3
 
 
 def order(boxes: Sequence[Box], page_width: float, *, rtl: bool = False) -> list[int]:
@@ -83,7 +89,59 @@ class _Cutter:
         return [i for row in rows for i in sorted(row, key=lambda i: sign * b[i][0])]
 
     def columns(self, idx: list[int]) -> list[list[int]]:
-        """Split at every gutter; [idx] when there is none."""
+        """Split at every gutter; [idx] when there is none. Lines set *in* a gutter (a
+        caption or pull quote between two columns, :meth:`islands`) do not close it:
+        they are read after the columns, as a column of their own."""
+        cols = self._split(idx)
+        if len(cols) > 1 or len(idx) < 4:
+            return cols
+        isl = self.islands(idx)
+        if not isl or len(isl) > ISLAND_SHARE * len(idx):
+            return cols
+        rest = [i for i in idx if i not in isl]
+        cols = self._split(rest)
+        if len(cols) == 1:
+            return [idx]
+        return [*cols, sorted(isl, key=lambda i: self.boxes[i][1])]
+
+    def islands(self, idx: list[int]) -> set[int]:
+        """Lines narrower than a third of the region with other lines wholly to their left
+        and wholly to their right at their height (within half the line's height above
+        or below: a caption's small lines sit between the lines of the columns beside
+        it): a caption or pull quote set in the gutter. A heading over the columns has
+        nothing beside it (the columns' lines are below it, not beside it)."""
+        b = self.boxes
+        width = self._width(idx)
+        min_right = min(b[i][2] for i in idx)
+        max_left = max(b[i][0] for i in idx)
+        # Only a line with some line ending before it and some starting after it can
+        # qualify; the neighbours are looked up in a y-sorted list (pages of 300+ lines).
+        cand = [
+            i
+            for i in idx
+            if b[i][2] - b[i][0] <= width / 3 and b[i][0] > min_right and b[i][2] < max_left
+        ]
+        out: set[int] = set()
+        if not cand:
+            return out
+        by_top = sorted(idx, key=lambda j: b[j][1])
+        tops = [b[j][1] for j in by_top]
+        tallest = max(b[j][3] - b[j][1] for j in idx)
+        for i in cand:
+            x0, y0, x1, y1 = b[i][:4]
+            top, bottom = y0 - 0.5 * (y1 - y0), y1 + 0.5 * (y1 - y0)
+            left = right = False
+            for k in range(bisect_left(tops, top - tallest), bisect_left(tops, bottom)):
+                j = by_top[k]
+                if j == i or b[j][3] <= top:
+                    continue
+                left = left or b[j][2] < x0
+                right = right or b[j][0] > x1
+            if left and right:
+                out.add(i)
+        return out
+
+    def _split(self, idx: list[int]) -> list[list[int]]:
         b = self.boxes
         srt = sorted(idx, key=lambda i: b[i][0])
         cols: list[list[int]] = [[srt[0]]]

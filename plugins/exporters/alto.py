@@ -39,7 +39,7 @@ import ocrkit
 from ocrkit import hookimpl
 from ocrkit.errors import ExportFailed
 from ocrkit.hookspecs import ExportContext, Exporter
-from ocrkit.models import Block, Job, Page, Word
+from ocrkit.models import Block, Job, Page, Word, union_bbox
 
 NS = "http://www.loc.gov/standards/alto/ns-v4#"
 SCHEMA_LOCATION = "http://www.loc.gov/alto/v4/alto-4-4.xsd"
@@ -75,18 +75,6 @@ def _box(b: list[float] | None) -> str:
         f' HPOS="{num(x0)}" VPOS="{num(y0)}"'
         f' WIDTH="{num(max(0.0, x1 - x0))}" HEIGHT="{num(max(0.0, y1 - y0))}"'
     )
-
-
-def _union(boxes: list[list[float] | None]) -> list[float] | None:
-    known = [b for b in boxes if b is not None]
-    if not known:
-        return None
-    return [
-        min(b[0] for b in known),
-        min(b[1] for b in known),
-        max(b[2] for b in known),
-        max(b[3] for b in known),
-    ]
 
 
 def _wc(c: float) -> str:
@@ -216,7 +204,7 @@ class AltoExporter(Exporter):
         )
         line_no = 0
         for b_no, para in enumerate(_paragraphs([b for b in page.blocks if b.text.strip()])):
-            box = _box(_union([b.bbox for b in para]))
+            box = _box(union_bbox([b.bbox for b in para]))
             out.append(f'<TextBlock ID="block_{n}_{b_no + 1}"{box}>')
             for block in para:
                 line_no += 1

@@ -19,7 +19,7 @@ from typing import ClassVar
 import ocrkit
 from ocrkit import hookimpl
 from ocrkit.hookspecs import ExportContext, Exporter
-from ocrkit.models import Block, Job, Page, Word
+from ocrkit.models import Block, Job, Page, Word, union_bbox
 
 LINE_CLASS = {"heading": "ocr_header", "caption": "ocr_caption"}
 
@@ -31,18 +31,6 @@ def _bbox(b: list[float] | None) -> str:
 
 def _title(*props: str) -> str:
     return "; ".join(p for p in props if p)
-
-
-def _union(boxes: list[list[float] | None]) -> list[float] | None:
-    known = [b for b in boxes if b is not None]
-    if not known:
-        return None
-    return [
-        min(b[0] for b in known),
-        min(b[1] for b in known),
-        max(b[2] for b in known),
-        max(b[3] for b in known),
-    ]
 
 
 def _conf(c: float) -> int:
@@ -93,7 +81,7 @@ class HocrExporter(Exporter):
         lines = [f"<div class='ocr_page' id='page_{n}' title='{escape(title)}'>"]
         line_no = word_no = 0
         for p_no, para in enumerate(_paragraphs([b for b in page.blocks if b.text.strip()])):
-            pbox = _bbox(_union([b.bbox for b in para]))
+            pbox = _bbox(union_bbox([b.bbox for b in para]))
             ptitle = f" title='{pbox}'" if pbox else ""
             lines.append(f" <p class='ocr_par' id='par_{n}_{p_no + 1}'{ptitle}>")
             for block in para:

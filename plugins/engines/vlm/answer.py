@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
     from ocrkit.llm import Completion
 
+    from .assign import Placement
+
 
 def _line_confidences(comp: Completion, n_lines: int) -> list[float] | None:
     """Per answer line (non-empty lines of the raw text, in order) the geometric mean
@@ -147,7 +149,7 @@ def _place_on_detected_lines(
 ) -> tuple[list[list[float] | None], list[str | None]]:
     """Boxes for the lines the cpu words did not place, from the page's detected text
     lines (the placed lines are anchors)."""
-    from . import assign, detect
+    from . import detect
 
     try:
         detected, how = detect.detect_lines(image)
@@ -156,15 +158,60 @@ def _place_on_detected_lines(
         return boxes, kinds
     info["line_detector"] = how
     info["detected_lines"] = len(detected)
-    places = assign.assign(
-        texts, [d.box for d in detected], anchors=list(boxes), heights=[d.height for d in detected]
-    )
+    # the pieces of the rows, in reading order: a model line may take several of a row
+    pieces = [(r, p) for r, d in enumerate(detected) for p in d.parts]
+    places = place_on_pieces(texts, pieces, list(boxes))
     out_boxes, out_kinds = list(boxes), list(kinds)
     for i, p in enumerate(places):
         if out_boxes[i] is None and p.box is not None:
             out_boxes[i] = [round(v, 1) for v in p.box]
             out_kinds[i] = "line" if p.sure else "estimated"
     return out_boxes, out_kinds
+
+
+def place_on_pieces(
+    texts: list[str],
+    pieces: list[tuple[int, list[float]]],
+    anchors: list[list[float] | None],
+) -> list[Placement]:
+    """The model's lines on the detected pieces (row index, box; in reading order):
+    :func:`.assign.assign_scored` for each order of :func:`_orders`, the cheapest."""
+    from . import assign
+
+    best: tuple[float, list[assign.Placement]] | None = None
+    for order in _orders(pieces):
+        places, cost = assign.assign_scored(
+            texts,
+            [p for _, p in order],
+            anchors=anchors,
+            heights=[max(1.0, p[3] - p[1]) for _, p in order],
+            rows=[r for r, _ in order],
+        )
+        if best is None or cost < best[0]:
+            best = (cost, places)
+    return best[1] if best else [assign.Placement(None) for _ in texts]
+
+
+def _orders(pieces: list[tuple[int, list[float]]]) -> list[list[tuple[int, list[float]]]]:
+    """Reading orders to try for the detected pieces: top to bottom; and, when some
+    pieces lie wholly left of the body of the writing (notes in a margin column), the
+    margin column first, then the body, and the body first, then the margin (a model
+    transcribes a margin note before or after the text, rarely where it sits)."""
+    if len(pieces) < 3:
+        return [pieces]
+    widths = [p[2] - p[0] for _, p in pieces]
+    lefts = sorted(zip((p[0] for _, p in pieces), widths, strict=True))
+    half, acc, body_left = sum(widths) / 2, 0.0, lefts[-1][0]
+    for x, w in lefts:  # the left edge most of the writing's width starts at
+        acc += w
+        if acc >= half:
+            body_left = x
+            break
+    margin = [rp for rp in pieces if rp[1][2] <= body_left]
+    if not margin or len(margin) == len(pieces):
+        return [pieces]
+    body = [rp for rp in pieces if rp[1][2] > body_left]
+    return [pieces, margin + body, body + margin]
 
 
 def _plain_text(blocks: list[Block]) -> str:

@@ -29,7 +29,7 @@ words); always estimates.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -41,10 +41,19 @@ Box = list[float]
 FIT_SIGMA = 0.35
 # Height tolerance (natural log of a line's height over the page's median).
 HEIGHT_SIGMA = 0.5
-SKIP_DETECTED = 1.5  # a detected line no model line goes to
+# How much a box's own height (vs the page's writing height) sets its predicted width.
+HEIGHT_SHARE = 0.5
+SKIP_DETECTED = 0.5  # a detected piece no model line goes to ...
+SKIP_WIDE = 3.0  # ... plus this times its width over the page's typical line width
+SKIP_WIDE_CAP = 1.5
+EDGE_SKIP = 0.6  # share of the cost of leaving a piece over before the first/after the last line
+GAP_FREE = 1.0  # an empty band up to this many writing heights between lines is free ...
+GAP_COST = 2.0  # ... beyond, it costs this per writing height
 SKIP_MODEL = 4.0  # a model line with no place
+MAX_SPAN = 4
+SPAN_GAP = 1.5  # pieces of a row further apart than this many heights are not one line
 MERGE = 1.0  # per extra detected piece one model line spans
-SPLIT = 2.0  # two model lines sharing one detected line
+SPLIT = 4.0  # two model lines sharing one detected line
 ANCHOR_BONUS = 4.0
 ANCHOR_MISS = 8.0
 # A placement is sure from this margin on (total cost of the next best alternative).
@@ -93,10 +102,25 @@ def assign(
     boxes: list[Box],
     anchors: list[Box | None] | None = None,
     heights: list[float] | None = None,
+    rows: list[int] | None = None,
 ) -> list[Placement]:
+    """:func:`assign_scored` without the cost."""
+    return assign_scored(texts, boxes, anchors, heights, rows)[0]
+
+
+def assign_scored(
+    texts: list[str],
+    boxes: list[Box],
+    anchors: list[Box | None] | None = None,
+    heights: list[float] | None = None,
+    rows: list[int] | None = None,
+) -> tuple[list[Placement], float]:
     """One :class:`Placement` per model line (``texts``, reading order) on the detected
     line ``boxes`` (reading order); ``anchors``: a box the cpu engine's words gave a
-    line, or None; ``heights``: each detected line's writing height (default: its box's).
+    line, or None; ``heights``: each detected line's writing height (default: its box's);
+    ``rows``: the row each box belongs to, when ``boxes`` are the pieces of rows (one model
+    line may then span neighbouring pieces of one row, at most :data:`SPAN_GAP` heights
+    apart).
 
     Widths are predicted per height: ``width = k * characters * height``, so a stamp or
     a tall blot (about as wide as high) only fits a very short line; and a line much
@@ -104,7 +128,7 @@ def assign(
     n, m = len(texts), len(boxes)
     anchors = anchors or [None] * n
     if not n or not m:
-        return [Placement(None) for _ in texts]
+        return [Placement(None) for _ in texts], SKIP_MODEL * n
     chars = [_chars(t) for t in texts]
     hs = heights or [max(1.0, b[3] - b[1]) for b in boxes]
     widths = [max(1.0, b[2] - b[0]) for b in boxes]
@@ -113,17 +137,35 @@ def assign(
     body = _weighted_median(hs, widths)
     ratio = _weighted_median([w / h for w, h in zip(widths, hs, strict=True)], widths)
     ctx = _Ctx(chars, boxes, anchors, hs, body, ratio / _median([float(c) for c in chars]))
+    ctx.rows = rows
+    # Leaving a detected piece over costs more the wider it is next to the page's lines:
+    # a stamp, a number or a short note is cheap to leave, a full line of writing is not.
+    wide = _weighted_median(widths, widths)
+    ctx.skip_cost = [SKIP_DETECTED + SKIP_WIDE * min(SKIP_WIDE_CAP, w / wide) for w in widths]
+    ctx.gap_cost = _gap_costs(boxes, body)
     out: list[Placement] = []
     for _ in range(2):
         out = _solve(ctx)
         pairs = [
-            ((p.box[2] - p.box[0]) / ctx.height_of(p.box), c)
+            ((p.box[2] - p.box[0]) / ctx.h_eff(ctx.height_of(p.box)), c)
             for p, c in zip(out, chars, strict=True)
             if p.box and p.kind == "pair"
         ]
         if not pairs:
             break
         ctx.k = sum(w for w, _ in pairs) / sum(c for _, c in pairs)
+    return out, ctx.total
+
+
+def _gap_costs(boxes: list[Box], body: float) -> list[float]:
+    """Per box: the cost of the empty band of page above it (down from the lowest bottom
+    of the boxes before it), beyond :data:`GAP_FREE` writing heights."""
+    out = []
+    low = -math.inf
+    for b in boxes:
+        band = (b[1] - low) / body if low > -math.inf else 0.0
+        out.append(GAP_COST * max(0.0, band - GAP_FREE))
+        low = max(low, b[3])
     return out
 
 
@@ -151,6 +193,15 @@ class _Ctx:
     heights: list[float]
     body: float  # the median writing height
     k: float  # width per character per unit of height
+    rows: list[int] | None = None
+    skip_cost: list[float] = field(default_factory=list)
+    gap_cost: list[float] = field(default_factory=list)
+    total: float = 0.0  # the best alignment's cost
+
+    def h_eff(self, h: float) -> float:
+        """The height a width is predicted from: between the box's own and the page's
+        (detected boxes' heights vary with flourishes more than the writing's size)."""
+        return float(self.body ** (1.0 - HEIGHT_SHARE) * h**HEIGHT_SHARE)
 
     def height_of(self, box: Box) -> float:
         for b, h in zip(self.boxes, self.heights, strict=True):
@@ -179,26 +230,44 @@ def _steps(i: int, j: int, ctx: _Ctx) -> list[_Step]:
     chars, boxes, anchors = ctx.chars, ctx.boxes, ctx.anchors
     n, m = len(chars), len(boxes)
     out: list[_Step] = []
+    # Inside the text (a model line placed before, one still to come) an empty band of
+    # the page costs and leaving a piece over costs in full; before the first line and
+    # after the last (headings, stamps, registration notes) both are cheaper.
+    inside = 0 < i < n
+    gap = ctx.gap_cost[j] if inside and j < m else 0.0
     if j < m:
-        out.append(_Step(i, j, i, j + 1, SKIP_DETECTED, "skip_d"))
+        skip = ctx.skip_cost[j] * (1.0 if inside else EDGE_SKIP)
+        out.append(_Step(i, j, i, j + 1, skip + gap, "skip_d"))
     if i < n:
         out.append(_Step(i, j, i + 1, j, SKIP_MODEL, "skip_m"))
     if i < n and j < m:
-        for span in (1, 2, 3):
+        for span in range(1, MAX_SPAN + 1):
             if j + span > m:
                 break
             group = boxes[j : j + span]
-            if span > 1 and not all(_same_row(group[0], g) for g in group[1:]):
+            if span > 1 and not _joinable(j, span, ctx):
                 break
             box = _union(group)
             h = _median(ctx.heights[j : j + span])
-            cost = _pair_cost(chars[i], box, h, anchors[i], ctx) + MERGE * (span - 1)
+            cost = _pair_cost(chars[i], box, h, anchors[i], ctx) + MERGE * (span - 1) + gap
             out.append(_Step(i, j, i + 1, j + span, cost, "pair" if span == 1 else "span"))
         if i + 1 < n and anchors[i] is None and anchors[i + 1] is None:
             c = chars[i] + chars[i + 1]
-            cost = _pair_cost(c, boxes[j], ctx.heights[j], None, ctx) + SPLIT
+            cost = _pair_cost(c, boxes[j], ctx.heights[j], None, ctx) + SPLIT + gap
             out.append(_Step(i, j, i + 2, j + 1, cost, "shared"))
     return out
+
+
+def _joinable(j: int, span: int, ctx: _Ctx) -> bool:
+    """May pieces ``j .. j+span-1`` be one line?"""
+    group = ctx.boxes[j : j + span]
+    if ctx.rows is None:
+        return all(_same_row(group[0], g) for g in group[1:])
+    if any(ctx.rows[j + k] != ctx.rows[j] for k in range(span)):
+        return False
+    a, b = group[-2], group[-1]
+    h = max(ctx.heights[j + span - 2], ctx.heights[j + span - 1])
+    return b[0] - a[2] < SPAN_GAP * h
 
 
 def _fit(c: int, box: Box, h: float, k: float) -> float:
@@ -206,7 +275,7 @@ def _fit(c: int, box: Box, h: float, k: float) -> float:
 
 
 def _pair_cost(c: int, box: Box, h: float, anchor: Box | None, ctx: _Ctx) -> float:
-    cost = 0.5 * (_fit(c, box, h, ctx.k) / FIT_SIGMA) ** 2
+    cost = 0.5 * (_fit(c, box, ctx.h_eff(h), ctx.k) / FIT_SIGMA) ** 2
     cost += 0.5 * (math.log(h / ctx.body) / HEIGHT_SIGMA) ** 2
     if anchor is not None:
         cost += -ANCHOR_BONUS if _cover(anchor, box) >= 0.5 else ANCHOR_MISS
@@ -233,6 +302,7 @@ def _solve(ctx: _Ctx) -> list[Placement]:
     for s in sorted(steps, key=lambda s: (s.i0, s.j0), reverse=True):
         bwd[s.i0][s.j0] = min(bwd[s.i0][s.j0], s.cost + bwd[s.i1][s.j1])
     best_total = fwd[n][m]
+    ctx.total = best_total
     # The path.
     path: list[_Step] = []
     i, j = n, m
@@ -271,7 +341,7 @@ def _solve(ctx: _Ctx) -> list[Placement]:
             key = (s.kind, s.j0, s.j1)
             others = [v for kk, v in alt[li].items() if kk != key]
             margin = (min(others) - best_total) if others else inf
-            fit = _fit(chars[li], part, h, ctx.k)
+            fit = _fit(chars[li], part, ctx.h_eff(h), ctx.k)
             sure = s.kind == "pair" and margin >= SURE_MARGIN and fit <= math.log(SURE_FIT)
             out[li] = Placement(part, sure, s.kind, round(min(margin, 99.0), 3), round(fit, 3))
     return out

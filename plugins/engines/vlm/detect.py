@@ -45,6 +45,9 @@ DET_MAX_SIDE = 2000
 ROW_OVERLAP = 0.5
 # ... and the horizontal gap between them is under this many heights of the lower one.
 ROW_GAP = 2.0
+# A region is cut where its ink has an empty gap at least this many ink heights wide
+# (words of a handwritten line are closer; a note beside a line is farther).
+SPLIT_GAP = 1.0
 # Trimming: the rows kept are those around the densest one holding at least this share
 # of its dark pixels (and 2): a descender's few pixels count, a blank margin does not.
 TRIM_INK = 0.01
@@ -145,14 +148,56 @@ def detect_regions(image: Image.Image) -> tuple[list[Region], str]:
 
 
 def detect_lines(image: Image.Image) -> tuple[list[DetectedLine], str]:
-    """The text lines of ``image`` (top to bottom, then left to right) and the method."""
+    """The text lines of ``image`` (top to bottom, then left to right) and the method.
+    Each line's parts (left to right) are trimmed to the ink too; a region with a wide
+    empty gap in its ink (a date beside a heading note, a signature beside the last
+    words) is cut there first, so its pieces can go to different lines of the answer."""
     regions, how = detect_regions(image)
     dark = ink_mask(image)
+    regions = split_at_gaps(regions, dark)
     lines = rows(regions)
     for ln in lines:
         ln.box = trim_to_ink(ln.box, dark)
+        ln.parts = [trim_to_ink(p, dark) for p in sorted(ln.parts, key=lambda p: p[0])]
     lines.sort(key=lambda ln: ((ln.box[1] + ln.box[3]) / 2, ln.box[0]))
     return lines, how
+
+
+def split_at_gaps(regions: list[Region], dark: np.ndarray) -> list[Region]:
+    """Each (wide) region cut at runs of ink-free columns at least :data:`SPLIT_GAP`
+    times its ink height wide; pieces with (almost) no ink are dropped."""
+    import numpy as np
+
+    out: list[Region] = []
+    for r in regions:
+        x0, y0, x1, y1 = (int(round(v)) for v in r.box)
+        crop = dark[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)]
+        if crop.size == 0 or r.box[3] - r.box[1] > r.box[2] - r.box[0]:
+            out.append(r)
+            continue
+        t = trim_to_ink(r.box, dark)
+        gap = max(4, int(SPLIT_GAP * (t[3] - t[1])))
+        inked = crop.sum(axis=0) >= 2
+        xs = np.flatnonzero(inked)
+        if len(xs) < 2:
+            out.append(r)
+            continue
+        start = prev = int(xs[0])
+        pieces = []
+        for x in xs[1:]:
+            x = int(x)
+            if x - prev > gap:
+                pieces.append((start, prev + 1))
+                start = x
+            prev = x
+        pieces.append((start, prev + 1))
+        if len(pieces) == 1:
+            out.append(r)
+            continue
+        for a, b in pieces:
+            if b - a >= 4 and crop[:, a:b].sum() >= 20:
+                out.append(Region([float(x0 + a), r.box[1], float(x0 + b), r.box[3]], r.score))
+    return out
 
 
 def rows(regions: list[Region]) -> list[DetectedLine]:
