@@ -631,7 +631,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(work: Path, workers: int = 2) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def server(
+    work: Path, workers: int = 2, grp: CpuGroup | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
     data = Path(tempfile.mkdtemp(prefix="srv-", dir=work))
     env = env1(
@@ -645,6 +647,7 @@ def server(work: Path, workers: int = 2) -> Iterator[tuple[str, subprocess.Popen
         env=env,
         stdout=errlog,
         stderr=subprocess.STDOUT,
+        preexec_fn=grp.preexec if grp is not None else None,
     )
     url = f"http://127.0.0.1:{port}"
     import httpx
@@ -744,6 +747,14 @@ def bench_memory(work: Path, quick: bool) -> dict[str, Any]:
 # --------------------------------------------------------------------------- api
 
 
+def _cpu_self_children() -> float:
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def _client_job(url: str, page: Path) -> float | None:
     """One client's 1-page job, from POST to done: seconds, or None on any error."""
     import httpx
@@ -767,24 +778,28 @@ def bench_api(work: Path, quick: bool) -> dict[str, Any]:
     page = CORPUS / "printed" / "tess_phototest.tif"
     # Engine time: the same page through the Python API in this process (jobs=1).
     api.ocr(page, language="eng", jobs=1)
-    times = []
+    times, cpus = [], []
     for _ in range(3 if quick else 7):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu_self_children()
         api.ocr(page, language="eng", jobs=1)
         times.append(time.perf_counter() - t0)
+        cpus.append(_cpu_self_children() - c0)
     engine_s = statistics.median(times)
+    engine_cpu = statistics.median(cpus)
     levels = ((1, 4), (8, 16)) if quick else ((1, 10), (8, 32), (32, 64))
     out: dict[str, Any] = {
         "page": page.name,
         "language": "eng",
         "server": "ocrkit serve (uvicorn subprocess), --workers 2, SQLite store, anonymous",
         "in_process_ms": round(engine_s * 1000, 1),
+        "in_process_cpu_ms": round(engine_cpu * 1000, 1),
         "levels": {},
     }
-    with server(work, workers=2) as (url, _proc):
+    with CpuGroup() as grp, server(work, workers=2, grp=grp) as (url, _proc):
         with httpx.Client(timeout=120) as c:  # warm the worker pool
             submit(c, url, page, "eng")
         for clients, jobs in levels:
+            srv_cpu0 = grp.seconds()
             t0 = time.perf_counter()
             with ThreadPoolExecutor(clients) as ex:
                 done = list(ex.map(lambda _: _client_job(url, page), range(jobs)))
@@ -802,9 +817,35 @@ def bench_api(work: Path, quick: bool) -> dict[str, Any]:
                 "p95_ms": round(p95 * 1000, 1),
                 "jobs_per_s": rate(len(lat), wall),
             }
+            srv_cpu1 = grp.seconds()
+            if srv_cpu0 is not None and srv_cpu1 is not None and jobs:
+                # CPU of the whole server process tree (uvicorn workers, page workers)
+                lvl = out["levels"][str(clients)]
+                lvl["server_cpu_ms_per_job"] = round((srv_cpu1 - srv_cpu0) * 1000 / jobs, 1)
             log(f"api N={clients}: {out['levels'][str(clients)]}")
+    # The CLI on the same page: a multi-page TIFF of it, `ocrkit ocr -j 2` (the server
+    # has 2 uvicorn workers on this machine's cores): API jobs/s at 8 clients against it.
+    n_cli = 8 if quick else 32
+    tif = work / f"api_page_x{n_cli}.tif"
+    from PIL import Image
+
+    with Image.open(page) as im:
+        first = im.copy()
+        dpi = {"dpi": im.info["dpi"]} if "dpi" in im.info else {}
+    first.save(tif, save_all=True, append_images=[first] * (n_cli - 1), **dpi)
+    cli_out = work / "api_cli.txt"
+    r = run_cmd([OCRKIT, "ocr", str(tif), "-j", "2", "-q", "-l", "eng", "-o", str(cli_out)])
+    out["cli_j2"] = {**r, "pages": n_cli, "pages_per_s": rate(n_cli, r["seconds"])}
+    api8 = out["levels"]["8"]["jobs_per_s"]
+    out["api8_jobs_per_s / cli_j2_pages_per_s"] = (
+        round(api8 / out["cli_j2"]["pages_per_s"], 3) if out["cli_j2"]["pages_per_s"] else None
+    )
+    log(f"api: CLI -j 2 {out['cli_j2']['pages_per_s']} pages/s; API 8 clients {api8} jobs/s")
     one_client = out["levels"]["1"]
     out["overhead_ms_per_request"] = round(one_client["p50_ms"] - engine_s * 1000, 1)
+    srv_cpu = one_client.get("server_cpu_ms_per_job")
+    if srv_cpu is not None:
+        out["overhead_cpu_ms_per_request"] = round(srv_cpu - engine_cpu * 1000, 1)
     out["overhead_definition"] = (
         "p50 latency of one client minus the median in-process api.ocr() time of the same "
         "page (HTTP, upload, store, worker-pool hand-off, JSON)"

@@ -15,18 +15,22 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import metadata
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from ocrkit import hookspecs
 from ocrkit.errors import BadOption, EngineUnavailable
 from ocrkit.hookspecs import Engine, Exporter, Tool
+
+if TYPE_CHECKING:
+    from importlib import metadata
 
 log = logging.getLogger("ocrkit.plugins")
 
@@ -125,12 +129,117 @@ def _builtin_names() -> frozenset[str]:
     return frozenset(ep.name for ep in _entry_points() if _ep_dist(ep) == BUILTIN_DIST)
 
 
-def _entry_points() -> Iterable[metadata.EntryPoint]:
-    return metadata.entry_points(group=GROUP)
+@dataclass(frozen=True)
+class EntryPoint:
+    """One ``ocrkit`` entry point of an installed distribution (what ocrkit reads of
+    :class:`importlib.metadata.EntryPoint`)."""
+
+    name: str
+    value: str
+    dist_name: str
+    dist_version: str | None
+
+    def load(self) -> Any:
+        module, _, attr = self.value.partition(":")
+        obj: Any = importlib.import_module(module.strip())
+        for part in attr.split("[")[0].strip().split(".") if attr.strip() else []:
+            obj = getattr(obj, part)
+        return obj
 
 
-def _ep_dist(ep: metadata.EntryPoint) -> str:
-    return ep.dist.name if ep.dist is not None else ""
+def _entry_points() -> list[EntryPoint]:
+    """The ``ocrkit`` entry points of the installed distributions, first on sys.path
+    first (one per distribution name, as importlib.metadata finds them).
+
+    Read straight from the ``*.dist-info``/``*.egg-info`` folders on sys.path: importing
+    importlib.metadata (email, zipfile, csv ...) and building every distribution's
+    object cost ~25 ms of each ``ocrkit`` start. With a zip archive on sys.path, which
+    this reader does not open, importlib.metadata is used instead."""
+    found = _scan_entry_points()
+    if found is not None:
+        return found
+    from importlib import metadata
+
+    return [
+        EntryPoint(ep.name, ep.value, ep.dist.name if ep.dist else "", _version(ep))
+        for ep in metadata.entry_points(group=GROUP)
+    ]
+
+
+def _version(ep: metadata.EntryPoint) -> str | None:
+    return ep.dist.version if ep.dist is not None else None
+
+
+def _norm_dist(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def _scan_entry_points() -> list[EntryPoint] | None:
+    seen: set[str] = set()
+    out: list[EntryPoint] = []
+    for entry in sys.path:
+        try:
+            paths = sorted(Path(entry or ".").iterdir())
+        except NotADirectoryError:
+            return None  # a zip archive: importlib.metadata reads those
+        except OSError:
+            continue
+        for path in paths:
+            if path.suffix not in (".dist-info", ".egg-info"):
+                continue
+            key = _norm_dist(path.stem.split("-")[0])
+            if key in seen or not path.is_dir():
+                continue
+            seen.add(key)
+            try:
+                section = _ini_section((path / "entry_points.txt").read_text("utf-8"), GROUP)
+            except OSError:
+                continue
+            if section:
+                dist, version = _dist_meta(path)
+                out += [EntryPoint(n, v, dist, version) for n, v in section]
+    return out
+
+
+def _ini_section(text: str, group: str) -> list[tuple[str, str]]:
+    """``name = value`` lines of the ``[group]`` section of an entry_points.txt."""
+    rows: list[tuple[str, str]] = []
+    inside = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            inside = line[1:-1].strip() == group
+            continue
+        if inside and "=" in line:
+            name, _, value = line.partition("=")
+            rows.append((name.strip(), value.strip()))
+    return rows
+
+
+def _dist_meta(path: Path) -> tuple[str, str | None]:
+    """(Name, Version) from a dist-info's METADATA or an egg-info's PKG-INFO."""
+    name, version = "", None
+    for meta in ("METADATA", "PKG-INFO"):
+        try:
+            with (path / meta).open(encoding="utf-8") as f:
+                for line in f:
+                    if not line.strip():
+                        break  # the headers end at the first blank line
+                    key, _, value = line.partition(":")
+                    if key == "Name":
+                        name = value.strip()
+                    elif key == "Version":
+                        version = value.strip()
+            break
+        except OSError:
+            continue
+    return name or path.stem.split("-")[0], version
+
+
+def _ep_dist(ep: EntryPoint) -> str:
+    return ep.dist_name
 
 
 def _allowed_third_party() -> set[str] | None:
@@ -140,9 +249,19 @@ def _allowed_third_party() -> set[str] | None:
     return {p.strip().lower().replace("_", "-") for p in raw.split(",") if p.strip()}
 
 
-def get_plugin_manager(*, extra_plugins: Iterable[object] = ()) -> pluggy.PluginManager:
+# The built-in plugins that implement ``register_commands``. Listing or running a plugin
+# command loads only these and the third-party plugins (:func:`command_plugin_manager`),
+# so ``ocrkit --help`` imports no engine or exporter module. tests/test_plugins.py checks
+# this set against the modules.
+BUILTIN_COMMAND_PLUGINS = frozenset({"mcp", "watch"})
+
+
+def get_plugin_manager(
+    *, extra_plugins: Iterable[object] = (), builtins: Collection[str] | None = None
+) -> pluggy.PluginManager:
     """A fresh plugin manager: built-ins first, then allowed third-party entry points,
-    then ``extra_plugins`` (objects or module names), so later ones override earlier."""
+    then ``extra_plugins`` (objects or module names), so later ones override earlier.
+    ``builtins`` names the built-in entry points to load (default: all of them)."""
     pm = pluggy.PluginManager(GROUP)
     pm.add_hookspecs(hookspecs)
     failures: list[PluginFailure] = []
@@ -153,12 +272,14 @@ def get_plugin_manager(*, extra_plugins: Iterable[object] = ()) -> pluggy.Plugin
         builtin = dist == BUILTIN_DIST
         if not builtin and allowed is not None and dist.lower().replace("_", "-") not in allowed:
             continue
+        if builtin and builtins is not None and ep.name not in builtins:
+            continue
         if pm.has_plugin(ep.name):
             continue
         try:
             plugin = ep.load()
             pm.register(plugin, name=ep.name)
-            _DIST_OF[ep.name] = (dist, ep.dist.version if ep.dist else None)
+            _DIST_OF[ep.name] = (dist, ep.dist_version)
         except Exception as exc:  # a broken plugin is reported, never fatal
             log.warning("plugin %s (%s) failed to load: %s", ep.name, dist, exc)
             failures.append(PluginFailure(ep.name, dist, f"{type(exc).__name__}: {exc}"))
@@ -204,6 +325,7 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
 
 
 _default: Registry | None = None
+_commands_pm: pluggy.PluginManager | None = None
 
 
 def get_registry() -> Registry:
@@ -212,6 +334,19 @@ def get_registry() -> Registry:
     if _default is None:
         _default = build_registry(get_plugin_manager())
     return _default
+
+
+def command_plugin_manager() -> pluggy.PluginManager:
+    """The plugins that may add commands: the default registry's manager when it is
+    already built, else one of :data:`BUILTIN_COMMAND_PLUGINS` and the allowed
+    third-party plugins only (built once). A third-party plugin that fails to load here
+    is reported by the commands that build the full registry, as before."""
+    global _commands_pm
+    if _default is not None:
+        return _default.pm
+    if _commands_pm is None:
+        _commands_pm = get_plugin_manager(builtins=BUILTIN_COMMAND_PLUGINS)
+    return _commands_pm
 
 
 def get_engine(name: str) -> Engine | None:
@@ -223,5 +358,6 @@ def get_engine(name: str) -> Engine | None:
 
 def reset_registry() -> None:
     """Forget the cached default registry (tests change OCRKIT_LOAD_PLUGINS)."""
-    global _default
+    global _default, _commands_pm
     _default = None
+    _commands_pm = None

@@ -79,6 +79,65 @@ def test_help_lists_commands_and_imports_nothing_heavy() -> None:
     )
 
 
+def _imported_by(args: list[str], prefixes: tuple[str, ...]) -> list[str]:
+    """The modules starting with one of ``prefixes`` that ``ocrkit ARGS`` imported (run
+    in a fresh interpreter, as the console script runs it)."""
+    code = (
+        "import sys; from ocrkit.cli import run; rc = run(sys.argv[1:]); "
+        f"print(sorted(m for m in sys.modules if m.startswith({prefixes!r})), file=sys.stderr)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, env=env(), timeout=120
+    )
+    assert "Usage:" in proc.stdout.decode(), proc.stderr.decode()
+    return list(json.loads(proc.stderr.decode().strip().splitlines()[-1].replace("'", '"')))
+
+
+def test_top_level_help_imports_no_engine_exporter_or_server_module() -> None:
+    """`ocrkit --help` lists the plugin commands (the example plugin's, `mcp`, `watch`)
+    from the command plugins alone: no engine, exporter, tool, MCP server or vlm module."""
+    out = ocrkit("--help").stdout.decode()
+    for name in ("example-hello", "mcp", "watch"):
+        assert f"  {name} " in out
+    loaded = _imported_by(
+        ["--help"],
+        (
+            "ocrkit_plugins.engines",
+            "ocrkit_plugins.exporters",
+            "ocrkit_plugins.tools",
+            "ocrkit.mcp_server",
+            "ocrkit.layout",
+            "ocrkit.lang",
+            "ocrkit.server",
+            "mcp",
+            "importlib.metadata",
+        ),
+    )
+    assert loaded == [], f"`ocrkit --help` imported {loaded}"
+
+
+def test_ocr_help_lists_every_engine_without_importing_their_heavy_parts() -> None:
+    """`ocrkit ocr --help` builds the registry (it lists engine, tool and format names,
+    a third-party engine's too) but the plugin modules keep their heavy imports lazy."""
+    out = ocrkit("ocr", "--help").stdout.decode()
+    for name in ("tesseract", "vlm", "example-upper", "extract-tables", "alto", "docx"):
+        assert name in out, name
+    loaded = _imported_by(
+        ["ocr", "--help"],
+        (
+            "ocrkit_plugins.engines.vlm.answer",
+            "ocrkit_plugins.engines.vlm.guards",
+            "ocrkit_plugins.tools.tables.ruled",
+            "ocrkit.layout",
+            "ocrkit.mcp_server",
+            "xml.sax",
+            "urllib.request",
+            "statistics",
+        ),
+    )
+    assert loaded == [], f"`ocrkit ocr --help` imported {loaded}"
+
+
 def test_lazy_commands_listed_only_when_their_module_exists() -> None:
     import importlib.util
 

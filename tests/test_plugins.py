@@ -151,3 +151,62 @@ def test_register_routes_adds_a_route(registry) -> None:
     response = asyncio.run(get())
     assert response.status_code == 200
     assert response.text == "Hello from ocrkit-example-plugin 0.1.0\n"
+
+
+def test_builtin_command_plugins_are_the_builtins_that_add_commands() -> None:
+    """`ocrkit --help` loads only BUILTIN_COMMAND_PLUGINS of the built-ins to list plugin
+    commands: the set must name exactly the built-in modules with register_commands."""
+    import importlib.metadata
+
+    from ocrkit.plugins import BUILTIN_COMMAND_PLUGINS, BUILTIN_DIST, GROUP
+
+    with_commands = {
+        ep.name
+        for ep in importlib.metadata.entry_points(group=GROUP)
+        if ep.dist is not None
+        and ep.dist.name == BUILTIN_DIST
+        and hasattr(ep.load(), "register_commands")
+    }
+    assert with_commands == set(BUILTIN_COMMAND_PLUGINS)
+
+
+def test_broken_plugin_does_not_break_help() -> None:
+    proc = ocrkit("--help")
+    assert proc.returncode == 0, proc.stderr.decode()
+    out = proc.stdout.decode()
+    assert "  example-hello " in out and "  ocr " in out
+    assert "Traceback" not in proc.stderr.decode()
+
+
+def test_entry_point_reader_agrees_with_importlib_metadata() -> None:
+    """ocrkit reads the ``ocrkit`` entry points from the dist-info folders itself (no
+    importlib.metadata at start-up): the same names, targets, distributions and
+    versions, the test plugins' included."""
+    import importlib.metadata
+
+    from ocrkit.plugins import GROUP, _entry_points
+
+    ours = sorted((e.name, e.value, e.dist_name, e.dist_version) for e in _entry_points())
+    theirs = sorted(
+        (e.name, e.value, e.dist.name if e.dist else "", e.dist.version if e.dist else None)
+        for e in importlib.metadata.entry_points(group=GROUP)
+    )
+    assert ours == theirs
+    assert {"example", "broken", "tesseract"} <= {e[0] for e in ours}
+
+
+def test_entry_point_reader_falls_back_for_a_zip_on_sys_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zipfile
+
+    from ocrkit import plugins
+
+    archive = tmp_path / "plugins.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("zipped_plugin-1.0.dist-info/METADATA", "Name: zipped-plugin\nVersion: 1.0\n")
+        z.writestr("zipped_plugin-1.0.dist-info/entry_points.txt", "[ocrkit]\nzipped = zp\n")
+    monkeypatch.syspath_prepend(str(archive))
+    assert plugins._scan_entry_points() is None  # importlib.metadata reads zips
+    found = {e.name: e for e in plugins._entry_points()}
+    assert found["zipped"].dist_name == "zipped-plugin" and "tesseract" in found

@@ -74,7 +74,9 @@ class LazyGroup(click.Group):
         if self._plugins_loaded:
             return
         self._plugins_loaded = True
-        hook = _registry().pm.hook.register_commands
+        from ocrkit.plugins import command_plugin_manager
+
+        hook = command_plugin_manager().hook.register_commands
         for impl in reversed(hook.get_hookimpls()):
             try:
                 impl.function(cli=self)

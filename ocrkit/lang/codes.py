@@ -22,7 +22,6 @@ the mapping that matters is to Tesseract's model names (``chi_tra`` for ``zh-Han
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import shutil
@@ -332,6 +331,8 @@ def nearest(code: str, n: int = 3) -> list[str]:
     """The ``n`` valid codes spelt most like ``code`` (for an error message)."""
     key = _norm(code)
     cands = sorted(set(_ALIAS) | {_norm(c) for c in tesseract_languages()})
+    import difflib  # only for a suggestion after a typo
+
     close = difflib.get_close_matches(key, cands, n=n, cutoff=0.5)
     if not close and len(key) >= 2:
         close = [c for c in cands if c.startswith(key[:2])][:n]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 import threading
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +63,8 @@ def _model_paths() -> tuple[dict[str, Path], str]:
     for task, names in MODEL_FILES.items():
         path = next((root / n for n in names if (root / n).is_file()), None)
         if path is None:
+            from importlib import metadata  # (email, zipfile ...: not at start-up)
+
             return {}, f"no {task} model in {root} (rapidocr {metadata.version('rapidocr')})"
         found[task] = path
     return found, ""

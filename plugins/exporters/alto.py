@@ -34,7 +34,6 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from itertools import groupby
 from typing import ClassVar
-from xml.sax.saxutils import escape, quoteattr
 
 import ocrkit
 from ocrkit import hookimpl
@@ -44,6 +43,20 @@ from ocrkit.models import Block, Job, Page, Word, union_bbox
 
 NS = "http://www.loc.gov/standards/alto/ns-v4#"
 SCHEMA_LOCATION = "http://www.loc.gov/alto/v4/alto-4-4.xsd"
+
+
+def escape(data: str) -> str:
+    # xml.sax.saxutils imports urllib.request (http, ssl): loaded on first export, not
+    # whenever the registry is built.
+    from xml.sax import saxutils
+
+    return saxutils.escape(data)
+
+
+def quoteattr(data: str) -> str:
+    from xml.sax import saxutils
+
+    return saxutils.quoteattr(data)
 
 
 def num(v: float) -> str:

@@ -18,7 +18,6 @@ import io
 import re
 from collections.abc import Callable
 from pathlib import PurePath
-from statistics import median
 from typing import TYPE_CHECKING, ClassVar
 
 from ocrkit import hookimpl
@@ -149,6 +148,8 @@ class DocxExporter(Exporter):
         return buf.getvalue()
 
     def _page(self, doc: DocumentObject, page: Page) -> None:
+        from statistics import median  # (fractions, decimal: not when the registry loads)
+
         heights = [b.bbox[3] - b.bbox[1] for b in page.blocks if b.type == "text" and b.bbox]
         body = median(heights) if heights else 0
         levels = heading_levels(page.markdown)

@@ -27,14 +27,13 @@ script), :mod:`.answer` (answer -> blocks), :mod:`.align` (lines to cpu words),
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from ocrkit.errors import EngineFailed
 from ocrkit.hookspecs import Engine, PageResult
 
-from .answer import build_result
-from .guards import cut_loop, find_loop, is_blank, refused, wrong_script
+# .answer (which imports ocrkit.layout) and .guards are imported where used: building
+# the registry (every command, `ocrkit ocr --help` too) imports this module.
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -124,6 +123,11 @@ class VlmEngine(Engine):
         dpi: int,
         options: dict[str, Any] | None = None,
     ) -> PageResult:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from .answer import build_result
+        from .guards import is_blank, refused, wrong_script
+
         options = options or {}
         prompt = PROMPTS.get(str(options.get("vlm_prompt") or "page"), PAGE_PROMPT)
         info: dict[str, Any] = {"prompt": options.get("vlm_prompt") or "page"}
@@ -185,6 +189,8 @@ class VlmEngine(Engine):
         self, client: ModelClient, image: Image.Image, prompt: str, info: dict[str, Any]
     ) -> tuple[Completion, list[str]]:
         from ocrkit.llm import ModelError, image_part
+
+        from .guards import cut_loop, find_loop
 
         part = image_part(image, max_side=MAX_SIDE)
         messages: list[dict[str, Any]] = [

@@ -37,6 +37,7 @@ they stand. Accuracy on the corpus: README "Tables"; ``tests/table_eval.py`` mea
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -44,13 +45,23 @@ from ocrkit import hookimpl
 from ocrkit.hookspecs import Tool
 from ocrkit.models import Page, Table
 
-from . import readers
-from .ruled import cv2_missing, ruled_tables
-from .unruled import unruled_tables
-from .words import W, page_words
-
 if TYPE_CHECKING:
     from PIL import Image
+
+    from .ruled import ruled_tables
+    from .unruled import unruled_tables
+    from .words import W
+
+# The finders are imported when a page is read, not when the registry is built (every
+# ocrkit command builds it, `ocrkit ocr --help` too).
+_LAZY = {"ruled_tables": ".ruled", "unruled_tables": ".unruled"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["ExtractTables", "find_tables", "ruled_tables", "unruled_tables"]
 
@@ -66,6 +77,10 @@ def _inside(box: list[float] | None, t: list[float]) -> bool:
 
 def find_tables(page: Page, image: Image.Image | None, words: list[W] | None = None) -> list[Table]:
     """All tables on the page (from ``words``, default the page's own), top to bottom."""
+    from .ruled import cv2_missing, ruled_tables
+    from .unruled import unruled_tables
+    from .words import page_words
+
     words = page_words(page) if words is None else words
     tables: list[Table] = []
     if image is not None and image.width and image.height and not cv2_missing():
@@ -100,10 +115,14 @@ class ExtractTables(Tool):
     preset: ClassVar[dict[str, Any]] = {}
 
     def availability(self) -> tuple[bool, str]:
+        from .ruled import cv2_missing
+
         why = cv2_missing()
         return (False, why) if why else (True, "")
 
     def process_page(self, page: Page, image: Image.Image | None, options: dict[str, Any]) -> Page:
+        from . import readers
+
         found = find_tables(page, image)
         if options.get("engine_named", True):  # the caller's engine reads every table
             page.extra["table_readers"] = [readers.first_reader(page)] * len(found)
