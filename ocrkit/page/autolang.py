@@ -12,6 +12,11 @@ default, so "try each" is no longer an option).
        kept unless it is :data:`SAME_SCRIPT_SLACK` less confident (the models of one
        script are not comparable by confidence: fas reads Persian right at 0.05 below
        ara), in another script :data:`RERUN_SLACK`
+    -> a Latin-script page read too unsurely to name its language (below
+       :data:`MIN_CONFIDENCE`: handwriting) is read with Tesseract's ``Latin`` script
+       model, which reads French handwriting about as well as ``fra`` and English as
+       well as ``eng`` (corpus handwriting, tune half), kept unless
+       :data:`SAME_SCRIPT_SLACK` less confident
     -> a Latin-script page whose language fastText cannot name (score below
        :data:`UNSURE_SCORE`: Vietnamese read by ``eng`` loses its diacritics) is read
        with Tesseract's ``Latin`` script model, which keeps them, and then with the
@@ -199,7 +204,11 @@ def choose(
     osd = reading.extra.get("osd") or {}
     if script and float(osd.get("script_confidence", 99)) < MIN_SCRIPT_CONFIDENCE:
         script, osd_failed = None, True  # OSD's guess is too weak: try scripts instead
-    if script and _line(image) and float(osd.get("orientation_confidence", 99)) < OSD_MIN_CONFIDENCE:
+    if (
+        script
+        and _line(image)
+        and float(osd.get("orientation_confidence", 99)) < OSD_MIN_CONFIDENCE
+    ):
         # OSD unsure how a line stands has seen too few characters to know its script
         # either (a made Korean line: "Cyrillic, 6.67", orientation confidence 0.62)
         script, osd_failed = None, True
@@ -252,7 +261,15 @@ def _by_language(
     for _ in range(MAX_MODELS):
         conf = _confidence(res)
         if conf < MIN_CONFIDENCE:
-            break  # the text is too unreliable to name its language
+            # the text is too unreliable to name its language: Latin text (handwriting)
+            # is read with the Latin script model, which reads every Latin-script
+            # language (French handwriting: as well as fra, where eng misses accents)
+            if _script(langs) == "Latin" and "Latin" in installed and budget.fresh(["Latin"]):
+                latin = read(["Latin"])
+                if _confidence(latin) + SAME_SCRIPT_SLACK >= conf:
+                    res, langs = latin, ["Latin"]
+                    reading.extra["unsure_latin"] = True
+            break
         wanted, score = _wanted(res, installed, vertical)
         _missing_warning(reading, wanted, installed)
         usable = [c for c in wanted if c in installed]
