@@ -85,15 +85,3 @@ def test_rapidocr_reads_a_long_thin_line_image() -> None:
     res = eng.recognize(img, languages=["fra"], dpi=300)
     text = " ".join(b.text for b in res.blocks)
     assert len(text.replace(" ", "")) >= 15, text
-
-
-@needs
-@pytest.mark.slow
-def test_default_with_auto_still_reads_handwriting_with_rapidocr() -> None:
-    # auto reads unsure Latin handwriting with Tesseract's Latin script model, which
-    # RapidOCR does not list: it reads the page with its own Latin-script model (eng)
-    path = HW / "poilus_line_AN_0157-0_1.jpg"
-    named = api.ocr(path, engine="tesseract", jobs=1)  # language=auto
-    assert named.pages[0].extra["ocr_languages"] == ["Latin"], named.pages[0].extra
-    job = api.ocr(path, jobs=1)
-    assert job.pages[0].engine == "rapidocr", job.pages[0].extra

@@ -12,11 +12,6 @@ default, so "try each" is no longer an option).
        kept unless it is :data:`SAME_SCRIPT_SLACK` less confident (the models of one
        script are not comparable by confidence: fas reads Persian right at 0.05 below
        ara), in another script :data:`RERUN_SLACK`
-    -> a Latin-script page read too unsurely to name its language (below
-       :data:`MIN_CONFIDENCE`: handwriting) is read with Tesseract's ``Latin`` script
-       model, which reads French handwriting about as well as ``fra`` and English as
-       well as ``eng`` (corpus handwriting, tune half), kept unless
-       :data:`SAME_SCRIPT_SLACK` less confident
     -> a Latin-script page whose language fastText cannot name (score below
        :data:`UNSURE_SCORE`: Vietnamese read by ``eng`` loses its diacritics) is read
        with Tesseract's ``Latin`` script model, which keeps them, and then with the
@@ -261,15 +256,7 @@ def _by_language(
     for _ in range(MAX_MODELS):
         conf = _confidence(res)
         if conf < MIN_CONFIDENCE:
-            # the text is too unreliable to name its language: Latin text (handwriting)
-            # is read with the Latin script model, which reads every Latin-script
-            # language (French handwriting: as well as fra, where eng misses accents)
-            if _script(langs) == "Latin" and "Latin" in installed and budget.fresh(["Latin"]):
-                latin = read(["Latin"])
-                if _confidence(latin) + SAME_SCRIPT_SLACK >= conf:
-                    res, langs = latin, ["Latin"]
-                    reading.extra["unsure_latin"] = True
-            break
+            break  # the text is too unreliable to name its language
         wanted, score = _wanted(res, installed, vertical)
         _missing_warning(reading, wanted, installed)
         usable = [c for c in wanted if c in installed]
@@ -344,7 +331,14 @@ def text_script(text: str) -> str | None:
 
 
 def _line(image: Image.Image) -> bool:
-    return image.height <= LINE_MAX_HEIGHT and image.width >= 2 * image.height
+    """One line of text: at most :data:`LINE_MAX_HEIGHT` high, twice as wide, and its
+    inked rows one band (a three-line paragraph of the same size is not a line)."""
+    import numpy as np
+
+    if image.height > LINE_MAX_HEIGHT or image.width < 2 * image.height:
+        return False
+    rows: Any = (np.asarray(image.convert("L")) < 128).any(axis=1)
+    return int(rows[0]) + int(np.count_nonzero(rows[1:] & ~rows[:-1])) == 1
 
 
 def _trial(

@@ -50,25 +50,10 @@ def _handwriting_engine(reg: Registry, languages: list[str]) -> Engine | None:
     eng = reg.engines.get(HANDWRITING_ENGINE)
     if eng is None or not eng.availability()[0]:
         return None
-    readable = eng.languages()
-    if not languages or any(c not in readable for c in _as_languages(languages, readable)):
+    readable = set(eng.languages())
+    if not languages or any(c not in readable for c in languages):
         return None
     return eng
-
-
-def _as_languages(codes: list[str], readable: list[str]) -> list[str]:
-    """A Tesseract script model (``Latin``: what ``auto`` reads unsure Latin text with)
-    as the engine's first language in that script (RapidOCR: ``eng``); other codes as
-    they are."""
-    from ocrkit.lang import codes as languages
-
-    out: list[str] = []
-    for c in codes:
-        if c in languages.SCRIPT_MODELS:
-            c = next((r for r in readable if languages.script_of(r) == c), c)
-        if c not in out:
-            out.append(c)
-    return out
 
 
 def before(
@@ -124,8 +109,9 @@ def read(
     if alt is None:
         return reading, None
     eng, why = alt
-    langs = _as_languages(list(reading.languages), eng.languages())
-    again = read_page(eng, image, dpi=dpi, languages_=langs, auto=auto, options=options)
+    again = read_page(
+        eng, image, dpi=dpi, languages_=list(reading.languages), auto=auto, options=options
+    )
     if assess(again.result).letters < MIN_LETTERS:
         return reading, None  # it read nothing: Tesseract's reading stands
     again.passes += reading.passes
