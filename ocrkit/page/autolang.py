@@ -55,8 +55,9 @@ MIN_CONFIDENCE = 0.5
 # Scripts the probe reads with (one model each, together) when OSD cannot tell.
 TRIAL_SCRIPTS = ("HanS", "Arabic", "Cyrillic", "Devanagari", "Japanese", "Hangul")
 # The probe's text names a script when that script holds at least this share of its
-# letters; kana from this share of the CJK letters make Han text Japanese (Japanese
-# lines of the tune half: 40-60 % kana; Chinese read by the probe: none).
+# letters; kana from this share of the CJK letters make Han text Japanese (the made
+# Japanese text of the tune half: 43-64 % kana per sentence; the tune half's Chinese
+# line read by the probe: none). Set well clear of both rather than fitted.
 PROBE_SCRIPT_SHARE = 0.5
 KANA_SHARE = 0.1
 # OSD's script is used from this script confidence on (tune half: a Chinese line taken
