@@ -284,6 +284,25 @@ def test_one_line_chinese_image_with_auto(pages: dict[str, dict[str, str]]) -> N
     assert cer(_truth(row), job.text) <= cer(_truth(row), right.text) + 0.005, job.text
 
 
+@pytest.mark.parametrize(
+    ("sample", "model"),
+    [("ja_line_a", "jpn"), ("ja_line_b", "jpn"), ("ko_line_a", "kor"), ("ko_line_b", "kor")],
+)
+def test_one_line_japanese_and_korean_images_with_auto(
+    pages: dict[str, dict[str, str]], sample: str, model: str
+) -> None:
+    # one-line crops with wide margins: OSD says little (ja_line_b "Japanese, 0.33") or
+    # the wrong thing (ko_line_b "Cyrillic, 6.67" while unsure how the line stands)
+    row = pages[sample]
+    job = api.ocr(Path(row["path"]), jobs=1)  # language=auto
+    page = job.pages[0]
+    assert page.extra["ocr_languages"] == [model], page.extra
+    assert len(page.extra["models_tried"]) <= 3  # however many models are installed
+    right = api.ocr(Path(row["path"]), language=row["language"], jobs=1)
+    assert cer(_truth(row), job.text) <= cer(_truth(row), right.text) + 0.005, job.text
+    assert cer(_truth(row), right.text) < 0.35, right.text  # the line is read, not cut
+
+
 # ------------------------------------------------------------------ codes and listing
 
 

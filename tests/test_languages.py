@@ -192,3 +192,22 @@ def test_auto_tries_at_most_three_model_sets() -> None:
             budget.add(models)
     assert budget.tried == [("eng",), ("Latin",), ("vie",)]
     assert not budget.fresh(["fra"]) and budget.allows(["eng"])
+
+
+@pytest.mark.parametrize(
+    ("text", "script"),
+    [
+        ("利用者は本を二週間借りることができます。", "Japanese"),
+        ("读者可以把书借回家两个星期。", "HanS"),
+        ("독자들은 책을 이 주일 동안 빌릴 수 있다.", "Hangul"),
+        ("Город расположен на реке", "Cyrillic"),
+        ("القاهرة هي عاصمة", "Arabic"),
+        ("पुस्तकालय हर दिन", "Devanagari"),
+        ("Ji stitategnr Cefn a me", None),  # Latin: the probe names no script
+        ("", None),
+    ],
+)
+def test_probe_names_the_script_by_its_characters(text: str, script: str | None) -> None:
+    from ocrkit.page import autolang
+
+    assert autolang.text_script(text) == script

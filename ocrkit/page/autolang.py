@@ -16,7 +16,11 @@ default, so "try each" is no longer an option).
        :data:`UNSURE_SCORE`: Vietnamese read by ``eng`` loses its diacritics) is read
        with Tesseract's ``Latin`` script model, which keeps them, and then with the
        language it names (``vie``)
-    -> OSD could not tell (one word): the most used scripts' models, within the budget.
+    -> OSD could not tell (one word, a short line; or, on a line, OSD was unsure of the
+       orientation, so its script is a guess too): one *script probe*, a read with the
+       most used scripts' models together (Tesseract keeps each word's most confident
+       model), names the script by the characters it read (kana -> Japanese, Hangul ->
+       Korean, Han alone -> Chinese, ...); that script's model reads the page.
 
 Thresholds were chosen on the tune half of the made pages (tests/langpages.py, text
 ``a``) and the corpus's tune half (``python -m bench.languages``), never on the test
@@ -48,8 +52,14 @@ UNSURE_SCORE = 0.4
 # Below this (length-weighted word confidence) the text is too unreliable to name its
 # language.
 MIN_CONFIDENCE = 0.5
-# Scripts tried, in this order, when OSD cannot tell (a lone word or a short line).
+# Scripts the probe reads with (one model each, together) when OSD cannot tell.
 TRIAL_SCRIPTS = ("HanS", "Arabic", "Cyrillic", "Devanagari", "Japanese", "Hangul")
+# The probe's text names a script when that script holds at least this share of its
+# letters; kana from this share of the CJK letters make Han text Japanese (the made
+# Japanese text of the tune half: 43-64 % kana per sentence; the tune half's Chinese
+# line read by the probe: none). Set well clear of both rather than fitted.
+PROBE_SCRIPT_SHARE = 0.5
+KANA_SHARE = 0.1
 # OSD's script is used from this script confidence on (tune half: a Chinese line taken
 # for Korean at 0.11, a Korean line at 0.78, Arabic lines at 2.0).
 MIN_SCRIPT_CONFIDENCE = 0.5
@@ -59,8 +69,10 @@ TRIAL_BELOW = 0.6
 # confidently (tune half: printed non-Latin pages and lines 0.85-0.97 with their model;
 # French handwriting read by jpn or ara 0.3-0.55, where eng was no worse in CER).
 SCRIPT_MODEL_MIN = 0.6
-# Trying scripts is done only for images up to this many pixels.
+# The probe is read only for images up to this many pixels.
 TRIAL_MAX_PIXELS = 4_000_000
+# A line (for OSD's orientation rule): at most this high, at least twice as wide.
+LINE_MAX_HEIGHT = 400
 # An image whose text stands in columns: empty columns outnumber empty rows this much.
 VERTICAL_RATIO = 1.5
 CJK_SCRIPTS = {"HanS", "HanT", "Japanese", "Hangul"}
@@ -173,7 +185,7 @@ def choose(
 
     ``res`` is the reading with ``langs`` so far (None when the page was turned or its
     script wants another model); ``first`` the first pass's models (already tried)."""
-    from ocrkit.page.call import call_engine
+    from ocrkit.page.call import OSD_MIN_CONFIDENCE, call_engine
 
     installed = engine.languages()
     budget = Budget()
@@ -188,6 +200,15 @@ def choose(
     osd = reading.extra.get("osd") or {}
     if script and float(osd.get("script_confidence", 99)) < MIN_SCRIPT_CONFIDENCE:
         script, osd_failed = None, True  # OSD's guess is too weak: try scripts instead
+    if (
+        script
+        and _line(image)
+        and float(osd.get("orientation_confidence", 99)) < OSD_MIN_CONFIDENCE
+    ):
+        # OSD unsure how a line stands has seen too few characters to know its script
+        # either (a made Korean line: "Cyrillic, 6.67", orientation confidence 0.62)
+        script, osd_failed = None, True
+        reading.extra["osd_script_unsure"] = osd.get("script")
     if script and script != "Latin":
         want = languages.script_languages(script, installed)
         canon = languages.canonical_script(script)
@@ -269,6 +290,58 @@ def _by_language(
     return res, langs
 
 
+_SCRIPT_RANGES = (
+    ("Hangul", ((0xAC00, 0xD7AF), (0x1100, 0x11FF), (0x3130, 0x318F))),
+    ("Kana", ((0x3040, 0x30FF), (0x31F0, 0x31FF), (0xFF66, 0xFF9F))),
+    ("HanS", ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0xF900, 0xFAFF))),
+    ("Arabic", ((0x0600, 0x06FF), (0x0750, 0x077F), (0xFB50, 0xFDFF), (0xFE70, 0xFEFF))),
+    ("Cyrillic", ((0x0400, 0x052F),)),
+    ("Devanagari", ((0x0900, 0x097F),)),
+)
+
+
+def text_script(text: str) -> str | None:
+    """The script most of ``text``'s letters are in, by Unicode block, for the probe's
+    scripts (``Japanese`` for Han with kana); None when no script holds
+    :data:`PROBE_SCRIPT_SHARE` of the letters (Latin, or a mix)."""
+    counts: dict[str, int] = {}
+    letters = 0
+    for ch in text:
+        if not ch.isalpha():
+            continue
+        letters += 1
+        o = ord(ch)
+        for name, ranges in _SCRIPT_RANGES:
+            if any(a <= o <= b for a, b in ranges):
+                counts[name] = counts.get(name, 0) + 1
+                break
+    if not letters:
+        return None
+    kana = counts.pop("Kana", 0)
+    han = counts.get("HanS", 0)
+    if kana:
+        counts["HanS"] = han + kana
+    if not counts:
+        return None
+    best = max(counts, key=lambda k: counts[k])
+    if counts[best] < PROBE_SCRIPT_SHARE * letters:
+        return None
+    if best == "HanS" and kana >= KANA_SHARE * (han + kana):
+        return "Japanese"
+    return best
+
+
+def _line(image: Image.Image) -> bool:
+    """One line of text: at most :data:`LINE_MAX_HEIGHT` high, twice as wide, and its
+    inked rows one band (a three-line paragraph of the same size is not a line)."""
+    import numpy as np
+
+    if image.height > LINE_MAX_HEIGHT or image.width < 2 * image.height:
+        return False
+    rows: Any = (np.asarray(image.convert("L")) < 128).any(axis=1)
+    return int(rows[0]) + int(np.count_nonzero(rows[1:] & ~rows[:-1])) == 1
+
+
 def _trial(
     image: Image.Image,
     res: PageResult,
@@ -278,22 +351,29 @@ def _trial(
     read: Any,
     reading: Any,
 ) -> tuple[PageResult, list[str]]:
-    """OSD could not tell the script (a word or a short line): read it with the most
-    used scripts' models while the budget lasts and keep the most confident reading."""
+    """OSD could not tell the script (a word or a short line): the script probe (see
+    the module docstring), then the named script's model; the most confident reading
+    from :data:`SCRIPT_MODEL_MIN` on replaces ``res``."""
     if image.width * image.height > TRIAL_MAX_PIXELS:
         return res, langs
+    probe: list[str] = []
+    for name in TRIAL_SCRIPTS:
+        probe += [c for c in languages.script_languages(name, installed) if c not in probe]
+    if not probe or not budget.fresh(probe):
+        return res, langs
     best, best_langs, best_conf = res, langs, _confidence(res)
-    for script in TRIAL_SCRIPTS:
-        cand = languages.script_languages(script, installed)
-        if not cand or tuple(cand) in budget.tried:
-            continue
-        if not budget.fresh(cand):
-            break
-        new = read(cand)
-        conf = _confidence(new)
-        if conf > best_conf and conf >= SCRIPT_MODEL_MIN:
-            best, best_langs, best_conf = new, cand, conf
-        if best_conf >= TRIAL_BELOW:
-            break  # read well: leave the budget for the language's own model
+    found = read(probe)
+    conf = _confidence(found)
+    script = text_script(" ".join(_lines(found)))
+    reading.extra["script_probe"] = script
+    if script is None or conf < SCRIPT_MODEL_MIN or conf <= best_conf:
+        return res, langs
+    best, best_langs, best_conf = found, probe, conf
+    model = languages.script_languages(script, installed)
+    if model and budget.fresh(model):
+        new = read(model)
+        # the script's own model is kept unless clearly less sure than the probe
+        if _confidence(new) + SAME_SCRIPT_SLACK >= best_conf:
+            best, best_langs = new, model
     reading.extra["script_trial"] = best_langs
     return best, best_langs

@@ -267,15 +267,21 @@ def _scaled(block: Block, f: float, size: tuple[int, int]) -> Block:
 
 
 def single_line(image: Image.Image) -> bool:
-    """A wide strip (at most 400 px high, 5 times as wide) whose inked rows form one band."""
+    """An image at most 400 px high whose inked rows form one band, the ink 5 times as
+    wide as that band is high (the ink's, not the image's: a made Korean line crop with
+    wide margins, 843x240, was read by PSM 3 as four scraps, CER 0.92; PSM 7: 0.12)."""
     import numpy as np
 
     w, h = image.size
-    if h > 400 or w < 5 * h:
+    if h > 400 or w < 2 * h:
         return False
-    rows = (np.asarray(image.convert("L")) < 128).sum(axis=1) > 0
+    ink = np.asarray(image.convert("L")) < 128
+    rows = ink.any(axis=1)
     bands = int(rows[0]) + int(np.count_nonzero(rows[1:] & ~rows[:-1]))
-    return bands == 1
+    if bands != 1:
+        return False
+    ys, xs = np.flatnonzero(rows), np.flatnonzero(ink.any(axis=0))
+    return bool(xs[-1] - xs[0] + 1 >= 5 * (ys[-1] - ys[0] + 1))
 
 
 def _run_api(image: Image.Image, langs: list[str], psm: int, dpi: int) -> list[Block]:
