@@ -8,9 +8,11 @@
   RapidOCR, which reads 7-10 px text far better than Tesseract; the table is then found
   again from RapidOCR's words inside the table's region. Larger text (a clean 300 dpi
   scan) keeps Tesseract's words.
-* A small image with no table found in Tesseract's words (a table crop whose text
-  Tesseract misread into ragged lines) is read again whole by RapidOCR when its text is
-  small.
+* A small image (a table crop: longer side up to :data:`CROP_SIDE`) whose text is
+  small is read again whole by RapidOCR, and its tables found in RapidOCR's words:
+  Tesseract's misreading of small print decides neither whether there is a table (it
+  may find none) nor where the tables end (a PubTabNet crop came back as its top four
+  rows, or as two tables, from Tesseract 5.3.4's words).
 
 A table re-read is kept only when RapidOCR is available and finds a table there;
 otherwise the first result stands. The choice is recorded in the page's ``extra``
@@ -80,6 +82,11 @@ def _rapid_words(
     return out
 
 
+def _small(words: list[W], scale: float) -> bool:
+    height = text_height_px(words, scale)
+    return height is not None and height < SMALL_TEXT_PX
+
+
 def _scaled(words: list[W], scale: float) -> list[W]:
     return [W(w.text, w.x0 * scale, w.y0 * scale, w.x1 * scale, w.y1 * scale) for w in words]
 
@@ -107,16 +114,24 @@ def reread(
     out: list[Table] = []
     dpi = page.dpi or 300
     regions: list[tuple[Table | None, list[float]]] = [(t, t.bbox) for t in found if t.bbox]
-    if not found and max(image.size) <= CROP_SIDE:
-        regions = [(None, [0.0, 0.0, float(page.width), float(page.height)])]
+    whole = [0.0, 0.0, float(page.width), float(page.height)]
+    if max(image.size) <= CROP_SIDE and (
+        not found or _small([w for w in words if any(_inside(w, b) for _, b in regions)], scale)
+    ):
+        # A small image (a table crop) whose text is small: Tesseract's misread words
+        # decide neither where its tables are nor how far they reach (a PubTabNet crop
+        # came back as the table's top four rows, or as two tables), so RapidOCR reads
+        # the whole image and finds the tables in its words (none found there: the
+        # first reading's tables stand).
+        regions = [(None, whole)]
     readers = []
     for table, box in regions:
         inside = [w for w in words if _inside(w, box)]
         height = text_height_px(inside, scale)
         if height is None or height >= SMALL_TEXT_PX:
-            if table is not None:
-                out.append(table)
-                readers.append(first_reader(page))
+            kept = [table] if table is not None else found
+            out.extend(kept)
+            readers.extend([first_reader(page)] * len(kept))
             continue
         margin = 2 * height
         ibox = (
@@ -132,9 +147,10 @@ def reread(
         if again:
             out.extend(again)
             readers.extend([RAPID] * len(again))
-        elif table is not None:
-            out.append(table)
-            readers.append(first_reader(page))
+        else:  # RapidOCR found no table here: the first reading's stand
+            kept = [table] if table is not None else found
+            out.extend(kept)
+            readers.extend([first_reader(page)] * len(kept))
     pairs = sorted(
         zip(out, readers, strict=True),
         key=lambda p: (p[0].bbox[1], p[0].bbox[0]) if p[0].bbox else (0.0, 0.0),
