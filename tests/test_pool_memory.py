@@ -4,13 +4,33 @@ memory); with a thread running, it keeps the fork server."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
-import pytest
-
 from ocrkit import api
 from ocrkit.pipeline import pages
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _in_fresh_process(check: str, *args: str) -> None:
+    """Run ``check(*args)`` of this module in a new interpreter: a pytest process has
+    other threads running (left by earlier tests), where the pool rightly never forks,
+    so the forking path can only be seen from a process of its own."""
+    code = f"import sys; from tests import test_pool_memory as t; t.{check}(*sys.argv[1:])"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_THREAD_LIMIT": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
 
 
 def _method(pool: object) -> str:
@@ -18,8 +38,11 @@ def _method(pool: object) -> str:
 
 
 def test_one_job_pool_forks_only_when_alone() -> None:
-    if threading.active_count() != 1:
-        pytest.skip("another thread runs in this test process")
+    _in_fresh_process("check_forks_only_when_alone")
+
+
+def check_forks_only_when_alone() -> None:
+    assert threading.active_count() == 1
     pool = pages.make_executor(2, fork_when_alone=True)
     try:
         assert _method(pool) == "fork"
@@ -40,12 +63,15 @@ def test_one_job_pool_forks_only_when_alone() -> None:
     server_pool.shutdown()
 
 
-def test_forked_workers_read_pages(
-    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if threading.active_count() != 1:
-        pytest.skip("another thread runs in this test process")
+def test_forked_workers_read_pages(corpus: Path, tmp_path: Path) -> None:
+    _in_fresh_process("check_forked_workers_read_pages", str(corpus), str(tmp_path))
+
+
+def check_forked_workers_read_pages(corpus_dir: str, tmp_dir: str) -> None:
     import pymupdf
+
+    corpus, tmp_path = Path(corpus_dir), Path(tmp_dir)
+    assert threading.active_count() == 1
 
     image = corpus / "printed" / "tess_phototest.tif"
     doc = pymupdf.open()
@@ -61,7 +87,7 @@ def test_forked_workers_read_pages(
         made.append(real(*a, **k))  # type: ignore[arg-type]
         return made[-1]
 
-    monkeypatch.setattr(pages, "make_executor", spy)
+    pages.make_executor = spy  # type: ignore[assignment]
     one = api.ocr(pdf, language="eng", jobs=1)
     two = api.ocr(pdf, language="eng", jobs=2)
     assert len(made) == 1 and _method(made[0]) == "fork"

@@ -200,12 +200,16 @@ class JobService:
             tmp.replace(self.pdf_path(uuid))
         except Exception as exc:  # other formats still work; the pdf route says why
             log.warning("job %s: searchable pdf not made: %s", uuid, exc)
-        with contextlib.suppress(FileNotFoundError):
-            upload.unlink()
         if uuid in self._cancelled:
+            with contextlib.suppress(FileNotFoundError):
+                upload.unlink()
             self._discard(uuid)
             return
+        # The result is stored before the upload goes: a server killed between the two
+        # finds the job done at its restart, never "running, upload gone" (lost).
         self.store.finish_job(job)
+        with contextlib.suppress(FileNotFoundError):
+            upload.unlink()
         metrics.count_job(job.tier or "cpu", "done")
         self.progress.pop(uuid, None)
 
