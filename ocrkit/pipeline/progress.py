@@ -69,7 +69,9 @@ class Progress:
         """``on_page`` callback: one more page of the current input is done."""
         self._pages += 1
         if self._bar is not None and self._task is not None:
-            self._bar.update(self._task, completed=self._pages)
+            # drawn at once, not at the bar's next timer tick: with fast pages a count
+            # could otherwise never be shown (3 pages done between two ticks)
+            self._bar.update(self._task, completed=self._pages, refresh=True)
 
     def message(self, text: str) -> None:
         """Print a message on stderr without breaking the bar."""
