@@ -164,6 +164,18 @@ WORDS = (
 )
 
 
+def _fill(d: Any, font: Any, words: tuple[str, ...], k: int, width: float) -> tuple[str, int]:
+    """The words from the ``k``-th on (cycling) that fit ``width`` px on one line, and
+    the index of the next word."""
+    line: list[str] = []
+    while True:
+        nxt = " ".join([*line, words[k % len(words)]])
+        if d.textlength(nxt, font=font) > width:
+            return " ".join(line), k
+        line.append(words[k % len(words)])
+        k += 1
+
+
 def made_pages(out: Path) -> list[tuple[str, Path, str]]:
     """Two- and three-column pages, one with a sidebar box, and a magazine page with a
     caption in the gutter (:func:`made_magazine`): (id, png, truth text)."""
@@ -191,14 +203,7 @@ def made_pages(out: Path) -> list[tuple[str, Path, str]]:
             y = 260
             n_lines = 30 if not (sidebar and c == 1) else 14
             for _ in range(n_lines):
-                line: list[str] = []
-                while True:
-                    nxt = " ".join([*line, WORDS[k % len(WORDS)]])
-                    if d.textlength(nxt, font=font) > colw:
-                        break
-                    line.append(WORDS[k % len(WORDS)])
-                    k += 1
-                text = " ".join(line)
+                text, k = _fill(d, font, WORDS, k, colw)
                 d.text((x, y), text, font=font, fill=0)
                 truth.append(text)
                 y += 44
@@ -246,14 +251,7 @@ def made_magazine(path: Path, words: tuple[str, ...] = ()) -> tuple[str, Path, s
                 a, b = (x0, pic[0] - 50) if x0 < pic[0] else (pic[2] + 50, x1)
             else:
                 a, b = x0, x1
-            line: list[str] = []
-            while True:
-                nxt = " ".join([*line, words[k % len(words)]])
-                if d.textlength(nxt, font=font) > b - a:
-                    break
-                line.append(words[k % len(words)])
-                k += 1
-            text = " ".join(line)
+            text, k = _fill(d, font, words, k, b - a)
             d.text((a, y), text, font=font, fill=0)
             truth.append(text)
             y += 44
