@@ -68,6 +68,7 @@ STAGES = [
     ("ocrkit.page.call", "detect_languages", "language id"),
     ("ocrkit.page.call", "call_engine", "engine (other)"),
     ("ocrkit_plugins.engines.tesseract.textsize", "letter_height", "letter height (scale choice)"),
+    ("ocrkit_plugins.engines.tesseract.textsize", "letters", "letter height (scale choice)"),
     ("ocrkit_plugins.engines.tesseract", "_run", "tesseract recognition"),
     ("ocrkit_plugins.engines.tesseract", "single_line", "engine (other)"),
     (
