@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from ocrkit.errors import EngineUnavailable
 
-from . import pnmlines
+from . import rawlines
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -111,7 +111,7 @@ def describe() -> str:
     if in_process():
         tess = _module()
         version = tess.tesseract_version().split()[1] if tess else "?"
-        lines = ", lines as PGM" if pnmlines.install() else ""
+        lines = ", lines as raw pixels" if rawlines.install() else ""
         return f"tesserocr {tess.__version__} in-process (Tesseract {version}{lines})"
     exe = shutil.which("tesseract")
     if exe is None:
@@ -142,9 +142,9 @@ class _Pool:
                 self.idle.move_to_end(lang)
                 return stack.pop()
         tess = _module()
-        # Text lines kept as raw PGM/PPM instead of a PNG round trip (:mod:`.pnmlines`):
+        # Text lines kept as raw pixels instead of a PNG round trip (:mod:`.rawlines`):
         # the same pixels for the LSTM, about a tenth less CPU on a scanned page.
-        pnmlines.install()
+        rawlines.install()
         try:
             return tess.PyTessBaseAPI(
                 path=tessdata_dir(), lang=lang, psm=tess.PSM.AUTO, oem=tess.OEM.DEFAULT

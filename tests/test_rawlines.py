@@ -1,4 +1,4 @@
-"""Tesseract's text-line images handed to the LSTM as raw PGM/PPM instead of a PNG
+"""Tesseract's text-line images handed to the LSTM as raw pixels instead of a PNG
 encode + decode per line (issue 14: the round trip was 9-18% of a page's CPU in the
 tesserocr wheel's Tesseract 5.3.4). Same pixels, so the same words, boxes and
 confidences."""
@@ -9,7 +9,7 @@ import ctypes
 
 import pytest
 from conftest import FONT
-from ocrkit_plugins.engines.tesseract import pnmlines, tesserocr_backend
+from ocrkit_plugins.engines.tesseract import rawlines, tesserocr_backend
 from PIL import Image, ImageDraw, ImageFont
 
 pytestmark = pytest.mark.skipif(
@@ -33,18 +33,18 @@ def test_lines_skip_the_png_round_trip_and_read_the_same(mode: str) -> None:
     with_png = None
     try:
         tsv = tesserocr_backend.recognize_tsv(img, ["eng"], 3, 300)  # installs the redirect
-        assert pnmlines.active(), "libtesseract's pixWriteMem still writes PNG line images"
-        pnmlines.set_active(False)
+        assert rawlines.active(), "libtesseract's pixWriteMem still writes PNG line images"
+        rawlines.set_active(False)
         with_png = tesserocr_backend.recognize_tsv(img, ["eng"], 3, 300)
     finally:
-        pnmlines.set_active(True)
+        rawlines.set_active(True)
     assert "harbour" in tsv and "twice" in tsv
     assert tsv == with_png  # words, boxes and confidences identical
 
 
-def test_the_slot_points_at_leptonicas_pnm_writer() -> None:
+def test_the_slot_points_at_leptonicas_raw_pix_writer() -> None:
     tesserocr_backend.recognize_tsv(_page("L"), ["eng"], 3, 300)
-    assert pnmlines.install()
-    state = pnmlines._STATE
-    assert ctypes.c_uint64.from_address(state["slot"]).value == state["pnm"] != state["original"]
-    assert "lines as PGM" in tesserocr_backend.describe()
+    assert rawlines.install()
+    state = rawlines._STATE
+    assert ctypes.c_uint64.from_address(state["slot"]).value == state["raw"] != state["original"]
+    assert "lines as raw pixels" in tesserocr_backend.describe()
