@@ -21,7 +21,11 @@ def _page(mode: str) -> Image.Image:
     font = ImageFont.truetype(FONT, 34)
     img = Image.new("RGB", (1400, 420), (250, 246, 236))
     d = ImageDraw.Draw(img)
-    lines = ["The harbour master counted forty ships", "before the fog came in from the west", "and the bells of the town rang twice"]
+    lines = [
+        "The harbour master counted forty ships",
+        "before the fog came in from the west",
+        "and the bells of the town rang twice",
+    ]
     for i, line in enumerate(lines):
         d.text((40, 40 + i * 120), line, font=font, fill=(30, 30, 90))
     return img.convert(mode)

@@ -60,7 +60,9 @@ def jump_slot(path: str, symbol: str) -> int | None:
         return None
     shoff = struct.unpack_from("<Q", data, 0x28)[0]
     shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
-    sections = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
+    sections = [
+        struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)
+    ]
     want = symbol.encode()
     for _name, kind, _flags, _addr, off, size, link, _info, _align, _entsize in sections:
         if kind != SHT_RELA or link >= len(sections):
@@ -80,7 +82,7 @@ def jump_slot(path: str, symbol: str) -> int | None:
 def _mappings() -> list[tuple[int, int, str, int, str]]:
     """This process's mappings: (start, end, permissions, file offset, path)."""
     out = []
-    with open("/proc/self/maps", encoding="utf-8", errors="replace") as f:
+    with Path("/proc/self/maps").open(encoding="utf-8", errors="replace") as f:
         for line in f:
             parts = line.split(maxsplit=5)
             if len(parts) < 6:
@@ -124,7 +126,9 @@ def install() -> bool:
                 return False
             base = min(lo for lo, _hi, _perm, off, p in maps if p == tess[0] and off == 0)
             slot = base + offset
-            if not any(lo <= slot < hi and "w" in perm for lo, hi, perm, _o, p in maps if p == tess[0]):
+            if not any(
+                lo <= slot < hi and "w" in perm for lo, hi, perm, _o, p in maps if p == tess[0]
+            ):
                 return False  # read-only (full RELRO): leave it
             current = ctypes.c_uint64.from_address(slot).value
             for path in lepts:
