@@ -87,10 +87,10 @@ class Scheduler:
             self._waiters.setdefault(uuid, []).append((loop, fut))
         await fut
 
-    def answer(self, uuid: str) -> None:
+    def answer(self, uuid: str) -> int:
         """Wake the requests waiting for ``uuid`` now, while its runner still works on
-        it (the job is stored done; its searchable pdf is being made)."""
-        self._notify(uuid)
+        it (the job is stored done; its searchable pdf is being made); how many."""
+        return self._notify(uuid)
 
     def request_stop(self) -> None:
         """Take no more jobs (running ones see :attr:`stopping` and leave theirs pending)."""
@@ -103,12 +103,13 @@ class Scheduler:
         for t in self._threads:
             t.join(timeout)
 
-    def _notify(self, uuid: str) -> None:
+    def _notify(self, uuid: str) -> int:
         with self._cv:
             waiters = self._waiters.pop(uuid, [])
         for loop, fut in waiters:
             with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits now
                 loop.call_soon_threadsafe(_resolve, fut)
+        return len(waiters)
 
     def _loop(self) -> None:
         while True:

@@ -22,6 +22,7 @@ from ocrkit.errors import OcrkitError, storage_error
 from ocrkit.jobs import metrics
 from ocrkit.jobs.scheduler import Scheduler
 from ocrkit.redact import redact
+from ocrkit.store.metering import iso
 
 if TYPE_CHECKING:
     from ocrkit.models import Job, Page
@@ -60,6 +61,7 @@ class JobService:
         self._cancelled: set[str] = set()
         self._lock = threading.Lock()
         self._pdf_pending: dict[str, threading.Event] = {}
+        self._answers: dict[str, Job] = {}
         self.scheduler = self._make_scheduler(runners)
 
     def _make_scheduler(self, runners: int) -> Any:
@@ -190,7 +192,9 @@ class JobService:
         job.translate_to = submitted.translate_to
         job.filename = submitted.filename
         job.created_at = submitted.created_at
-        job.finished_at = now_iso()
+        # as the store gives it back: the inline answer hands this very job over
+        now = datetime.now(UTC)
+        job.finished_at = iso(now.replace(microsecond=now.microsecond // 1000 * 1000))
         job.pages_done = len(job.pages)
         if uuid in self._cancelled:
             with contextlib.suppress(FileNotFoundError):
@@ -211,14 +215,19 @@ class JobService:
             self.store.finish_job(job)
             answer = getattr(self.scheduler, "answer", None)
             if answer is not None:
-                answer(uuid)
+                with self._lock:
+                    self._answers[uuid] = job
+                if not answer(uuid):  # nobody waits inline (polled, or a 202)
+                    with self._lock:
+                        self._answers.pop(uuid, None)
             self._make_pdf(uuid, job, upload)
+            with contextlib.suppress(FileNotFoundError):
+                upload.unlink()
         finally:
             with self._lock:
                 self._pdf_pending.pop(uuid, None)
+                self._answers.pop(uuid, None)  # not taken: its request went away
             pending.set()
-        with contextlib.suppress(FileNotFoundError):
-            upload.unlink()
         if uuid in self._cancelled:  # deleted while its pdf was made
             self._discard(uuid)
             return
@@ -246,11 +255,18 @@ class JobService:
                     pass
             write_pdf(*args)
         except Exception as exc:
-            log.warning("job %s: searchable pdf not made: %s", uuid, exc)
+            if uuid not in self._cancelled:  # a deleted job's files went meanwhile
+                log.warning("job %s: searchable pdf not made: %s", uuid, exc)
+
+    def take_answer(self, uuid: str) -> Job | None:
+        """The done job the runner just stored, for the request that waited for it
+        inline (once; None when there is none: the store has the job)."""
+        with self._lock:
+            return self._answers.pop(uuid, None)
 
     def wait_pdf(self, uuid: str, timeout: float = 600.0) -> None:
         """Return once the job's searchable pdf is no longer being made (it is made just
-        after the job is stored done)."""
+        after the job is stored done; its upload is deleted then)."""
         with self._lock:
             pending = self._pdf_pending.get(uuid)
         if pending is not None:
@@ -296,8 +312,10 @@ class JobService:
         """Delete a job now: queued or running work stops, files and rows go."""
         if self.scheduler.cancel(uuid) or not self.scheduler.is_active(uuid):
             self._discard(uuid)
-        else:
-            self._cancelled.add(uuid)  # the runner discards it when the pipeline returns
+            return
+        if self.pdf_pending(uuid):  # done, only its pdf is being made: gone now, and
+            self._discard(uuid)  # the runner removes the pdf again once it is written
+        self._cancelled.add(uuid)  # the runner discards it when the pipeline returns
 
     def _discard(self, uuid: str) -> None:
         stored = self.store.get_job(uuid)
