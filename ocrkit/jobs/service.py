@@ -236,9 +236,12 @@ class JobService:
 
     def _make_pdf(self, uuid: str, job: Job, upload: Path) -> None:
         """The job's searchable pdf from its upload (other formats still work without
-        it; the pdf route says why it is missing). Made by a page worker when there is
-        a pool: in this process it held the GIL for 11-25 ms per 1-page job, just as the
-        event loop sent the job's answer and took the next request; here if the pool
+        it; the pdf route says why it is missing). Made by a page worker when this is
+        the server's only job (a worker is free): in this process it held the GIL for
+        11-25 ms per 1-page job, just as the event loop sent the job's answer and took
+        the next request. With other jobs running or queued the workers are busy with
+        their pages: here, as before (8 clients: 1.43-1.59 jobs/s with the pdfs in the
+        pool against 1.42-1.75 in this process, load 10-13); here too if the pool
         cannot take it (broken, shutting down)."""
         from concurrent.futures import CancelledError
         from concurrent.futures.process import BrokenProcessPool
@@ -247,7 +250,9 @@ class JobService:
 
         args = (job, str(upload), str(self.images_dir(uuid)), str(self.pdf_path(uuid)))
         try:
-            if self.pool is not None:
+            scheduler = self.scheduler
+            alone = scheduler.running() <= 1 and scheduler.depth() == 0
+            if self.pool is not None and alone:
                 try:
                     self.pool.submit(write_pdf, *args).result()
                     return
