@@ -246,7 +246,7 @@ class JobService:
         from concurrent.futures import CancelledError
         from concurrent.futures.process import BrokenProcessPool
 
-        from ocrkit.pipeline.pages import write_pdf
+        from ocrkit.jobs.pool import write_pdf
 
         args = (job, str(upload), str(self.images_dir(uuid)), str(self.pdf_path(uuid)))
         try:
@@ -285,12 +285,13 @@ class JobService:
         pool = self.pool
         if not isinstance(pool, ProcessPoolExecutor) or not getattr(pool, "_broken", False):
             return
+        from ocrkit.jobs.pool import init_warm
         from ocrkit.pipeline.pages import make_executor
 
         with self._lock:
             if self.pool is not pool:
                 return  # another runner healed it already
-            self.pool = make_executor(getattr(pool, "_max_workers", None), warm=True)
+            self.pool = make_executor(getattr(pool, "_max_workers", None), initializer=init_warm)
         log.warning("a page worker died; the worker pool was restarted")
         pool.shutdown(wait=False, cancel_futures=True)
 

@@ -35,7 +35,7 @@ from ocrkit import lang
 from ocrkit.errors import BadInput, EngineFailed, OcrkitError
 from ocrkit.hookspecs import Engine, PageResult
 from ocrkit.layout import page as layout
-from ocrkit.models import Job, Page
+from ocrkit.models import Page
 from ocrkit.page import read as readpage
 from ocrkit.page.inputs import Limits, load_image_page, open_pdf, pdf_page_image, render_dpi
 from ocrkit.plugins import Registry, get_registry
@@ -69,19 +69,16 @@ def _init_worker() -> None:
     worker.init()
 
 
-def _init_worker_warm() -> None:
-    from ocrkit.pipeline import worker
-
-    worker.init_warm()
-
-
 # What the fork server imports once, so workers fork ready: the worker's start-up, then
 # the pipeline itself (by name: the worker module does not import the pipeline).
 PRELOAD = ["ocrkit.pipeline.worker", "ocrkit.pipeline.pages", "ocrkit.page.textlayer"]
 
 
 def make_executor(
-    n: int | None = None, *, fork_when_alone: bool = False, warm: bool = False
+    n: int | None = None,
+    *,
+    fork_when_alone: bool = False,
+    initializer: Callable[[], None] | None = None,
 ) -> ProcessPoolExecutor:
     """A pool of ``n`` page workers (default one per core), started with forkserver so
     it is safe to create from a threaded process (the server). The fork server imports
@@ -93,9 +90,8 @@ def make_executor(
     the workers: ``ocrkit ocr -j 2 -f pdf`` on 20 A4 scans peaked at 393 MB RSS summed
     over the process tree instead of 470 (the fork server held 75 MB, the tracker 13).
 
-    ``warm`` (the server's pool): each worker reads a small made-up page as it starts
-    (:func:`ocrkit.pipeline.worker.warm_page`), so no request pays the engine's model
-    load or the page path's first imports."""
+    ``initializer`` replaces the workers' start-up (:func:`ocrkit.pipeline.worker.init`);
+    the server's runs a small made-up page too (:func:`ocrkit.jobs.pool.init_warm`)."""
     n = n or os.cpu_count() or 1
     if fork_when_alone and _alone():
         import importlib
@@ -106,7 +102,7 @@ def make_executor(
     else:
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(PRELOAD)
-    init = _init_worker_warm if warm else _init_worker
+    init = initializer or _init_worker
     return ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=init)
 
 
@@ -116,17 +112,6 @@ def _alone() -> bool:
     import threading
 
     return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
-
-
-def write_pdf(job: Job, source: str, images_dir: str, dest: str) -> None:
-    """The server's searchable pdf of a done job, written to ``dest`` (via a ``.part``
-    file): run by a page worker (or the server if its pool cannot)."""
-    from ocrkit import api
-
-    pdf = api.export(job, "pdf", source=Path(source), images_dir=Path(images_dir))
-    tmp = Path(dest).with_suffix(".part")
-    tmp.write_bytes(pdf)
-    tmp.replace(dest)
 
 
 # ---------------------------------------------------------------------- one page

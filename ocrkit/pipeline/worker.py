@@ -36,36 +36,3 @@ def init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ["OMP_THREAD_LIMIT"] = "1"
     get_registry()
-
-
-def warm_page() -> None:
-    """Read one small made-up page in this worker, in-process, and make its searchable
-    pdf: the modules a page needs are imported and the engine's model for the default
-    languages is loaded now, not on the worker's first real page (that page took 735 ms
-    instead of ~230 here). The server's pool does this at start-up; nothing here may
-    stop a worker from starting."""
-    import logging
-    import tempfile
-    from pathlib import Path
-
-    from PIL import ImageDraw, ImageFont
-
-    try:
-        from ocrkit import api, lang
-
-        image = Image.new("L", (900, 120), 255)
-        font = ImageFont.load_default(size=40)
-        ImageDraw.Draw(image).text((20, 30), "Warm up the page reader 1234", fill=0, font=font)
-        with tempfile.TemporaryDirectory(prefix="ocrkit-warm-") as tmp:
-            path = Path(tmp) / "warm.png"
-            image.save(path, dpi=(300, 300))
-            job = api.ocr(path, language="+".join(lang.default_languages()), jobs=1)
-            api.export(job, "pdf", source=path)  # the server's workers make its pdfs
-    except Exception as exc:  # a missing model or engine: the first real page says so
-        logging.getLogger("ocrkit.server").debug("page worker warm-up failed: %s", exc)
-
-
-def init_warm() -> None:
-    """Pool initializer of the server's page workers: :func:`init`, then a warm page."""
-    init()
-    warm_page()
