@@ -11,7 +11,6 @@ can be exported again later without OCR.
 
 from __future__ import annotations
 
-import uuid as uuidlib
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -48,6 +47,12 @@ def weighted_confidence(blocks: list[Block]) -> float | None:
             total += n * conf
             weight += n
     return round(total / weight, 4) if weight else None
+
+
+def _new_uuid() -> str:
+    import uuid  # on first use: the module (with platform) is not needed to import this
+
+    return str(uuid.uuid4())
 
 
 @dataclass
@@ -179,7 +184,7 @@ class Page:
 
 @dataclass
 class Job:
-    uuid: str = field(default_factory=lambda: str(uuidlib.uuid4()))
+    uuid: str = field(default_factory=lambda: _new_uuid())
     status: str = "pending"
     tier: str = "cpu"
     language: str = "auto"

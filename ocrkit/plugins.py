@@ -179,14 +179,17 @@ def _scan_entry_points() -> list[EntryPoint] | None:
     out: list[EntryPoint] = []
     for entry in sys.path:
         try:
-            paths = sorted(Path(entry or ".").iterdir())
+            # Names, not Path objects, sorted (the same order for one folder): a Path per
+            # site-packages entry and their sorting took ~4 ms of every start.
+            names = sorted(os.listdir(entry or "."))  # noqa: PTH208 (see above)
         except NotADirectoryError:
             return None  # a zip archive: importlib.metadata reads those
         except OSError:
             continue
-        for path in paths:
-            if path.suffix not in (".dist-info", ".egg-info"):
+        for name in names:
+            if not name.endswith((".dist-info", ".egg-info")):
                 continue
+            path = Path(entry or ".") / name
             key = _norm_dist(path.stem.split("-")[0])
             if key in seen or not path.is_dir():
                 continue
@@ -256,12 +259,42 @@ def _allowed_third_party() -> set[str] | None:
 BUILTIN_COMMAND_PLUGINS = frozenset({"mcp", "watch"})
 
 
+# What each built-in plugin registers, by entry point name. Listings that need only the
+# names (`ocrkit ocr --help`'s "[one of: ...]") take them from here instead of importing
+# every built-in plugin module, and with them ocrkit.models, ocrkit.lang, tempfile,
+# subprocess, ctypes...: that was ~60 of the command's ~180 ms CPU here (no bytecode
+# cache). tests/test_plugins.py checks this table against what the plugins register.
+BUILTIN_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
+    "tesseract": {"engines": ("tesseract",)},
+    "rapidocr": {"engines": ("rapidocr",)},
+    "paddleocr": {"engines": ("paddleocr",)},
+    "vlm": {"engines": ("vlm",)},
+    "handwriting_tool": {"tools": ("handwriting-to-text",)},
+    "translate_tool": {"tools": ("translate",)},
+    "extract_tables": {"tools": ("extract-tables",)},
+    "text_exporters": {"exporters": ("json", "md", "txt")},
+    "csv_exporter": {"exporters": ("csv",)},
+    "docx_exporter": {"exporters": ("docx",)},
+    "pdf_exporter": {"exporters": ("pdf",)},
+    "hocr_exporter": {"exporters": ("hocr",)},
+    "alto_exporter": {"exporters": ("alto",)},
+    "xlsx_exporter": {"exporters": ("xlsx",)},
+    "watch": {},
+    "mcp": {},
+}
+
+
 def get_plugin_manager(
-    *, extra_plugins: Iterable[object] = (), builtins: Collection[str] | None = None
+    *,
+    extra_plugins: Iterable[object] = (),
+    builtins: Collection[str] | None = None,
+    reserve_builtins: bool = False,
 ) -> pluggy.PluginManager:
     """A fresh plugin manager: built-ins first, then allowed third-party entry points,
     then ``extra_plugins`` (objects or module names), so later ones override earlier.
-    ``builtins`` names the built-in entry points to load (default: all of them)."""
+    ``builtins`` names the built-in entry points to load (default: all of them);
+    ``reserve_builtins``: the others still take their names (an empty placeholder), so a
+    third-party entry point of the same name is skipped as in the full registry."""
     pm = pluggy.PluginManager(GROUP)
     pm.add_hookspecs(hookspecs)
     failures: list[PluginFailure] = []
@@ -273,6 +306,8 @@ def get_plugin_manager(
         if not builtin and allowed is not None and dist.lower().replace("_", "-") not in allowed:
             continue
         if builtin and builtins is not None and ep.name not in builtins:
+            if reserve_builtins and not pm.has_plugin(ep.name):
+                pm.register(_Placeholder(), name=ep.name)
             continue
         if pm.has_plugin(ep.name):
             continue
@@ -324,8 +359,31 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
     return reg
 
 
+class _Placeholder:
+    """A built-in plugin's name in a manager that does not load the plugin."""
+
+
 _default: Registry | None = None
 _commands_pm: pluggy.PluginManager | None = None
+_third_party: Registry | None = None
+
+
+def registry_names(kind: str) -> list[str]:
+    """The sorted names of ``kind`` (``engines``, ``tools``, ``exporters``) in the default
+    registry, without building it when it is not built yet: the built-in plugins' names
+    from :data:`BUILTIN_NAMES`, the third-party plugins' from loading those alone (a
+    built-in entry point missing from the table: the full registry)."""
+    global _third_party
+    if _default is not None:
+        return sorted(getattr(_default, kind))
+    builtins = [ep.name for ep in _entry_points() if _ep_dist(ep) == BUILTIN_DIST]
+    if any(name not in BUILTIN_NAMES for name in builtins):
+        return sorted(getattr(get_registry(), kind))
+    if _third_party is None:
+        pm = get_plugin_manager(builtins=frozenset(), reserve_builtins=True)
+        _third_party = build_registry(pm)
+    names = {n for b in builtins for n in BUILTIN_NAMES[b].get(kind, ())}
+    return sorted(names | set(getattr(_third_party, kind)))
 
 
 def get_registry() -> Registry:
@@ -358,6 +416,7 @@ def get_engine(name: str) -> Engine | None:
 
 def reset_registry() -> None:
     """Forget the cached default registry (tests change OCRKIT_LOAD_PLUGINS)."""
-    global _default, _commands_pm
+    global _default, _commands_pm, _third_party
     _default = None
     _commands_pm = None
+    _third_party = None

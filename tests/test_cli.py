@@ -117,8 +117,8 @@ def test_top_level_help_imports_no_engine_exporter_or_server_module() -> None:
 
 
 def test_ocr_help_lists_every_engine_without_importing_their_heavy_parts() -> None:
-    """`ocrkit ocr --help` builds the registry (it lists engine, tool and format names,
-    a third-party engine's too) but the plugin modules keep their heavy imports lazy."""
+    """`ocrkit ocr --help` lists engine, tool and format names, a third-party engine's
+    too (loading the third-party plugins) but no module keeps its heavy imports eager."""
     out = ocrkit("ocr", "--help").stdout.decode()
     for name in ("tesseract", "vlm", "example-upper", "extract-tables", "alto", "docx"):
         assert name in out, name
@@ -136,6 +136,59 @@ def test_ocr_help_lists_every_engine_without_importing_their_heavy_parts() -> No
         ),
     )
     assert loaded == [], f"`ocrkit ocr --help` imported {loaded}"
+
+
+def test_ocr_help_loads_no_builtin_plugin_module() -> None:
+    """`ocrkit ocr --help` lists engine, tool and format names from the built-in
+    plugins' names table and the third-party plugins alone: no built-in plugin module,
+    nor what they import (the data model, the language table, the settings). No
+    third-party plugin here: the example plugin imports ocrkit.models itself."""
+    prefixes = (
+        "ocrkit_plugins.engines",
+        "ocrkit_plugins.exporters",
+        "ocrkit_plugins.tools",
+        "ocrkit.models",
+        "ocrkit.lang",
+        "ocrkit.settings",
+        "ocrkit.engine_options",
+        "tempfile",
+        "subprocess",
+        "ctypes",
+    )
+    code = (
+        "import sys; from ocrkit.cli import run; rc = run(sys.argv[1:]); "
+        f"print(sorted(m for m in sys.modules if m.startswith({prefixes!r})), file=sys.stderr)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "ocr", "--help"],
+        capture_output=True,
+        env=env(OCRKIT_LOAD_PLUGINS=""),
+        timeout=120,
+    )
+    out = proc.stdout.decode()
+    assert "Usage:" in out and "tesseract" in out and "xlsx" in out, proc.stderr.decode()
+    loaded = proc.stderr.decode().strip().splitlines()[-1]
+    assert loaded == "[]", f"`ocrkit ocr --help` imported {loaded}"
+
+
+@pytest.mark.parametrize("load", ["ocrkit-example-plugin", "ocrkit-example-plugin,broken"])
+def test_ocr_help_is_the_text_the_full_registry_gives(load: str) -> None:
+    """The help text is the same as when every plugin is loaded first (as `ocr --help`
+    did before it took the built-in names from a table): a third-party engine, tool and
+    exporter listed, a broken plugin reported the same way."""
+    code = (
+        "import sys; from ocrkit.plugins import get_registry; get_registry(); "
+        "from ocrkit.cli import run; run(sys.argv[1:])"
+    )
+    e = env(OCRKIT_LOAD_PLUGINS=load, COLUMNS="80")
+    full = subprocess.run(
+        [sys.executable, "-c", code, "ocr", "--help"], capture_output=True, env=e, timeout=120
+    )
+    lazy = subprocess.run([*OCRKIT, "ocr", "--help"], capture_output=True, env=e, timeout=120)
+    assert full.returncode == lazy.returncode == 0, lazy.stderr.decode()
+    assert "example-upper" in lazy.stdout.decode()
+    assert lazy.stdout.decode() == full.stdout.decode()
+    assert lazy.stderr.decode() == full.stderr.decode()
 
 
 def test_lazy_commands_listed_only_when_their_module_exists() -> None:

@@ -167,7 +167,9 @@ def test_sigkill_mid_job_then_restart_loses_nothing_and_charges_once(
     assert all("killed" in p["text"].lower() for p in job["pages"])
     usage = second.get("/api/v1/usage/", token).json()
     assert usage["used"] == 8, usage  # every page charged exactly once
-    assert not list((data / "uploads").iterdir())  # the upload went with the job
+    # the upload went with the job, once its pdf was made (a pdf download waits for it)
+    assert second.get(f"/api/v1/ocr/{uuid}/download/?format=pdf", token).status_code == 200
+    assert not list((data / "uploads").iterdir())
 
 
 def test_a_dying_page_worker_fails_its_job_and_the_pool_recovers(

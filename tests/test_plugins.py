@@ -170,6 +170,37 @@ def test_builtin_command_plugins_are_the_builtins_that_add_commands() -> None:
     assert with_commands == set(BUILTIN_COMMAND_PLUGINS)
 
 
+def test_builtin_names_table_is_what_the_builtin_plugins_register() -> None:
+    """`ocrkit ocr --help` lists the built-in plugins' names from BUILTIN_NAMES without
+    importing them: each entry must be exactly what its plugin registers."""
+    from ocrkit.plugins import BUILTIN_DIST, BUILTIN_NAMES, _entry_points
+
+    builtins = sorted(ep.name for ep in _entry_points() if ep.dist_name == BUILTIN_DIST)
+    assert sorted(BUILTIN_NAMES) == builtins
+    for name in builtins:
+        reg = build_registry(get_plugin_manager(builtins={name}, extra_plugins=()))
+        alone = build_registry(get_plugin_manager(builtins=frozenset()))  # third-party
+        got = {
+            kind: tuple(sorted(set(getattr(reg, kind)) - set(getattr(alone, kind))))
+            for kind in ("engines", "tools", "exporters")
+        }
+        want = {kind: BUILTIN_NAMES[name].get(kind, ()) for kind in got}
+        assert got == want, name
+
+
+def test_registry_names_are_the_full_registry_names() -> None:
+    from ocrkit import plugins
+
+    plugins.reset_registry()
+    try:
+        lazy = {k: plugins.registry_names(k) for k in ("engines", "tools", "exporters")}
+        assert plugins._default is None  # the names came without the full registry
+        full = plugins.get_registry()
+        assert lazy == {k: sorted(getattr(full, k)) for k in lazy}
+    finally:
+        plugins.reset_registry()
+
+
 def test_broken_plugin_does_not_break_help() -> None:
     proc = ocrkit("--help")
     assert proc.returncode == 0, proc.stderr.decode()

@@ -191,6 +191,8 @@ def test_upload_is_deleted_when_the_job_ends(client: TestClient, done_job: dict)
     uuid = r.json()["uuid"]
     assert r.status_code == 202
     assert poll(client, uuid)["status"] == "done"
+    # The upload goes once the searchable pdf is made, just after the job is stored done.
+    client.app.state.ocrkit.jobs.wait_pdf(uuid)  # type: ignore[attr-defined]
     assert list(uploads.iterdir()) == []
 
 
@@ -572,6 +574,7 @@ def test_restart_recovers_or_fails_unfinished_jobs(tmp_path: Path) -> None:
     with serving(settings) as c:
         job = poll(c, uuid)
         assert job["status"] == "done" and job["page_count"] == 7, job
+        c.app.state.ocrkit.jobs.wait_pdf(uuid)  # type: ignore[attr-defined]
         assert not Path(stored.upload_path).exists()
         failed = c.get(f"/api/v1/ocr/{lost.uuid}/").json()
         assert failed["status"] == "failed" and "restart" in failed["error"]
@@ -583,8 +586,10 @@ def test_retention_removes_results_images_and_files(tmp_path: Path) -> None:
     with serving(settings) as c:
         r = submit(c, png(["Short lived"]))
         uuid = r.json()["uuid"]
-        results = c.app.state.ocrkit.jobs.result_dir(uuid)  # type: ignore[attr-defined]
+        jobs = c.app.state.ocrkit.jobs  # type: ignore[attr-defined]
+        results = jobs.result_dir(uuid)
         assert (results / "images" / "page-0.png").exists()
+        jobs.wait_pdf(uuid)  # the pdf is made just after the inline answer
         assert (results / "result.pdf").exists()
         deadline = time.monotonic() + 10
         while c.get(f"/api/v1/ocr/{uuid}/").status_code == 200:

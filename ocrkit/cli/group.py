@@ -133,7 +133,9 @@ class RegistryOption(click.Option):
         super().__init__(*args, **kwargs)
 
     def _names(self) -> list[str]:
-        return sorted(getattr(_registry(), self.kind))
+        from ocrkit.plugins import registry_names  # no plugin module imported for these
+
+        return registry_names(self.kind)
 
     def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
         record = super().get_help_record(ctx)

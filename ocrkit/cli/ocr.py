@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,6 +53,8 @@ class OcrRun:
     save_job: Path | None = None
 
     def one(self, item: Input, dest: str | Path) -> None:
+        import tempfile  # not at import (shutil, random, bz2, lzma): `ocr --help`
+
         from ocrkit import api
 
         with tempfile.TemporaryDirectory(prefix="ocrkit-") as tmp:

@@ -77,7 +77,8 @@ class Scheduler:
             return uuid in self._queued or uuid in self._running
 
     async def wait(self, uuid: str) -> None:
-        """Return once ``uuid`` is neither queued nor running."""
+        """Return once ``uuid`` is neither queued nor running, or :meth:`answer` was
+        called for it."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         with self._cv:
@@ -85,6 +86,11 @@ class Scheduler:
                 return
             self._waiters.setdefault(uuid, []).append((loop, fut))
         await fut
+
+    def answer(self, uuid: str) -> int:
+        """Wake the requests waiting for ``uuid`` now, while its runner still works on
+        it (the job is stored done; its searchable pdf is being made); how many."""
+        return self._notify(uuid)
 
     def request_stop(self) -> None:
         """Take no more jobs (running ones see :attr:`stopping` and leave theirs pending)."""
@@ -97,12 +103,13 @@ class Scheduler:
         for t in self._threads:
             t.join(timeout)
 
-    def _notify(self, uuid: str) -> None:
+    def _notify(self, uuid: str) -> int:
         with self._cv:
             waiters = self._waiters.pop(uuid, [])
         for loop, fut in waiters:
             with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits now
                 loop.call_soon_threadsafe(_resolve, fut)
+        return len(waiters)
 
     def _loop(self) -> None:
         while True:

@@ -7,7 +7,6 @@ sits below the settings (they validate ``default_language`` with it), so the one
 function that reads the settings lives here.
 """
 
-from ocrkit import settings
 from ocrkit.lang.codes import require_tesseract, resolve, script_of, tesseract_languages, to_iso
 
 __all__ = [
@@ -23,4 +22,6 @@ __all__ = [
 def default_languages() -> list[str]:
     """The languages used for ``auto``: the ``default_language`` setting in force
     (``OCRKIT_DEFAULT_LANGUAGE`` or the config file; default ``eng``)."""
+    from ocrkit import settings  # not at import: `ocrkit ocr --help` needs no settings
+
     return resolve(settings.current().default_language or "eng")

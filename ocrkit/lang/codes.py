@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
-from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
+from typing import Any, NamedTuple
 
 from ocrkit.errors import BadOption, EngineUnavailable
 
@@ -202,37 +200,46 @@ def _norm(code: str) -> str:
     return code.strip().lower().replace("-", "_")
 
 
-@dataclass(frozen=True)
-class _Row:
+class _Row(NamedTuple):
     tess: str
     iso: str
     script: str
     names: tuple[str, ...]
 
 
-def _rows() -> list[_Row]:
-    out = []
+class _Tables(NamedTuple):
+    rows: list[_Row]
+    alias: dict[str, str]  # every accepted spelling -> the Tesseract name
+    iso: dict[str, str]  # Tesseract name -> ISO 639-1 (or -3)
+    script: dict[str, str]  # Tesseract name -> the script it is written in
+
+
+@cache
+def _tables() -> _Tables:
+    """The table parsed on first use, not at import: `ocrkit ocr --help` imports this
+    module (through the engine plugins) and needs none of it."""
+    rows = []
     for line in _TABLE.strip().splitlines():
         tess, iso_code, script, *others = line.split()
-        out.append(_Row(tess, tess if iso_code == "-" else iso_code, script, tuple(others)))
-    return out
-
-
-_ROWS = _rows()
-
-
-def _build() -> tuple[dict[str, str], dict[str, str]]:
+        rows.append(_Row(tess, tess if iso_code == "-" else iso_code, script, tuple(others)))
     alias: dict[str, str] = {}
     iso: dict[str, str] = {}
-    for row in _ROWS:
+    for row in rows:
         iso[row.tess] = row.iso
         for name in (row.tess, *row.names, row.iso):
             alias.setdefault(name, row.tess)
-    return alias, iso
+    scripts = {row.tess: row.script for row in rows if row.script != "-"}
+    return _Tables(rows, alias, iso, scripts)
 
 
-_ALIAS, _ISO = _build()
-_SCRIPT = {row.tess: row.script for row in _ROWS if row.script != "-"}
+def __getattr__(name: str) -> Any:
+    """The tables under their old module-level names (``_ISO``...), built on first use."""
+    field = {"_ROWS": "rows", "_ALIAS": "alias", "_ISO": "iso", "_SCRIPT": "script"}.get(name)
+    if field is None:
+        raise AttributeError(name)
+    return getattr(_tables(), field)
+
+
 # Tesseract's script models (Debian's tesseract-ocr-script-*): one model for every
 # language written in a script ("Latin", "Cyrillic", "HanS_vert", ...).
 SCRIPT_MODELS = [
@@ -285,6 +292,9 @@ def tesseract_languages() -> list[str]:
 
 @lru_cache(maxsize=8)
 def _list_langs(_prefix: str) -> tuple[str, ...]:
+    import shutil
+    import subprocess
+
     exe = shutil.which("tesseract")
     if exe is None:
         return ()
@@ -312,10 +322,10 @@ def _bcp47(key: str) -> str | None:
     parts = key.split("_")
     if len(parts) < 2 or not parts[0].isalpha() or len(parts[0]) not in (2, 3):
         return None
-    lang = _ALIAS.get(parts[0])
+    lang = _tables().alias.get(parts[0])
     if lang is None:
         return None
-    base = _ISO[lang]
+    base = _tables().iso[lang]
     for sub in parts[1:]:
         if not _BCP47_SUBTAG.fullmatch(sub):
             return None
@@ -330,7 +340,7 @@ def _bcp47(key: str) -> str | None:
 def nearest(code: str, n: int = 3) -> list[str]:
     """The ``n`` valid codes spelt most like ``code`` (for an error message)."""
     key = _norm(code)
-    cands = sorted(set(_ALIAS) | {_norm(c) for c in tesseract_languages()})
+    cands = sorted(set(_tables().alias) | {_norm(c) for c in tesseract_languages()})
     import difflib  # only for a suggestion after a typo
 
     close = difflib.get_close_matches(key, cands, n=n, cutoff=0.5)
@@ -338,7 +348,7 @@ def nearest(code: str, n: int = 3) -> list[str]:
         close = [c for c in cands if c.startswith(key[:2])][:n]
     out: list[str] = []
     for c in close:
-        tess = _ALIAS.get(c, c)
+        tess = _tables().alias.get(c, c)
         label = c if c == tess else f"{c} ({tess})"
         if label not in out:
             out.append(label)
@@ -350,8 +360,8 @@ def _resolve_one(code: str) -> str:
     exact = code.strip().removeprefix("script/")
     if exact in SCRIPT_MODELS:  # Tesseract's names are case-sensitive: Latin, not latin
         return exact
-    if key in _ALIAS:
-        return _ALIAS[key]
+    if key in _tables().alias:
+        return _tables().alias[key]
     for installed in tesseract_languages():  # e.g. "Latin", or a custom model
         if installed.lower() == key.removeprefix("script/"):
             return installed
@@ -388,15 +398,15 @@ def to_iso(code: str) -> str:
 
     Accepts any spelling :func:`resolve` does; a code it cannot place is returned
     lower-cased rather than raising (this feeds ``detected_languages`` output)."""
-    tess = _ALIAS.get(_norm(code)) or _bcp47(_norm(code))
-    return _ISO[tess] if tess else code.strip().lower()
+    tess = _tables().alias.get(_norm(code)) or _bcp47(_norm(code))
+    return _tables().iso[tess] if tess else code.strip().lower()
 
 
 def script_of(code: str) -> str | None:
     """The script a Tesseract language is written in (``fas`` -> ``Arabic``); a script
     model is its own script; None for codes the table does not know."""
-    if code in _SCRIPT:
-        return _SCRIPT[code]
+    if code in _tables().script:
+        return _tables().script[code]
     if code in SCRIPT_MODELS:
         return code
     return None
@@ -410,7 +420,7 @@ def canonical_script(script: str) -> str:
 def script_candidates(script: str) -> list[str]:
     """Every language of the table written in ``script``, preferred first."""
     script = canonical_script(script)
-    return [row.tess for row in _ROWS if row.script == script]
+    return [row.tess for row in _tables().rows if row.script == script]
 
 
 def script_languages(script: str, installed: list[str], n: int = 1) -> list[str]:
@@ -447,7 +457,7 @@ def _name(tess: str) -> str:
         return f"{tess.replace('_vert', '').replace('_', ' ')} script" + (
             " (vertical)" if tess.endswith("_vert") else ""
         )
-    for row in _ROWS:
+    for row in _tables().rows:
         if row.tess == tess:
             words = [o for o in row.names if len(o) > 3 and o.isalpha() or "_" in o]
             first = next((o for o in row.names if len(o) > 3 and o.isalpha()), "")
@@ -517,13 +527,13 @@ def catalogue(include_all: bool = False) -> list[dict[str, object]]:
     installed = [c for c in tesseract_languages() if c != "osd"]
     codes = list(installed)
     if include_all:
-        codes += [t for t in _ISO if t not in codes and t != "osd"]
+        codes += [t for t in _tables().iso if t not in codes and t != "osd"]
         codes += [s for s in SCRIPT_MODELS if s not in codes]
     codes.sort(key=lambda c: (c in SCRIPT_MODELS, c))
     return [
         {
             "tesseract": code,
-            "iso": "" if code in SCRIPT_MODELS else _ISO.get(code, code),
+            "iso": "" if code in SCRIPT_MODELS else _tables().iso.get(code, code),
             "script": script_of(code) or "",
             "name": _name(code),
             "installed": code in installed,

@@ -74,7 +74,12 @@ def _init_worker() -> None:
 PRELOAD = ["ocrkit.pipeline.worker", "ocrkit.pipeline.pages", "ocrkit.page.textlayer"]
 
 
-def make_executor(n: int | None = None, *, fork_when_alone: bool = False) -> ProcessPoolExecutor:
+def make_executor(
+    n: int | None = None,
+    *,
+    fork_when_alone: bool = False,
+    initializer: Callable[[], None] | None = None,
+) -> ProcessPoolExecutor:
     """A pool of ``n`` page workers (default one per core), started with forkserver so
     it is safe to create from a threaded process (the server). The fork server imports
     :mod:`ocrkit.pipeline.worker` once; workers fork from it ready to work.
@@ -83,7 +88,10 @@ def make_executor(n: int | None = None, *, fork_when_alone: bool = False) -> Pro
     runs no other thread, it imports the same modules itself and the workers fork
     straight from it. No fork server and no resource-tracker process stay alive beside
     the workers: ``ocrkit ocr -j 2 -f pdf`` on 20 A4 scans peaked at 393 MB RSS summed
-    over the process tree instead of 470 (the fork server held 75 MB, the tracker 13)."""
+    over the process tree instead of 470 (the fork server held 75 MB, the tracker 13).
+
+    ``initializer`` replaces the workers' start-up (:func:`ocrkit.pipeline.worker.init`);
+    the server's runs a small made-up page too (:func:`ocrkit.jobs.pool.init_warm`)."""
     n = n or os.cpu_count() or 1
     if fork_when_alone and _alone():
         import importlib
@@ -94,7 +102,8 @@ def make_executor(n: int | None = None, *, fork_when_alone: bool = False) -> Pro
     else:
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(PRELOAD)
-    return ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker)
+    init = initializer or _init_worker
+    return ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=init)
 
 
 def _alone() -> bool:

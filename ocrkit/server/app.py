@@ -292,7 +292,9 @@ def start_state(settings: Settings, registry: Registry, warm: bool = True) -> Se
         store, jobs = open_cluster(settings, registry)
     else:
         store = Store.open(settings)
-        pool = make_executor(n)
+        from ocrkit.jobs.pool import init_warm
+
+        pool = make_executor(n, initializer=init_warm if warm else None)
         jobs = JobService(settings, store, registry, pool, runners=min(n, 2))
     requeued, failed = jobs.recover()
     if requeued or failed:

@@ -21,7 +21,6 @@ so a spreadsheet shows it as text (:mod:`ocrkit.cells`, OWASP's CSV-injection ad
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 from collections.abc import Callable
@@ -69,6 +68,8 @@ class CsvExporter(Exporter):
         tables = [t for page in sorted(job.pages, key=lambda p: p.index) for t in page.tables]
         chosen = _pick_tables(tables, ctx.options.get("table"))
         out = io.StringIO()
+        import csv  # when a csv is written, not when the plugin loads
+
         writer = csv.writer(out)
         if chosen is None:
             writer.writerow(HEADER)
