@@ -255,3 +255,69 @@ def test_a_note_in_the_margin_the_model_wrote_first_goes_to_the_margin() -> None
     texts = ["n" * 14, "n" * 11] + ["x" * c for c in chars]
     places = place_on_pieces(texts, pieces, [None] * len(texts))
     assert [p.box for p in places] == note + body
+
+
+SERIF = Path("/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf")
+PRINTED_LINES = [
+    "The committee met on the first Monday of the month",
+    "in the hall behind the church, as it had done",
+    "for many years.",
+    "Items: the repair of the bridge on the mill road,",
+    "the price of coal for the winter, and the request",
+    "of Mr Harris to build a shed behind the forge.",
+    "Received with thanks the sum of forty two pounds",
+    "for the rent of the lower field.",
+]
+
+
+def _made_printed_page(turn: int) -> tuple[Image.Image, list[list[float]]]:
+    """A printed page turned ``turn`` degrees counter-clockwise (PIL), with each line's
+    own ink box turned with it (the truth: where the line was drawn, not read)."""
+    from PIL import ImageDraw, ImageFont
+
+    font = ImageFont.truetype(str(SERIF), 30)
+    w, h = 1275, 1000
+    page = Image.new("L", (w, h), 255)
+    boxes = []
+    for i, text in enumerate(PRINTED_LINES):
+        layer = Image.new("L", (w, h), 0)
+        ImageDraw.Draw(layer).text((120, 120 + 56 * i), text, font=font, fill=255)
+        bbox = layer.getbbox()
+        assert bbox is not None
+        page.paste(0, (0, 0), layer)
+        boxes.append([float(v) for v in bbox])
+    return page.rotate(turn, expand=True), [_turned(b, turn, w, h) for b in boxes]
+
+
+def _turned(box: list[float], turn: int, w: int, h: int) -> list[float]:
+    """``box`` of a ``w`` x ``h`` image on the image turned ``turn`` degrees
+    counter-clockwise (the corners moved, then min/max)."""
+    pts = [(box[0], box[1]), (box[2], box[3])]
+    if turn == 90:
+        pts = [(y, w - x) for x, y in pts]
+    elif turn == 180:
+        pts = [(w - x, h - y) for x, y in pts]
+    elif turn == 270:
+        pts = [(h - y, x) for x, y in pts]
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    return [min(xs), min(ys), max(xs), max(ys)]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SERIF.is_file(), reason="no DejaVu Serif")
+@pytest.mark.parametrize("turn", [90, 180, 270])
+def test_a_turned_printed_page_keeps_a_box_on_every_line(
+    standin: Any, tmp_path: Path, turn: int
+) -> None:
+    """The vlm tier does not turn pages upright. On a page lying on its side the DB
+    detector finds letter fragments only and Tesseract reads the lines as nonsense (one
+    way round); upside down, the lines read bottom to top. Every line still gets its
+    own line's box: the placement is tried on the page turned."""
+    image, truth = _made_printed_page(turn)
+    path = tmp_path / f"turned{turn}.png"
+    image.save(path)
+    job = read(standin, path, "\n".join(PRINTED_LINES), "eng")
+    page = job.pages[0]
+    assert [b.text for b in page.blocks] == PRINTED_LINES
+    got = [(b.bbox, t) for b, t in zip(page.blocks, truth, strict=True)]
+    assert all(b is not None and iou(b, t) >= 0.5 for b, t in got), (turn, got)

@@ -34,6 +34,10 @@ from ocrkit.models import Block, Word
 
 from . import align
 
+# A page lies on its side when more than this share of the cpu engine's line length
+# stands upright (see _sideways).
+SIDEWAYS_SHARE = 0.5
+
 if TYPE_CHECKING:
     from PIL import Image
 
@@ -95,7 +99,9 @@ def build_result(
             None if b is None else [round(v, 1) for v in detect.trim_to_ink(b, dark)] for b in boxes
         ]
         if any(b is None for b in boxes):
-            boxes, kinds = _place_on_detected_lines(texts, boxes, kinds, image, info)
+            boxes, kinds = _place_on_detected_lines(
+                texts, boxes, kinds, image, info, sideways=_sideways(cpu_blocks)
+            )
     raw_lines = [ln for ln in markdown.splitlines() if ln.strip()]
     confs = _line_confidences(comp, len(raw_lines)) if len(raw_lines) == len(lines) else None
     if confs is None and comp.logprobs:
@@ -140,33 +146,116 @@ def build_result(
     )
 
 
+def _sideways(cpu_blocks: list[Block]) -> bool:
+    """Does the page lie on its side? Most of the cpu engine's line length (it finds
+    the lines of a turned printed page, though it reads them as nonsense) stands
+    upright: on the corpus's pages turned a quarter every line does (share 1.0), on
+    upright pages, printed or handwritten, under 0.05."""
+    tall = total = 0.0
+    for b in cpu_blocks:
+        if not b.bbox:
+            continue
+        w, h = b.bbox[2] - b.bbox[0], b.bbox[3] - b.bbox[1]
+        total += max(w, h)
+        if h > 1.5 * w:
+            tall += max(w, h)
+    return total > 0 and tall / total > SIDEWAYS_SHARE
+
+
+def _turn_box(box: list[float], turn: int, size: tuple[int, int]) -> list[float]:
+    """``box`` on a ``size`` image, on that image turned ``turn`` degrees
+    counter-clockwise (PIL's ``rotate(turn, expand=True)``)."""
+    w, h = size
+    x0, y0, x1, y1 = box
+    if turn == 90:
+        return [y0, w - x1, y1, w - x0]
+    if turn == 270:
+        return [h - y1, x0, h - y0, x1]
+    if turn == 180:
+        return [w - x1, h - y1, w - x0, h - y0]
+    return list(box)
+
+
+def _unturn_box(box: list[float], turn: int, size: tuple[int, int]) -> list[float]:
+    """The inverse of :func:`_turn_box` (``size``: the image before turning)."""
+    w, h = size
+    u0, v0, u1, v1 = box
+    if turn == 90:
+        return [w - v1, u0, w - v0, u1]
+    if turn == 270:
+        return [v0, h - u1, v1, h - u0]
+    if turn == 180:
+        return [w - u1, h - v1, w - u0, h - v0]
+    return list(box)
+
+
 def _place_on_detected_lines(
     texts: list[str],
     boxes: list[list[float] | None],
     kinds: list[str | None],
     image: Image.Image,
     info: dict[str, Any],
+    sideways: bool = False,
 ) -> tuple[list[list[float] | None], list[str | None]]:
     """Boxes for the lines the cpu words did not place, from the page's detected text
-    lines (the placed lines are anchors)."""
+    lines (the placed lines are anchors).
+
+    The vlm tier does not turn pages upright, and the model reads a turned page all the
+    same; so the placement is tried on the page as it lies and turned half way round
+    (a page upside down: its lines, detected as they are, read bottom to top), or, on a
+    page lying on its side (:func:`_sideways`), on the page turned a quarter either way
+    (the detector finds lines only upright); the cheapest alignment wins and its boxes
+    are turned back onto the page as given."""
     from . import detect
 
-    try:
-        detected, how = detect.detect_lines(image)
-    except Exception as e:  # boxes are a bonus; the model's text stands without them
-        info["line_detector_error"] = f"{type(e).__name__}: {e}"
-        return boxes, kinds
-    info["line_detector"] = how
-    info["detected_lines"] = len(detected)
-    # the pieces of the rows, in reading order: a model line may take several of a row
-    pieces = [(r, p) for r, d in enumerate(detected) for p in d.parts]
-    places = place_on_pieces(texts, pieces, list(boxes))
+    turns = (90, 270) if sideways else (0, 180)
+    best: tuple[float, int, list[Placement]] | None = None
+    upright: list[detect.DetectedLine] | None = None
+    for turn in turns:
+        try:
+            if turn in (90, 270):
+                detected, how = detect.detect_lines(image.rotate(turn, expand=True))
+            else:
+                if upright is None:
+                    upright, how = detect.detect_lines(image)
+                detected = upright if turn == 0 else _half_turn(upright, image.size)
+        except Exception as e:  # boxes are a bonus; the model's text stands without them
+            info["line_detector_error"] = f"{type(e).__name__}: {e}"
+            return boxes, kinds
+        info["line_detector"] = how
+        # the pieces of the rows, in reading order: a model line may take several of a row
+        pieces = [(r, p) for r, d in enumerate(detected) for p in d.parts]
+        anchors = [None if b is None else _turn_box(b, turn, image.size) for b in boxes]
+        places, cost = place_on_pieces_scored(texts, pieces, anchors)
+        if best is None or cost < best[0]:
+            best = (cost, turn, places)
+            info["detected_lines"] = len(detected)
+    assert best is not None
+    _, turn, places = best
+    if turn:
+        info["placed_turned"] = turn
     out_boxes, out_kinds = list(boxes), list(kinds)
     for i, p in enumerate(places):
         if out_boxes[i] is None and p.box is not None:
-            out_boxes[i] = [round(v, 1) for v in p.box]
+            out_boxes[i] = [round(v, 1) for v in _unturn_box(p.box, turn, image.size)]
             out_kinds[i] = "line" if p.sure else "estimated"
     return out_boxes, out_kinds
+
+
+def _half_turn(lines: list[Any], size: tuple[int, int]) -> list[Any]:
+    """Detected lines as they lie on the page turned half way round, in reading order."""
+    from . import detect
+
+    out = [
+        detect.DetectedLine(
+            _turn_box(d.box, 180, size),
+            sorted((_turn_box(p, 180, size) for p in d.parts), key=lambda p: p[0]),
+            d.score,
+        )
+        for d in lines
+    ]
+    out.sort(key=lambda ln: ((ln.box[1] + ln.box[3]) / 2, ln.box[0]))
+    return out
 
 
 def place_on_pieces(
@@ -176,6 +265,15 @@ def place_on_pieces(
 ) -> list[Placement]:
     """The model's lines on the detected pieces (row index, box; in reading order):
     :func:`.assign.assign_scored` for each order of :func:`_orders`, the cheapest."""
+    return place_on_pieces_scored(texts, pieces, anchors)[0]
+
+
+def place_on_pieces_scored(
+    texts: list[str],
+    pieces: list[tuple[int, list[float]]],
+    anchors: list[list[float] | None],
+) -> tuple[list[Placement], float]:
+    """:func:`place_on_pieces` and the alignment's cost."""
     from . import assign
 
     best: tuple[float, list[assign.Placement]] | None = None
@@ -189,7 +287,9 @@ def place_on_pieces(
         )
         if best is None or cost < best[0]:
             best = (cost, places)
-    return best[1] if best else [assign.Placement(None) for _ in texts]
+    if best is None:
+        return [assign.Placement(None) for _ in texts], assign.SKIP_MODEL * len(texts)
+    return best[1], best[0]
 
 
 def _orders(pieces: list[tuple[int, list[float]]]) -> list[list[tuple[int, list[float]]]]:

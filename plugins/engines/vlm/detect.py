@@ -247,13 +247,17 @@ def ink_mask(image: Image.Image) -> np.ndarray:
 def trim_to_ink(box: Box, dark: np.ndarray, share: float = TRIM_INK) -> Box:
     """``box`` shrunk to the ink: columns holding 2+ dark pixels; the run of rows around
     the densest row holding at least ``share`` of its dark pixels (and 2). Unchanged
-    when it holds (almost) no ink."""
+    when it holds (almost) no ink. A box taller than wide (a line of a page on its
+    side) is trimmed the same way across: rows with ink, the run of columns."""
     import numpy as np
 
     x0, y0, x1, y1 = (int(round(v)) for v in box)
     crop = dark[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)]
     if crop.size == 0:
         return list(box)
+    upright = crop.shape[0] > crop.shape[1]  # a line of a page on its side: transposed
+    if upright:
+        crop = crop.T
     h, w = crop.shape
     cols = np.flatnonzero(crop.sum(axis=0) >= 2)
     prof = crop.sum(axis=1)
@@ -265,11 +269,14 @@ def trim_to_ink(box: Box, dark: np.ndarray, share: float = TRIM_INK) -> Box:
         top -= 1
     while bottom < h - 1 and on[bottom + 1]:
         bottom += 1
+    a0, a1, b0, b1 = int(cols[0]), int(cols[-1]) + 1, top, bottom + 1
+    if upright:
+        a0, a1, b0, b1 = b0, b1, a0, a1
     return [
-        float(max(0, x0) + cols[0]),
-        float(max(0, y0) + top),
-        float(max(0, x0) + cols[-1] + 1),
-        float(max(0, y0) + bottom + 1),
+        float(max(0, x0) + a0),
+        float(max(0, y0) + b0),
+        float(max(0, x0) + a1),
+        float(max(0, y0) + b1),
     ]
 
 
