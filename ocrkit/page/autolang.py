@@ -193,10 +193,10 @@ def choose(
     if res is not None:
         budget.add(langs)  # the first pass's probe named the language (first_pass)
 
-    def read(models: list[str]) -> PageResult:
+    def read(models: list[str], picture: Image.Image | None = None) -> PageResult:
         budget.add(models)
         reading.passes += 1
-        return call_engine(engine, image, models, dpi, opts)
+        return call_engine(engine, picture or image, models, dpi, opts)
 
     vertical = False
     osd = reading.extra.get("osd") or {}
@@ -241,7 +241,7 @@ def choose(
         res = read(langs)
     if osd_failed and res.blocks and _confidence(res) < TRIAL_BELOW:
         res, langs = _trial(image, res, langs, installed, budget, read, reading)
-    res, langs = _by_language(res, langs, installed, vertical, budget, read, reading)
+    res, langs = _by_language(res, langs, installed, vertical, budget, read, reading, image)
     reading.extra["models_tried"] = ["+".join(t) for t in budget.tried]
     return res, langs
 
@@ -254,6 +254,7 @@ def _by_language(
     budget: Budget,
     read: Any,
     reading: Any,
+    image: Image.Image | None = None,
 ) -> tuple[PageResult, list[str]]:
     """Read again while the text's languages are not all among the models used."""
     for _ in range(MAX_MODELS):
@@ -283,6 +284,15 @@ def _by_language(
                 break
         if not usable or not budget.fresh(usable):
             break
+        if (
+            image is not None
+            and len(usable) > 1
+            and _script(langs) == "Latin"
+            and all(languages.script_of(c) == "Latin" for c in usable)
+        ):
+            # a page in several Latin-script languages: only the words the first
+            # model was unsure of are read again (see :func:`_reread_words`)
+            return _reread_words(res, langs, usable, image, read, reading), usable
         new = read(usable)
         same = _script(usable) == _script(langs) or _script(langs) is None
         slack = SAME_SCRIPT_SLACK if same else RERUN_SLACK
@@ -381,13 +391,81 @@ def _trial(
     return best, best_langs
 
 
+# Words read with less confidence than this by the first (Latin) model are read again
+# with the text's language's model when that is another Latin one.
+WORD_RECHECK = float(__import__("os").environ.get("OCRKIT_WORD_RECHECK", "0.92"))
+
+
+def _reread_words(
+    res: PageResult,
+    langs: list[str],
+    models: list[str],
+    image: Image.Image,
+    read: Any,
+    reading: Any,
+) -> PageResult:
+    """``res`` with its unsure words read again by ``models``: a white copy of the page
+    holding only those words (at their places, so lines stay lines) is read once, and
+    each word keeps the more confident of its two readings."""
+    from PIL import Image as PILImage
+
+    unsure = [
+        (bi, wi, w)
+        for bi, b in enumerate(res.blocks)
+        for wi, w in enumerate(b.words)
+        if w.confidence < WORD_RECHECK and w.bbox is not None
+    ]
+    reading.extra["words_reread"] = [len(unsure), sum(len(b.words) for b in res.blocks)]
+    if not unsure:
+        return res
+    mode = image.mode if image.mode in ("L", "RGB") else "RGB"
+    src = image if image.mode == mode else image.convert(mode)
+    white = 255 if mode == "L" else (255, 255, 255)
+    canvas = PILImage.new(mode, src.size, white)
+    for _, _, w in unsure:
+        x0, y0, x1, y1 = (int(v) for v in w.bbox)
+        pad = max(2, (y1 - y0) // 6)
+        box = (
+            max(0, x0 - pad),
+            max(0, y0 - pad),
+            min(src.width, x1 + pad),
+            min(src.height, y1 + pad),
+        )
+        canvas.paste(src.crop(box), box[:2])
+    new = read(models, canvas)
+    found = [w for b in new.blocks for w in b.words if w.bbox is not None]
+    for bi, wi, w in unsure:
+        x0, y0, x1, y1 = w.bbox
+        inside = [
+            v
+            for v in found
+            if x0 - 2 <= (v.bbox[0] + v.bbox[2]) / 2 <= x1 + 2
+            and y0 - 2 <= (v.bbox[1] + v.bbox[3]) / 2 <= y1 + 2
+        ]
+        if not inside:
+            continue
+        conf = sum(v.confidence * len(v.text) for v in inside) / max(
+            1, sum(len(v.text) for v in inside)
+        )
+        if conf > w.confidence:
+            inside.sort(key=lambda v: v.bbox[0])
+            res.blocks[bi].words[wi] = type(w)(
+                " ".join(v.text for v in inside), w.bbox, round(conf, 4)
+            )
+    for b in res.blocks:
+        if b.words:
+            b.text = " ".join(w.text for w in b.words)
+            b.confidence = round(sum(w.confidence for w in b.words) / len(b.words), 4)
+    return res
+
+
 # ``auto``'s first pass on a page of many lines (:func:`first_pass`): bands at the top,
 # each PROBE_LINES text lines (cut at white gaps across the page, down to at most
 # PROBE_MAX_SHARE of its height; pages at least PROBE_MIN_HEIGHT px high), are read one
 # by one with the job's default model until fastText names the bands' language (score
 # at least PROBE_SCORE from at least PROBE_LETTERS letters read with at least
-# PROBE_CONFIDENCE). When that is another Latin-script language, the bands are read
-# again with its model, and the rest of the page is read with it; else the rest is read
+# PROBE_CONFIDENCE). When that is another Latin-script language, the page is read whole
+# with its model (as when that language is asked for); else the rest of the page is read
 # with the default model. A page in the default's language costs reads of its parts
 # instead of one of the whole (the same text, in pieces); a German page a few lines more
 # than its one read with ``deu``, instead of two whole reads.
@@ -499,9 +577,8 @@ def first_pass(
         and named != langs
         and all(c in installed and languages.script_of(c) == "Latin" for c in named)
     ):
-        langs = named
-        parts = [(0, call_engine(engine, image.crop((0, 0, image.width, y)), langs, dpi, opts))]
-        calls += 1
+        # the page read whole by its language's model, as with that language asked for
+        return call_engine(engine, image, named, dpi, opts), named, calls + 1
     parts.append(
         (y, call_engine(engine, image.crop((0, y, image.width, image.height)), langs, dpi, opts))
     )
