@@ -475,6 +475,8 @@ PROBE_MAX_SHARE = 0.4
 PROBE_SCORE = 0.8
 PROBE_CONFIDENCE = 0.6
 PROBE_LETTERS = 100
+# White rows added above and below each strip read.
+PROBE_PAD = 16
 # A row of pixels is a text row when at least this share of it (at ~1000 px) is ink.
 PROBE_ROW_INK = 0.005
 
@@ -493,7 +495,8 @@ def probe_cuts(image: Image.Image) -> list[int]:
     arr = np.asarray(gray)
     h, w = arr.shape
     ink = arr[:, w // 20 : w - w // 20] < 128  # page borders are not text
-    rows: Any = ink.sum(axis=1) > max(1, PROBE_ROW_INK * w)
+    counts: Any = ink.sum(axis=1)
+    rows: Any = counts > max(1, PROBE_ROW_INK * w)
     cuts: list[int] = []
     lines = 0
     y = 0
@@ -510,7 +513,11 @@ def probe_cuts(image: Image.Image) -> list[int]:
             end = y
             while y < h and not rows[y]:
                 y += 1
-            cut = (end + y) // 2 * k
+            # the gap's emptiest row, nearest its middle (descenders and commas reach
+            # into the gap: rows with a little ink are not text rows, nor the cut)
+            gap = counts[end:y]
+            low = np.flatnonzero(gap == gap.min()) if y > end else np.array([0])
+            cut = (end + int(low[np.argmin(np.abs(low - (y - end) / 2))])) * k
             if y >= h or cut > PROBE_MAX_SHARE * image.height:
                 break
             if y > end:
@@ -519,24 +526,39 @@ def probe_cuts(image: Image.Image) -> list[int]:
     return cuts
 
 
-def _shifted(res: PageResult, dy: int, paragraphs: int) -> list[Any]:
-    for b in res.blocks:
-        if b.bbox is not None:
-            b.bbox = [b.bbox[0], b.bbox[1] + dy, b.bbox[2], b.bbox[3] + dy]
-        for w in b.words:
-            w.bbox = [w.bbox[0], w.bbox[1] + dy, w.bbox[2], w.bbox[3] + dy]
-        if b.paragraph is not None:
-            b.paragraph += paragraphs
-    return list(res.blocks)
+def _strip(image: Image.Image, y0: int, y1: int) -> Image.Image:
+    """Rows ``y0:y1`` of ``image`` with :data:`PROBE_PAD` white rows above and below:
+    a line cut close to an image's edge read worse (a Udolpho line next to the cut:
+    "mornine. ... nassed")."""
+    from PIL import Image as PILImage
+
+    part = image.crop((0, y0, image.width, y1))
+    fill: Any = 255 if image.mode in ("L", "1") else (255,) * len(image.getbands())
+    out = PILImage.new(image.mode, (image.width, y1 - y0 + 2 * PROBE_PAD), fill)
+    out.paste(part, (0, PROBE_PAD))
+    return out
 
 
 def _joined(parts: list[tuple[int, PageResult]]) -> PageResult:
+    """The readings of strips (each from :func:`_strip` at ``y``) as one page: boxes
+    moved to the page's pixels; a strip's first paragraph continues the one before (the
+    layout breaks paragraphs by their geometry; a cut is no paragraph break)."""
     from ocrkit.hookspecs import PageResult
 
     blocks: list[Any] = []
     for y, part in parts:
-        base = 1 + max((b.paragraph or 0 for b in blocks), default=-1)
-        blocks += _shifted(part, y, base)
+        dy = y - PROBE_PAD
+        last = next((b.paragraph for b in reversed(blocks) if b.paragraph is not None), None)
+        first = next((b.paragraph for b in part.blocks if b.paragraph is not None), None)
+        shift = 0 if last is None or first is None else last - first
+        for b in part.blocks:
+            if b.bbox is not None:
+                b.bbox = [b.bbox[0], b.bbox[1] + dy, b.bbox[2], b.bbox[3] + dy]
+            for w in b.words:
+                w.bbox = [w.bbox[0], w.bbox[1] + dy, w.bbox[2], w.bbox[3] + dy]
+            if b.paragraph is not None:
+                b.paragraph += shift
+        blocks += part.blocks
     return PageResult(blocks=blocks)
 
 
@@ -559,9 +581,7 @@ def first_pass(
     calls = y = 0
     named: list[str] = []
     for cut in cuts:
-        parts.append(
-            (y, call_engine(engine, image.crop((0, y, image.width, cut)), langs, dpi, opts))
-        )
+        parts.append((y, call_engine(engine, _strip(image, y, cut), langs, dpi, opts)))
         calls, y = calls + 1, cut
         read = PageResult(blocks=[b for _, p in parts for b in p.blocks])
         quality = assess(read)
@@ -579,7 +599,5 @@ def first_pass(
     ):
         # the page read whole by its language's model, as with that language asked for
         return call_engine(engine, image, named, dpi, opts), named, calls + 1
-    parts.append(
-        (y, call_engine(engine, image.crop((0, y, image.width, image.height)), langs, dpi, opts))
-    )
+    parts.append((y, call_engine(engine, _strip(image, y, image.height), langs, dpi, opts)))
     return _joined(parts), langs, calls + 1
