@@ -475,6 +475,9 @@ PROBE_MAX_SHARE = 0.4
 PROBE_SCORE = 0.8
 PROBE_CONFIDENCE = 0.6
 PROBE_LETTERS = 100
+# Strips read with less than PROBE_CONFIDENCE from this many letters on: the page is
+# read whole instead.
+PROBE_UNSURE_LETTERS = 20
 # White rows added above and below each strip read.
 PROBE_PAD = 16
 # A row of pixels is a text row when at least this share of it (at ~1000 px) is ink.
@@ -585,6 +588,12 @@ def first_pass(
         calls, y = calls + 1, cut
         read = PageResult(blocks=[b for _, p in parts for b in p.blocks])
         quality = assess(read)
+        if quality.confidence < PROBE_CONFIDENCE and quality.letters >= PROBE_UNSURE_LETTERS:
+            # read unsurely (handwriting, a turned or non-Latin page): strips of such a
+            # page read worse than the page whole (cut through its lines, a corpus
+            # handwritten page went from CER 0.77 to 1.85), and the page needs the
+            # whole reading's confidence for OSD and the choice of model
+            return call_engine(engine, image, langs, dpi, opts), langs, calls + 1
         if quality.confidence < PROBE_CONFIDENCE or quality.letters < PROBE_LETTERS:
             continue
         guess = langdetect.top(" ".join(_lines(read)), k=1)
@@ -600,4 +609,9 @@ def first_pass(
         # the page read whole by its language's model, as with that language asked for
         return call_engine(engine, image, named, dpi, opts), named, calls + 1
     parts.append((y, call_engine(engine, _strip(image, y, image.height), langs, dpi, opts)))
-    return _joined(parts), langs, calls + 1
+    joined = _joined(parts)
+    if assess(joined).confidence < PROBE_CONFIDENCE:
+        # unsure after all (strips too short to tell: a handwritten page's first
+        # strips held a few letters): the page whole, as above
+        return call_engine(engine, image, langs, dpi, opts), langs, calls + 2
+    return joined, langs, calls + 1
