@@ -68,7 +68,9 @@ def test_french_page_is_read_again_with_the_french_model(corpus: Path) -> None:
     path = corpus / "printed" / "kovalewsky_fr_p69.jpg"
     truth = (corpus / "printed" / "kovalewsky_fr_p69.gt.txt").read_text(encoding="utf-8")
     auto = api.ocr(path, jobs=1).pages[0]
-    assert auto.extra["ocr_languages"] == ["fra"] and auto.extra["ocr_passes"] == 2
+    # passes: the strips at the top that named French (read by eng), then the page
+    # whole by fra (tests/test_autolang_probe.py counts what each model read)
+    assert auto.extra["ocr_languages"] == ["fra"] and auto.extra["ocr_passes"] >= 2
     english = api.ocr(path, jobs=1, language="eng").pages[0]
     # The French model reads the accents the English one misses.
     assert cer(truth, auto.text) < cer(truth, english.text)

@@ -69,8 +69,15 @@ def read_page(
     angle = orient.estimate_skew(image, dpi)
     work = orient.deskew(image, angle)
     reading = Reading(PageResult(), work, deskew=angle, languages=langs)
-    res: PageResult | None = call_engine(engine, work, langs, dpi, opts)
-    reading.passes = 1
+    multilingual = bool(getattr(engine, "multilingual", False))
+    res: PageResult | None
+    if auto and not multilingual:
+        from ocrkit.page import autolang
+
+        res, langs, reading.passes = autolang.first_pass(engine, work, langs, dpi, opts)
+    else:
+        res = call_engine(engine, work, langs, dpi, opts)
+        reading.passes = 1
     assert res is not None
     quality = assess(res)
     script: str | None = None
@@ -113,7 +120,6 @@ def read_page(
                 else:  # another script: read below with its model
                     work, angle, reading.turn, res = turned, turned_angle, found.rotate, None
                 reading.deskew = angle
-    multilingual = bool(getattr(engine, "multilingual", False))
     if auto and not multilingual:
         from ocrkit.page import autolang
 
