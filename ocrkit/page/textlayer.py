@@ -198,7 +198,6 @@ def clearly_covered(page: pymupdf.Page, display: Any = None) -> bool:
     return True
 
 
-
 def _display_list(page: pymupdf.Page) -> Any:
     """The page's display list in the unrotated page space (with its annotations, as
     ``get_textpage`` and ``get_bboxlog`` run the page)."""
@@ -225,11 +224,15 @@ def _bboxlog(display: Any) -> list[tuple[str, tuple[float, float, float, float]]
     out: list[tuple[str, tuple[float, float, float, float]]] = []
     dev = pymupdf.JM_new_bbox_device(out, False)
     mupdf.fz_run_display_list(
-        display.this, dev, mupdf.FzMatrix(), mupdf.FzRect(mupdf.FzRect.Fixed_INFINITE),
+        display.this,
+        dev,
+        mupdf.FzMatrix(),
+        mupdf.FzRect(mupdf.FzRect.Fixed_INFINITE),
         mupdf.FzCookie(),
     )
     mupdf.fz_close_device(dev)
     return out
+
 
 def read_text_layer(page: pymupdf.Page, dpi: int, *, probe: bool = True) -> TextLayer:
     """The page's text as line blocks in pixel space, and whether it is usable.
