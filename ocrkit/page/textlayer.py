@@ -29,6 +29,7 @@ scale(dpi / 72)``.
 from __future__ import annotations
 
 import unicodedata
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,15 +145,23 @@ def _spans(page: pymupdf.Page, textpage: Any = None) -> list[dict[str, Any]]:
     return out
 
 
-def ink_coverage(page: pymupdf.Page, boxes: list[pymupdf.Rect]) -> tuple[float, float]:
-    """(uncovered ink as a share of the page area, uncovered share of all ink)."""
+def ink_coverage(
+    page: pymupdf.Page, boxes: list[pymupdf.Rect], display: Any = None
+) -> tuple[float, float]:
+    """(uncovered ink as a share of the page area, uncovered share of all ink).
+
+    ``display``: the page's display list (unrotated), when the caller made one: an
+    unrotated page is drawn from it instead of interpreting its content again."""
     zoom = PROBE_DPI / 72
     # Huge pages are probed at a lower resolution: at most PROBE_MAX_PIXELS (a 200-inch
     # page at PROBE_DPI would be hundreds of megapixels).
     area_pt = max(1.0, page.rect.width * page.rect.height)
     zoom = min(zoom, (PROBE_MAX_PIXELS / area_pt) ** 0.5)
     mat = pymupdf.Matrix(zoom, zoom)
-    pix = page.get_pixmap(matrix=mat, colorspace=pymupdf.csGRAY, alpha=False)
+    if display is not None and page.rotation % 360 == 0:
+        pix = display.get_pixmap(matrix=mat, colorspace=pymupdf.csGRAY, alpha=False)
+    else:
+        pix = page.get_pixmap(matrix=mat, colorspace=pymupdf.csGRAY, alpha=False)
     grey = Image.frombytes("L", (pix.width, pix.height), pix.samples)
     local = grey.filter(ImageFilter.BoxBlur(6))
     # ink where the pixel is INK_CONTRAST darker than its neighbourhood
@@ -171,13 +180,15 @@ def ink_coverage(page: pymupdf.Page, boxes: list[pymupdf.Rect]) -> tuple[float, 
     return n_unc / area, (n_unc / n_ink if n_ink else 0.0)
 
 
-def clearly_covered(page: pymupdf.Page) -> bool:
+def clearly_covered(page: pymupdf.Page, display: Any = None) -> bool:
     """Nothing but text can be ink here: the page draws no image (inline ones included)
     and at most :data:`MAX_PLAIN_DRAWINGS` vector paths and shadings (rules, boxes, a
-    tinted background). One pass over the page's drawing operators (no rendering);
-    a page that fails this is probed (:func:`ink_coverage`)."""
+    tinted background). One pass over the page's drawing operators (no rendering: the
+    page's display list replayed when given); a page that fails this is probed
+    (:func:`ink_coverage`)."""
     others = 0
-    for kind, _ in page.get_bboxlog():
+    log = page.get_bboxlog() if display is None else _bboxlog(display)
+    for kind, _ in log:
         if "image" in kind:  # fill-image, fill-imgmask, clip-image...
             return False
         if "text" not in kind:
@@ -187,12 +198,53 @@ def clearly_covered(page: pymupdf.Page) -> bool:
     return True
 
 
+def _display_list(page: pymupdf.Page) -> Any:
+    """The page's display list in the unrotated page space (with its annotations, as
+    ``get_textpage`` and ``get_bboxlog`` run the page)."""
+    rotation = page.rotation
+    if rotation != 0:
+        page.set_rotation(0)
+    try:
+        return page.get_displaylist()
+    finally:
+        if rotation != 0:
+            page.set_rotation(rotation)
+
+
+def _textpage(page: pymupdf.Page, display: Any) -> Any:
+    """``page.get_textpage(flags=FLAGS)``, made from the display list."""
+    textpage = pymupdf.TextPage(display.get_textpage(flags=FLAGS))
+    textpage.parent = weakref.proxy(page)
+    return textpage
+
+
+def _bboxlog(display: Any) -> list[tuple[str, tuple[float, float, float, float]]]:
+    """``page.get_bboxlog()``, replayed from the display list."""
+    mupdf = pymupdf.mupdf
+    out: list[tuple[str, tuple[float, float, float, float]]] = []
+    dev = pymupdf.JM_new_bbox_device(out, False)
+    mupdf.fz_run_display_list(
+        display.this,
+        dev,
+        mupdf.FzMatrix(),
+        mupdf.FzRect(mupdf.FzRect.Fixed_INFINITE),
+        mupdf.FzCookie(),
+    )
+    mupdf.fz_close_device(dev)
+    return out
+
+
 def read_text_layer(page: pymupdf.Page, dpi: int, *, probe: bool = True) -> TextLayer:
     """The page's text as line blocks in pixel space, and whether it is usable.
 
-    The text is extracted once (one MuPDF text page for spans and words); the ink probe
-    runs only when the page is not :func:`clearly_covered` by its text."""
-    textpage = page.get_textpage(flags=FLAGS)
+    The page's content is interpreted once, into a display list (in the unrotated page
+    space, as PyMuPDF reports text); the text page (spans and words), the drawing-
+    operator pass and the ink probe of an unrotated page replay it. Interpreting the
+    content is most of a born-digital page's cost (fonts are loaded there): three
+    passes over it cost 2-3x one. The ink probe runs only when the page is not
+    :func:`clearly_covered` by its text."""
+    display = _display_list(page)
+    textpage = _textpage(page, display)
     spans = _spans(page, textpage)
     text = "".join(s["text"] for s in spans)
     if not text.strip():
@@ -203,8 +255,9 @@ def read_text_layer(page: pymupdf.Page, dpi: int, *, probe: bool = True) -> Text
         return TextLayer(
             False, f"text layer unreadable ({garbage:.0%} unmapped glyphs)", stats=stats
         )
-    if probe and not clearly_covered(page):
-        unc_page, unc_share = ink_coverage(page, [pymupdf.Rect(s["bbox"]) for s in spans])
+    if probe and not clearly_covered(page, display):
+        boxes = [pymupdf.Rect(s["bbox"]) for s in spans]
+        unc_page, unc_share = ink_coverage(page, boxes, display)
         stats.update(uncovered_page=round(unc_page, 5), uncovered_share=round(unc_share, 4))
         if unc_page > MAX_UNCOVERED_PAGE and unc_share > MAX_UNCOVERED_SHARE:
             reason = f"text layer covers only part of the page ({unc_share:.0%} of ink uncovered)"
