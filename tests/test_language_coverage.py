@@ -347,3 +347,19 @@ def test_unknown_language_is_exit_2_naming_the_nearest(tmp_path: Path) -> None:
         timeout=120,
     )
     assert r.returncode == 0, r.stderr
+
+
+def test_in_process_tesseract_follows_a_changed_tessdata_prefix(
+    reduced_tessdata: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The folder was cached for the process's life: a reduced TESSDATA_PREFIX set after a
+    # first read (a test like the one above, an embedding application) was ignored, or,
+    # set first, stuck for every later read (the RTL test then failed on a missing ara).
+    from ocrkit_plugins.engines.tesseract import tesserocr_backend
+
+    full = tesserocr_backend.tessdata_dir()
+    assert full is not None
+    reduced = reduced_tessdata("eng", "osd")
+    assert tesserocr_backend.tessdata_dir() == str(reduced)
+    monkeypatch.setenv("TESSDATA_PREFIX", full)
+    assert tesserocr_backend.tessdata_dir() == full

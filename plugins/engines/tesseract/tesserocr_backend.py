@@ -81,11 +81,17 @@ def in_process() -> bool:
     return tessdata_dir() is not None
 
 
-@lru_cache(maxsize=1)
 def tessdata_dir() -> str | None:
     """The system's tessdata folder: ``TESSDATA_PREFIX``, a usual Debian/Ubuntu/Fedora
-    location, else the one ``tesseract --list-langs`` names."""
-    candidates = [os.environ.get("TESSDATA_PREFIX", ""), *_TESSDATA_DIRS]
+    location, else the one ``tesseract --list-langs`` names. Looked up once per value of
+    ``TESSDATA_PREFIX``: a process that changes it (a test with a reduced tessdata, an
+    embedding application) gets the folder it names, not the first one seen."""
+    return _tessdata_dir(os.environ.get("TESSDATA_PREFIX", ""))
+
+
+@lru_cache(maxsize=8)
+def _tessdata_dir(prefix: str) -> str | None:
+    candidates = [prefix, *_TESSDATA_DIRS]
     for c in candidates:
         if c and any(Path(c).glob("*.traineddata")):
             return str(Path(c))
@@ -135,11 +141,17 @@ class _Pool:
         self.idle: OrderedDict[str, list[Any]] = OrderedDict()
         self.busy = 0
 
+    @staticmethod
+    def _key(lang: str) -> str:
+        # API objects hold the models of the folder they were made from
+        return f"{tessdata_dir() or ''}\0{lang}"
+
     def take(self, lang: str) -> Any:
+        key = self._key(lang)
         with self.lock:
-            stack = self.idle.get(lang)
+            stack = self.idle.get(key)
             if stack:
-                self.idle.move_to_end(lang)
+                self.idle.move_to_end(key)
                 return stack.pop()
         tess = _module()
         # Text lines kept as raw pixels instead of a PNG round trip (:mod:`.rawlines`):
@@ -154,10 +166,11 @@ class _Pool:
 
     def give(self, lang: str, api: Any) -> None:
         api.Clear()  # drop the page's results and image; the models stay
+        key = self._key(lang)
         ended: list[Any] = []
         with self.lock:
-            self.idle.setdefault(lang, []).append(api)
-            self.idle.move_to_end(lang)
+            self.idle.setdefault(key, []).append(api)
+            self.idle.move_to_end(key)
             while sum(len(v) for v in self.idle.values()) > self.cap:
                 old_lang, old = next(iter(self.idle.items()))
                 ended.append(old.pop(0))
@@ -180,7 +193,7 @@ _POOL = _Pool(MAX_APIS)
 def loaded() -> list[str]:
     """The language sets with an idle API object in this process (tests, diagnostics)."""
     with _POOL.lock:
-        return list(_POOL.idle)
+        return [key.split("\0", 1)[1] for key in _POOL.idle]
 
 
 def clear() -> None:
