@@ -8,7 +8,7 @@ confidence), :mod:`~ocrkit.layout.markdown` (text and Markdown of a page),
 The names below are the stable entry points; plugins may import them (docs/plugins.md).
 """
 
-from ocrkit.layout.lines import otsu
+from ocrkit.layout.lines import otsu, true_runs
 from ocrkit.layout.mdparse import markdown_lines
 from ocrkit.layout.page import (
     LOW_CONFIDENCE,
@@ -27,6 +27,7 @@ from ocrkit.layout.page import (
 __all__ = [
     "LOW_CONFIDENCE",
     "otsu",
+    "true_runs",
     "assign_paragraphs",
     "escape_line",
     "finish_job",

@@ -349,3 +349,13 @@ def otsu(hist: Any) -> float:
         between = (s0[-1] * w0 - total * s0) ** 2 / (w0 * w1)
     between[~np.isfinite(between)] = -1
     return float(np.argmax(between)) + 0.5
+
+
+def true_runs(mask: Any) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each run of true values in a 1-D boolean array, in order
+    (rows of ink in a row profile, say)."""
+    import numpy as np
+
+    padded = np.concatenate(([False], np.asarray(mask, dtype=bool), [False]))
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]

@@ -494,6 +494,8 @@ def probe_cuts(image: Image.Image) -> list[int]:
     lines, down to :data:`PROBE_MAX_SHARE` of its height ([] for a short page)."""
     import numpy as np
 
+    from ocrkit.layout import true_runs
+
     if image.height < PROBE_MIN_HEIGHT:
         return []
     gray = image.convert("L")
@@ -507,20 +509,12 @@ def probe_cuts(image: Image.Image) -> list[int]:
     rows: Any = counts > max(1, PROBE_ROW_INK * w)
     cuts: list[int] = []
     lines = 0
-    y = 0
-    while y < h:
-        if not rows[y]:
-            y += 1
-            continue
-        start = y
-        while y < h and rows[y]:
-            y += 1
-        if y - start >= 3:  # a speck row is not a line
+    runs = true_runs(rows)
+    for i, (start, end) in enumerate(runs):
+        if end - start >= 3:  # a speck row is not a line
             lines += 1
         if lines >= PROBE_LINES:
-            end = y
-            while y < h and not rows[y]:
-                y += 1
+            y = runs[i + 1][0] if i + 1 < len(runs) else h  # the gap's end
             # the gap's emptiest row, nearest its middle (descenders and commas reach
             # into the gap: rows with a little ink are not text rows, nor the cut)
             gap = counts[end:y]

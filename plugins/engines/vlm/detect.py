@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ocrkit.layout import otsu
+from ocrkit.layout import otsu, true_runs
 
 if TYPE_CHECKING:
     import numpy as np
@@ -296,14 +296,7 @@ def profile_regions(image: Image.Image) -> list[Region]:
     prof = dark.mean(axis=1)
     on = prof > max(0.002, 0.1 * float(np.median(prof[prof > 0])) if (prof > 0).any() else 0.0)
     regions: list[Region] = []
-    y = 0
-    while y < h:
-        if not on[y]:
-            y += 1
-            continue
-        start = y
-        while y < h and on[y]:
-            y += 1
+    for start, y in true_runs(on):
         if y - start < 4:
             continue
         band = dark[start:y]
