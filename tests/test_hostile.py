@@ -162,6 +162,34 @@ def test_content_bomb_refused_before_rendering() -> None:
     inputs.check_page_content(ok[0], Limits())
 
 
+def test_content_bomb_refused_before_its_text_layer_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading a text layer interprets the whole page (a display list): for a content
+    bomb that took seconds per read (parent and worker), so both page paths check the
+    content's size first and never reach the text layer."""
+    from hostile import pdf_content_bomb
+
+    from ocrkit.page import textlayer
+    from ocrkit.pipeline import pages
+    from ocrkit.plugins import get_registry
+
+    def must_not_run(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the text layer of a content bomb was read")
+
+    monkeypatch.setattr(textlayer, "read_text_layer", must_not_run)
+    path = tmp_path / "bomb.pdf"
+    path.write_bytes(pdf_content_bomb())
+    task = pages.PageTask(str(path), "pdf", 0, 300, "tesseract", ("eng",))
+    first = pages.TextLayerFirst()
+    try:
+        assert first(task) is None  # left to a worker, which reports the limit
+    finally:
+        first.close()
+    with pytest.raises(OcrkitError, match="drawing instructions"):
+        pages._pdf_page(task, get_registry())
+
+
 # ----------------------------------------------------------------------- fuzzing
 
 MAGICS = [

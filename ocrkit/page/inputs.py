@@ -428,12 +428,16 @@ def _same_rect(bbox: Any, rect: Any, tol: float = 0.01) -> bool:
     return all(abs(float(u) - float(v)) <= tol for u, v in zip(bbox, rect, strict=True))
 
 
-def pdf_page_image(page: Any, dpi: int, limits: Limits | None = None) -> Image.Image:
-    """The page at ``dpi``: its scan as embedded (:func:`embedded_scan`) or rendered."""
+def pdf_page_image(
+    page: Any, dpi: int, limits: Limits | None = None, *, checked: bool = False
+) -> Image.Image:
+    """The page at ``dpi``: its scan as embedded (:func:`embedded_scan`) or rendered.
+    ``checked``: the caller has already run :func:`check_page_content` on this page."""
     import pymupdf
     from PIL import Image
 
-    check_page_content(page, limits or Limits())
+    if not checked:
+        check_page_content(page, limits or Limits())
     scan = embedded_scan(page, dpi)
     if scan is not None:
         return scan

@@ -37,7 +37,14 @@ from ocrkit.hookspecs import Engine, PageResult
 from ocrkit.layout import page as layout
 from ocrkit.models import Page
 from ocrkit.page import read as readpage
-from ocrkit.page.inputs import Limits, load_image_page, open_pdf, pdf_page_image, render_dpi
+from ocrkit.page.inputs import (
+    Limits,
+    check_page_content,
+    load_image_page,
+    open_pdf,
+    pdf_page_image,
+    render_dpi,
+)
 from ocrkit.plugins import Registry, get_registry
 from ocrkit.settings import Settings, using
 
@@ -167,10 +174,13 @@ def _pdf_page(task: PageTask, reg: Registry) -> tuple[Page, Image.Image | None]:
     with open_pdf(Path(task.path), task.password) as doc:
         pp = doc[task.index]
         page, dpi = _new_pdf_page(task, pp)
+        # Before anything interprets the page: reading the text layer builds the page's
+        # display list, which for a content bomb is millions of operators (seconds).
+        check_page_content(pp, task.limits)
         layer = None if task.force_ocr else read_text_layer(pp, dpi)
         bad_words = unmapped_words(layer.blocks) if layer is not None and layer.usable else []
         image = (
-            pdf_page_image(pp, dpi, task.limits)
+            pdf_page_image(pp, dpi, task.limits, checked=True)
             if (layer is None or not layer.usable or _needs_image(task) or bad_words)
             else None
         )
@@ -240,8 +250,9 @@ class TextLayerFirst:
                     self._key = (task.path, task.password)
                 pp = self._doc[task.index]
                 page, dpi = _new_pdf_page(task, pp)
+                check_page_content(pp, task.limits)  # before the display list is built
                 layer = read_text_layer(pp, dpi)
-            except Exception:  # a damaged page: the worker reports it as it always did
+            except Exception:  # a damaged page or a limit: the worker reports it as always
                 return None
             if not layer.usable or unmapped_words(layer.blocks):
                 return None  # OCR, or words to read from the page image: a worker
