@@ -269,7 +269,8 @@ class Watcher:
         self.lock.release()
 
     def recover(self) -> int:
-        """Finish journal entries of a previous run; delete temp files without one."""
+        """Finish journal entries of a previous run; delete temp files without one
+        (half-written journal entries included)."""
         n = 0
         for entry in sorted(self.state.glob("journal-*.json")):
             try:
@@ -279,6 +280,10 @@ class Watcher:
                 continue
             self._complete(journal, entry, recovered=True)
             n += 1
+        # A journal entry still a temp file was never committed (the rename is the
+        # commit): its input was not published and is read again, like one with none.
+        for half in self.state.glob("journal-*.part"):
+            half.unlink(missing_ok=True)
         for folder in (self.out_dir, self.in_dir / FAILED):
             for tmp in folder.glob(TEMP_PREFIX + "*"):
                 tmp.unlink(missing_ok=True)

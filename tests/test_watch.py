@@ -228,7 +228,7 @@ def test_watch_refuses_bad_arguments(tmp_path: Path) -> None:
 def test_recovery_finishes_a_half_published_file_and_drops_orphans(tmp_path: Path) -> None:
     """The crash windows the SIGKILL test hits only by chance, made on purpose: a
     journal entry whose temp outputs were linked half-way, and temp files of a read that
-    never got a journal entry. Start-up recovery finishes the first exactly once and
+    never got a journal entry (or only half of one, still a temp file). Start-up recovery finishes the first exactly once and
     deletes the second; the folder lock is released on close."""
     import json
 
@@ -251,6 +251,9 @@ def test_recovery_finishes_a_half_published_file_and_drops_orphans(tmp_path: Pat
         "move_to": str(in_dir / "done" / "a.png"),
     }
     (in_dir / STATE_DIR / "journal-x.json").write_text(json.dumps(journal))
+    # b's journal entry was being written when the process died: never renamed into
+    # place, so b's outputs were not published and b is read again (CI's SIGKILL hit it)
+    (in_dir / STATE_DIR / "journal-y.part").write_text('{"input": "b.png", "fi')
     w = Watcher(in_dir, out_dir, WatchOptions(formats=["txt", "alto"]), jobs=1)
     w.start()
     try:
