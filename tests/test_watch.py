@@ -228,8 +228,9 @@ def test_watch_refuses_bad_arguments(tmp_path: Path) -> None:
 def test_recovery_finishes_a_half_published_file_and_drops_orphans(tmp_path: Path) -> None:
     """The crash windows the SIGKILL test hits only by chance, made on purpose: a
     journal entry whose temp outputs were linked half-way, and temp files of a read that
-    never got a journal entry (or only half of one, still a temp file). Start-up recovery finishes the first exactly once and
-    deletes the second; the folder lock is released on close."""
+    never got a journal entry (or only half of one, still a temp file). Start-up
+    recovery finishes the first exactly once and deletes the second; the folder lock is
+    released on close."""
     import json
 
     from ocrkit.watch import STATE_DIR, TEMP_PREFIX, Watcher, WatchOptions, fsync_write
