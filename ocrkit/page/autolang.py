@@ -291,10 +291,13 @@ def _by_language(
             and all(languages.script_of(c) == "Latin" for c in usable)
         ):
             # a page in several Latin-script languages: only the words the first
-            # model was unsure of are read again (see :func:`_reread_words`)
-            # (again if the words read now name one more language: eurotext's
-            # Portuguese sentence, read by eng, named none; budget permitting)
-            res, langs = _reread_words(res, langs, usable, image, read, reading), usable
+            # model was unsure of are read again (see :func:`_reread_words`), by one
+            # set holding the named languages and the runners-up (:func:`latin_set`);
+            # again if the words read now name one more language, budget permitting
+            models = latin_set(res, langs, usable, installed)
+            if not budget.fresh(models):
+                break
+            res, langs = _reread_words(res, langs, models, image, read, reading), models
             continue
         new = read(usable)
         same = _script(usable) == _script(langs) or _script(langs) is None
@@ -303,6 +306,49 @@ def _by_language(
             break
         res, langs = new, usable
     return res, langs
+
+
+# A sentence's second language by fastText joins the re-read of a page in several
+# Latin-script languages from this score on. Tune half: eurotext's Portuguese sentence
+# read by eng is "es" 0.42, "pt" 0.33 (its other sentences' runners-up: 0.02-0.17).
+RUNNER_UP_SCORE = 0.3
+
+
+def latin_set(
+    res: PageResult, langs: list[str], usable: list[str], installed: list[str]
+) -> list[str]:
+    """The models re-reading a page in several Latin-script languages: the named ones
+    (``usable``, most used first) and the installed Latin-script runners-up of its
+    sentences (fastText's second language at :data:`RUNNER_UP_SCORE` or more), each
+    runner-up right after the language its sentence was given to.
+
+    One set instead of two: eurotext's Portuguese sentence read by ``eng`` was named
+    Spanish (pt second); read again by the named five it named Portuguese, and a third
+    set (the same five in another order, plus ``por``) was loaded for one sentence:
+    ~70 MB and ~0.6 s of model loading per worker, and a second re-read (issue 14).
+    Tesseract prefers a set's first models for a word; the order is the rule above,
+    not fitted (the tune page's CER ranged 0.0024-0.0121 over six orders)."""
+    from ocrkit.page.call import tess_codes
+
+    counted = [
+        s
+        for s in langdetect.sentences(_lines(res))
+        if sum(ch.isalpha() for ch in s) >= langdetect.MIN_LINE_LETTERS
+    ]
+    after: dict[str, list[str]] = {}
+    for top in langdetect.top_many(counted, k=2):
+        if len(top) < 2 or top[1][1] < RUNNER_UP_SCORE:
+            continue
+        second = tess_codes([top[1][0]])
+        if second and second[0] in installed and languages.script_of(second[0]) == "Latin":
+            first = tess_codes([top[0][0]])
+            after.setdefault(first[0] if first else "", []).append(second[0])
+    out: list[str] = []
+    for code in [*usable, ""]:
+        for c in [code, *after.get(code, [])]:
+            if c and c not in out:
+                out.append(c)
+    return out
 
 
 _SCRIPT_RANGES = (
