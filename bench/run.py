@@ -719,7 +719,9 @@ def bench_memory(work: Path, quick: bool) -> dict[str, Any]:
         "(pages shared by forked workers counted once per process: an upper bound) and PSS "
         "summed (shared pages split between the processes that map them)",
     }
-    for jobs in (2,):
+    # eng as before; auto (issue 14's "also with -l auto"): half the pages are eurotext,
+    # which auto re-reads with several Latin-script models
+    for jobs, language, key in ((2, "eng", "cli_j2_pdf"), (2, "auto", "cli_j2_pdf_auto")):
         r = run_cmd(
             [
                 OCRKIT,
@@ -729,7 +731,7 @@ def bench_memory(work: Path, quick: bool) -> dict[str, Any]:
                 "-j",
                 str(jobs),
                 "-l",
-                "eng",
+                language,
                 "-f",
                 "pdf",
                 "-o",
@@ -737,8 +739,8 @@ def bench_memory(work: Path, quick: bool) -> dict[str, Any]:
             ],
             sample=True,
         )
-        out[f"cli_j{jobs}_pdf"] = {**r, "pages_per_s": rate(n, r["seconds"])}
-        log(f"memory cli j{jobs}: {r['peak_rss_mb']} MB peak, {r['seconds']} s")
+        out[key] = {**r, "pages_per_s": rate(n, r["seconds"]), "language": language}
+        log(f"memory cli j{jobs} -l {language}: {r['peak_rss_mb']} MB peak, {r['seconds']} s")
     with server(work, workers=2) as (url, proc):
         idle = tree_rss(psutil.Process(proc.pid))
         with httpx.Client(timeout=600) as client, RssSampler(proc.pid, 0.05) as s:

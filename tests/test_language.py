@@ -90,6 +90,45 @@ def test_mixed_language_page_uses_plus_codes(corpus: Path) -> None:
     assert "über" in page.text and "preguiçoso" in page.text, page.text
 
 
+def test_mixed_latin_page_is_read_again_by_one_model_set(corpus: Path) -> None:
+    """eurotext (issue 14): the unsure words are read again by one set holding the
+    named languages and the Portuguese sentence's runner-up (it was named Spanish when
+    read by eng), not by a second set of the same languages in another order plus por
+    (~70 MB and ~0.6 s of loading per worker)."""
+    from ocrkit_plugins.engines.tesseract import tesserocr_backend as backend
+
+    backend.clear()
+    page = api.ocr(corpus / "printed" / "tess_eurotext.tif", jobs=1).pages[0]
+    tried = page.extra["models_tried"]
+    several = [t for t in tried if "+" in t]
+    assert len(several) == 1, tried
+    assert {"eng", "deu", "fra", "ita", "spa", "por"} <= set(several[0].split("+")), tried
+    assert page.extra["ocr_languages"] == several[0].split("+")
+    assert "preguiçoso" in page.text, page.text
+    if backend.in_process():
+        assert [s for s in backend.loaded() if "+" in s] == several
+
+
+def test_latin_set_puts_a_runner_up_after_the_language_it_lost_to() -> None:
+    """The eurotext sentence eng reads as "...céo preguicoso": fastText says es, then pt
+    (0.33); por joins the set right after spa; sentences without a close runner-up add
+    nothing."""
+    from ocrkit.hookspecs import PageResult
+    from ocrkit.models import Block
+    from ocrkit.page.autolang import latin_set
+
+    lines = [
+        "La volpe marrone rapida salta sopra il cane pigro.",
+        "A raposa marrom rapida salta sobre o céo preguicoso.",
+    ]
+    res = PageResult(blocks=[Block(text=t, bbox=None, confidence=0.9) for t in lines])
+    installed = ["eng", "ita", "spa", "por", "deu"]
+    assert latin_set(res, ["eng"], ["ita", "spa"], installed) == ["ita", "spa", "por"]
+    assert latin_set(res, ["eng"], ["ita", "spa"], ["eng", "ita", "spa"]) == ["ita", "spa"]
+    plain = PageResult(blocks=[Block(text=lines[0], bbox=None, confidence=0.9)])
+    assert latin_set(plain, ["eng"], ["ita", "eng"], installed) == ["ita", "eng"]
+
+
 def test_job_languages_gather_the_pages(tmp_path: Path) -> None:
     """A born-digital PDF (text layer kept, no OSD): each page names its language and
     the job lists them all, most likely first."""
