@@ -604,9 +604,7 @@ def test_start_job_sets_processing_and_leaves_finished_jobs(store: Store) -> Non
     store.submit_job(job, caller=caller, pages=1, tier="cpu")
     started = store.start_job(job.uuid)
     assert started is not None and started.job.status == "processing"
-    assert db_rows(store, f"SELECT status FROM jobs WHERE uuid = '{job.uuid}'") == [
-        ("processing",)
-    ]
+    assert db_rows(store, f"SELECT status FROM jobs WHERE uuid = '{job.uuid}'") == [("processing",)]
     job.status = "done"
     store.finish_job(job)
     again = store.start_job(job.uuid)
