@@ -225,6 +225,10 @@ class JobService:
             self._pdf_pending[uuid] = pending
         try:
             self.store.finish_job(job, saved)
+            # Counted when stored done, before the answer: /metrics read just after the
+            # answer counts it (it was counted after the pdf, so a client reading
+            # /metrics at once missed it: test_ops_server failed on a quiet machine).
+            metrics.count_job(job.tier or "cpu", "done")
             answer = getattr(self.scheduler, "answer", None)
             if answer is not None:
                 with self._lock:
@@ -243,7 +247,6 @@ class JobService:
         if uuid in self._cancelled:  # deleted while its pdf was made
             self._discard(uuid)
             return
-        metrics.count_job(job.tier or "cpu", "done")
         self.progress.pop(uuid, None)
 
     def _make_pdf(self, uuid: str, job: Job, upload: Path) -> None:
