@@ -53,7 +53,7 @@ SPLIT_GAP = 1.0
 # of the detected lines' median, it is this many heights wide and this share of its
 # cells hold ink.
 MISSED_STEP = 4
-MISSED_HEIGHT = (0.5, 2.0)
+MISSED_HEIGHT = (0.35, 2.0)
 MISSED_WIDTH = 3.0
 MISSED_INK = 0.04
 # Trimming: the rows kept are those around the densest one holding at least this share
