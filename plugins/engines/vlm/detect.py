@@ -12,6 +12,9 @@ found from the ink itself:
   small specks dropped, and rows of ink cut where the horizontal projection profile
   falls to (almost) nothing.
 
+With the DB model, ink it left out (a date or heading standing alone at the top of a
+letter) is looked for in the bands of ink outside every region (:func:`missed_regions`).
+
 Either way the regions are then joined into lines (:func:`rows`): regions whose vertical
 extents overlap by most of the smaller one's height and that are not far apart
 horizontally are one line; a line's box is trimmed to the ink inside it
