@@ -175,6 +175,7 @@ def _run(
             registry=None if executor else reg,
             on_page=each,
             first=first,
+            share=own is not None,
         )
     finally:
         first.close()
