@@ -36,6 +36,9 @@ Source = str | os.PathLike[str] | bytes | IO[bytes]
 TIERS = ("cpu", "vlm")
 # Without an explicit ``jobs``, inputs of at most this many pages run in-process.
 SMALL_JOB_PAGES = 2
+# From this many pages, the job's own workers read born-digital pages too (a pool
+# started for them costs ~80 ms of CPU; each shared page saves half its ~11 ms).
+SHARE_TEXT_PAGES = 16
 
 
 def _now() -> str:
@@ -175,7 +178,7 @@ def _run(
             registry=None if executor else reg,
             on_page=each,
             first=first,
-            share=own is not None,
+            share=own is not None and n >= SHARE_TEXT_PAGES,
         )
     finally:
         first.close()
