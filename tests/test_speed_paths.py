@@ -181,3 +181,24 @@ def test_born_digital_pages_shared_with_workers_are_the_same_pages(
     if pipeline._alone():  # workers forked from here run the logged reader
         pids = set(log.read_text().split())
         assert pids - {str(os.getpid())}, "no worker read a text-layer page"
+
+
+@pytest.mark.parametrize("name", ["docling_right_to_left_01.pdf", "docling_code_and_formula.pdf"])
+def test_exporters_that_skip_language_identification_never_show_it(corpus: Path, name: str) -> None:
+    """The CLI skips language identification on text-layer pages when the exporter says
+    it never shows detected_languages: each such exporter's bytes are the same with the
+    languages as without (ALTO's LANG shows them: its bytes differ, so the check bites)."""
+    from ocrkit.plugins import get_registry
+
+    pdf = corpus / "pdf" / name
+    full = api.ocr(pdf, language="eng", jobs=1)
+    bare = api.ocr(pdf, language="eng", jobs=1, detect_languages=False)
+    assert all(p.detected_languages for p in full.pages)
+    assert not any(p.detected_languages for p in bare.pages)
+    bare.uuid, bare.created_at, bare.finished_at = full.uuid, full.created_at, full.finished_at
+    reg = get_registry()
+    skipping = [n for n in reg.exporters if not reg.exporter(n).uses_detected_languages]
+    assert "txt" in skipping
+    for fmt in skipping:
+        assert api.export(bare, fmt) == api.export(full, fmt), fmt
+    assert api.export(bare, "alto") != api.export(full, "alto")

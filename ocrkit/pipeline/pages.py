@@ -68,6 +68,9 @@ class PageTask:
     auto_language: bool = False
     # The caller's settings, in force while the page runs (model servers for vlm).
     settings: Settings | None = None
+    # False: the caller's output never shows detected_languages (Exporter.
+    # uses_detected_languages); pages kept from the text layer skip identifying them.
+    detect_languages: bool = True
 
 
 def _init_worker() -> None:
@@ -192,7 +195,7 @@ def _pdf_page(task: PageTask, reg: Registry) -> tuple[Page, Image.Image | None]:
         if bad_words and image is not None:
             page.blocks = layer.blocks
             layer.stats["ocr_words"] = _ocr_words(task, reg, page, image, bad_words)
-        return _text_layer_page(page, layer), image
+        return _text_layer_page(page, layer, task.detect_languages), image
     if layer is not None:
         page.extra["text_layer"] = {"reason": layer.reason, **layer.stats}
     assert image is not None
@@ -211,14 +214,15 @@ def _new_pdf_page(task: PageTask, pp: Any) -> tuple[Page, int]:
     return page, dpi
 
 
-def _text_layer_page(page: Page, layer: Any) -> Page:
+def _text_layer_page(page: Page, layer: Any, detect: bool = True) -> Page:
     page.source, page.engine, page.confidence = "text-layer", "pdf-text", 1.0
     page.blocks = layer.blocks
     page.extra["text_layer"] = layer.stats
     # No OSD or deskew here: the text layer is already in upright page space.
-    page.detected_languages = [
-        c for c, _ in readpage.detect_languages([b.text for b in page.blocks])
-    ]
+    if detect:
+        page.detected_languages = [
+            c for c, _ in readpage.detect_languages([b.text for b in page.blocks])
+        ]
     layout.finish_page(page, layer.sizes, layer.bold)
     return page
 
@@ -261,7 +265,7 @@ class TextLayerFirst:
                 return None
             if not layer.usable or unmapped_words(layer.blocks):
                 return None  # OCR, or words to read from the page image: a worker
-            return _text_layer_page(page, layer)
+            return _text_layer_page(page, layer, task.detect_languages)
 
     def close(self) -> None:
         opened = self._doc is not None
