@@ -52,6 +52,14 @@ UNSURE_SCORE = 0.4
 # Below this (length-weighted word confidence) the text is too unreliable to name its
 # language.
 MIN_CONFIDENCE = 0.5
+# A line-shaped image (:func:`line_shaped`) in Latin script read less confidently than
+# this is read with Tesseract's ``Latin`` model whatever its language, confidence aside
+# (handwriting: the models' confidences there say nothing of their CER). The corpus's
+# handwritten lines of the tune half (French and English, eng's confidence 0.19-0.58):
+# Latin read them as well as eng or better (mean CER 0.798 -> 0.745), where the
+# language's own model could not be named; its handwritten *pages* read no better with
+# Latin (0.751 -> 0.762), hence lines only. The suspect-reading bound (TRIAL_BELOW).
+UNSURE_LINE = 0.6
 # Scripts the probe reads with (one model each, together) when OSD cannot tell.
 TRIAL_SCRIPTS = ("HanS", "Arabic", "Cyrillic", "Devanagari", "Japanese", "Hangul")
 # The probe's text names a script when that script holds at least this share of its
@@ -257,6 +265,20 @@ def _by_language(
     image: Image.Image | None = None,
 ) -> tuple[PageResult, list[str]]:
     """Read again while the text's languages are not all among the models used."""
+    if (
+        image is not None
+        and _script(langs) == "Latin"
+        and _confidence(res) < UNSURE_LINE
+        and line_shaped(image)
+        and "Latin" in installed
+        and budget.fresh(["Latin"])
+    ):
+        # a line read this unsurely (a handwritten one): too few letters, too badly
+        # read, for fastText to name its language (a French line read by eng: "it",
+        # 0.95); Tesseract's Latin script model, which knows every Latin-script
+        # language's letters, reads it instead (see :data:`UNSURE_LINE`), and its
+        # reading is named as any other below
+        res, langs = read(["Latin"]), ["Latin"]
     for _ in range(MAX_MODELS):
         conf = _confidence(res)
         if conf < MIN_CONFIDENCE:
@@ -344,6 +366,13 @@ def text_script(text: str) -> str | None:
     if best == "HanS" and kana >= KANA_SHARE * (han + kana):
         return "Japanese"
     return best
+
+
+def line_shaped(image: Image.Image) -> bool:
+    """An image shaped like a line crop: at most :data:`LINE_MAX_HEIGHT` high and at
+    least twice as wide (whatever its ink: a handwritten line cropped by its box holds
+    the tips of the lines above and below, not one band of ink)."""
+    return image.height <= LINE_MAX_HEIGHT and image.width >= 2 * image.height
 
 
 def _line(image: Image.Image) -> bool:
