@@ -21,6 +21,9 @@ default, so "try each" is no longer an option).
        most used scripts' models together (Tesseract keeps each word's most confident
        model), names the script by the characters it read (kana -> Japanese, Hangul ->
        Korean, Han alone -> Chinese, ...); that script's model reads the page.
+    -> a Latin-script line still read unsurely (below :data:`UNSURE_LINE`: a
+       handwritten line, whose language fastText cannot name from what eng reads) is
+       read with Tesseract's ``Latin`` script model before the language step
 
 Thresholds were chosen on the tune half of the made pages (tests/langpages.py, text
 ``a``) and the corpus's tune half (``python -m bench.languages``), never on the test

@@ -52,7 +52,6 @@ from ocrkit.page.call import (  # noqa: F401  (re-exported: callers use ocrkit.p
     tess_codes,
 )
 
-
 # OSD's turn is kept when the turned page reads at least as confidently as the page as
 # given; when the turned reading is itself suspect (below the engine's upright
 # confidence), it must read this much more confidently. Confidences that low differ by
