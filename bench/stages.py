@@ -147,7 +147,15 @@ def main(argv: list[str] | None = None) -> int:
         _totals.clear()
         c0 = cpu_now()
         images = Path(tmp) / "pages" if args.fmt == "pdf" else None
-        job = api.ocr(pdf, language=args.language, jobs=1, images_dir=images, registry=reg)
+        job = api.ocr(
+            pdf,
+            language=args.language,
+            jobs=1,
+            images_dir=images,
+            registry=reg,
+            # as the CLI: no language identification when the format never shows it
+            detect_languages=reg.exporter(args.fmt).uses_detected_languages,
+        )
         c1 = cpu_now()
         api.export(job, args.fmt, source=pdf, images_dir=images, registry=reg)
         c2 = cpu_now()

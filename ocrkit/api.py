@@ -36,6 +36,9 @@ Source = str | os.PathLike[str] | bytes | IO[bytes]
 TIERS = ("cpu", "vlm")
 # Without an explicit ``jobs``, inputs of at most this many pages run in-process.
 SMALL_JOB_PAGES = 2
+# From this many pages, the job's own workers read born-digital pages too (a pool
+# started for them costs ~80 ms of CPU; each shared page saves half its ~11 ms).
+SHARE_TEXT_PAGES = 16
 
 
 def _now() -> str:
@@ -65,12 +68,15 @@ def ocr(
     settings: Settings | None = None,
     engine_options: Sequence[str] | Mapping[str, Any] | None = None,
     on_start: Callable[[int], None] | None = None,
+    detect_languages: bool = True,
 ) -> Job:
     """OCR ``source`` (a path, bytes or a binary stream) and return the done job.
 
     ``engine_options`` are the chosen engine's own options (``["psm=6"]`` or
     ``{"psm": 6}``; see :mod:`ocrkit.engine_options`). ``on_start`` gets the number of
     pages to read once it is known (before the first page), ``on_page`` each page.
+    ``detect_languages=False``: pages kept from a PDF's text layer get no
+    ``detected_languages`` (for a caller whose output never shows them: the CLI's txt).
 
     With a process pool (``executor``, or ``jobs`` > 1), page workers use the default
     registry (installed plugins); ``registry`` is used in this process and for
@@ -126,6 +132,8 @@ def ocr(
             images_dir=images_dir,
             settings=settings,
         )
+        if not detect_languages:
+            template = replace(template, detect_languages=False)
         tasks = (replace(template, index=i) for i in indices)
         job.pages = _run(tasks, len(indices), jobs, executor, reg, on_page, progress, filename)
     job = finish_job(job, p, reg, settings)
@@ -175,6 +183,7 @@ def _run(
             registry=None if executor else reg,
             on_page=each,
             first=first,
+            share=own is not None and n >= SHARE_TEXT_PAGES,
         )
     finally:
         first.close()

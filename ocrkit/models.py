@@ -11,6 +11,7 @@ can be exported again later without OCR.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -61,6 +62,9 @@ class Word:
     bbox: BBox
     confidence: float
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "bbox": list(self.bbox), "confidence": self.confidence}
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Word:
         return cls(text=d["text"], bbox=list(d["bbox"]), confidence=d["confidence"])
@@ -87,6 +91,22 @@ class Block:
     paragraph: int | None = None
     flags: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """As ``dataclasses.asdict`` gives it (same keys, same order, copies), without
+        ``extra`` when it is empty."""
+        d: dict[str, Any] = {
+            "text": self.text,
+            "bbox": None if self.bbox is None else list(self.bbox),
+            "confidence": self.confidence,
+            "words": [w.to_dict() for w in self.words],
+            "type": self.type,
+            "paragraph": self.paragraph,
+            "flags": list(self.flags),
+        }
+        if self.extra:
+            d["extra"] = copy.deepcopy(self.extra)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Block:
@@ -166,12 +186,30 @@ class Page:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        if not self.tables:
-            d.pop("tables")
-        for b in d["blocks"]:
-            if not b.get("extra"):
-                b.pop("extra", None)
+        """The page as JSON data: ``dataclasses.asdict``'s keys, order and copies, without
+        ``tables`` when there are none and a block's ``extra`` when it is empty. Written
+        out: ``asdict`` deep-copies every leaf (0.53 ms for a 60-word page against
+        ~0.1; the server converts each page three times per job)."""
+        d: dict[str, Any] = {
+            "index": self.index,
+            "width": self.width,
+            "height": self.height,
+            "dpi": self.dpi,
+            "rotation": self.rotation,
+            "text": self.text,
+            "blocks": [b.to_dict() for b in self.blocks],
+        }
+        if self.tables:
+            d["tables"] = [asdict(t) for t in self.tables]
+        d["source"] = self.source
+        d["engine"] = self.engine
+        d["confidence"] = self.confidence
+        d["detected_languages"] = list(self.detected_languages)
+        d["markdown"] = self.markdown
+        d["warnings"] = list(self.warnings)
+        d["original_text"] = self.original_text
+        d["original_markdown"] = self.original_markdown
+        d["extra"] = copy.deepcopy(self.extra)
         return d
 
     @classmethod

@@ -303,6 +303,54 @@ def test_one_line_japanese_and_korean_images_with_auto(
     assert cer(_truth(row), right.text) < 0.35, right.text  # the line is read, not cut
 
 
+# ------------------------------------------------------------- handwriting with auto
+
+
+def _hw_cer(corpus: Path, sample: str, text: str) -> float:
+    truth = (corpus / "handwriting" / f"{sample}.gt.txt").read_text(encoding="utf-8")
+    return cer(truth, text, transcription_marks=True)
+
+
+@pytest.mark.parametrize(
+    ("sample", "language"),
+    [("poilus_line_AN_0157-0_3", "fr"), ("stanford1905_line_Lettre252_1", "en")],
+)
+def test_auto_reads_an_unsure_handwritten_line_with_the_latin_model(
+    corpus: Path, sample: str, language: str
+) -> None:
+    # fastText cannot name the language of a handwritten line as eng misreads it (the
+    # French line: "it", 0.95); auto read such lines with eng, 0.04-0.08 CER worse than
+    # the right code. Now Tesseract's Latin model, within the right code's CER.
+    path = corpus / "handwriting" / f"{sample}.jpg"
+    job = api.ocr(path, engine="tesseract", language="auto", jobs=1)
+    page = job.pages[0]
+    assert page.extra["ocr_languages"] == ["Latin"], page.extra
+    assert len(page.extra["models_tried"]) <= 3
+    right = api.ocr(path, engine="tesseract", language=language, jobs=1)
+    assert _hw_cer(corpus, sample, job.text) <= _hw_cer(corpus, sample, right.text) + 0.005
+
+
+@pytest.mark.parametrize("language", ["auto", "fr"])
+def test_handwritten_line_is_not_turned_on_a_confidence_tie(corpus: Path, language: str) -> None:
+    # OSD: "Japanese, script confidence 0.48, upside down (6.17)"; eng read the line
+    # turned at 0.208, upright at 0.194: a tie, not evidence (it was turned, and read
+    # worse). fra and Latin read it upright more confidently.
+    path = corpus / "handwriting" / "poilus_line_AN_0337-0_2.jpg"
+    job = api.ocr(path, engine="tesseract", language=language, jobs=1)
+    assert job.pages[0].rotation == 0, job.pages[0].extra
+
+
+def test_a_weak_osd_script_does_not_turn_a_page_unchecked(corpus: Path) -> None:
+    # OSD: "Katakana, script confidence 0.0, upside down (2.04)": auto took the turn
+    # without reading the page turned against the page as given (the script is too
+    # weak to be used) and read the line upside down (CER 2.13, upright 1.42)
+    path = corpus / "handwriting" / "poilus_line_AN_0337-0_1.jpg"
+    job = api.ocr(path, engine="tesseract", language="auto", jobs=1)
+    page = job.pages[0]
+    assert page.extra["osd"]["script_confidence"] < 0.5  # the case this is about
+    assert page.rotation == 0, page.extra
+
+
 # ------------------------------------------------------------------ codes and listing
 
 

@@ -137,3 +137,68 @@ def test_text_layer_interprets_the_page_content_once(
     assert "uncovered_page" in layer.stats  # the page was probed
     assert layer.usable and layer.blocks
     assert calls == {"get_displaylist": 1}, f"the page's content was run {calls}"
+
+
+def test_born_digital_pages_shared_with_workers_are_the_same_pages(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From api.SHARE_TEXT_PAGES pages, the job's own workers read text-layer pages too
+    (each keeping the document open) and send them back packed: every page, a scanned
+    one OCR'd in a worker after its text-layer try included, is the page jobs=1 gives."""
+    import os
+
+    from ocrkit.pipeline import pages as pipeline
+
+    doc = pymupdf.open()
+    for _ in range(3):
+        with pymupdf.open(corpus / "pdf" / "docling_multi_page.pdf") as d:
+            doc.insert_pdf(d)
+    scan = doc.new_page(7, width=300, height=200)
+    scan.insert_image(scan.rect, filename=str(corpus / "printed" / "tess_phototest.tif"))
+    with pymupdf.open(corpus / "pdf" / "docling_amt_handbook_sample.pdf") as d:
+        doc.insert_pdf(d)  # a page drawing shadings and images: probed
+    pdf = tmp_path / "mixed.pdf"
+    doc.save(pdf)
+    assert doc.page_count >= api.SHARE_TEXT_PAGES
+    one = api.ocr(pdf, language="eng", jobs=1)
+
+    log = tmp_path / "pids"
+    orig = pipeline.TextLayerFirst.__call__
+
+    def logged(self: pipeline.TextLayerFirst, task: pipeline.PageTask) -> object:
+        with log.open("a") as f:
+            f.write(f"{os.getpid()}\n")
+        return orig(self, task)
+
+    monkeypatch.setattr(pipeline.TextLayerFirst, "__call__", logged)
+    two = api.ocr(pdf, language="eng", jobs=2)
+    assert [p.to_dict() for p in two.pages] == [p.to_dict() for p in one.pages]
+    assert two.to_dict(pages=False) | {"uuid": 0, "created_at": 0, "finished_at": 0} == (
+        one.to_dict(pages=False) | {"uuid": 0, "created_at": 0, "finished_at": 0}
+    )
+    assert one.pages[7].source == "ocr"
+    assert sum(p.source == "text-layer" for p in one.pages) == doc.page_count - 1
+    if pipeline._alone():  # workers forked from here run the logged reader
+        pids = set(log.read_text().split())
+        assert pids - {str(os.getpid())}, "no worker read a text-layer page"
+
+
+@pytest.mark.parametrize("name", ["docling_right_to_left_01.pdf", "docling_code_and_formula.pdf"])
+def test_exporters_that_skip_language_identification_never_show_it(corpus: Path, name: str) -> None:
+    """The CLI skips language identification on text-layer pages when the exporter says
+    it never shows detected_languages: each such exporter's bytes are the same with the
+    languages as without (ALTO's LANG shows them: its bytes differ, so the check bites)."""
+    from ocrkit.plugins import get_registry
+
+    pdf = corpus / "pdf" / name
+    full = api.ocr(pdf, language="eng", jobs=1)
+    bare = api.ocr(pdf, language="eng", jobs=1, detect_languages=False)
+    assert all(p.detected_languages for p in full.pages)
+    assert not any(p.detected_languages for p in bare.pages)
+    bare.uuid, bare.created_at, bare.finished_at = full.uuid, full.created_at, full.finished_at
+    reg = get_registry()
+    skipping = [n for n in reg.exporters if not reg.exporter(n).uses_detected_languages]
+    assert "txt" in skipping
+    for fmt in skipping:
+        assert api.export(bare, fmt) == api.export(full, fmt), fmt
+    assert api.export(bare, "alto") != api.export(full, "alto")

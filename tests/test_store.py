@@ -577,3 +577,70 @@ def test_orphaned_reservations_are_released(store: Store) -> None:
     assert store.release_orphans() == 1
     assert store.usage(caller)["reserved"] == 0
     store.reserve(caller, str(uuidlib.uuid4()), 3, "cpu")
+
+
+# the server's fewer commits per job (issue 14, API overhead)
+
+
+def test_submit_job_reserves_and_stores_in_one_transaction(store: Store) -> None:
+    caller = Caller(None, "203.0.113.50")
+    job = Job(page_count=2)
+    store.submit_job(job, caller=caller, pages=2, tier="cpu", upload_path="/u", options={})
+    stored = store.get_job(job.uuid)
+    assert stored is not None and stored.upload_path == "/u" and stored.job.page_count == 2
+    assert store.usage(caller)["reserved"] == 2
+    # Refused (3 a day, 2 held): no reservation and no job row either.
+    other = Job(page_count=2)
+    with pytest.raises(PaymentRequired):
+        store.submit_job(other, caller=caller, pages=2, tier="cpu")
+    assert store.get_job(other.uuid) is None
+    assert db_rows(store, f"SELECT 1 FROM reservations WHERE job_uuid = '{other.uuid}'") == []
+    assert store.usage(caller)["reserved"] == 2
+
+
+def test_start_job_sets_processing_and_leaves_finished_jobs(store: Store) -> None:
+    caller = Caller(None, "203.0.113.51")
+    job = Job(page_count=1)
+    store.submit_job(job, caller=caller, pages=1, tier="cpu")
+    started = store.start_job(job.uuid)
+    assert started is not None and started.job.status == "processing"
+    assert db_rows(store, f"SELECT status FROM jobs WHERE uuid = '{job.uuid}'") == [("processing",)]
+    job.status = "done"
+    store.finish_job(job)
+    again = store.start_job(job.uuid)
+    assert again is not None and again.job.status == "done"
+    assert store.start_job(str(uuidlib.uuid4())) is None
+
+
+def test_finish_job_rewrites_only_pages_changed_since_they_were_saved(store: Store) -> None:
+    caller = Caller(None, "203.0.113.52")
+    job = Job(page_count=2)
+    store.submit_job(job, caller=caller, pages=2, tier="cpu")
+    saved = {}
+    for i in range(2):
+        p = page(i, f"page {i}")
+        saved[i] = p.to_dict()
+        store.save_page(job.uuid, p, tier="cpu", data=saved[i])
+        job.pages.append(p)
+    # Behind the store's back: page 0's row says something else now. finish_job leaves
+    # the unchanged page 0 alone and rewrites page 1, which a job-level step changed.
+    conn = sqlite3.connect(store.settings.data_dir / "ocrkit.db")
+    try:
+        conn.execute(
+            "UPDATE pages SET page = json_set(page, '$.text', 'untouched') WHERE \"index\" = 0"
+        )
+        conn.commit()
+    finally:
+        conn.close()
+    job.pages[1].text = "page 1, running header removed"
+    job.status = "done"
+    job.finish()
+    store.finish_job(job, saved)
+    stored = store.get_job(job.uuid)
+    assert stored is not None
+    assert [p.text for p in stored.job.pages] == ["untouched", "page 1, running header removed"]
+    # Without what was saved, every page is written again (as before).
+    store.finish_job(job)
+    stored = store.get_job(job.uuid)
+    assert stored is not None and stored.job.pages[0].text == "page 0"
+    assert store.usage(caller)["used"] == 2  # charged once per page

@@ -321,3 +321,56 @@ def test_a_turned_printed_page_keeps_a_box_on_every_line(
     assert [b.text for b in page.blocks] == PRINTED_LINES
     got = [(b.bbox, t) for b, t in zip(page.blocks, truth, strict=True)]
     assert all(b is not None and iou(b, t) >= 0.5 for b, t in got), (turn, got)
+
+
+def test_a_centred_heading_the_detector_left_out_still_gets_a_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A short centred heading (a date) above a made handwritten body. The text
+    detector left it out (as the DB model does with a large date at the top of a real
+    letter): its regions are the body's only. The heading's ink still becomes a
+    detected line (IoU >= 0.7 with its true ink box), above the body's lines, and the
+    model's heading line is placed there, the body's lines on the body."""
+    from ocrkit_plugins.engines.vlm import detect
+    from ocrkit_plugins.engines.vlm.answer import place_on_pieces
+    from PIL import ImageDraw, ImageFont
+
+    font = ImageFont.truetype(handpages.fonts()[0], 52)
+    w, h = 1600, 1400
+    page = Image.new("L", (w, h), 235)
+    body = [
+        "the weather has turned cold again and the river",
+        "is high after three days of rain. Father went",
+        "to town on Tuesday to sell the two calves and",
+        "came back with a new lamp, some coffee and",
+    ]
+    texts = ["Lyon, 3 May 1916", *body]
+    truth: list[list[float]] = []
+    for i, text in enumerate(texts):
+        layer = Image.new("L", (w, h), 0)
+        x = 560 if i == 0 else 120
+        ImageDraw.Draw(layer).text((x, 150 + 120 * i + (60 if i else 0)), text, font=font, fill=255)
+        box = layer.getbbox()
+        assert box is not None
+        page.paste(30, (0, 0), layer)
+        truth.append([float(v) for v in box])
+    real = detect.detect_regions
+
+    def without_heading(image: Image.Image) -> tuple[list[detect.Region], str]:
+        regions, _ = real(image)
+        head = truth[0]
+        kept = [r for r in regions if r.box[3] > head[3] + 10]
+        return kept, "db"
+
+    monkeypatch.setattr(detect, "detect_regions", without_heading)
+    lines, how = detect.detect_lines(page.convert("RGB"))
+    assert how == "db"
+    heading = [ln for ln in lines if iou(ln.box, truth[0]) >= 0.7]
+    assert len(heading) == 1, [ln.box for ln in lines]
+    assert lines[0] is heading[0]
+    pieces = [(r, p) for r, d in enumerate(lines) for p in d.parts]
+    places = place_on_pieces(texts, pieces, [None] * len(texts))
+    assert all(p.box is not None for p in places)
+    assert [round(iou(p.box, t), 1) >= 0.5 for p, t in zip(places, truth, strict=True)] == [
+        True
+    ] * len(texts), [p.box for p in places]

@@ -98,6 +98,9 @@ class OcrRun:
                 on_start=started,
                 on_page=page_done,
                 registry=self.reg,
+                # nothing written shows them: no language identification per text page
+                detect_languages=self.save_job is not None
+                or self.reg.exporter(self.fmt).uses_detected_languages,
                 **self.ocr_options,
             )
             if not self.quiet:

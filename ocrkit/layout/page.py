@@ -181,11 +181,13 @@ def is_vertical(blocks: list[Block]) -> bool:
 def is_rtl(blocks: list[Block]) -> bool:
     """Whether most letters of the page are of a right-to-left script."""
     rtl = ltr = 0
-    for b in blocks:
-        for c in b.text:
-            kind = unicodedata.bidirectional(c)
-            rtl += kind in ("R", "AL")
-            ltr += kind == "L"
+    # each distinct character once (a page has ~80 of them in ~2,000 letters)
+    for c, n in Counter("".join(b.text for b in blocks)).items():
+        kind = unicodedata.bidirectional(c)
+        if kind in ("R", "AL"):
+            rtl += n
+        elif kind == "L":
+            ltr += n
     return rtl > ltr
 
 
@@ -256,9 +258,20 @@ def _heading_text(text: str) -> bool:
     return (
         0 < len(text) <= 150
         and text[0] not in BULLETS
-        and sum(c.isalpha() for c in text) >= 2
+        and _two_letters(text)
         and len(text.split()) <= 20
     )
+
+
+def _two_letters(text: str) -> bool:
+    """``sum(c.isalpha() for c in text) >= 2``, stopping at the second letter."""
+    seen = False
+    for c in text:
+        if c.isalpha():
+            if seen:
+                return True
+            seen = True
+    return False
 
 
 def mark_ocr_headings(

@@ -21,6 +21,9 @@ default, so "try each" is no longer an option).
        most used scripts' models together (Tesseract keeps each word's most confident
        model), names the script by the characters it read (kana -> Japanese, Hangul ->
        Korean, Han alone -> Chinese, ...); that script's model reads the page.
+    -> a Latin-script line still read unsurely (below :data:`UNSURE_LINE`: a
+       handwritten line, whose language fastText cannot name from what eng reads) is
+       read with Tesseract's ``Latin`` script model before the language step
 
 Thresholds were chosen on the tune half of the made pages (tests/langpages.py, text
 ``a``) and the corpus's tune half (``python -m bench.languages``), never on the test
@@ -52,6 +55,14 @@ UNSURE_SCORE = 0.4
 # Below this (length-weighted word confidence) the text is too unreliable to name its
 # language.
 MIN_CONFIDENCE = 0.5
+# A line-shaped image (:func:`line_shaped`) in Latin script read less confidently than
+# this is read with Tesseract's ``Latin`` model whatever its language, confidence aside
+# (handwriting: the models' confidences there say nothing of their CER). The corpus's
+# handwritten lines of the tune half (French and English, eng's confidence 0.19-0.58):
+# Latin read them as well as eng or better (mean CER 0.798 -> 0.745), where the
+# language's own model could not be named; its handwritten *pages* read no better with
+# Latin (0.751 -> 0.762), hence lines only. The suspect-reading bound (TRIAL_BELOW).
+UNSURE_LINE = 0.6
 # Scripts the probe reads with (one model each, together) when OSD cannot tell.
 TRIAL_SCRIPTS = ("HanS", "Arabic", "Cyrillic", "Devanagari", "Japanese", "Hangul")
 # The probe's text names a script when that script holds at least this share of its
@@ -257,6 +268,20 @@ def _by_language(
     image: Image.Image | None = None,
 ) -> tuple[PageResult, list[str]]:
     """Read again while the text's languages are not all among the models used."""
+    if (
+        image is not None
+        and _script(langs) == "Latin"
+        and _confidence(res) < UNSURE_LINE
+        and line_shaped(image)
+        and "Latin" in installed
+        and budget.fresh(["Latin"])
+    ):
+        # a line read this unsurely (a handwritten one): too few letters, too badly
+        # read, for fastText to name its language (a French line read by eng: "it",
+        # 0.95); Tesseract's Latin script model, which knows every Latin-script
+        # language's letters, reads it instead (see :data:`UNSURE_LINE`), and its
+        # reading is named as any other below
+        res, langs = read(["Latin"]), ["Latin"]
     for _ in range(MAX_MODELS):
         conf = _confidence(res)
         if conf < MIN_CONFIDENCE:
@@ -390,6 +415,13 @@ def text_script(text: str) -> str | None:
     if best == "HanS" and kana >= KANA_SHARE * (han + kana):
         return "Japanese"
     return best
+
+
+def line_shaped(image: Image.Image) -> bool:
+    """An image shaped like a line crop: at most :data:`LINE_MAX_HEIGHT` high and at
+    least twice as wide (whatever its ink: a handwritten line cropped by its box holds
+    the tips of the lines above and below, not one band of ink)."""
+    return image.height <= LINE_MAX_HEIGHT and image.width >= 2 * image.height
 
 
 def _line(image: Image.Image) -> bool:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from ocrkit.hookspecs import Engine, PageResult
 from ocrkit.lang import codes as languages
 from ocrkit.page import orient
+from ocrkit.page.autolang import MIN_SCRIPT_CONFIDENCE
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -50,6 +51,14 @@ from ocrkit.page.call import (  # noqa: F401  (re-exported: callers use ocrkit.p
     detect_languages,
     tess_codes,
 )
+
+# OSD's turn is kept when the turned page reads at least as confidently as the page as
+# given; when the turned reading is itself suspect (below the engine's upright
+# confidence), it must read this much more confidently. Confidences that low differ by
+# chance: a handwritten French line (tune half) read upside down by eng at 0.208 against
+# 0.194 upright was turned (CER 0.75 -> 0.81; fra and Latin read it upright 0.06-0.07
+# more confidently). Turned print reads at 0.83+ and is not concerned.
+TURN_MARGIN = 0.05
 
 
 def read_page(
@@ -100,7 +109,13 @@ def read_page(
                 turned_angle = orient.estimate_skew(upright, dpi)
                 turned = orient.deskew(upright, turned_angle)
                 one_model = bool(getattr(engine, "multilingual", False))
-                if found.script in ("Latin", "Fraktur") or not auto or one_model:
+                # OSD's script below autolang's MIN_SCRIPT_CONFIDENCE is not used (the
+                # page keeps its models), so the readings compare as for Latin: a
+                # handwritten French line, "Katakana, script confidence 0.0, upside
+                # down (2.04)", was turned unchecked and read upside down (CER 1.71 ->
+                # 2.13 with eng)
+                weak_script = found.script_confidence < MIN_SCRIPT_CONFIDENCE
+                if found.script in ("Latin", "Fraktur") or not auto or one_model or weak_script:
                     # Same models, so the readings compare: a turn that reads worse than
                     # the page as given was OSD misjudging a poor upright scan (unless
                     # the page as given was read sideways: words standing upright).
@@ -112,7 +127,10 @@ def read_page(
                     reading.passes += 1
                     after = assess(again)
                     sideways = quality.vertical > VERTICAL_SHARE >= after.vertical
-                    if sideways or after.confidence >= quality.confidence:
+                    # a turned reading that is itself suspect must beat the page as
+                    # given by TURN_MARGIN (see there)
+                    need = quality.confidence + (TURN_MARGIN if after.suspect(good) else 0.0)
+                    if sideways or after.confidence >= need:
                         res, work, angle = again, turned, turned_angle
                         reading.turn = found.rotate
                     else:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import unicodedata
 import weakref
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,10 +81,19 @@ def unmapped(c: str) -> bool:
 
 
 def garbage_ratio(text: str) -> float:
-    chars = [c for c in text if not c.isspace()]
-    if not chars:
+    # Each distinct character is judged once (a page has a few dozen, and ~10,000 chars).
+    counts = Counter(text)
+    total = sum(n for c, n in counts.items() if not c.isspace())
+    if not total:
         return 0.0
-    return sum(1 for c in chars if unmapped(c)) / len(chars)
+    return sum(n for c, n in counts.items() if unmapped(c)) / total
+
+
+def _plain(text: str) -> bool:
+    """No character of ``text`` is unmapped, a Symbol/Wingdings bullet or an Arabic or
+    Hebrew presentation form: :func:`fix_bullet` and :func:`fold_presentation_forms`
+    leave each of its words as it is, and its garbage ratio is 0 (most pages)."""
+    return not any(unmapped(c) or c in PUA_BULLETS or _presentation(c) for c in set(text))
 
 
 def fix_bullet(word: str, first: bool) -> str:
@@ -126,11 +136,15 @@ def fold_presentation_forms(word: str) -> str:
 
 def unmapped_words(blocks: list[Block]) -> list[tuple[int, int]]:
     """(block, word) indices of words that still hold an unmapped glyph."""
+    chars = set().union(*(w.text for b in blocks for w in b.words))
+    bad = {c for c in chars if unmapped(c)}
+    if not bad:
+        return []
     return [
         (bi, wi)
         for bi, b in enumerate(blocks)
         for wi, w in enumerate(b.words)
-        if any(unmapped(c) for c in w.text)
+        if not bad.isdisjoint(w.text)
     ]
 
 
@@ -249,7 +263,8 @@ def read_text_layer(page: pymupdf.Page, dpi: int, *, probe: bool = True) -> Text
     text = "".join(s["text"] for s in spans)
     if not text.strip():
         return TextLayer(False, "no text layer")
-    garbage = garbage_ratio(_fixed_text(spans))
+    plain = _plain(text)
+    garbage = 0.0 if plain else garbage_ratio(_fixed_text(spans))
     stats: dict[str, float] = {"garbage": round(garbage, 4)}
     if garbage > MAX_GARBAGE:
         return TextLayer(
@@ -288,9 +303,9 @@ def _line_blocks(
     # /Rotate is a quarter turn, so to_px maps boxes to boxes: two corners are enough
     # (plain arithmetic: a pymupdf.Rect per word cost more than the text extraction).
     axis = (b == 0 and c == 0) or (a == 0 and d == 0)
-    for x0, y0, x1, y1, word, block_no, line_no, _ in page.get_text(
-        "words", flags=FLAGS, textpage=textpage
-    ):
+    found = page.get_text("words", flags=FLAGS, textpage=textpage)
+    plain = _plain("".join(w[4] for w in found))  # then no word needs fixing
+    for x0, y0, x1, y1, word, block_no, line_no, _ in found:
         if not word.strip():
             continue
         if axis:
@@ -306,7 +321,9 @@ def _line_blocks(
             r = pymupdf.Rect(x0, y0, x1, y1) * to_px
             bbox = [round(r.x0, 1), round(r.y0, 1), round(r.x1, 1), round(r.y1, 1)]
         words_ = lines.setdefault((block_no, line_no), [])
-        words_.append(Word(fold_presentation_forms(fix_bullet(word, not words_)), bbox, 1.0))
+        if not plain:
+            word = fold_presentation_forms(fix_bullet(word, not words_))
+        words_.append(Word(word, bbox, 1.0))
     blocks: list[Block] = []
     sizes: list[float] = []
     bolds: list[bool] = []

@@ -115,9 +115,14 @@ def _accept(
         dpi=st.settings.dpi,
         created_at=now_iso(),
     )
-    st.store.reserve(caller, uuid, pages, planned.engine_tier)
-    st.store.create_job(
-        job, caller=caller, priority=priority, upload_path=str(dest), options=opts.as_dict()
+    st.store.submit_job(
+        job,
+        caller=caller,
+        pages=pages,
+        tier=planned.engine_tier,
+        priority=priority,
+        upload_path=str(dest),
+        options=opts.as_dict(),
     )
     submit_log.info("job %s accepted: %s, %d page(s), tier %s", uuid, kind, pages, opts.tier)
     # Queued in this same thread (the scale-out scheduler moves the upload into the

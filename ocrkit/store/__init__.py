@@ -151,9 +151,46 @@ class Store:
                 now=self.clock(),
             )
 
+    def submit_job(
+        self,
+        job: Job,
+        *,
+        caller: Caller,
+        pages: int,
+        tier: str,
+        priority: int = 0,
+        upload_path: str | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> None:
+        """:meth:`reserve` and :meth:`create_job` in one transaction (one commit per
+        submitted job, not two; a refused reservation stores no job)."""
+        with self._write() as c:
+            now = self.clock()
+            metering.reserve(c, self.settings, caller, job.uuid, pages, tier, now)
+            _jobs.create_job(
+                c,
+                job,
+                caller=caller,
+                priority=priority,
+                upload_path=upload_path,
+                options=options or {},
+                now=now,
+            )
+
     def get_job(self, uuid: str) -> StoredJob | None:
         with self._read() as c:
             return _jobs.get_job(c, uuid)
+
+    def start_job(self, uuid: str) -> StoredJob | None:
+        """The job, set processing unless it is done or failed (then as it is), in one
+        transaction: a runner's start (one commit, not a read and a write)."""
+        with self._write() as c:
+            stored = _jobs.get_job(c, uuid)
+            if stored is not None and stored.job.status not in _jobs.FINAL:
+                now = self.clock()
+                _jobs.set_status(c, uuid, "processing", error=None, page_count=None, now=now)
+                stored.job.status = "processing"
+            return stored
 
     def list_jobs(
         self,
@@ -177,14 +214,19 @@ class Store:
         with self._write() as c:
             _jobs.set_status(c, uuid, status, error=error, page_count=page_count, now=self.clock())
 
-    def save_page(self, uuid: str, page: Page, *, tier: str) -> bool:
-        """Store the page and charge it in one transaction; True if this call charged it."""
+    def save_page(
+        self, uuid: str, page: Page, *, tier: str, data: dict[str, Any] | None = None
+    ) -> bool:
+        """Store the page and charge it in one transaction; True if this call charged it.
+        ``data``: ``page.to_dict()`` when the caller has it already."""
         with self._write() as c:
-            return _jobs.save_page(c, self.settings, uuid, page, tier, self.clock())
+            return _jobs.save_page(c, self.settings, uuid, page, tier, self.clock(), data)
 
-    def finish_job(self, job: Job) -> None:
+    def finish_job(self, job: Job, stored: dict[int, dict[str, Any]] | None = None) -> None:
+        """Store the finished job. ``stored``: page index -> the data :meth:`save_page`
+        stored for it in this run; pages still equal to it are not written again."""
         with self._write() as c:
-            _jobs.finish_job(c, self.settings, job, self.clock())
+            _jobs.finish_job(c, self.settings, job, self.clock(), stored)
 
     def delete_job(self, uuid: str) -> bool:
         with self._write() as c:

@@ -178,12 +178,20 @@ def set_status(
 
 
 def save_page(
-    conn: Connection, settings: Settings, uuid: str, page: Page, tier: str | None, now: datetime
+    conn: Connection,
+    settings: Settings,
+    uuid: str,
+    page: Page,
+    tier: str | None,
+    now: datetime,
+    data: dict[str, Any] | None = None,
 ) -> bool:
-    """Store the page and charge it, once; True when this call created the page."""
+    """Store the page and charge it, once; True when this call created the page.
+    ``data``: ``page.to_dict()`` when the caller has it already."""
     if not _lock_job(conn, uuid):  # deleted while it ran: nothing to store or charge
         return False
-    data = page.to_dict()
+    if data is None:
+        data = page.to_dict()
     row = {
         "job_uuid": uuid,
         "index": page.index,
@@ -204,13 +212,25 @@ def save_page(
     return True
 
 
-def finish_job(conn: Connection, settings: Settings, job: Job, now: datetime) -> None:
+def finish_job(
+    conn: Connection,
+    settings: Settings,
+    job: Job,
+    now: datetime,
+    stored: dict[int, dict[str, Any]] | None = None,
+) -> None:
     """Store job-level fields; pages not saved yet are saved (and charged) now, saved ones
     are stored again (job-level steps such as running headers, ocrkit.layout.finish_job,
-    change pages after they were saved; that charges nothing); release."""
+    change pages after they were saved; that charges nothing); release. ``stored``: the
+    data each page index was saved with in this job's run, when the caller knows it; a
+    page whose data is still that is not written again."""
     if _lock_job(conn, job.uuid):
         for page in job.pages:
-            save_page(conn, settings, job.uuid, page, None, now)
+            known = stored.get(page.index) if stored else None
+            data = page.to_dict() if known is not None else None
+            if known is not None and data == known:
+                continue
+            save_page(conn, settings, job.uuid, page, None, now, data)
         finished = parse_time(job.finished_at) or now
         if job.finished_at is None and job.status in FINAL:
             job.finished_at = metering.iso(finished)

@@ -63,6 +63,7 @@ class CsvExporter(Exporter):
     extension: ClassVar[str] = "csv"
     description: ClassVar[str] = "Tables as CSV grids (table=N|all), else one row per line"
     is_text: ClassVar[bool] = True
+    uses_detected_languages: ClassVar[bool] = False
 
     def export(self, job: Job, ctx: ExportContext) -> bytes:
         tables = [t for page in sorted(job.pages, key=lambda p: p.index) for t in page.tables]

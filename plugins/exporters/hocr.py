@@ -64,6 +64,7 @@ class HocrExporter(Exporter):
     extension: ClassVar[str] = "hocr"
     description: ClassVar[str] = "hOCR (XHTML): pages, paragraphs, lines, words with boxes"
     is_text: ClassVar[bool] = True
+    uses_detected_languages: ClassVar[bool] = False
 
     def export(self, job: Job, ctx: ExportContext) -> bytes:
         out = [

@@ -26,6 +26,7 @@ class TextExporter(Exporter):
     extension: ClassVar[str] = "txt"
     description: ClassVar[str] = "Plain text, pages separated by form feeds"
     is_text: ClassVar[bool] = True
+    uses_detected_languages: ClassVar[bool] = False
 
     def export(self, job: Job, ctx: ExportContext) -> bytes:
         return _with_newline(job.text)
@@ -37,6 +38,7 @@ class MarkdownExporter(Exporter):
     extension: ClassVar[str] = "md"
     description: ClassVar[str] = "Markdown: headings, paragraphs, lists and tables"
     is_text: ClassVar[bool] = True
+    uses_detected_languages: ClassVar[bool] = False
 
     def export(self, job: Job, ctx: ExportContext) -> bytes:
         return _with_newline(job.markdown)

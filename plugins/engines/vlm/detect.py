@@ -12,6 +12,9 @@ found from the ink itself:
   small specks dropped, and rows of ink cut where the horizontal projection profile
   falls to (almost) nothing.
 
+With the DB model, ink it left out (a date or heading standing alone at the top of a
+letter) is looked for in the bands of ink outside every region (:func:`missed_regions`).
+
 Either way the regions are then joined into lines (:func:`rows`): regions whose vertical
 extents overlap by most of the smaller one's height and that are not far apart
 horizontally are one line; a line's box is trimmed to the ink inside it
@@ -48,6 +51,14 @@ ROW_GAP = 2.0
 # A region is cut where its ink has an empty gap at least this many ink heights wide
 # (words of a handwritten line are closer; a note beside a line is farther).
 SPLIT_GAP = 1.0
+# Missed lines (:func:`missed_regions`): the ink mask is looked at in cells this many
+# pixels square; a band of leftover ink is a line when its height is within this range
+# of the detected lines' median, it is this many heights wide and this share of its
+# cells hold ink.
+MISSED_STEP = 4
+MISSED_HEIGHT = (0.35, 2.0)
+MISSED_WIDTH = 3.0
+MISSED_INK = 0.04
 # Trimming: the rows kept are those around the densest one holding at least this share
 # of its dark pixels (and 2): a descender's few pixels count, a blank margin does not.
 TRIM_INK = 0.01
@@ -154,6 +165,8 @@ def detect_lines(image: Image.Image) -> tuple[list[DetectedLine], str]:
     words) is cut there first, so its pieces can go to different lines of the answer."""
     regions, how = detect_regions(image)
     dark = ink_mask(image)
+    if how == "db":
+        regions += missed_regions(regions, dark)
     regions = split_at_gaps(regions, dark)
     lines = rows(regions)
     for ln in lines:
@@ -161,6 +174,55 @@ def detect_lines(image: Image.Image) -> tuple[list[DetectedLine], str]:
         ln.parts = [trim_to_ink(p, dark) for p in sorted(ln.parts, key=lambda p: p[0])]
     lines.sort(key=lambda ln: ((ln.box[1] + ln.box[3]) / 2, ln.box[0]))
     return lines, how
+
+
+def missed_regions(regions: list[Region], dark: np.ndarray) -> list[Region]:
+    """Lines of writing the detector left out (a date or heading standing alone at the
+    top, written larger or fainter than the body): bands of ink outside every detected
+    region (each widened by a quarter of its height), cut into regions at empty column
+    runs :data:`SPLIT_GAP` band heights wide, kept when about as high as the page's
+    lines (:data:`MISSED_HEIGHT`), :data:`MISSED_WIDTH` heights wide or more and holding
+    ink like writing (:data:`MISSED_INK`); specks and ruled strokes are not lines."""
+    import numpy as np
+
+    flat = [r for r in regions if r.box[2] - r.box[0] >= r.box[3] - r.box[1]]
+    if len(flat) < 3:
+        return []
+    hs = sorted(r.box[3] - r.box[1] for r in flat)
+    body = hs[len(hs) // 2]
+    f = MISSED_STEP
+    h, w = dark.shape
+    rest = dark[: h - h % f, : w - w % f].reshape(h // f, f, w // f, f).sum(axis=(1, 3)) >= 2
+    for r in regions:
+        pad = 0.25 * (r.box[3] - r.box[1])
+        y0, y1 = int((r.box[1] - pad) // f), int((r.box[3] + pad) // f) + 1
+        x0, x1 = int((r.box[0] - pad) // f), int((r.box[2] + pad) // f) + 1
+        rest[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)] = False
+    on = rest.sum(axis=1) >= max(2, int(0.01 * rest.shape[1]))
+    out: list[Region] = []
+    for a, b in true_runs(on):
+        bh = (b - a) * f
+        if not MISSED_HEIGHT[0] * body <= bh <= MISSED_HEIGHT[1] * body:
+            continue
+        band = rest[a:b]
+        xs = np.flatnonzero(band.sum(axis=0) >= 1)
+        if len(xs) < 2:
+            continue
+        gap = max(2, int(SPLIT_GAP * (b - a)))
+        start = prev = int(xs[0])
+        runs = []
+        for x in xs[1:]:
+            x = int(x)
+            if x - prev > gap:
+                runs.append((start, prev + 1))
+                start = x
+            prev = x
+        runs.append((start, prev + 1))
+        for c0, c1 in runs:
+            piece = band[:, c0:c1]
+            if c1 - c0 >= MISSED_WIDTH * (b - a) and piece.mean() >= MISSED_INK:
+                out.append(Region([float(c0 * f), float(a * f), float(c1 * f), float(b * f)], 0.0))
+    return out
 
 
 def split_at_gaps(regions: list[Region], dark: np.ndarray) -> list[Region]:
