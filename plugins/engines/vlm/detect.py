@@ -208,21 +208,26 @@ def missed_regions(regions: list[Region], dark: np.ndarray) -> list[Region]:
         xs = np.flatnonzero(band.sum(axis=0) >= 1)
         if len(xs) < 2:
             continue
-        gap = max(2, int(SPLIT_GAP * (b - a)))
-        start = prev = int(xs[0])
-        runs = []
-        for x in xs[1:]:
-            x = int(x)
-            if x - prev > gap:
-                runs.append((start, prev + 1))
-                start = x
-            prev = x
-        runs.append((start, prev + 1))
-        for c0, c1 in runs:
+        for c0, c1 in gap_runs(xs, max(2, int(SPLIT_GAP * (b - a)))):
             piece = band[:, c0:c1]
             if c1 - c0 >= MISSED_WIDTH * (b - a) and piece.mean() >= MISSED_INK:
                 out.append(Region([float(c0 * f), float(a * f), float(c1 * f), float(b * f)], 0.0))
     return out
+
+
+def gap_runs(xs: np.ndarray, gap: int) -> list[tuple[int, int]]:
+    """The sorted positions ``xs`` (at least one) as runs ``(start, end)`` (end
+    exclusive), a new run wherever two neighbours lie more than ``gap`` apart."""
+    start = prev = int(xs[0])
+    runs = []
+    for x in xs[1:]:
+        x = int(x)
+        if x - prev > gap:
+            runs.append((start, prev + 1))
+            start = x
+        prev = x
+    runs.append((start, prev + 1))
+    return runs
 
 
 def split_at_gaps(regions: list[Region], dark: np.ndarray) -> list[Region]:
@@ -244,15 +249,7 @@ def split_at_gaps(regions: list[Region], dark: np.ndarray) -> list[Region]:
         if len(xs) < 2:
             out.append(r)
             continue
-        start = prev = int(xs[0])
-        pieces = []
-        for x in xs[1:]:
-            x = int(x)
-            if x - prev > gap:
-                pieces.append((start, prev + 1))
-                start = x
-            prev = x
-        pieces.append((start, prev + 1))
+        pieces = gap_runs(xs, gap)
         if len(pieces) == 1:
             out.append(r)
             continue
