@@ -277,13 +277,19 @@ def read_text_layer(page: pymupdf.Page, dpi: int, *, probe: bool = True) -> Text
         if unc_page > MAX_UNCOVERED_PAGE and unc_share > MAX_UNCOVERED_SHARE:
             reason = f"text layer covers only part of the page ({unc_share:.0%} of ink uncovered)"
             return TextLayer(False, reason, stats=stats)
-    blocks, sizes, bold = _line_blocks(page, spans, dpi, textpage)
+    blocks, sizes, bold = _line_blocks(page, spans, dpi, textpage, plain)
     return TextLayer(True, "text layer", blocks, sizes, bold, stats)
 
 
 def _line_blocks(
-    page: pymupdf.Page, spans: list[dict[str, Any]], dpi: int, textpage: Any = None
+    page: pymupdf.Page,
+    spans: list[dict[str, Any]],
+    dpi: int,
+    textpage: Any = None,
+    plain: bool = False,
 ) -> tuple[list[Block], list[float], list[bool]]:
+    """``plain``: :func:`_plain` of the spans' text (the same characters as the words'),
+    so no word needs fixing."""
     to_px = page.rotation_matrix * pymupdf.Matrix(dpi / 72, dpi / 72)
     size_of: dict[tuple[int, int], float] = {}
     bold_of: dict[tuple[int, int], bool] = {}
@@ -303,9 +309,9 @@ def _line_blocks(
     # /Rotate is a quarter turn, so to_px maps boxes to boxes: two corners are enough
     # (plain arithmetic: a pymupdf.Rect per word cost more than the text extraction).
     axis = (b == 0 and c == 0) or (a == 0 and d == 0)
-    found = page.get_text("words", flags=FLAGS, textpage=textpage)
-    plain = _plain("".join(w[4] for w in found))  # then no word needs fixing
-    for x0, y0, x1, y1, word, block_no, line_no, _ in found:
+    for x0, y0, x1, y1, word, block_no, line_no, _ in page.get_text(
+        "words", flags=FLAGS, textpage=textpage
+    ):
         if not word.strip():
             continue
         if axis:
