@@ -578,6 +578,14 @@ def run_pages(
     return pages
 
 
+def _worker_result(fut: Future[Any]) -> Any:
+    """A page worker's result; a dead worker is the job's EngineFailed."""
+    try:
+        return fut.result()
+    except BrokenProcessPool as exc:
+        raise EngineFailed(f"a page worker died ({exc}); see the log") from exc
+
+
 def _iter_pages(
     tasks: Iterable[PageTask],
     executor: Executor | None,
@@ -615,11 +623,7 @@ def _iter_pages(
         while running:
             done, running = wait(running, return_when=FIRST_COMPLETED)
             for fut in done:
-                try:
-                    page = fut.result()
-                except BrokenProcessPool as exc:
-                    raise EngineFailed(f"a page worker died ({exc}); see the log") from exc
-                yield page
+                yield _worker_result(fut)
                 submit_next()
                 while ready:
                     yield ready.pop(0)
@@ -643,10 +647,7 @@ def _iter_shared(
         done, running = wait(running, timeout=None if block else 0, return_when=FIRST_COMPLETED)
         out = []
         for fut in done:
-            try:
-                result = fut.result()
-            except BrokenProcessPool as exc:
-                raise EngineFailed(f"a page worker died ({exc}); see the log") from exc
+            result = _worker_result(fut)
             out.append(result if isinstance(result, Page) else _unpack(result))
         return out
 
