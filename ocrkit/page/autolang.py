@@ -425,11 +425,11 @@ def line_shaped(image: Image.Image) -> bool:
 
 
 def _line(image: Image.Image) -> bool:
-    """One line of text: at most :data:`LINE_MAX_HEIGHT` high, twice as wide, and its
-    inked rows one band (a three-line paragraph of the same size is not a line)."""
+    """One line of text: :func:`line_shaped`, and its inked rows one band (a three-line
+    paragraph of the same size is not a line)."""
     import numpy as np
 
-    if image.height > LINE_MAX_HEIGHT or image.width < 2 * image.height:
+    if not line_shaped(image):
         return False
     rows: Any = (np.asarray(image.convert("L")) < 128).any(axis=1)
     return int(rows[0]) + int(np.count_nonzero(rows[1:] & ~rows[:-1])) == 1
