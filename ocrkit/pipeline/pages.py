@@ -79,8 +79,9 @@ def _init_worker() -> None:
     worker.init()
 
 
-# What the fork server imports once, so workers fork ready: the worker's start-up, then
-# the pipeline itself (by name: the worker module does not import the pipeline).
+# What the calling process imports before a one-job pool forks from it: the worker's
+# start-up, then the pipeline itself (by name: the worker module does not import the
+# pipeline). The fork server adds the language model (ocrkit.pipeline.preload).
 PRELOAD = ["ocrkit.pipeline.worker", "ocrkit.pipeline.pages", "ocrkit.page.textlayer"]
 
 
@@ -111,7 +112,7 @@ def make_executor(
         ctx: Any = multiprocessing.get_context("fork")
     else:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(PRELOAD)
+        ctx.set_forkserver_preload([*PRELOAD, "ocrkit.pipeline.preload"])
     init = initializer or _init_worker
     return ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=init)
 
