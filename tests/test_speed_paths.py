@@ -241,3 +241,29 @@ def test_cli_ends_without_the_interpreter_teardown(monkeypatch: pytest.MonkeyPat
         stop.set()
         other.join()
     assert exc.value.code == 3 and calls == []
+
+
+def test_born_digital_txt_run_loads_no_ocr_module(corpus: Path) -> None:
+    """`ocrkit ocr -f txt` on born-digital pages (kept from the text layer, no language
+    identified) never imports the OCR page modules (orientation, reading, language=auto:
+    ~16 ms of the CLI's serial start-up when the bytecode is not cached)."""
+    import os
+    import subprocess
+    import sys
+
+    pdf = corpus / "pdf" / "docling_multi_page.pdf"
+    ocr_modules = ("ocrkit.page.orient", "ocrkit.page.read", "ocrkit.page.autolang")
+    code = (
+        "import sys; from ocrkit.cli import run; rc = run(sys.argv[1:]); "
+        f"print(rc, sorted(m for m in sys.modules if m.startswith({ocr_modules!r})), "
+        "file=sys.stderr)"
+    )
+    env = dict(os.environ, OMP_THREAD_LIMIT="1")
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "ocr", str(pdf), "-q", "-f", "txt", "-j", "1"],
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
+    assert b"Lorem" in proc.stdout or proc.stdout.strip(), proc.stderr.decode()
+    assert proc.stderr.decode().strip().splitlines()[-1] == "0 []"

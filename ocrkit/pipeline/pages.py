@@ -36,7 +36,6 @@ from ocrkit.errors import BadInput, EngineFailed, OcrkitError
 from ocrkit.hookspecs import Engine, PageResult
 from ocrkit.layout import page as layout
 from ocrkit.models import Block, Page, Word
-from ocrkit.page import read as readpage
 from ocrkit.page.inputs import (
     Limits,
     check_page_content,
@@ -221,6 +220,9 @@ def _text_layer_page(page: Page, layer: Any, detect: bool = True) -> Page:
     page.extra["text_layer"] = layer.stats
     # No OSD or deskew here: the text layer is already in upright page space.
     if detect:
+        # imported here: a job that identifies no language (txt) never loads it
+        from ocrkit.page import read as readpage
+
         page.detected_languages = [
             c for c, _ in readpage.detect_languages([b.text for b in page.blocks])
         ]
@@ -355,6 +357,7 @@ def _ocr_words(
     """Words of a kept text layer holding unmapped glyphs (U+FFFD, private use) are read
     from the page image by the cpu engine; a word it cannot read loses the unmapped
     glyphs. Returns how many words OCR replaced."""
+    from ocrkit.page import read as readpage
     from ocrkit.page.textlayer import unmapped
 
     engine: Engine | None = None
@@ -438,6 +441,8 @@ def _missing_languages(task: PageTask, engine: Engine, page: Page) -> PageTask:
 
 
 def _ocr(task: PageTask, reg: Registry, page: Page, image: Image.Image) -> tuple[Page, Image.Image]:
+    from ocrkit.page import read as readpage
+
     engine = reg.engine(task.engine)
     task = _missing_languages(task, engine, page)
     if engine.tier == "cpu":
@@ -463,6 +468,7 @@ def _ocr_cpu(
 ) -> tuple[Page, Image.Image]:
     """A cpu engine: blank check, upright and deskewed, language=auto (ocrkit.page.read);
     with no engine named, the engine best for the page (ocrkit.pipeline.engine_choice)."""
+    from ocrkit.page import read as readpage
     from ocrkit.pipeline import engine_choice
 
     options = dict(task.tool_options)
