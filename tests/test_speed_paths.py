@@ -183,6 +183,43 @@ def test_born_digital_pages_shared_with_workers_are_the_same_pages(
         assert pids - {str(os.getpid())}, "no worker read a text-layer page"
 
 
+def test_workers_on_every_core_leave_the_born_digital_pages_to_them(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With as many page workers as cores, the calling process reads no page itself
+    (it would share a core three ways and leave the workers without pages while it
+    reads one); with a core to spare it does, as before. Same pages either way."""
+    import os
+
+    from ocrkit.pipeline import pages as pipeline
+
+    doc = pymupdf.open()
+    for _ in range(4):
+        with pymupdf.open(corpus / "pdf" / "docling_multi_page.pdf") as d:
+            doc.insert_pdf(d)
+    pdf = tmp_path / "born-digital.pdf"
+    doc.save(pdf)
+    assert doc.page_count >= api.SHARE_TEXT_PAGES
+    one = api.ocr(pdf, language="eng", jobs=1)
+
+    here: list[int] = []  # pages read by this process (a worker appends to its own copy)
+    orig = pipeline.TextLayerFirst.__call__
+
+    def logged(self: pipeline.TextLayerFirst, task: pipeline.PageTask) -> object:
+        here.append(task.index)
+        return orig(self, task)
+
+    monkeypatch.setattr(pipeline.TextLayerFirst, "__call__", logged)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    two = api.ocr(pdf, language="eng", jobs=2)
+    assert [p.to_dict() for p in two.pages] == [p.to_dict() for p in one.pages]
+    assert not here, f"the calling process read pages {here} with no core to spare"
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    spare = api.ocr(pdf, language="eng", jobs=2)
+    assert [p.to_dict() for p in spare.pages] == [p.to_dict() for p in one.pages]
+
+
 @pytest.mark.parametrize("name", ["docling_right_to_left_01.pdf", "docling_code_and_formula.pdf"])
 def test_exporters_that_skip_language_identification_never_show_it(corpus: Path, name: str) -> None:
     """The CLI skips language identification on text-layer pages when the exporter says
