@@ -10,7 +10,19 @@ a fresh check on other lines: every annotated line of the corpus's full handwrit
 pages (``bench/data/handwriting_lines.json``: the datasets' own ALTO boxes and text,
 CC-BY-4.0, not OCR), cut out of the page image by its box, read with the right
 language and with ``auto`` (``bench.languages.read``). Reported: mean CER of each and
-auto - right, per source (French Poilus wills, the English Stanford letter).
+auto - right, per half and per source (French Poilus wills, the English Stanford letter).
+
+Halves (:func:`page_halves`, fixed): by source page, so no page's lines fall in both;
+the 7 pages in sorted id order alternate tune, test, tune, ... Rules of ``auto`` may be
+chosen on the tune half's lines only; the test half is read once, at the end, and
+reported whatever it gives. The split (recorded in the output's ``halves``):
+
+    tune  poilus_page_AD78_0063-0 (11 lines), poilus_page_AN_0057-0 (12),
+          poilus_page_AN_0218-0 (20), stanford1905_page_SC0033B_s4_b01_f14_i093 (18)
+    test  poilus_page_AN_0001-0 (13), poilus_page_AN_0079-0 (7), poilus_page_AN_0232-0 (19)
+
+(61 tune lines, 43 of them French; 39 test lines, all French: the one English page
+falls in the tune half.)
 """
 
 from __future__ import annotations
@@ -30,18 +42,44 @@ ROOT = Path(__file__).resolve().parent.parent
 LINES = ROOT / "bench" / "data" / "handwriting_lines.json"
 
 
-def line_samples(outdir: Path, limit: int | None = None) -> list[dict[str, str]]:
-    """One sample per annotated line of the corpus's handwritten page images."""
+HALVES = ("tune", "test", "all")
+
+
+def _manifest() -> dict[str, dict[str, str]]:
+    with (CORPUS / "MANIFEST.tsv").open(encoding="utf-8") as f:
+        return {r["id"]: r for r in csv.DictReader(f, delimiter="\t")}
+
+
+def _pages(manifest: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """The annotated handwritten page images, by id (the PDF's pages are left out: they
+    are rendered at another size than annotated)."""
+    pages = json.loads(LINES.read_text(encoding="utf-8"))
+    return {
+        sid: page
+        for sid, page in sorted(pages.items())
+        if sid in manifest and manifest[sid]["category"] == "handwriting"
+    }
+
+
+def page_halves(page_ids: list[str]) -> dict[str, str]:
+    """Page id -> ``tune``/``test``: sorted ids alternate, the first tune (fixed; see
+    the module docstring)."""
+    return {sid: "tune" if i % 2 == 0 else "test" for i, sid in enumerate(sorted(page_ids))}
+
+
+def line_samples(outdir: Path, limit: int | None = None, half: str = "all") -> list[dict[str, str]]:
+    """One sample per annotated line of the corpus's handwritten page images (of
+    ``half``'s pages only, unless ``all``)."""
     from PIL import Image
 
-    with (CORPUS / "MANIFEST.tsv").open(encoding="utf-8") as f:
-        manifest = {r["id"]: r for r in csv.DictReader(f, delimiter="\t")}
-    pages = json.loads(LINES.read_text(encoding="utf-8"))
+    manifest = _manifest()
+    pages = _pages(manifest)
+    halves = page_halves(list(pages))
     out: list[dict[str, str]] = []
-    for sid, page in sorted(pages.items()):
-        row = manifest.get(sid)
-        if row is None or row["category"] != "handwriting":
-            continue  # the PDF's pages: rendered at another size than annotated
+    for sid, page in pages.items():
+        row = manifest[sid]
+        if half != "all" and halves[sid] != half:
+            continue
         image = Image.open(CORPUS / row["file"])
         image.load()
         for i, line in enumerate(page["lines"]):
@@ -65,7 +103,8 @@ def line_samples(outdir: Path, limit: int | None = None) -> list[dict[str, str]]
                     "file": str(path),
                     "truth": str(truth),
                     "language": row["language"],
-                    "half": "fresh",
+                    "half": halves[sid],
+                    "page": sid,
                     "kind": "stanford" if sid.startswith("stanford") else "poilus",
                 }
             )
@@ -76,27 +115,44 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=None, help="write the rows as JSON here")
     ap.add_argument("--limit", type=int, default=None, help="only the first N lines")
+    ap.add_argument(
+        "--half", choices=HALVES, default="tune", help="which pages' lines (default: tune)"
+    )
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [_pair(s) for s in line_samples(Path(tmp), args.limit)]
+        rows = [_pair(s) for s in line_samples(Path(tmp), args.limit, args.half)]
+    summary = summarise(rows)
+    print(json.dumps(summary, indent=1))
+    if args.out:
+        halves = page_halves(list(_pages(_manifest())))
+        split = {h: [p for p, v in halves.items() if v == h] for h in ("tune", "test")}
+        args.out.write_text(
+            json.dumps(
+                {"halves": split, "read": args.half, "summary": summary, "rows": rows}, indent=1
+            )
+        )
+    return 0
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean CER of right and auto, and auto - right, per half and source."""
     bad = [r for r in rows if "error" in r["right"] or "error" in r["auto"]]
     good = [r for r in rows if r not in bad]
     summary: dict[str, Any] = {"lines": len(rows), "errors": len(bad)}
-    for kind in sorted({r["kind"] for r in good}) + ["all"]:
-        part = [r for r in good if kind in ("all", r["kind"])]
-        right = statistics.fmean(r["right"]["cer"] for r in part)
-        auto = statistics.fmean(r["auto"]["cer"] for r in part)
-        summary[kind] = {
-            "n": len(part),
-            "right": round(right, 4),
-            "auto": round(auto, 4),
-            "auto_minus_right": round(auto - right, 4),
-            "latin_reads": sum(any("Latin" in m for m in r["auto"]["models"]) for r in part),
-        }
-    print(json.dumps(summary, indent=1))
-    if args.out:
-        args.out.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1))
-    return 0
+    for half in sorted({r["half"] for r in good}):
+        out = summary.setdefault(half, {})
+        for kind in sorted({r["kind"] for r in good if r["half"] == half}) + ["all"]:
+            part = [r for r in good if r["half"] == half and kind in ("all", r["kind"])]
+            right = statistics.fmean(r["right"]["cer"] for r in part)
+            auto = statistics.fmean(r["auto"]["cer"] for r in part)
+            out[kind] = {
+                "n": len(part),
+                "right": round(right, 4),
+                "auto": round(auto, 4),
+                "auto_minus_right": round(auto - right, 4),
+                "latin_reads": sum(any("Latin" in m for m in r["auto"]["models"]) for r in part),
+            }
+    return summary
 
 
 if __name__ == "__main__":

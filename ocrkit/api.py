@@ -184,6 +184,8 @@ def _run(
             on_page=each,
             first=first,
             share=own is not None and n >= SHARE_TEXT_PAGES,
+            # a core left free by the pool: this process reads pages too
+            read_here=workers < (os.cpu_count() or 1),
         )
     finally:
         first.close()

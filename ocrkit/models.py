@@ -43,9 +43,12 @@ def weighted_confidence(blocks: list[Block]) -> float | None:
     of ``Page.confidence`` and ``Job.mean_confidence``."""
     total = weight = 0.0
     for b in blocks:
-        for text, conf in [(w.text, w.confidence) for w in b.words] or [(b.text, b.confidence)]:
-            n = len("".join(text.split()))
-            total += n * conf
+        for w in b.words or (b,):
+            text = w.text
+            # A printable string without " " holds no whitespace (every other whitespace
+            # character is unprintable): most words are counted without splitting.
+            n = len(text) if text.isprintable() and " " not in text else len("".join(text.split()))
+            total += n * w.confidence
             weight += n
     return round(total / weight, 4) if weight else None
 

@@ -351,6 +351,51 @@ def test_a_weak_osd_script_does_not_turn_a_page_unchecked(corpus: Path) -> None:
     assert page.rotation == 0, page.extra
 
 
+def _line_crop(corpus: Path, page: str, index: int, out: Path) -> Path:
+    """Line ``index`` of a handwritten corpus page, cut by the annotators' ALTO box
+    (bench/data/handwriting_lines.json; as bench.handwriting_line_crops cuts it)."""
+    import json
+
+    from PIL import Image
+
+    lines = Path(__file__).resolve().parent.parent / "bench" / "data" / "handwriting_lines.json"
+    box = json.loads(lines.read_text(encoding="utf-8"))[page]["lines"][index]["box"]
+    image = Image.open(corpus / "handwriting" / f"{page}.jpg")
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    path = out / f"{page}_line{index:02d}.png"
+    image.crop((max(0, x0), max(0, y0), min(image.width, x1), min(image.height, y1))).save(
+        path, dpi=(300, 300)
+    )
+    return path
+
+
+def test_osd_turn_for_a_script_its_model_reads_poorly_is_undone(
+    corpus: Path, tmp_path: Path
+) -> None:
+    # a handwritten French line (tune half of the line crops): OSD "Japanese, 1.67,
+    # upside down (2.04)"; auto turned it and kept jpn's reading of the turned line at
+    # 0.51 (CER 0.89), below the 0.6 a script's model must reach where a first reading
+    # exists to compare with. Now the turn goes with the script: the line as given,
+    # read with the Latin model (CER 0.77).
+    path = _line_crop(corpus, "poilus_page_AN_0218-0", 5, tmp_path)
+    page = api.ocr(path, engine="tesseract", language="auto", jobs=1).pages[0]
+    assert page.extra["osd"]["script"] == "Japanese", page.extra  # the case this is about
+    assert page.extra["osd"]["script_confidence"] >= 0.5 and page.extra["osd"]["rotate"]
+    assert page.rotation == 0, page.extra
+    assert page.extra["ocr_languages"] == ["Latin"], page.extra
+    assert len(page.extra["models_tried"]) <= 3
+
+
+def test_probe_script_its_model_reads_poorly_is_not_taken(corpus: Path, tmp_path: Path) -> None:
+    # a handwritten French line (tune half of the line crops): the script probe read
+    # "Japanese" at 0.63, jpn at 0.56 (CER 0.94) and jpn was kept; a script's model
+    # must read at least 0.6 (SCRIPT_MODEL_MIN) to replace the first reading (eng, 0.67)
+    path = _line_crop(corpus, "poilus_page_AN_0218-0", 13, tmp_path)
+    page = api.ocr(path, engine="tesseract", language="auto", jobs=1).pages[0]
+    assert page.extra.get("script_probe") == "Japanese", page.extra  # the case
+    assert page.extra["ocr_languages"] == ["eng"], page.extra
+
+
 # ------------------------------------------------------------------ codes and listing
 
 

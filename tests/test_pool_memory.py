@@ -63,6 +63,38 @@ def check_forks_only_when_alone() -> None:
     server_pool.shutdown()
 
 
+def test_one_job_pool_loads_no_language_model_before_forking() -> None:
+    """The CLI's pool forks without fastText's model loaded (~17 ms before the first
+    page, for jobs that may never identify a language); the fork server preloads it."""
+    _in_fresh_process("check_no_language_model_before_forking")
+
+
+def check_no_language_model_before_forking() -> None:
+    from ocrkit.lang import detect
+
+    assert threading.active_count() == 1
+    pool = pages.make_executor(2, fork_when_alone=True)
+    try:
+        assert _method(pool) == "fork"
+        assert detect._detector is None
+        if detect.available():  # a worker loads it when a page needs it
+            assert pool.submit(_worker_detects).result() is True
+    finally:
+        pool.shutdown()
+    assert detect._detector is None
+    from multiprocessing import forkserver
+
+    pages.make_executor(2).shutdown()  # the server's: its fork server loads the model
+    assert "ocrkit.pipeline.preload" in forkserver._forkserver._preload_modules  # type: ignore[attr-defined]
+
+
+def _worker_detects() -> bool:
+    from ocrkit.lang import detect
+
+    detect.warm()
+    return detect._detector is not None
+
+
 def test_forked_workers_read_pages(corpus: Path, tmp_path: Path) -> None:
     _in_fresh_process("check_forked_workers_read_pages", str(corpus), str(tmp_path))
 

@@ -183,6 +183,43 @@ def test_born_digital_pages_shared_with_workers_are_the_same_pages(
         assert pids - {str(os.getpid())}, "no worker read a text-layer page"
 
 
+def test_workers_on_every_core_leave_the_born_digital_pages_to_them(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With as many page workers as cores, the calling process reads no page itself
+    (it would share a core three ways and leave the workers without pages while it
+    reads one); with a core to spare it does, as before. Same pages either way."""
+    import os
+
+    from ocrkit.pipeline import pages as pipeline
+
+    doc = pymupdf.open()
+    for _ in range(4):
+        with pymupdf.open(corpus / "pdf" / "docling_multi_page.pdf") as d:
+            doc.insert_pdf(d)
+    pdf = tmp_path / "born-digital.pdf"
+    doc.save(pdf)
+    assert doc.page_count >= api.SHARE_TEXT_PAGES
+    one = api.ocr(pdf, language="eng", jobs=1)
+
+    here: list[int] = []  # pages read by this process (a worker appends to its own copy)
+    orig = pipeline.TextLayerFirst.__call__
+
+    def logged(self: pipeline.TextLayerFirst, task: pipeline.PageTask) -> object:
+        here.append(task.index)
+        return orig(self, task)
+
+    monkeypatch.setattr(pipeline.TextLayerFirst, "__call__", logged)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    two = api.ocr(pdf, language="eng", jobs=2)
+    assert [p.to_dict() for p in two.pages] == [p.to_dict() for p in one.pages]
+    assert not here, f"the calling process read pages {here} with no core to spare"
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    spare = api.ocr(pdf, language="eng", jobs=2)
+    assert [p.to_dict() for p in spare.pages] == [p.to_dict() for p in one.pages]
+
+
 @pytest.mark.parametrize("name", ["docling_right_to_left_01.pdf", "docling_code_and_formula.pdf"])
 def test_exporters_that_skip_language_identification_never_show_it(corpus: Path, name: str) -> None:
     """The CLI skips language identification on text-layer pages when the exporter says
@@ -202,3 +239,68 @@ def test_exporters_that_skip_language_identification_never_show_it(corpus: Path,
     for fmt in skipping:
         assert api.export(bare, fmt) == api.export(full, fmt), fmt
     assert api.export(bare, "alto") != api.export(full, "alto")
+
+
+def test_cli_ends_without_the_interpreter_teardown(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ocrkit`` ends with os._exit after the atexit handlers (skipping Python's
+    teardown, ~60 ms at the end of a 207-page run), and the ordinary way while
+    another thread runs."""
+    import atexit
+    import threading
+
+    from ocrkit.cli import group
+
+    calls: list[str] = []
+
+    class Exited(Exception):
+        pass
+
+    def fake_exit(code: int) -> None:
+        calls.append(f"_exit {code}")
+        raise Exited
+
+    monkeypatch.setattr(group, "run", lambda argv=None: 3)
+    monkeypatch.setattr(group.os, "_exit", fake_exit)
+    # this test process's own handlers must not run: record the call instead
+    monkeypatch.setattr(atexit, "_run_exitfuncs", lambda: calls.append("atexit"))
+    with pytest.raises(Exited):
+        group.main([])
+    assert calls == ["atexit", "_exit 3"]
+
+    calls.clear()
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        with pytest.raises(SystemExit) as exc:
+            group.main([])
+    finally:
+        stop.set()
+        other.join()
+    assert exc.value.code == 3 and calls == []
+
+
+def test_born_digital_txt_run_loads_no_ocr_module(corpus: Path) -> None:
+    """`ocrkit ocr -f txt` on born-digital pages (kept from the text layer, no language
+    identified) never imports the OCR page modules (orientation, reading, language=auto:
+    ~16 ms of the CLI's serial start-up when the bytecode is not cached)."""
+    import os
+    import subprocess
+    import sys
+
+    pdf = corpus / "pdf" / "docling_multi_page.pdf"
+    ocr_modules = ("ocrkit.page.orient", "ocrkit.page.read", "ocrkit.page.autolang")
+    code = (
+        "import sys; from ocrkit.cli import run; rc = run(sys.argv[1:]); "
+        f"print(rc, sorted(m for m in sys.modules if m.startswith({ocr_modules!r})), "
+        "file=sys.stderr)"
+    )
+    env = dict(os.environ, OMP_THREAD_LIMIT="1")
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "ocr", str(pdf), "-q", "-f", "txt", "-j", "1"],
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
+    assert b"Lorem" in proc.stdout or proc.stdout.strip(), proc.stderr.decode()
+    assert proc.stderr.decode().strip().splitlines()[-1] == "0 []"

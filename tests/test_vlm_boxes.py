@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pymupdf
 import pytest
 from openai_standin import StandinServer
@@ -374,3 +375,73 @@ def test_a_centred_heading_the_detector_left_out_still_gets_a_line(
     assert [round(iou(p.box, t), 1) >= 0.5 for p, t in zip(places, truth, strict=True)] == [
         True
     ] * len(texts), [p.box for p in places]
+
+
+STAMP_TEXT = ["Signé par Nous Juge", "pour Monsieur le Président", "Tribunal Civil de la Seine"]
+
+
+def _page_with_a_stamp() -> tuple[Image.Image, list[str], list[list[float]]]:
+    """A made letter in brown handwriting ending with a large signature at the bottom
+    right, and a purple stamp of three printed lines at the bottom left, its top above
+    the signature's (so it comes first top to bottom) -- as on the corpus's testament
+    AN_0057, where a court's stamp sits beside the testator's signature."""
+    from PIL import ImageDraw, ImageFont
+
+    hand = handpages.fonts()[0]
+    font = ImageFont.truetype(hand, 56)
+    big = ImageFont.truetype(hand, 80)
+    printed = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", 60)
+    w, h = 1700, 1500
+    page = Image.new("RGB", (w, h), (236, 230, 214))
+    brown, purple = (70, 45, 25), (125, 80, 170)
+    texts = [
+        "the weather has turned cold again and the river",
+        "is high after three days of rain. Father went",
+        "to town on Tuesday to sell the two calves and",
+        "came back with a new lamp and some coffee",
+        "Antoine Goutte",
+    ]
+    truth: list[list[float]] = []
+    for i, text in enumerate(texts):
+        layer = Image.new("L", (w, h), 0)
+        xy = (120, 150 + 130 * i) if i < 4 else (820, 880)
+        ImageDraw.Draw(layer).text(xy, text, font=big if i == 4 else font, fill=255)
+        box = layer.getbbox()
+        assert box is not None
+        page.paste(brown, (0, 0), layer)
+        truth.append([float(v) for v in box])
+    d = ImageDraw.Draw(page)
+    for k, text in enumerate(STAMP_TEXT):
+        d.text((90, 740 + 64 * k), text, font=printed, fill=purple)
+    return page, texts, truth
+
+
+def test_a_coloured_stamp_beside_the_signature_is_not_taken_for_it() -> None:
+    """The signature (the model's last line) goes to the signature, not to the purple
+    stamp above-left of it: the stamp's ink is not the colour of the writing the other
+    lines were placed on (on main the signature was placed on the stamp's first line)."""
+    from ocrkit_plugins.engines.vlm.answer import _place_on_detected_lines
+
+    page, texts, truth = _page_with_a_stamp()
+    n = len(texts)
+    boxes, kinds = _place_on_detected_lines(texts, [None] * n, [None] * n, page, {})
+    got = [round(iou(b, t), 2) if b else 0.0 for b, t in zip(boxes, truth, strict=True)]
+    assert all(v >= 0.5 for v in got), (got, boxes)
+
+
+def test_a_page_in_violet_ink_keeps_its_lines() -> None:
+    """The writing's colour is the colour of the lines placed, not a fixed one: the same
+    page written in violet ink with a brown stamp is placed as well."""
+    from ocrkit_plugins.engines.vlm.answer import _place_on_detected_lines
+
+    page, texts, truth = _page_with_a_stamp()
+    arr = np.asarray(page).copy()
+    # swap the two inks' colours: brown writing -> violet, purple stamp -> brown
+    brown = np.all(np.abs(arr.astype(int) - (70, 45, 25)) < 40, axis=2)
+    purple = np.all(np.abs(arr.astype(int) - (125, 80, 170)) < 40, axis=2)
+    arr[brown] = (110, 60, 170)
+    arr[purple] = (70, 45, 25)
+    n = len(texts)
+    boxes, _ = _place_on_detected_lines(texts, [None] * n, [None] * n, Image.fromarray(arr), {})
+    got = [round(iou(b, t), 2) if b else 0.0 for b, t in zip(boxes, truth, strict=True)]
+    assert all(v >= 0.5 for v in got), (got, boxes)

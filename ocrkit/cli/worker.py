@@ -76,7 +76,7 @@ def worker(
     _check_services(settings)
     # Load the pipeline and plugins once; the pool processes fork from this one.
     import ocrkit.pipeline.pages  # noqa: F401  (the pipeline)
-    import ocrkit.pipeline.worker  # noqa: F401  (PyMuPDF, Pillow, language model)
+    import ocrkit.pipeline.preload  # noqa: F401  (PyMuPDF, Pillow, language model)
     from ocrkit.jobs.queue.celery_app import make_celery, queue_names
     from ocrkit.plugins import get_registry
 

@@ -4,6 +4,16 @@ PDF page's own text), :mod:`~ocrkit.page.orient` (blank, skew, quarter turns, sc
 :mod:`~ocrkit.page.read` (a cpu engine reading the page the right way up in the right
 languages)."""
 
-from ocrkit.page.orient import is_blank
+from typing import Any
 
 __all__ = ["is_blank"]
+
+
+def __getattr__(name: str) -> Any:
+    # is_blank on first use: importing ocrkit.page.inputs (every CLI run) need not load
+    # orient (~7 ms of a born-digital PDF's start-up when the bytecode is not cached)
+    if name == "is_blank":
+        from ocrkit.page.orient import is_blank
+
+        return is_blank
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

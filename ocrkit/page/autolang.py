@@ -21,6 +21,9 @@ default, so "try each" is no longer an option).
        most used scripts' models together (Tesseract keeps each word's most confident
        model), names the script by the characters it read (kana -> Japanese, Hangul ->
        Korean, Han alone -> Chinese, ...); that script's model reads the page.
+    -> a script's model (OSD's or the probe's) that reads the page less confidently
+       than :data:`SCRIPT_MODEL_MIN`, or than the first pass, is not kept; when OSD
+       had turned the page for that script, the turn goes too
     -> a Latin-script line still read unsurely (below :data:`UNSURE_LINE`: a
        handwritten line, whose language fastText cannot name from what eng reads) is
        read with Tesseract's ``Latin`` script model before the language step
@@ -78,7 +81,11 @@ MIN_SCRIPT_CONFIDENCE = 0.5
 TRIAL_BELOW = 0.6
 # A script's model replaces the first pass only when it reads the page at least this
 # confidently (tune half: printed non-Latin pages and lines 0.85-0.97 with their model;
-# French handwriting read by jpn or ara 0.3-0.55, where eng was no worse in CER).
+# French handwriting read by jpn or ara 0.3-0.55, where eng was no worse in CER). It
+# holds for each way a script is named: OSD's script, also when OSD turned the page
+# for it (the turn is then undone), and the probe's (its script's model must reach it
+# too, not only the probe's mixed reading). Handwritten French lines (tune half of
+# bench.handwriting_line_crops) read by jpn at 0.51 and 0.56, ben at 0.22, were kept.
 SCRIPT_MODEL_MIN = 0.6
 # The probe is read only for images up to this many pixels.
 TRIAL_MAX_PIXELS = 4_000_000
@@ -191,11 +198,16 @@ def choose(
     osd_failed: bool,
     reading: Any,
     first: list[str],
+    as_given: tuple[PageResult, list[str], Image.Image, float] | None = None,
 ) -> tuple[PageResult, list[str]]:
     """The reading and models ``auto`` settles on (see the module docstring).
 
     ``res`` is the reading with ``langs`` so far (None when the page was turned or its
-    script wants another model); ``first`` the first pass's models (already tried)."""
+    script wants another model); ``first`` the first pass's models (already tried).
+    ``as_given``: when OSD turned the page for another script, the page as given (its
+    reading, models, image and deskew angle); if that script's model reads the turned
+    page no better than the page as given was read, or poorly, the turn is undone
+    (``reading.turn`` set to 0, and the caller goes back to that image)."""
     from ocrkit.page.call import OSD_MIN_CONFIDENCE, call_engine
 
     installed = engine.languages()
@@ -243,6 +255,21 @@ def choose(
                 # first pass, or poorly: handwriting OSD took for Arabic or Japanese
                 res, langs = prev, prev_langs
                 reading.extra["osd_script_rejected"] = script
+            elif (
+                not vertical
+                and prev is None
+                and as_given is not None
+                and (conf < _confidence(as_given[0]) or conf < SCRIPT_MODEL_MIN)
+            ):
+                # the same test for a page OSD turned for this script: the script was
+                # wrong, and so the turn (handwritten French lines, tune half of the
+                # line crops: "Japanese, 1.67, upside down (2.04)" read by jpn at 0.51,
+                # CER 0.89; "Bengali, 2.0, a quarter turn (1.97)" by ben at 0.22, CER
+                # 1.45; read as given, with the Latin model: 0.77 and 1.12)
+                res, langs, image = as_given[0], as_given[1], as_given[2]
+                reading.extra["osd_script_rejected"] = script
+                reading.extra["osd_turn_rejected"] = reading.turn
+                reading.turn = 0
         elif not want and (need := languages.missing_script_language(script)):
             reading.warnings.append(
                 f"the page looks like {script} script but no Tesseract model for it is "
@@ -465,8 +492,15 @@ def _trial(
     model = languages.script_languages(script, installed)
     if model and budget.fresh(model):
         new = read(model)
+        conf = _confidence(new)
+        if conf < SCRIPT_MODEL_MIN:
+            # the script's own model reads the page poorly: the probe's script is not
+            # confirmed (a handwritten French line, tune half of the line crops: the
+            # probe read "Japanese" at 0.63, jpn at 0.56, CER 0.94; eng 0.67)
+            reading.extra["script_trial_rejected"] = model
+            return res, langs
         # the script's own model is kept unless clearly less sure than the probe
-        if _confidence(new) + SAME_SCRIPT_SLACK >= best_conf:
+        if conf + SAME_SCRIPT_SLACK >= best_conf:
             best, best_langs = new, model
     reading.extra["script_trial"] = best_langs
     return best, best_langs

@@ -91,6 +91,9 @@ def read_page(
     quality = assess(res)
     script: str | None = None
     osd_failed = False
+    # the page as given, when OSD turns it for another script's model (autolang may
+    # reject that model's reading, and with it the turn)
+    as_given: tuple[PageResult, list[str], Image.Image, float] | None = None
     good = float(getattr(engine, "upright_confidence", GOOD_CONFIDENCE))
     if quality.suspect(good) and orient.osd_available():
         found = orient.osd(work, dpi)
@@ -136,14 +139,27 @@ def read_page(
                     else:
                         reading.extra["osd_turn_rejected"] = found.rotate
                 else:  # another script: read below with its model
+                    as_given = (res, langs, work, angle)
                     work, angle, reading.turn, res = turned, turned_angle, found.rotate, None
                 reading.deskew = angle
     if auto and not multilingual:
         from ocrkit.page import autolang
 
         res, langs = autolang.choose(
-            engine, work, dpi, opts, res, langs, script, osd_failed, reading, list(languages_)
+            engine,
+            work,
+            dpi,
+            opts,
+            res,
+            langs,
+            script,
+            osd_failed,
+            reading,
+            list(languages_),
+            as_given,
         )
+        if as_given is not None and not reading.turn:  # the turn was rejected
+            work, angle = as_given[2], as_given[3]
     else:
         if res is None:
             res = call_engine(engine, work, langs, dpi, opts)

@@ -180,16 +180,16 @@ def ink_coverage(
     local = grey.filter(ImageFilter.BoxBlur(6))
     # ink where the pixel is INK_CONTRAST darker than its neighbourhood
     diff = ImageChops.subtract(local, grey)
-    ink = diff.point(lambda v: 255 if v >= INK_CONTRAST else 0)
-    mask = Image.new("L", grey.size, 255)
+    mask = Image.new("L", grey.size, 255)  # 0 where the text boxes cover
     draw = ImageDraw.Draw(mask)
     to_px = page.rotation_matrix * mat
     for r in boxes:
         g = (r + (-GROW_PT, -GROW_PT, GROW_PT, GROW_PT)) * to_px
         draw.rectangle([g.x0, g.y0, g.x1, g.y1], fill=0)
-    uncovered = ImageChops.multiply(ink, mask)
-    n_ink = ink.histogram()[255]
-    n_unc = uncovered.histogram()[255]
+    # counted from the differences' histograms (all, and outside the boxes): no ink
+    # image thresholded and multiplied by the mask first
+    n_ink = sum(diff.histogram()[INK_CONTRAST:])
+    n_unc = sum(diff.histogram(mask=mask)[INK_CONTRAST:])
     area = grey.width * grey.height
     return n_unc / area, (n_unc / n_ink if n_ink else 0.0)
 

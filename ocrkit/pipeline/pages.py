@@ -36,7 +36,6 @@ from ocrkit.errors import BadInput, EngineFailed, OcrkitError
 from ocrkit.hookspecs import Engine, PageResult
 from ocrkit.layout import page as layout
 from ocrkit.models import Block, Page, Word
-from ocrkit.page import read as readpage
 from ocrkit.page.inputs import (
     Limits,
     check_page_content,
@@ -79,8 +78,9 @@ def _init_worker() -> None:
     worker.init()
 
 
-# What the fork server imports once, so workers fork ready: the worker's start-up, then
-# the pipeline itself (by name: the worker module does not import the pipeline).
+# What the calling process imports before a one-job pool forks from it: the worker's
+# start-up, then the pipeline itself (by name: the worker module does not import the
+# pipeline). The fork server adds the language model (ocrkit.pipeline.preload).
 PRELOAD = ["ocrkit.pipeline.worker", "ocrkit.pipeline.pages", "ocrkit.page.textlayer"]
 
 
@@ -111,7 +111,7 @@ def make_executor(
         ctx: Any = multiprocessing.get_context("fork")
     else:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(PRELOAD)
+        ctx.set_forkserver_preload([*PRELOAD, "ocrkit.pipeline.preload"])
     init = initializer or _init_worker
     return ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=init)
 
@@ -220,6 +220,9 @@ def _text_layer_page(page: Page, layer: Any, detect: bool = True) -> Page:
     page.extra["text_layer"] = layer.stats
     # No OSD or deskew here: the text layer is already in upright page space.
     if detect:
+        # imported here: a job that identifies no language (txt) never loads it
+        from ocrkit.page import read as readpage
+
         page.detected_languages = [
             c for c, _ in readpage.detect_languages([b.text for b in page.blocks])
         ]
@@ -354,6 +357,7 @@ def _ocr_words(
     """Words of a kept text layer holding unmapped glyphs (U+FFFD, private use) are read
     from the page image by the cpu engine; a word it cannot read loses the unmapped
     glyphs. Returns how many words OCR replaced."""
+    from ocrkit.page import read as readpage
     from ocrkit.page.textlayer import unmapped
 
     engine: Engine | None = None
@@ -437,6 +441,8 @@ def _missing_languages(task: PageTask, engine: Engine, page: Page) -> PageTask:
 
 
 def _ocr(task: PageTask, reg: Registry, page: Page, image: Image.Image) -> tuple[Page, Image.Image]:
+    from ocrkit.page import read as readpage
+
     engine = reg.engine(task.engine)
     task = _missing_languages(task, engine, page)
     if engine.tier == "cpu":
@@ -462,6 +468,7 @@ def _ocr_cpu(
 ) -> tuple[Page, Image.Image]:
     """A cpu engine: blank check, upright and deskewed, language=auto (ocrkit.page.read);
     with no engine named, the engine best for the page (ocrkit.pipeline.engine_choice)."""
+    from ocrkit.page import read as readpage
     from ocrkit.pipeline import engine_choice
 
     options = dict(task.tool_options)
@@ -554,6 +561,7 @@ def run_pages(
     on_page: Callable[[Page], None] | None = None,
     first: Callable[[PageTask], Page | None] | None = None,
     share: bool = False,
+    read_here: bool = True,
 ) -> list[Page]:
     """Process ``tasks``; in the calling process when ``executor`` is None, else with at
     most ``in_flight`` pages submitted at once. Calls ``on_page`` as pages finish.
@@ -562,11 +570,13 @@ def run_pages(
     ``share`` (``executor`` is this job's own pool, ``first`` a TextLayerFirst): the
     workers take born-digital pages too, each keeping the document open
     (:func:`text_layer_page`), and this process finishes one itself only while every
-    worker is busy; on two cores a text-layer PDF then runs on both."""
+    worker is busy; on two cores a text-layer PDF then runs on both. ``read_here=False``
+    (the workers have every core): this process reads none itself, it only keeps the
+    workers fed."""
     pages: list[Page] = []
     # closing(): when on_page raises (a cancelled job), pending pages are cancelled now.
     if share and executor is not None and isinstance(first, TextLayerFirst):
-        it_ = _iter_shared(tasks, executor, max(1, in_flight), first)
+        it_ = _iter_shared(tasks, executor, max(1, in_flight), first if read_here else None)
     else:
         it_ = _iter_pages(tasks, executor, max(1, in_flight), registry, first)
     with contextlib.closing(it_) as it:
@@ -633,11 +643,20 @@ def _iter_pages(
 
 
 def _iter_shared(
-    tasks: Iterable[PageTask], executor: Executor, in_flight: int, first: TextLayerFirst
+    tasks: Iterable[PageTask],
+    executor: Executor,
+    in_flight: int,
+    first: TextLayerFirst | None,
 ) -> Generator[Page, None, None]:
     """:func:`run_pages` with ``share``. Pages finished here are not pickled; a page a
     worker finished costs this process its unpickling (~2 ms for a page of text), so
-    the workers get pages only while they have room (``in_flight``)."""
+    the workers get pages only while they have room (``in_flight``).
+
+    ``first`` None: this process reads no page itself and waits for room instead. With
+    as many workers as cores, a page read here only shares a core three ways, and while
+    this process reads one (a probed page takes 40-60 ms) the workers, having no new
+    page, run dry: 'ocrkit ocr -f txt' on the bench's 207 born-digital pages, two
+    workers on two cores, took less CPU and less wall time without it."""
     running: set[Future[Any]] = set()
 
     def harvest(block: bool) -> list[Page]:
@@ -654,10 +673,14 @@ def _iter_shared(
     try:
         for task in tasks:
             yield from harvest(False)
+            if first is None:
+                while len(running) >= in_flight:
+                    yield from harvest(True)
             if len(running) < in_flight:
-                fn = text_layer_page if first.eligible(task) else process_page
+                fn = text_layer_page if TextLayerFirst.eligible(task) else process_page
                 running.add(executor.submit(fn, task))
                 continue
+            assert first is not None
             page = first(task)  # every worker is busy: this process reads the page
             if page is not None:
                 yield page

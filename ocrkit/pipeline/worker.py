@@ -4,9 +4,10 @@ Importing this module prepares a process that only decodes, renders and reads pa
 
 * ``OMP_THREAD_LIMIT=1``: one Tesseract thread per process, since the pool already
   runs one process per core;
-* the heavy imports (PyMuPDF, Pillow) and the language-identification model happen
-  here once, before forking (the pool's fork server also preloads the pipeline's
-  modules: :func:`ocrkit.pipeline.pages.make_executor`).
+* the heavy imports (PyMuPDF, Pillow) happen here once, before forking (the pool's
+  fork server also preloads the pipeline's modules and, through
+  :mod:`ocrkit.pipeline.preload`, the language-identification model:
+  :func:`ocrkit.pipeline.pages.make_executor`).
 """
 
 from __future__ import annotations
@@ -17,10 +18,6 @@ os.environ["OMP_THREAD_LIMIT"] = "1"
 
 import pymupdf  # noqa: E402,F401
 from PIL import Image  # noqa: E402,F401
-
-from ocrkit.lang import detect as langdetect  # noqa: E402
-
-langdetect.warm()  # fastText's language model (~0.4 s to load), once for every worker
 
 
 def init() -> None:

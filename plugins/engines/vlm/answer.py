@@ -209,7 +209,7 @@ def _place_on_detected_lines(
     from . import detect
 
     turns = (90, 270) if sideways else (0, 180)
-    best: tuple[float, int, list[Placement]] | None = None
+    best: tuple[float, int, list[Placement], list[tuple[int, list[float]]]] | None = None
     upright: list[detect.DetectedLine] | None = None
     for turn in turns:
         try:
@@ -225,13 +225,16 @@ def _place_on_detected_lines(
         info["line_detector"] = how
         # the pieces of the rows, in reading order: a model line may take several of a row
         pieces = [(r, p) for r, d in enumerate(detected) for p in d.parts]
-        anchors = [None if b is None else _turn_box(b, turn, image.size) for b in boxes]
+        anchors = anchors_for(boxes, turn, image.size)
         places, cost = place_on_pieces_scored(texts, pieces, anchors)
         if best is None or cost < best[0]:
-            best = (cost, turn, places)
+            best = (cost, turn, places, pieces)
             info["detected_lines"] = len(detected)
     assert best is not None
-    _, turn, places = best
+    _, turn, places, pieces = best
+    places = _without_stamps(
+        texts, pieces, anchors_for(boxes, turn, image.size), places, image, turn
+    )
     if turn:
         info["placed_turned"] = turn
     out_boxes, out_kinds = list(boxes), list(kinds)
@@ -240,6 +243,60 @@ def _place_on_detected_lines(
             out_boxes[i] = [round(v, 1) for v in _unturn_box(p.box, turn, image.size)]
             out_kinds[i] = "line" if p.sure else "estimated"
     return out_boxes, out_kinds
+
+
+def anchors_for(
+    boxes: list[list[float] | None], turn: int, size: tuple[int, int]
+) -> list[list[float] | None]:
+    """The word-aligned lines' boxes on the page turned ``turn`` degrees."""
+    return [None if b is None else _turn_box(b, turn, size) for b in boxes]
+
+
+def _without_stamps(
+    texts: list[str],
+    pieces: list[tuple[int, list[float]]],
+    anchors: list[list[float] | None],
+    places: list[Placement],
+    image: Image.Image,
+    turn: int,
+) -> list[Placement]:
+    """The placement again, with the pieces whose ink is mostly not the colour of the
+    writing the lines were placed on (a purple stamp on a letter in brown ink) costing
+    more to take and less to leave (:func:`.detect.off_colour_shares`,
+    :data:`.assign.STAMP_COST`); unchanged when no piece has such ink."""
+    from . import detect
+
+    placed = [p.box for p in places if p.box is not None and p.kind in ("pair", "span")]
+    if not placed or image.mode not in ("RGB", "RGBA", "P", "CMYK"):
+        return places
+    seen = image.rotate(turn, expand=True) if turn else image
+    dark = detect.ink_mask(seen)
+    shares = detect.off_colour_shares(seen, dark, [p for _, p in pieces], placed)
+    if shares is None or max(shares) < detect.STAMP_MIN:
+        return places
+    # writing in a varying ink has some off-colour pixels: under STAMP_MIN, none
+    shares = [v if v >= detect.STAMP_MIN else 0.0 for v in shares]
+    again = place_on_pieces_scored(texts, pieces, anchors, shares)[0]
+    # Only the lines that sat on a stamp may move: when the others move too, the colour
+    # taken for a stamp was the writing's background (tape over a page, a tinted band)
+    # rather than a stamp, and the first placement stands.
+    on_stamp = [
+        p.box is not None
+        and any(s > 0 and _cover_of(b, p.box) for (_, b), s in zip(pieces, shares, strict=True))
+        for p in places
+    ]
+    for p, q, moved_ok in zip(places, again, on_stamp, strict=True):
+        if not moved_ok and p.box != q.box:
+            return places
+    return [q if p.box != q.box else p for p, q in zip(places, again, strict=True)]
+
+
+def _cover_of(piece: list[float], box: list[float]) -> bool:
+    """Does ``box`` take in most of ``piece``?"""
+    ix = max(0.0, min(piece[2], box[2]) - max(piece[0], box[0]))
+    iy = max(0.0, min(piece[3], box[3]) - max(piece[1], box[1]))
+    area = (piece[2] - piece[0]) * (piece[3] - piece[1])
+    return area > 0 and ix * iy >= 0.5 * area
 
 
 def _half_turn(lines: list[Any], size: tuple[int, int]) -> list[Any]:
@@ -272,10 +329,13 @@ def place_on_pieces_scored(
     texts: list[str],
     pieces: list[tuple[int, list[float]]],
     anchors: list[list[float] | None],
+    stamps: list[float] | None = None,
 ) -> tuple[list[Placement], float]:
-    """:func:`place_on_pieces` and the alignment's cost."""
+    """:func:`place_on_pieces` and the alignment's cost; ``stamps``: per piece, the
+    share of its ink not of the writing's colour."""
     from . import assign
 
+    share = {id(p): s for (_, p), s in zip(pieces, stamps or [], strict=False)}
     best: tuple[float, list[assign.Placement]] | None = None
     for order in _orders(pieces):
         places, cost = assign.assign_scored(
@@ -284,6 +344,7 @@ def place_on_pieces_scored(
             anchors=anchors,
             heights=[max(1.0, p[3] - p[1]) for _, p in order],
             rows=[r for r, _ in order],
+            stamps=[share.get(id(p), 0.0) for _, p in order] if stamps else None,
         )
         if best is None or cost < best[0]:
             best = (cost, places)

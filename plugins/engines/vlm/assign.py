@@ -54,6 +54,9 @@ MAX_SPAN = 4
 SPAN_GAP = 1.5  # pieces of a row further apart than this many heights are not one line
 MERGE = 1.0  # per extra detected piece one model line spans
 SPLIT = 4.0  # two model lines sharing one detected line
+# A piece whose ink is mostly not the writing's colour (a stamp): placing a line on it
+# costs this times its off-colour share, leaving it over costs less by that share.
+STAMP_COST = 8.0
 ANCHOR_BONUS = 4.0
 ANCHOR_MISS = 8.0
 # A placement is sure from this margin on (total cost of the next best alternative).
@@ -103,9 +106,10 @@ def assign(
     anchors: list[Box | None] | None = None,
     heights: list[float] | None = None,
     rows: list[int] | None = None,
+    stamps: list[float] | None = None,
 ) -> list[Placement]:
     """:func:`assign_scored` without the cost."""
-    return assign_scored(texts, boxes, anchors, heights, rows)[0]
+    return assign_scored(texts, boxes, anchors, heights, rows, stamps)[0]
 
 
 def assign_scored(
@@ -114,13 +118,15 @@ def assign_scored(
     anchors: list[Box | None] | None = None,
     heights: list[float] | None = None,
     rows: list[int] | None = None,
+    stamps: list[float] | None = None,
 ) -> tuple[list[Placement], float]:
     """One :class:`Placement` per model line (``texts``, reading order) on the detected
     line ``boxes`` (reading order); ``anchors``: a box the cpu engine's words gave a
     line, or None; ``heights``: each detected line's writing height (default: its box's);
     ``rows``: the row each box belongs to, when ``boxes`` are the pieces of rows (one model
     line may then span neighbouring pieces of one row, at most :data:`SPAN_GAP` heights
-    apart).
+    apart); ``stamps``: each box's share of ink not of the writing's colour
+    (:data:`STAMP_COST`).
 
     Widths are predicted per height: ``width = k * characters * height``, so a stamp or
     a tall blot (about as wide as high) only fits a very short line; and a line much
@@ -142,6 +148,8 @@ def assign_scored(
     # a stamp, a number or a short note is cheap to leave, a full line of writing is not.
     wide = _weighted_median(widths, widths)
     ctx.skip_cost = [SKIP_DETECTED + SKIP_WIDE * min(SKIP_WIDE_CAP, w / wide) for w in widths]
+    ctx.stamps = list(stamps) if stamps else [0.0] * m
+    ctx.skip_cost = [c * (1.0 - s) for c, s in zip(ctx.skip_cost, ctx.stamps, strict=True)]
     ctx.gap_cost = _gap_costs(boxes, body)
     out: list[Placement] = []
     for _ in range(2):
@@ -196,6 +204,7 @@ class _Ctx:
     rows: list[int] | None = None
     skip_cost: list[float] = field(default_factory=list)
     gap_cost: list[float] = field(default_factory=list)
+    stamps: list[float] = field(default_factory=list)
     total: float = 0.0  # the best alignment's cost
 
     def h_eff(self, h: float) -> float:
@@ -250,10 +259,12 @@ def _steps(i: int, j: int, ctx: _Ctx) -> list[_Step]:
             box = _union(group)
             h = _median(ctx.heights[j : j + span])
             cost = _pair_cost(chars[i], box, h, anchors[i], ctx) + MERGE * (span - 1) + gap
+            cost += STAMP_COST * max(ctx.stamps[j : j + span])
             out.append(_Step(i, j, i + 1, j + span, cost, "pair" if span == 1 else "span"))
         if i + 1 < n and anchors[i] is None and anchors[i + 1] is None:
             c = chars[i] + chars[i + 1]
             cost = _pair_cost(c, boxes[j], ctx.heights[j], None, ctx) + SPLIT + gap
+            cost += STAMP_COST * ctx.stamps[j]
             out.append(_Step(i, j, i + 2, j + 1, cost, "shared"))
     return out
 

@@ -62,6 +62,18 @@ MISSED_INK = 0.04
 # Trimming: the rows kept are those around the densest one holding at least this share
 # of its dark pixels (and 2): a descender's few pixels count, a blank margin does not.
 TRIM_INK = 0.01
+# Stamps (:func:`off_colour_shares`): ink whose CIELAB chroma lies this far from the
+# writing's is not writing.
+STAMP_CHROMA = 15.0
+# ... or than this many times the writing's own pixels' median distance, if more (a
+# stamp's pixels among the writing's, when a line was first placed on it, stay few).
+STAMP_SPREAD = 2.5
+# Only strokes count: pixels this much darker than the mean of the page around them
+# (a box this many pixels either side).
+STAMP_STROKE = 20
+STAMP_PAPER = 15
+# ... and the placement is redone only when some piece has at least this share of it.
+STAMP_MIN = 0.3
 
 _lock = threading.Lock()
 _detector: Any = None
@@ -301,6 +313,59 @@ def ink_mask(image: Image.Image) -> np.ndarray:
     grey = np.asarray(image.convert("L"))
     t = otsu(np.bincount(grey.ravel(), minlength=256).astype(float))
     return grey < t
+
+
+def off_colour_shares(
+    image: Image.Image, dark: np.ndarray, boxes: list[Box], writing: list[Box]
+) -> list[float] | None:
+    """Per box of ``boxes``: the share of its dark pixels whose colour is not the
+    writing's (a purple or red stamp on a page written in brown ink), the writing's
+    colour being the median CIELAB chroma (a*, b*) of the dark pixels in the boxes
+    ``writing`` (the lines the model's text was placed on: a page may be written in
+    violet ink and have black print elsewhere, so the page's own median will not do). A
+    pixel is off-colour when its chroma lies more than :data:`STAMP_CHROMA` from the
+    writing's. None for an image without colour or without writing boxes."""
+    import numpy as np
+    from PIL import ImageFilter
+
+    if image.mode not in ("RGB", "RGBA", "P", "CMYK") or not writing:
+        return None
+    lab = np.asarray(image.convert("RGB").convert("LAB"))
+    ab = lab[..., 1:].view(np.int8)  # PIL stores a*, b* as signed bytes
+    if not ab.any():
+        return None
+    h, w = dark.shape
+    # strokes: dark pixels clearly darker than the paper around them (a tinted band,
+    # such as tape over the page, is dark at Otsu's threshold but is not ink)
+    grey = image.convert("L")
+    paper = np.asarray(grey.filter(ImageFilter.BoxBlur(STAMP_PAPER)), dtype=np.int16)
+    strokes = dark & (np.asarray(grey, dtype=np.int16) < paper - STAMP_STROKE)
+
+    def _cut(box: Box) -> tuple[slice, slice]:
+        x0, y0, x1, y1 = (int(round(v)) for v in box)
+        return slice(max(0, y0), max(0, min(h, y1))), slice(max(0, x0), max(0, min(w, x1)))
+
+    ref = np.zeros_like(dark)
+    for b in writing:
+        ys, xs = _cut(b)
+        ref[ys, xs] = strokes[ys, xs]
+    if ref.sum() < 20:
+        return None
+    ra, rb = ab[..., 0][ref].astype(float), ab[..., 1][ref].astype(float)
+    ma, mb = float(np.median(ra)), float(np.median(rb))
+    # violet ink's chroma varies more than brown's: the writing's own spread counts
+    far = max(STAMP_CHROMA, STAMP_SPREAD * float(np.median(np.hypot(ra - ma, rb - mb))))
+    out = []
+    for b in boxes:
+        ys, xs = _cut(b)
+        m = strokes[ys, xs]
+        if m.sum() < 20:
+            out.append(0.0)
+            continue
+        pa = ab[ys, xs, 0][m].astype(float)
+        pb = ab[ys, xs, 1][m].astype(float)
+        out.append(float((np.hypot(pa - ma, pb - mb) > far).mean()))
+    return out
 
 
 def trim_to_ink(box: Box, dark: np.ndarray, share: float = TRIM_INK) -> Box:
