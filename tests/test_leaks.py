@@ -51,7 +51,15 @@ def start_nested(tmp_path: Path, body: str) -> subprocess.Popen[str]:
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        # Ctrl-C must reach the inner session even when this one was started in the
+        # background of a script (`make test &`): the shell starts it with SIGINT ignored,
+        # every process inherits that, and Python then raises no KeyboardInterrupt.
+        preexec_fn=_sigint_default,
     )
+
+
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def alive(pid: int) -> bool:
