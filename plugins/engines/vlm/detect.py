@@ -211,10 +211,14 @@ def detect_line_sets(
         regions += missed_regions(regions, dark)
     regions = split_at_gaps(regions, dark)
     lines = _lines_of(regions, dark)
-    flat = [r.box[3] - r.box[1] for r in regions if r.box[2] - r.box[0] >= r.box[3] - r.box[1]]
+    # the writing's height: the median ink height of the (flat) regions
+    inked = [
+        trim_to_ink(r.box, dark) for r in regions if r.box[2] - r.box[0] >= r.box[3] - r.box[1]
+    ]
+    flat = sorted(b[3] - b[1] for b in inked)
     if len(flat) < 2:
         return lines, None, how
-    body = sorted(flat)[len(flat) // 2]
+    body = flat[len(flat) // 2]
     banded: list[Region] = []
     cut = False
     for r in regions:
@@ -234,14 +238,15 @@ def _lines_of(regions: list[Region], dark: np.ndarray) -> list[DetectedLine]:
 
 
 def text_bands(box: Box, dark: np.ndarray, body: float) -> list[Box]:
-    """``box`` as the boxes of the written lines in it: one (``[box]``) unless the region
-    is :data:`BAND_TALL` writing heights (``body``) tall or more and most of its inked
+    """``box`` as the boxes of the written lines in it: one (``[box]``) unless the region's
+    ink is :data:`BAND_TALL` writing heights (``body``: the page's median ink height of a
+    region) tall or more and most of its inked
     vertical slices show two bands of ink (see the constants); then the ink above each
     slice's valley and the ink below it, each as its bounding box. A slanted pair of
     lines is followed slice by slice, so the parts' boxes overlap as the lines' do."""
     import numpy as np
 
-    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    x0, y0, x1, y1 = (int(round(v)) for v in trim_to_ink(box, dark))
     x0, y0 = max(0, x0), max(0, y0)
     crop = dark[y0:y1, x0:x1]
     h, w = crop.shape
