@@ -445,3 +445,56 @@ def test_a_page_in_violet_ink_keeps_its_lines() -> None:
     boxes, _ = _place_on_detected_lines(texts, [None] * n, [None] * n, Image.fromarray(arr), {})
     got = [round(iou(b, t), 2) if b else 0.0 for b, t in zip(boxes, truth, strict=True)]
     assert all(v >= 0.5 for v in got), (got, boxes)
+
+
+def test_two_slanted_lines_the_detector_merged_get_a_box_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two written lines slanted alike and close together, which the text detector
+    returns as one region (as the DB model does on the corpus's letters and on the made
+    tuning pages 2 and 10): the region is cut along its two bands of ink, each line
+    gets its own box (IoU >= 0.5 with its drawn ink). On main one line took the merged
+    box (IoU < 0.5) and the other a slice of it."""
+    from ocrkit_plugins.engines.vlm import detect
+    from ocrkit_plugins.engines.vlm.answer import _place_on_detected_lines
+    from PIL import ImageDraw, ImageFont
+
+    font = ImageFont.truetype(handpages.fonts()[0], 52)
+    w, h = 1600, 1300
+    page = Image.new("L", (w, h), 235)
+    texts = [
+        "the weather has turned cold again and the river",
+        "is high after three days of rain. Father went",
+        "to town on Tuesday to sell the two calves and",
+        "came back with a new lamp, some coffee and",
+        "a letter from our cousin who lives in Lyon",
+    ]
+    tops = [150, 290, 430, 495, 640]  # lines 2 and 3 only 65 px apart, slanted
+    truth: list[list[float]] = []
+    for i, text in enumerate(texts):
+        layer = Image.new("L", (w, h), 0)
+        ImageDraw.Draw(layer).text((120, tops[i]), text, font=font, fill=255)
+        if i in (2, 3):
+            layer = layer.rotate(2.5, center=(120, tops[i]), resample=Image.Resampling.BICUBIC)
+        box = layer.point(lambda v: 255 if v > 96 else 0).getbbox()
+        assert box is not None
+        page.paste(30, (0, 0), layer)
+        truth.append([float(v) for v in box])
+    merged = [
+        min(truth[2][0], truth[3][0]),
+        truth[2][1],
+        max(truth[2][2], truth[3][2]),
+        truth[3][3],
+    ]
+    real = detect.detect_regions
+
+    def merging(image: Image.Image) -> tuple[list[detect.Region], str]:
+        regions, _ = real(image)
+        kept = [r for r in regions if not merged[1] <= (r.box[1] + r.box[3]) / 2 <= merged[3]]
+        return [*kept, detect.Region(list(merged))], "db"
+
+    monkeypatch.setattr(detect, "detect_regions", merging)
+    n = len(texts)
+    boxes, _ = _place_on_detected_lines(texts, [None] * n, [None] * n, page.convert("RGB"), {})
+    got = [round(iou(b, t), 2) if b else 0.0 for b, t in zip(boxes, truth, strict=True)]
+    assert all(v >= 0.5 for v in got), (got, boxes, truth)

@@ -210,26 +210,32 @@ def _place_on_detected_lines(
 
     turns = (90, 270) if sideways else (0, 180)
     best: tuple[float, int, list[Placement], list[tuple[int, list[float]]]] | None = None
-    upright: list[detect.DetectedLine] | None = None
+    upright: list[list[detect.DetectedLine]] | None = None
     for turn in turns:
         try:
             if turn in (90, 270):
-                detected, how = detect.detect_lines(image.rotate(turn, expand=True))
+                plain, banded, how = detect.detect_line_sets(image.rotate(turn, expand=True))
+                sets = [plain] + ([banded] if banded else [])
             else:
                 if upright is None:
-                    upright, how = detect.detect_lines(image)
-                detected = upright if turn == 0 else _half_turn(upright, image.size)
+                    plain, banded, how = detect.detect_line_sets(image)
+                    upright = [plain] + ([banded] if banded else [])
+                sets = upright if turn == 0 else [_half_turn(d, image.size) for d in upright]
         except Exception as e:  # boxes are a bonus; the model's text stands without them
             info["line_detector_error"] = f"{type(e).__name__}: {e}"
             return boxes, kinds
         info["line_detector"] = how
-        # the pieces of the rows, in reading order: a model line may take several of a row
-        pieces = [(r, p) for r, d in enumerate(detected) for p in d.parts]
         anchors = anchors_for(boxes, turn, image.size)
-        places, cost = place_on_pieces_scored(texts, pieces, anchors)
-        if best is None or cost < best[0]:
-            best = (cost, turn, places, pieces)
-            info["detected_lines"] = len(detected)
+        # the detected lines as found, and (when some region holds two bands of writing)
+        # with those regions cut: the cheaper alignment says which the answer fits
+        for k, detected in enumerate(sets):
+            # the pieces of the rows, in reading order: a model line may take several
+            pieces = [(r, p) for r, d in enumerate(detected) for p in d.parts]
+            places, cost = place_on_pieces_scored(texts, pieces, anchors)
+            if best is None or cost < best[0]:
+                best = (cost, turn, places, pieces)
+                info["detected_lines"] = len(detected)
+                info["bands_cut"] = k == 1
     assert best is not None
     _, turn, places, pieces = best
     places = _without_stamps(

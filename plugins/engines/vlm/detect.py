@@ -75,6 +75,25 @@ STAMP_PAPER = 15
 # ... and the placement is redone only when some piece has at least this share of it.
 STAMP_MIN = 0.3
 
+# Two written lines in one region (:func:`text_bands`: slanted or close lines the
+# detector merged): a region at least this many writing heights tall is looked at in
+# vertical slices this many writing heights wide (a slanted line's band moves from slice
+# to slice) ...
+BAND_TALL = 1.5
+BAND_SLICE = 3.0
+# ... a slice holds two bands when its row profile (smoothed over an eighth of a height)
+# has two runs at this share of its peak or more, each this many heights high, whose
+# centres lie this many heights apart, and falls between them to this share of the
+# lower band's peak ...
+BAND_ON = 0.3
+BAND_MIN = 0.25
+BAND_APART = 0.6
+BAND_VALLEY = 0.25
+# ... and the region is cut (along each slice's valley) when this share of its inked
+# slices hold two bands; each part has to be this many heights wide.
+BAND_SHARE = 0.5
+BAND_WIDE = 2.0
+
 _lock = threading.Lock()
 _detector: Any = None
 
@@ -175,17 +194,120 @@ def detect_lines(image: Image.Image) -> tuple[list[DetectedLine], str]:
     Each line's parts (left to right) are trimmed to the ink too; a region with a wide
     empty gap in its ink (a date beside a heading note, a signature beside the last
     words) is cut there first, so its pieces can go to different lines of the answer."""
+    lines, _, how = detect_line_sets(image)
+    return lines, how
+
+
+def detect_line_sets(
+    image: Image.Image,
+) -> tuple[list[DetectedLine], list[DetectedLine] | None, str]:
+    """:func:`detect_lines`, and the same lines with every region that holds two bands of
+    writing cut into them (:func:`text_bands`), or None when no region does. Which of
+    the two fits the model's answer is for the caller to say (the alignment's cost: a
+    band cut that no model line asks for leaves a piece over, which costs)."""
     regions, how = detect_regions(image)
     dark = ink_mask(image)
     if how == "db":
         regions += missed_regions(regions, dark)
     regions = split_at_gaps(regions, dark)
+    lines = _lines_of(regions, dark)
+    # the writing's height: the median ink height of the (flat) regions
+    inked = [
+        trim_to_ink(r.box, dark) for r in regions if r.box[2] - r.box[0] >= r.box[3] - r.box[1]
+    ]
+    flat = sorted(b[3] - b[1] for b in inked)
+    if len(flat) < 2:
+        return lines, None, how
+    body = flat[len(flat) // 2]
+    banded: list[Region] = []
+    cut = False
+    for r in regions:
+        parts = text_bands(r.box, dark, body)
+        cut = cut or len(parts) > 1
+        banded += [Region(b, r.score) for b in parts]
+    return lines, (_lines_of(banded, dark) if cut else None), how
+
+
+def _lines_of(regions: list[Region], dark: np.ndarray) -> list[DetectedLine]:
     lines = rows(regions)
     for ln in lines:
         ln.box = trim_to_ink(ln.box, dark)
         ln.parts = [trim_to_ink(p, dark) for p in sorted(ln.parts, key=lambda p: p[0])]
     lines.sort(key=lambda ln: ((ln.box[1] + ln.box[3]) / 2, ln.box[0]))
-    return lines, how
+    return lines
+
+
+def text_bands(box: Box, dark: np.ndarray, body: float) -> list[Box]:
+    """``box`` as the boxes of the written lines in it: one (``[box]``) unless the region's
+    ink is :data:`BAND_TALL` writing heights (``body``: the page's median ink height of a
+    region) tall or more and most of its inked
+    vertical slices show two bands of ink (see the constants); then the ink above each
+    slice's valley and the ink below it, each as its bounding box. A slanted pair of
+    lines is followed slice by slice, so the parts' boxes overlap as the lines' do."""
+    import numpy as np
+
+    x0, y0, x1, y1 = (int(round(v)) for v in trim_to_ink(box, dark))
+    x0, y0 = max(0, x0), max(0, y0)
+    crop = dark[y0:y1, x0:x1]
+    h, w = crop.shape
+    if h < BAND_TALL * body or w < h or body < 4:
+        return [box]
+    sw = max(8, int(BAND_SLICE * body))
+    r = max(1, int(body / 8))
+    kernel = np.ones(2 * r + 1) / (2 * r + 1)
+    cuts: list[tuple[int, int, int | None]] = []
+    for a in range(0, w, sw):
+        sl = crop[:, a : a + sw]
+        if sl.sum() < body:  # (almost) no ink in this slice
+            continue
+        prof = np.convolve(sl.sum(axis=1).astype(float), kernel, mode="same")
+        cuts.append((a, min(w, a + sw), _valley(prof, body)))
+    found = [c for c in cuts if c[2] is not None]
+    if not found or len(found) < BAND_SHARE * len(cuts):
+        return [box]
+    top = np.zeros_like(crop)
+    low = np.zeros_like(crop)
+    for a, b, v in cuts:
+        if v is None:  # the nearest slice's valley
+            v = min(found, key=lambda c: abs(c[0] - a))[2]
+        assert v is not None
+        top[:v, a:b] = crop[:v, a:b]
+        low[v:, a:b] = crop[v:, a:b]
+    out = []
+    for part in (top, low):
+        cols = np.flatnonzero(part.sum(axis=0) >= 2)
+        rws = np.flatnonzero(part.sum(axis=1) >= 2)
+        if len(cols) < 2 or len(rws) < 2 or cols[-1] - cols[0] < BAND_WIDE * body:
+            return [box]
+        out.append(
+            [
+                float(x0 + cols[0]),
+                float(y0 + rws[0]),
+                float(x0 + cols[-1] + 1),
+                float(y0 + rws[-1] + 1),
+            ]
+        )
+    return out
+
+
+def _valley(prof: np.ndarray, body: float) -> int | None:
+    """The row between two bands of ink in a slice's smoothed row profile ``prof``
+    (the deepest such valley), or None for a slice with one band."""
+    import numpy as np
+
+    peak = float(prof.max())
+    if peak <= 0:
+        return None
+    runs = [(a, b) for a, b in true_runs(prof >= BAND_ON * peak) if b - a >= BAND_MIN * body]
+    best: tuple[float, int] | None = None
+    for (a1, b1), (a2, b2) in zip(runs, runs[1:], strict=False):
+        if (a2 + b2) / 2 - (a1 + b1) / 2 < BAND_APART * body or a2 <= b1:
+            continue
+        v = b1 + int(np.argmin(prof[b1:a2]))
+        depth = float(prof[v]) / min(float(prof[a1:b1].max()), float(prof[a2:b2].max()))
+        if depth <= BAND_VALLEY and (best is None or depth < best[0]):
+            best = (depth, v)
+    return best[1] if best else None
 
 
 def missed_regions(regions: list[Region], dark: np.ndarray) -> list[Region]:
@@ -285,6 +407,9 @@ def rows(regions: list[Region]) -> list[DetectedLine]:
             if ln.box[3] - ln.box[1] > ln.box[2] - ln.box[0]:
                 continue
             b = ln.parts[-1]  # the part nearest on the left (a union may span rows)
+            across = min(b[2], r.box[2]) - max(b[0], r.box[0])
+            if across > 0.5 * min(b[2] - b[0], r.box[2] - r.box[0]):
+                continue  # stacked over the same columns: two lines, not one
             overlap = min(b[3], r.box[3]) - max(b[1], r.box[1])
             lh = b[3] - b[1]
             share = overlap / max(1.0, rh, lh)
