@@ -271,22 +271,43 @@ PRINTED_LINES = [
 ]
 
 
+def _draw_line(
+    page: Image.Image,
+    xy: tuple[int, int],
+    text: str,
+    font: Any,
+    ink: Any,
+    *,
+    turn: float = 0.0,
+    ink_above: int = 0,
+) -> list[float]:
+    """Draw one line of ``text`` on ``page`` in ``ink`` (turned ``turn`` degrees about
+    ``xy``) and return its box: the pixels of its own layer above ``ink_above`` (the
+    truth: where the line was drawn, not read)."""
+    from PIL import ImageDraw
+
+    layer = Image.new("L", page.size, 0)
+    ImageDraw.Draw(layer).text(xy, text, font=font, fill=255)
+    if turn:
+        layer = layer.rotate(turn, center=xy, resample=Image.Resampling.BICUBIC)
+    inked = layer.point(lambda v: 255 if v > ink_above else 0) if ink_above else layer
+    box = inked.getbbox()
+    assert box is not None
+    page.paste(ink, (0, 0), layer)
+    return [float(v) for v in box]
+
+
 def _made_printed_page(turn: int) -> tuple[Image.Image, list[list[float]]]:
     """A printed page turned ``turn`` degrees counter-clockwise (PIL), with each line's
     own ink box turned with it (the truth: where the line was drawn, not read)."""
-    from PIL import ImageDraw, ImageFont
+    from PIL import ImageFont
 
     font = ImageFont.truetype(str(SERIF), 30)
     w, h = 1275, 1000
     page = Image.new("L", (w, h), 255)
-    boxes = []
-    for i, text in enumerate(PRINTED_LINES):
-        layer = Image.new("L", (w, h), 0)
-        ImageDraw.Draw(layer).text((120, 120 + 56 * i), text, font=font, fill=255)
-        bbox = layer.getbbox()
-        assert bbox is not None
-        page.paste(0, (0, 0), layer)
-        boxes.append([float(v) for v in bbox])
+    boxes = [
+        _draw_line(page, (120, 120 + 56 * i), text, font, 0) for i, text in enumerate(PRINTED_LINES)
+    ]
     return page.rotate(turn, expand=True), [_turned(b, turn, w, h) for b in boxes]
 
 
@@ -334,7 +355,7 @@ def test_a_centred_heading_the_detector_left_out_still_gets_a_line(
     model's heading line is placed there, the body's lines on the body."""
     from ocrkit_plugins.engines.vlm import detect
     from ocrkit_plugins.engines.vlm.answer import place_on_pieces
-    from PIL import ImageDraw, ImageFont
+    from PIL import ImageFont
 
     font = ImageFont.truetype(handpages.fonts()[0], 52)
     w, h = 1600, 1400
@@ -348,13 +369,8 @@ def test_a_centred_heading_the_detector_left_out_still_gets_a_line(
     texts = ["Lyon, 3 May 1916", *body]
     truth: list[list[float]] = []
     for i, text in enumerate(texts):
-        layer = Image.new("L", (w, h), 0)
         x = 560 if i == 0 else 120
-        ImageDraw.Draw(layer).text((x, 150 + 120 * i + (60 if i else 0)), text, font=font, fill=255)
-        box = layer.getbbox()
-        assert box is not None
-        page.paste(30, (0, 0), layer)
-        truth.append([float(v) for v in box])
+        truth.append(_draw_line(page, (x, 150 + 120 * i + (60 if i else 0)), text, font, 30))
     real = detect.detect_regions
 
     def without_heading(image: Image.Image) -> tuple[list[detect.Region], str]:
@@ -403,13 +419,8 @@ def _page_with_a_stamp() -> tuple[Image.Image, list[str], list[list[float]]]:
     ]
     truth: list[list[float]] = []
     for i, text in enumerate(texts):
-        layer = Image.new("L", (w, h), 0)
         xy = (120, 150 + 130 * i) if i < 4 else (820, 880)
-        ImageDraw.Draw(layer).text(xy, text, font=big if i == 4 else font, fill=255)
-        box = layer.getbbox()
-        assert box is not None
-        page.paste(brown, (0, 0), layer)
-        truth.append([float(v) for v in box])
+        truth.append(_draw_line(page, xy, text, big if i == 4 else font, brown))
     d = ImageDraw.Draw(page)
     for k, text in enumerate(STAMP_TEXT):
         d.text((90, 740 + 64 * k), text, font=printed, fill=purple)
@@ -457,7 +468,7 @@ def test_two_slanted_lines_the_detector_merged_get_a_box_each(
     box (IoU < 0.5) and the other a slice of it."""
     from ocrkit_plugins.engines.vlm import detect
     from ocrkit_plugins.engines.vlm.answer import _place_on_detected_lines
-    from PIL import ImageDraw, ImageFont
+    from PIL import ImageFont
 
     font = ImageFont.truetype(handpages.fonts()[0], 52)
     w, h = 1600, 1300
@@ -472,14 +483,8 @@ def test_two_slanted_lines_the_detector_merged_get_a_box_each(
     tops = [150, 290, 430, 495, 640]  # lines 2 and 3 only 65 px apart, slanted
     truth: list[list[float]] = []
     for i, text in enumerate(texts):
-        layer = Image.new("L", (w, h), 0)
-        ImageDraw.Draw(layer).text((120, tops[i]), text, font=font, fill=255)
-        if i in (2, 3):
-            layer = layer.rotate(2.5, center=(120, tops[i]), resample=Image.Resampling.BICUBIC)
-        box = layer.point(lambda v: 255 if v > 96 else 0).getbbox()
-        assert box is not None
-        page.paste(30, (0, 0), layer)
-        truth.append([float(v) for v in box])
+        turn = 2.5 if i in (2, 3) else 0.0
+        truth.append(_draw_line(page, (120, tops[i]), text, font, 30, turn=turn, ink_above=96))
     merged = [
         min(truth[2][0], truth[3][0]),
         truth[2][1],
