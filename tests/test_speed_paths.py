@@ -93,6 +93,42 @@ def test_embedded_scan_not_used_when_the_page_is_more_than_the_image(corpus: Pat
     assert inputs.pdf_page_image(doc[0], 300).size == (scan.width, scan.height)
 
 
+def test_embedded_scan_decodes_the_scan_once(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # PyMuPDF's get_image_info(xrefs=True) names the drawn image's xref by decoding
+    # (and hashing) every listed image: the scan was decoded twice before ours.
+    decoded: list[int] = []
+
+    class Counting(pymupdf.Pixmap):
+        def __init__(self, *args: object) -> None:
+            if len(args) == 2 and isinstance(args[0], pymupdf.Document):
+                decoded.append(int(args[1]))  # type: ignore[call-overload]
+            super().__init__(*args)
+
+    scan = Image.open(corpus / "printed" / "tess_phototest.tif").convert("L")
+    page = _scan_pdf(scan)[0]
+    monkeypatch.setattr(pymupdf, "Pixmap", Counting)
+    got = inputs.embedded_scan(page, 300)
+    assert got is not None and got.size == scan.size
+    assert decoded == [page.get_images()[0][0]]
+
+
+def test_embedded_scan_refuses_an_inline_image_over_an_unused_one(corpus: Path) -> None:
+    # The one listed image is not the one drawn: the page draws an inline image of the
+    # same size (a white page) and never uses the listed scan.
+    scan = Image.open(corpus / "printed" / "tess_phototest.tif").convert("L")
+    doc = _scan_pdf(scan)
+    page = doc[0]
+    w, h = scan.size
+    inline = b"BI /W %d /H %d /CS /G /BPC 8 ID " % (w, h) + b"\xff" * (w * h) + b" EI"
+    matrix = b"%.4f 0 0 %.4f 0 0 cm " % (page.rect.width, page.rect.height)
+    doc.update_stream(page.get_contents()[0], b"q " + matrix + inline + b" Q")
+    page = doc.reload_page(page)
+    assert len(page.get_images(full=True)) == 1  # the scan is still listed
+    assert inputs.embedded_scan(page, 300) is None
+    drawn = inputs.pdf_page_image(page, 300)
+    assert np.asarray(drawn.convert("L")).min() == 255  # the white inline image
+
+
 def test_born_digital_pages_finish_without_workers(
     corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
