@@ -186,6 +186,20 @@ def test_decompression_bomb_png_refused_quickly() -> None:
         api.ocr(_png_header_only(1100, 1000), jobs=1, limits=Limits(max_pixels=1_000_000))
 
 
+def test_a_jobs_pixel_limit_does_not_stay_in_pillow() -> None:
+    """A job's limit applies to its own images only: Pillow's process-wide limit is the
+    caller's again afterwards (it was left at the last job's limit, and a later plain
+    ``Image.open`` of a 2 Mpx page in the same process failed)."""
+    before = Image.MAX_IMAGE_PIXELS
+    page = io.BytesIO()
+    Image.new("L", (600, 500), 255).save(page, "PNG")
+    job = api.ocr(page.getvalue(), jobs=1, limits=Limits(max_pixels=1_000_000))
+    assert job.pages and before == Image.MAX_IMAGE_PIXELS
+    with pytest.raises(LimitExceeded):
+        api.ocr(_png_header_only(1100, 1000), jobs=1, limits=Limits(max_pixels=1_000_000))
+    assert before == Image.MAX_IMAGE_PIXELS
+
+
 def test_huge_pdf_page_rendered_smaller_or_refused() -> None:
     assert inputs.render_dpi((612, 792), 300, Limits()) == (300, "")
     dpi, warning = inputs.render_dpi((14400, 14400), 300, Limits())

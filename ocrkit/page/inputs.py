@@ -24,6 +24,7 @@ import io
 import os
 import re
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -223,17 +224,27 @@ def open_pdf(path: Path, password: str | None) -> Iterator[Any]:
         doc.close()
 
 
+_PILLOW_LIMIT = threading.Lock()
+
+
 @contextlib.contextmanager
 def open_image(path: Path, limits: Limits) -> Iterator[Image.Image]:
     """Open an image lazily, refusing oversized declared dimensions before decoding."""
     from PIL import Image, UnidentifiedImageError
 
-    Image.MAX_IMAGE_PIXELS = limits.max_pixels
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(path)
+        # Pillow's bomb check reads a process-wide limit: set ours only while the header is
+        # read, then give the caller's process its own value back (a Python API user's
+        # later Image.open must not inherit a job's limit).
+        with _PILLOW_LIMIT, warnings.catch_warnings():
+            before = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = limits.max_pixels
+            try:
+                warnings.simplefilter("ignore")
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                im = Image.open(path)
+            finally:
+                Image.MAX_IMAGE_PIXELS = before
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise LimitExceeded(_pixels_msg(limits)) from None
     except UnidentifiedImageError:
