@@ -156,10 +156,7 @@ class Engine:
     tier: ClassVar[str] = "cpu"
     description: ClassVar[str] = ""
     # True: recognize() also gets ``options=`` (the job's tool options: a tool preset's
-    # extra keys such as ``vlm_prompt``, ``translate_to``, ``tier``, ``languages``; and
-    # ``page_pixels`` when the image is a strip cut from a page of that many pixels,
-    # ``language=auto``'s probe: an engine that sizes its reading by the image's pixels
-    # sizes it by the page's, so the strip reads as it would within the page).
+    # extra keys such as ``vlm_prompt``, ``translate_to``, ``tier``, ``languages``).
     accepts_options: ClassVar[bool] = False
     # What ``--engine-option KEY=VALUE`` may set (see :mod:`ocrkit.engine_options`); an
     # engine that declares some also sets ``accepts_options`` and reads them from

@@ -653,14 +653,6 @@ def _strip(image: Image.Image, y0: int, y1: int) -> Image.Image:
     return out
 
 
-def _strip_options(image: Image.Image, opts: dict[str, Any]) -> dict[str, Any]:
-    """The job's options for reading a strip of ``image``: ``page_pixels`` tells the
-    engine the page's size, so it reads the strip at the scale it reads the page at (a
-    typescript page's strip was read at 3x, its page at 2x; see the tesseract engine's
-    ``_sized_as``)."""
-    return {**opts, "page_pixels": image.width * image.height}
-
-
 def _joined(parts: list[tuple[int, PageResult]]) -> PageResult:
     """The readings of strips (each from :func:`_strip` at ``y``) as one page: boxes
     moved to the page's pixels; a strip's first paragraph continues the one before (the
@@ -702,9 +694,8 @@ def first_pass(
     parts: list[tuple[int, PageResult]] = []
     calls = y = 0
     named: list[str] = []
-    strip_opts = _strip_options(image, opts)
     for cut in cuts:
-        parts.append((y, call_engine(engine, _strip(image, y, cut), langs, dpi, strip_opts)))
+        parts.append((y, call_engine(engine, _strip(image, y, cut), langs, dpi, opts)))
         calls, y = calls + 1, cut
         read = PageResult(blocks=[b for _, p in parts for b in p.blocks])
         quality = assess(read)
@@ -728,8 +719,7 @@ def first_pass(
     ):
         # the page read whole by its language's model, as with that language asked for
         return call_engine(engine, image, named, dpi, opts), named, calls + 1
-    rest = _strip(image, y, image.height)
-    parts.append((y, call_engine(engine, rest, langs, dpi, strip_opts)))
+    parts.append((y, call_engine(engine, _strip(image, y, image.height), langs, dpi, opts)))
     joined = _joined(parts)
     if assess(joined).confidence < PROBE_CONFIDENCE:
         # unsure after all (strips too short to tell: a handwritten page's first

@@ -156,7 +156,7 @@ class TesseractEngine(Engine):
             image = image.convert("RGB")
         from PIL.Image import Resampling
 
-        pixels = _sized_as(image, options)
+        pixels = image.width * image.height
         found = textsize.letters(image)
         xh = found.height if found else None
         k = working_scale(xh, pixels, langs, found.spread if found else None)
@@ -179,20 +179,6 @@ class TesseractEngine(Engine):
             if _score(upscaled) > _score(blocks):
                 blocks = upscaled
         return PageResult(blocks=blocks)
-
-
-def _sized_as(image: Image.Image, options: dict[str, Any] | None) -> int:
-    """The pixels that decide the working scale: the page's when ``image`` is a strip
-    of it (``options["page_pixels"]``, ``language=auto``'s probe), else the image's.
-
-    A strip of a typescript page (x-height 9 px) is a *tiny* image and was read at 3x
-    where its page is read at 2x: 2.25 times the pixels for the same lines (EHRI pages:
-    the first strip cost 12 % of the page's read for 15 % of its height; an English
-    page, read in strips under ``auto``, 7 % more CPU than with ``eng``), and its lines
-    read at another scale than the page's."""
-    own = image.width * image.height
-    page = (options or {}).get("page_pixels")
-    return int(page) if isinstance(page, int) and page > own else own
 
 
 def working_scale(
