@@ -110,7 +110,9 @@ def image_of(data: bytes) -> tuple[bytes, float, tuple[int, int], tuple[int, int
 
 def main() -> None:
     gdir = sys.argv[1]
-    manifest = sys.argv[2] if len(sys.argv) > 2 else str(HERE.parents[2] / "shared/corpus/MANIFEST.tsv")
+    manifest = (
+        sys.argv[2] if len(sys.argv) > 2 else str(HERE.parents[2] / "shared/corpus/MANIFEST.tsv")
+    )
     picked = select(candidates(gdir, manifest))
     OUT_DIR.mkdir(exist_ok=True)
     result = {}
