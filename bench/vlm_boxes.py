@@ -13,6 +13,9 @@ measured is placing the lines, not reading them. Reported:
   scan_poilus): boxed share, IoU >= 0.5 share against the annotators' ALTO line boxes
   (bench/data/handwriting_lines.json), top-to-bottom order; in a tuning half and a
   held-out half (:func:`real_page_half`: sorted ids, alternate) and together;
+* a second set of real handwritten pages, 24 pages of wills the corpus does not use
+  (bench/data/poilus_pages.json and poilus_pages/, made by make_poilus_pages.py, which
+  also fixes their tuning and held-out halves): the same measures per half;
 * made handwriting-style pages (bench/handpages.py: Debian handwriting fonts, ink noise,
   known boxes), tuning half (even seeds) and held-out half (odd seeds) apart: boxed
   share, share with IoU >= 0.5 against the true box, lines out of top-to-bottom order.
@@ -35,6 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("OCRKIT_CORPUS", ROOT.parent / "shared" / "corpus"))
 DATA = Path(__file__).resolve().parent / "data" / "handwriting_lines.json"
+POILUS = Path(__file__).resolve().parent / "data" / "poilus_pages.json"
 
 
 def iou(a: list[float], b: list[float]) -> float:
@@ -188,6 +192,15 @@ def bench_vlm_boxes(quick: bool = False) -> dict[str, Any]:
             out[f"corpus_pages_alto_{half}"] = _summary(
                 [p for p in pages if real_page_half(p["id"], list(alto)) == half]
             )
+        # 2b. the second real set: pages of wills the corpus does not use
+        poilus = json.loads(POILUS.read_text(encoding="utf-8"))
+        real: list[dict[str, Any]] = []
+        for sid, d in list(poilus.items())[: 4 if quick else None]:
+            truth = "\n".join(t["text"] for t in d["lines"] if t["text"].strip())
+            job = run.read(POILUS.with_suffix("") / f"{sid}.jpg", truth, "fra")
+            real.append({**_against(sid, job.pages[0], d), "half": d["half"]})
+        for half in ("tuning", "held_out"):
+            out[f"poilus_pages_{half}"] = _summary([p for p in real if p["half"] == half])
         # 3. made pages
         n = 2 if quick else 8
         for half, seeds in (
@@ -312,6 +325,8 @@ def markdown(r: dict[str, Any]) -> list[str]:
         ("corpus_pages_alto_tuning", "corpus handwriting (ALTO boxes), tuning half"),
         ("corpus_pages_alto_held_out", "corpus handwriting (ALTO boxes), held-out half"),
         ("corpus_pages_alto", "corpus handwriting (ALTO boxes), all"),
+        ("poilus_pages_tuning", "24 more real pages (wills not in the corpus), tuning half"),
+        ("poilus_pages_held_out", "24 more real pages (wills not in the corpus), held-out half"),
     ):
         d = r.get(key) or {}
         if d.get("lines"):

@@ -82,6 +82,16 @@ subject to the AGPL when it is distributed or offered to others.
 
 This is a summary for orientation, not legal advice; the licence texts are what bind.
 
+## Data in the repository
+
+The benchmarks' annotated handwriting (`bench/data/`) is other people's work too:
+`handwriting_lines.json` (line boxes of the corpus's handwritten pages) and
+`poilus_pages/` with `poilus_pages.json` (24 page images and their line boxes) come from
+HTR-United/CREMMA-AN-TestamentsDePoilus and
+PSL-Chartes-HTR-Students/HN2021-Memorials_Jane_Lathrop_Stanford, both **CC-BY-4.0**
+(sources, commits and changes: `bench/data/make_handwriting_lines.py`,
+`bench/data/make_poilus_pages.py`, `bench/data/poilus_pages/README.md`).
+
 ## Packages of a base install
 
 | package | licence |

@@ -503,3 +503,65 @@ def test_two_slanted_lines_the_detector_merged_get_a_box_each(
     boxes, _ = _place_on_detected_lines(texts, [None] * n, [None] * n, page.convert("RGB"), {})
     got = [round(iou(b, t), 2) if b else 0.0 for b, t in zip(boxes, truth, strict=True)]
     assert all(v >= 0.5 for v in got), (got, boxes, truth)
+
+
+def _made_letter() -> tuple[Image.Image, list[str], list[list[float]]]:
+    """Four lines of made handwriting in the top half of a page, with their ink boxes."""
+    from PIL import ImageFont
+
+    font = ImageFont.truetype(handpages.fonts()[0], 52)
+    page = Image.new("L", (1600, 1400), 235)
+    texts = [
+        "the weather has turned cold again and the river",
+        "is high after three days of rain. Father went",
+        "to town on Tuesday to sell the two calves and",
+        "came back with a new lamp, some coffee and",
+    ]
+    truth = [_draw_line(page, (120, 150 + 120 * i), t, font, 30) for i, t in enumerate(texts)]
+    return page.convert("RGB"), texts, truth
+
+
+def test_a_page_is_read_upright_unless_upside_down_is_clearly_cheaper(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The placement is also tried on the page turned half way round; when that
+    alignment is only a little cheaper (here made 1.0 cheaper than it is; on the real
+    tuning pages 0.3-2.7 cheaper, every line then wrong) the upright one stands
+    (answer.HALF_TURN_COST). On main the half turn won and every line lay upside down."""
+    from ocrkit_plugins.engines.vlm import answer
+
+    page, texts, truth = _made_letter()
+    real = answer.place_on_pieces_scored
+
+    def turned_a_bit_cheaper(*args: Any, **kw: Any) -> Any:
+        places, cost = real(*args, **kw)
+        pieces = args[1]
+        # the lines were drawn in the top half: turned, they lie in the bottom half
+        return places, cost - (1.0 if pieces and pieces[0][1][1] > page.height / 2 else 0.0)
+
+    monkeypatch.setattr(answer, "place_on_pieces_scored", turned_a_bit_cheaper)
+    n = len(texts)
+    info: dict[str, Any] = {}
+    boxes, _ = answer._place_on_detected_lines(texts, [None] * n, [None] * n, page, info)
+    got = [round(iou(b, t), 2) if b else 0.0 for b, t in zip(boxes, truth, strict=True)]
+    assert "placed_turned" not in info and all(v >= 0.5 for v in got), (got, info)
+
+
+def test_a_line_the_cpu_engine_read_in_part_gets_its_whole_line() -> None:
+    """The cpu engine's words matched only the first word of a line (its box is that
+    word's); the detected ink beside it, which no other line took, widens it to the
+    written line (IoU >= 0.7 with its ink; on main it kept the word's box, IoU < 0.3).
+    The lines placed by the detector are not widened."""
+    from ocrkit_plugins.engines.vlm.answer import _place_on_detected_lines
+
+    page, texts, truth = _made_letter()
+    first = truth[1]
+    word = [first[0], first[1], first[0] + 0.2 * (first[2] - first[0]), first[3]]
+    n = len(texts)
+    boxes = [None, word, None, None]
+    kinds = [None, "words", None, None]
+    out, out_kinds = _place_on_detected_lines(texts, list(boxes), list(kinds), page, {})
+    assert iou(word, truth[1]) < 0.3
+    got = [round(iou(b, t), 2) if b else 0.0 for b, t in zip(out, truth, strict=True)]
+    assert got[1] >= 0.7 and all(v >= 0.5 for v in got), (got, out)
+    assert out_kinds[1] == "words" and len(out) == n

@@ -37,6 +37,17 @@ from . import align
 # A page lies on its side when more than this share of the cpu engine's line length
 # stands upright (see _sideways).
 SIDEWAYS_SHARE = 0.5
+# Pages lie upright far more often than upside down: the placement on the page turned
+# half way round wins only when its alignment is cheaper by this much.
+HALF_TURN_COST = 3.0
+# A line the cpu engine's words placed, whose box is the union of the few words it read,
+# is widened over the detected pieces no line took beside it (:func:`absorb_leftovers`):
+# a piece overlapping its band by this share of the lower one's height, less than this
+# many box heights away (a gap the detector's pieces are cut at, .detect.SPLIT_GAP, is
+# not crossed), not taller than this times the box, and not narrower than high.
+ABSORB_OVERLAP = 0.5
+ABSORB_GAP = 1.0
+ABSORB_TALL = 1.5
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -232,6 +243,8 @@ def _place_on_detected_lines(
             # the pieces of the rows, in reading order: a model line may take several
             pieces = [(r, p) for r, d in enumerate(detected) for p in d.parts]
             places, cost = place_on_pieces_scored(texts, pieces, anchors)
+            if turn == 180:
+                cost += HALF_TURN_COST
             if best is None or cost < best[0]:
                 best = (cost, turn, places, pieces)
                 info["detected_lines"] = len(detected)
@@ -243,12 +256,61 @@ def _place_on_detected_lines(
     )
     if turn:
         info["placed_turned"] = turn
+    anchors = anchors_for(boxes, turn, image.size)
+    on_page = [a if a is not None else p.box for a, p in zip(anchors, places, strict=True)]
+    # only word-placed lines are widened: widening detector-placed lines too took
+    # margin notes and stamps beside them (tuning pages: 3 lines lost for 5 gained)
+    fixed = [a is None for a in anchors]
+    widened = absorb_leftovers(on_page, fixed, [p for _, p in pieces])
     out_boxes, out_kinds = list(boxes), list(kinds)
     for i, p in enumerate(places):
-        if out_boxes[i] is None and p.box is not None:
+        wide = widened[i]
+        if anchors[i] is not None and wide is not None and wide != anchors[i]:
+            out_boxes[i] = [round(v, 1) for v in _unturn_box(wide, turn, image.size)]
+        elif anchors[i] is None and p.box is not None:
             out_boxes[i] = [round(v, 1) for v in _unturn_box(p.box, turn, image.size)]
             out_kinds[i] = "line" if p.sure else "estimated"
     return out_boxes, out_kinds
+
+
+def absorb_leftovers(
+    boxes: list[list[float] | None], fixed: list[bool], pieces: list[list[float]]
+) -> list[list[float] | None]:
+    """Each line's box (None: no box) not ``fixed`` widened over the detected
+    ``pieces`` no box covers that lie beside it in its band of writing (see
+    :data:`ABSORB_OVERLAP`): the rest of a written line the cpu engine read only in
+    part. A piece goes to the box it overlaps most; widened boxes may take more."""
+    out = [None if b is None else list(b) for b in boxes]
+    placed = [b for b in out if b is not None]
+    left = [q for q in pieces if not any(_covered(q, b) for b in placed)]
+    changed = True
+    while changed and left:
+        changed = False
+        for q in list(left):
+            best, best_ov = None, 0.0
+            for i, b in enumerate(out):
+                if b is None or fixed[i]:
+                    continue
+                hb, hq = b[3] - b[1], q[3] - q[1]
+                ov = (min(b[3], q[3]) - max(b[1], q[1])) / max(1.0, min(hb, hq))
+                gap = max(q[0] - b[2], b[0] - q[2])
+                beside = gap < ABSORB_GAP * hb and hq <= ABSORB_TALL * hb
+                if q[2] - q[0] >= hq and beside and ov >= ABSORB_OVERLAP and ov > best_ov:
+                    best, best_ov = i, ov
+            if best is not None:
+                b = out[best]
+                assert b is not None
+                out[best] = [min(b[0], q[0]), min(b[1], q[1]), max(b[2], q[2]), max(b[3], q[3])]
+                left.remove(q)
+                changed = True
+    return out
+
+
+def _covered(piece: list[float], box: list[float]) -> bool:
+    ix = max(0.0, min(piece[2], box[2]) - max(piece[0], box[0]))
+    iy = max(0.0, min(piece[3], box[3]) - max(piece[1], box[1]))
+    area = (piece[2] - piece[0]) * (piece[3] - piece[1])
+    return area > 0 and ix * iy >= 0.5 * area
 
 
 def anchors_for(
