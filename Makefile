@@ -62,6 +62,20 @@ install: system-deps $(BIN)/python
 	@if $(BIN)/pip show -q opencv-python >/dev/null 2>&1; then \
 		$(BIN)/pip uninstall -q -y opencv-python && \
 		$(BIN)/pip install -q --force-reinstall --no-deps opencv-python-headless; fi
+	@# tesserocr against a Tesseract without the legacy engine (see TESSEROCR below).
+	@scripts/tesserocr_nolegacy.sh $(BIN)/python "$(TESSEROCR_CACHE)" $(TESSEROCR) || \
+		echo "tesserocr-nolegacy: keeping the PyPI tesserocr wheel (legacy engine compiled in)" >&2
+
+# The PyPI tesserocr wheel's Tesseract has the legacy engine compiled in, and each language
+# it loads then carries ~9.5 MB of legacy start-up state that LSTM-only models never use
+# (7 languages per page worker under -l auto: ~66 MB per worker; docs/benchmarks.md).
+# `make install` replaces it with tesserocr built against Debian's Tesseract source
+# configured --disable-legacy (scripts/tesserocr_nolegacy.sh: about 15 CPU minutes once
+# per machine, then the wheel cached in TESSEROCR_CACHE is installed in seconds). When
+# the build fails the PyPI wheel stays (the failure is remembered in the cache, not
+# retried). TESSEROCR=wheel keeps the PyPI wheel without trying.
+TESSEROCR ?= nolegacy
+TESSEROCR_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ocrkit/wheels
 
 # The test plugins are real distributions installed through their entry points, but into
 # build/test-plugins (put on sys.path by tests/conftest.py), never into the venv that
