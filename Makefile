@@ -62,6 +62,22 @@ install: system-deps $(BIN)/python
 	@if $(BIN)/pip show -q opencv-python >/dev/null 2>&1; then \
 		$(BIN)/pip uninstall -q -y opencv-python && \
 		$(BIN)/pip install -q --force-reinstall --no-deps opencv-python-headless; fi
+	@# tesserocr against a Tesseract without the legacy engine (see TESSEROCR below).
+	@scripts/tesserocr_nolegacy.sh $(BIN)/python "$(TESSEROCR_CACHE)" $(TESSEROCR) || \
+		echo "tesserocr-nolegacy: keeping the PyPI tesserocr wheel (legacy engine compiled in)" >&2
+
+# The PyPI tesserocr wheel's Tesseract has the legacy engine compiled in, and each language
+# it loads then carries ~9.5 MB of legacy start-up state that LSTM-only models never use
+# (7 languages per page worker under -l auto: ~66 MB per worker; docs/benchmarks.md).
+# `make install TESSEROCR=nolegacy` replaces it with tesserocr built against Debian's
+# Tesseract source configured --disable-legacy (scripts/tesserocr_nolegacy.sh: 262 CPU s
+# once per machine, then the wheel cached in TESSEROCR_CACHE installs in about a second).
+# When the build fails the PyPI wheel stays (the failure is remembered in the cache, not
+# retried). Not the default: that build (Debian's 5.3.0, gcc 12) spends ~10 % more CPU
+# per page than the wheel's 5.3.4 (docs/benchmarks.md). TESSEROCR=wheel (the default)
+# keeps the PyPI wheel, or puts it back in place of a built one.
+TESSEROCR ?= wheel
+TESSEROCR_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ocrkit/wheels
 
 # The test plugins are real distributions installed through their entry points, but into
 # build/test-plugins (put on sys.path by tests/conftest.py), never into the venv that

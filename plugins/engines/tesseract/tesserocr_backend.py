@@ -21,6 +21,7 @@ fails when it is absent; ``auto``, the default, prefers the wheel).
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import subprocess
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     from PIL import Image
 
 MAX_APIS = 4
+# Tesseract's C API defines these only when the legacy engine is compiled in (capi.cpp).
+_LEGACY_ONLY = ("TessBaseAPIDetectOrientationScript", "TessBaseAPIAdaptToWordStr")
 # The columns of Tesseract's TSV header (TessTsvRenderer::BeginDocumentHandler);
 # GetTSVText returns the rows only.
 TSV_HEADER = (
@@ -113,13 +116,37 @@ def _tessdata_dir(prefix: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=1)
+def legacy_engine() -> bool | None:
+    """Whether the libtesseract under tesserocr has the legacy engine compiled in (None: no
+    tesserocr, or it cannot be told).
+
+    The PyPI wheel's has; ``make install`` replaces it, where it can, with a build without
+    it (scripts/tesserocr_nolegacy.sh): such a library builds no legacy start-up state for
+    each language it loads (~9.5 MB per language, never used by LSTM-only models). Told by
+    a function Tesseract's C API defines only with the legacy engine, looked up from the
+    extension module (the lookup also searches the libraries it loaded)."""
+    tess = _module()
+    ext = getattr(getattr(tess, "tesserocr", None), "__file__", None)
+    if not ext:
+        return None
+    try:
+        lib = ctypes.CDLL(ext)
+    except OSError:
+        return None
+    return any(hasattr(lib, name) for name in _LEGACY_ONLY)
+
+
 def describe() -> str:
     """Which Tesseract reads pages here and its version (for ``ocrkit engines``)."""
     if in_process():
         tess = _module()
         version = tess.tesseract_version().split()[1] if tess else "?"
         lines = ", lines as raw pixels" if rawlines.install() else ""
-        return f"tesserocr {tess.__version__} in-process (Tesseract {version}{lines})"
+        legacy = {True: ", legacy engine compiled in", False: ", no legacy engine"}.get(
+            legacy_engine(), ""
+        )
+        return f"tesserocr {tess.__version__} in-process (Tesseract {version}{lines}{legacy})"
     exe = shutil.which("tesseract")
     if exe is None:
         return "tesseract program (not found)"
