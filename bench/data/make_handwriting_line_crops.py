@@ -12,7 +12,8 @@ Which pages (the rule was fixed before any line was read):
   the ALTO files of ``data/batch-2/`` in sorted name order, without the wills the
   corpus's MANIFEST.tsv names (AN_0157, AN_0218, AN_0240, AN_0337, ...) and without
   the 8 pages whose image the stored snapshot lacks (all of will series AD95, the
-  snapshot's largest files); of those, every 8th (index 0, 8, 16, ...). ``data/batch-1/`` is left to another helper (i21real).
+  snapshot's largest files); of those, every 8th (index 0, 8, 16, ...).
+  ``data/batch-1/`` is left to another helper (i21real).
 - English, PSL-Chartes-HTR-Students/HN2021-Memorials_Jane_Lathrop_Stanford@9266adb:
   all its ALTO files in sorted path order, without the corpus's page (i093) and
   letter (252); of those, every 3rd (index 0, 3, 6, ...). These letters hold printed
