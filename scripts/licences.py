@@ -92,6 +92,17 @@ PSL-Chartes-HTR-Students/HN2021-Memorials_Jane_Lathrop_Stanford, both **CC-BY-4.
 (sources, commits and changes: `bench/data/make_handwriting_lines.py`,
 `bench/data/make_poilus_pages.py`, `bench/data/poilus_pages/README.md`).
 
+`bench/data/handwriting_line_crops/` (304 handwritten line images and their
+transcriptions, `lines.tsv`) are cut from the pages of two datasets under the Creative
+Commons Attribution 4.0 licence (CC-BY-4.0), with the annotators' ALTO line boxes and
+text: *CREMMA AN Testaments de Poilus* (HTR-United/CREMMA-AN-TestamentsDePoilus,
+commit 8ffa4a8; wills of French soldiers, Archives nationales and Archives
+départementales des Yvelines) and *HN2021 Memorials Jane Lathrop Stanford*
+(PSL-Chartes-HTR-Students/HN2021-Memorials_Jane_Lathrop_Stanford, commit 9266adb;
+letters, Stanford University Archives). The crops are changed from the originals (cut
+to one line each, re-encoded as JPEG); `bench/data/make_handwriting_line_crops.py`
+says which pages and how, and `lines.tsv` names each line's source file.
+
 ## Packages of a base install
 
 | package | licence |

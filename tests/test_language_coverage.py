@@ -19,6 +19,7 @@ import pymupdf
 import pytest
 
 from ocrkit import api
+from ocrkit.engine_options import EngineOption
 from tests import langpages
 from tests.conftest import cer
 
@@ -394,6 +395,47 @@ def test_probe_script_its_model_reads_poorly_is_not_taken(corpus: Path, tmp_path
     page = api.ocr(path, engine="tesseract", language="auto", jobs=1).pages[0]
     assert page.extra.get("script_probe") == "Japanese", page.extra  # the case
     assert page.extra["ocr_languages"] == ["eng"], page.extra
+
+
+def test_an_unsure_handwritten_line_is_read_by_the_latin_model_as_one_line() -> None:
+    # a handwritten French line of the new line crops' tune half (bench/data/
+    # handwriting_line_crops, CC-BY-4.0; truth "si elle devenait mon héritière"): its
+    # box holds the tips of the lines above and below, so the engine's page mode cut
+    # it into three scraps ("7 k / A ell her a ea / Fe P he pikeeze J", CER 0.87).
+    # Read as one line (PSM 7) by the Latin model: "A ell ; her a a E horiheeze J",
+    # 0.67; fra, the right code, 1.03.
+    root = Path(__file__).resolve().parent.parent / "bench" / "data" / "handwriting_line_crops"
+    path = root / "poilus_TestamentsDePoilus_will_AN_0006-2_line04.jpg"
+    truth = "si elle devenait mon héritière"
+    page = api.ocr(path, engine="tesseract", language="auto", jobs=1).pages[0]
+    assert page.extra["ocr_languages"] == ["Latin"], page.extra
+    assert len(page.extra["models_tried"]) <= 3
+    assert page.text.strip() and "\n" not in page.text.strip(), page.text  # one line
+    right = api.ocr(path, engine="tesseract", language="fr", jobs=1).text
+    assert (
+        cer(truth, page.text, transcription_marks=True)
+        <= cer(truth, right, transcription_marks=True) + 0.005
+    ), (page.text, right)
+
+
+def test_line_options_ask_for_one_line_unless_the_user_chose_a_psm() -> None:
+    from ocrkit.page import autolang
+
+    class Takes:
+        engine_options = (EngineOption("psm", "int", "page segmentation mode"),)
+
+    class TakesNone:
+        engine_options = ()
+
+    opts = {"engine_options": {"c": ["a=b"]}, "other": 1}
+    assert autolang.line_options(Takes(), opts) == {  # type: ignore[arg-type]
+        "engine_options": {"c": ["a=b"], "psm": autolang.LINE_PSM},
+        "other": 1,
+    }
+    assert opts == {"engine_options": {"c": ["a=b"]}, "other": 1}  # not changed in place
+    mine = {"engine_options": {"psm": 6}}
+    assert autolang.line_options(Takes(), mine) == mine  # type: ignore[arg-type]
+    assert autolang.line_options(TakesNone(), opts) == opts  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------ codes and listing

@@ -26,7 +26,8 @@ default, so "try each" is no longer an option).
        had turned the page for that script, the turn goes too
     -> a Latin-script line still read unsurely (below :data:`UNSURE_LINE`: a
        handwritten line, whose language fastText cannot name from what eng reads) is
-       read with Tesseract's ``Latin`` script model before the language step
+       read with Tesseract's ``Latin`` script model, as one line (:data:`LINE_PSM`),
+       before the language step
 
 Thresholds were chosen on the tune half of the made pages (tests/langpages.py, text
 ``a``) and the corpus's tune half (``python -m bench.languages``), never on the test
@@ -66,6 +67,15 @@ MIN_CONFIDENCE = 0.5
 # language's own model could not be named; its handwritten *pages* read no better with
 # Latin (0.751 -> 0.762), hence lines only. The suspect-reading bound (TRIAL_BELOW).
 UNSURE_LINE = 0.6
+# Tesseract's page segmentation mode for a single text line: the unsure line above is
+# read in it (by ``Latin``, and by a language named from that reading) whatever its ink
+# (the engine's own rule wants one band of ink, and a handwritten line cut by its box
+# holds the tips of the lines above and below: page mode then reads it as scraps).
+# The line crops' tune halves (bench.handwriting_line_crops, 161 new lines and the
+# corpus's 61): see docs/languages.md. The user's own ``psm`` is kept. A line that line
+# mode reads nothing of is read in page mode (4 of the first 38 new tune-half French
+# lines came back empty, CER 1.0, where page mode had read some of their letters).
+LINE_PSM = 7
 # Scripts the probe reads with (one model each, together) when OSD cannot tell.
 TRIAL_SCRIPTS = ("HanS", "Arabic", "Cyrillic", "Devanagari", "Japanese", "Hangul")
 # The probe's text names a script when that script holds at least this share of its
@@ -111,6 +121,18 @@ class Budget:
 
     def fresh(self, langs: list[str]) -> bool:
         return tuple(langs) not in self.tried and len(self.tried) < MAX_MODELS
+
+
+def line_options(engine: Engine, opts: dict[str, Any]) -> dict[str, Any]:
+    """``opts`` asking ``engine`` to read the image as one line (:data:`LINE_PSM`), for an
+    engine that takes a ``psm`` option; ``opts`` as they are for any other engine or when
+    the user chose a ``psm``."""
+    if not any(o.name == "psm" for o in getattr(engine, "engine_options", ())):
+        return opts
+    user = dict(opts.get("engine_options") or {})
+    if "psm" in user:
+        return opts
+    return {**opts, "engine_options": {**user, "psm": LINE_PSM}}
 
 
 def _script(langs: list[str]) -> str | None:
@@ -216,10 +238,19 @@ def choose(
     if res is not None:
         budget.add(langs)  # the first pass's probe named the language (first_pass)
 
-    def read(models: list[str], picture: Image.Image | None = None) -> PageResult:
+    def read(
+        models: list[str], picture: Image.Image | None = None, *, line: bool = False
+    ) -> PageResult:
         budget.add(models)
         reading.passes += 1
-        return call_engine(engine, picture or image, models, dpi, opts)
+        options = line_options(engine, opts) if line else opts
+        found = call_engine(engine, picture or image, models, dpi, options)
+        if options is not opts and not _lines(found):
+            # line mode read nothing (Tesseract gives up on some handwritten lines in
+            # it, where page mode reads their letters): the same model in page mode
+            reading.passes += 1
+            found = call_engine(engine, picture or image, models, dpi, opts)
+        return found
 
     vertical = False
     osd = reading.extra.get("osd") or {}
@@ -295,6 +326,7 @@ def _by_language(
     image: Image.Image | None = None,
 ) -> tuple[PageResult, list[str]]:
     """Read again while the text's languages are not all among the models used."""
+    line = False  # read as one line from here on (an unsure line: see LINE_PSM)
     if (
         image is not None
         and _script(langs) == "Latin"
@@ -306,9 +338,10 @@ def _by_language(
         # a line read this unsurely (a handwritten one): too few letters, too badly
         # read, for fastText to name its language (a French line read by eng: "it",
         # 0.95); Tesseract's Latin script model, which knows every Latin-script
-        # language's letters, reads it instead (see :data:`UNSURE_LINE`), and its
-        # reading is named as any other below
-        res, langs = read(["Latin"]), ["Latin"]
+        # language's letters, reads it instead (see :data:`UNSURE_LINE`), as one line
+        # (see :data:`LINE_PSM`), and its reading is named as any other below
+        line = True
+        res, langs = read(["Latin"], line=True), ["Latin"]
     for _ in range(MAX_MODELS):
         conf = _confidence(res)
         if conf < MIN_CONFIDENCE:
@@ -351,7 +384,7 @@ def _by_language(
                 break
             res, langs = _reread_words(res, langs, models, image, read, reading), models
             continue
-        new = read(usable)
+        new = read(usable, line=line)
         same = _script(usable) == _script(langs) or _script(langs) is None
         slack = SAME_SCRIPT_SLACK if same else RERUN_SLACK
         if _confidence(new) + slack < conf:
