@@ -565,3 +565,44 @@ def test_a_line_the_cpu_engine_read_in_part_gets_its_whole_line() -> None:
     got = [round(iou(b, t), 2) if b else 0.0 for b, t in zip(out, truth, strict=True)]
     assert got[1] >= 0.7 and all(v >= 0.5 for v in got), (got, out)
     assert out_kinds[1] == "words" and len(out) == n
+
+
+def test_lines_written_sideways_in_the_margin_and_read_first_get_the_margin() -> None:
+    """A letter whose writer filled the left margin with lines written upwards, which
+    the model (like the annotators of a real will, AN_0008) transcribed before the
+    text: the margin is also read turned a quarter, so the sideways lines get their
+    columns and the text's lines their rows (IoU >= 0.5 each with the drawn ink). On
+    main the sideways lines got no box (the detector finds only letter fragments
+    there; on the real will they took the text's first rows instead)."""
+    from ocrkit_plugins.engines.vlm.answer import _place_on_detected_lines
+    from PIL import ImageFont
+
+    font = ImageFont.truetype(handpages.fonts()[0], 46)
+    page = Image.new("L", (1500, 1500), 235)
+    side = [
+        "and do not forget to write to your aunt soon, she asks after you",
+        "the apples are ripe and the cellar is full of wood for the winter",
+    ]
+    body = [
+        "the weather has turned cold again and the",
+        "river is high after three days of rain and",
+        "Father went to town on Tuesday to sell the",
+        "two calves and came back with a new lamp,",
+        "some coffee and a letter from our cousin",
+        "who lives in Lyon and sends her love to all",
+    ]
+    # written upwards from the bottom of the margin (turned a quarter anticlockwise)
+    truth = [
+        _draw_line(page, (60 + 80 * i, 1420), t, font, 30, turn=90.0, ink_above=96)
+        for i, t in enumerate(side)
+    ]
+    truth += [
+        _draw_line(page, (330, 200 + 130 * i), t, font, 30, ink_above=96)
+        for i, t in enumerate(body)
+    ]
+    texts = side + body
+    n = len(texts)
+    info: dict[str, Any] = {}
+    boxes, _ = _place_on_detected_lines(texts, [None] * n, [None] * n, page.convert("RGB"), info)
+    got = [round(iou(b, t), 2) if b else 0.0 for b, t in zip(boxes, truth, strict=True)]
+    assert all(v >= 0.5 for v in got), (got, boxes, truth, info)

@@ -48,6 +48,14 @@ HALF_TURN_COST = 3.0
 ABSORB_OVERLAP = 0.5
 ABSORB_GAP = 1.0
 ABSORB_TALL = 1.5
+# Lines written sideways in the left margin (the detector finds only letter fragments
+# there): the margin strip left of the body is also read turned a quarter, and its rows
+# this many times longer than thick or more are tried as lines the model wrote first.
+SIDE_LONG = 4.0
+# ... looked at only when this share of the strip's pixel rows hold this many dark
+# pixels or more (a speck of dust does not count).
+SIDE_INKED = 0.5
+SIDE_ROW_INK = 5
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -249,11 +257,19 @@ def _place_on_detected_lines(
                 best = (cost, turn, places, pieces)
                 info["detected_lines"] = len(detected)
                 info["bands_cut"] = k == 1
+            if turn == 0 and k == 0:
+                side = _sideways_margin_trial(texts, pieces, anchors, image)
+                if side is not None and side[1] < best[0]:
+                    best = (side[1], 0, side[0], pieces)
+                    info["detected_lines"] = len(detected)
+                    info["bands_cut"] = False
+                    info["sideways_margin"] = sum(p.kind == "side" for p in side[0])
     assert best is not None
     _, turn, places, pieces = best
-    places = _without_stamps(
-        texts, pieces, anchors_for(boxes, turn, image.size), places, image, turn
-    )
+    if not any(p.kind == "side" for p in places):
+        places = _without_stamps(
+            texts, pieces, anchors_for(boxes, turn, image.size), places, image, turn
+        )
     if turn:
         info["placed_turned"] = turn
     anchors = anchors_for(boxes, turn, image.size)
@@ -271,6 +287,73 @@ def _place_on_detected_lines(
             out_boxes[i] = [round(v, 1) for v in _unturn_box(p.box, turn, image.size)]
             out_kinds[i] = "line" if p.sure else "estimated"
     return out_boxes, out_kinds
+
+
+def _sideways_margin_trial(
+    texts: list[str],
+    pieces: list[tuple[int, list[float]]],
+    anchors: list[list[float] | None],
+    image: Image.Image,
+) -> tuple[list[Placement], float] | None:
+    """The placement with lines written sideways in the left margin first: the strip
+    left of the body's left edge turned a quarter clockwise (writing that reads upwards
+    stands upright) and its text rows found; each row :data:`SIDE_LONG` times longer
+    than thick or more is put before the page's pieces as a flat stand-in of the same
+    length and thickness just above them (the alignment weighs widths and heights), and
+    the model's lines placed on all. None when the margin has no such row, or when
+    under :data:`SIDE_INKED` of its pixel rows hold ink (the detector is not run then).
+    Placements on a stand-in get its box on the page and kind ``"side"``."""
+    from . import assign, detect
+
+    left = _body_left(pieces)
+    if left is None or left < 4 or not pieces:
+        return None
+    h = image.size[1]
+    strip = image.crop((0, 0, int(left), h))
+    # writing along the margin inks most of its height (a note beside a few lines does
+    # not): only then is the detector run on it
+    inked = detect.ink_mask(image)[:, : int(left)].sum(axis=1) >= SIDE_ROW_INK
+    if float(inked.mean()) < SIDE_INKED:
+        return None
+    strip = strip.rotate(270, expand=True)
+    regions, _ = detect.detect_regions(strip)
+    if not regions:
+        return None
+    rows = detect.lines_of(regions, detect.ink_mask(strip))
+    size = (int(left), h)
+    long_rows = [
+        _unturn_box(r.box, 270, size)
+        for r in rows
+        if r.box[2] - r.box[0] >= SIDE_LONG * max(1.0, r.box[3] - r.box[1])
+    ]
+    if not long_rows:
+        return None
+    x0 = min(p[0] for _, p in pieces)
+    top = min(p[1] for _, p in pieces)
+    stand: list[list[float]] = []
+    y = top
+    for b in reversed(long_rows):
+        length, thick = b[3] - b[1], b[2] - b[0]
+        y -= 1.5 * thick
+        stand.insert(0, [x0, y, x0 + length, y + thick])
+    first = [(-1 - i, sb) for i, sb in enumerate(stand)]
+    places, cost = assign.assign_scored(
+        texts,
+        [p for _, p in first + pieces],
+        anchors=anchors,
+        heights=[max(1.0, p[3] - p[1]) for _, p in first + pieces],
+        rows=[r for r, _ in first + pieces],
+    )
+    out = []
+    for p in places:
+        if p.box is not None and any(p.box == sb for sb in stand):
+            real = long_rows[stand.index(p.box)]
+            out.append(assign.Placement(real, p.sure, "side", p.margin, p.fit))
+        elif p.box is not None and p.box[3] <= top:
+            out.append(assign.Placement(None))  # a stand-in split or joined: no box
+        else:
+            out.append(p)
+    return out, cost
 
 
 def absorb_leftovers(
@@ -428,19 +511,27 @@ def _orders(pieces: list[tuple[int, list[float]]]) -> list[list[tuple[int, list[
     transcribes a margin note before or after the text, rarely where it sits)."""
     if len(pieces) < 3:
         return [pieces]
-    widths = [p[2] - p[0] for _, p in pieces]
-    lefts = sorted(zip((p[0] for _, p in pieces), widths, strict=True))
-    half, acc, body_left = sum(widths) / 2, 0.0, lefts[-1][0]
-    for x, w in lefts:  # the left edge most of the writing's width starts at
-        acc += w
-        if acc >= half:
-            body_left = x
-            break
+    body_left = _body_left(pieces)
+    assert body_left is not None
     margin = [rp for rp in pieces if rp[1][2] <= body_left]
     if not margin or len(margin) == len(pieces):
         return [pieces]
     body = [rp for rp in pieces if rp[1][2] > body_left]
     return [pieces, margin + body, body + margin]
+
+
+def _body_left(pieces: list[tuple[int, list[float]]]) -> float | None:
+    """The left edge most of the writing's width starts at (None: no pieces)."""
+    if not pieces:
+        return None
+    widths = [p[2] - p[0] for _, p in pieces]
+    lefts = sorted(zip((p[0] for _, p in pieces), widths, strict=True))
+    half, acc = sum(widths) / 2, 0.0
+    for x, w in lefts:
+        acc += w
+        if acc >= half:
+            return x
+    return lefts[-1][0]
 
 
 def _plain_text(blocks: list[Block]) -> str:

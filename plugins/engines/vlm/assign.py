@@ -58,7 +58,7 @@ SPLIT = 4.0  # two model lines sharing one detected line
 # costs this times its off-colour share, leaving it over costs less by that share.
 STAMP_COST = 8.0
 ANCHOR_BONUS = 4.0
-ANCHOR_MISS = 8.0
+ANCHOR_MISS = 4.0
 # A placement is sure from this margin on (total cost of the next best alternative).
 SURE_MARGIN = 2.0
 # ... and a width within this factor of what its length predicts.

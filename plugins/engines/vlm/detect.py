@@ -210,7 +210,7 @@ def detect_line_sets(
     if how == "db":
         regions += missed_regions(regions, dark)
     regions = split_at_gaps(regions, dark)
-    lines = _lines_of(regions, dark)
+    lines = lines_of(regions, dark)
     # the writing's height: the median ink height of the (flat) regions
     inked = [
         trim_to_ink(r.box, dark) for r in regions if r.box[2] - r.box[0] >= r.box[3] - r.box[1]
@@ -225,10 +225,12 @@ def detect_line_sets(
         parts = text_bands(r.box, dark, body)
         cut = cut or len(parts) > 1
         banded += [Region(b, r.score) for b in parts]
-    return lines, (_lines_of(banded, dark) if cut else None), how
+    return lines, (lines_of(banded, dark) if cut else None), how
 
 
-def _lines_of(regions: list[Region], dark: np.ndarray) -> list[DetectedLine]:
+def lines_of(regions: list[Region], dark: np.ndarray) -> list[DetectedLine]:
+    """The regions joined into rows (:func:`rows`), boxes and parts trimmed to ``dark``
+    ink, top to bottom."""
     lines = rows(regions)
     for ln in lines:
         ln.box = trim_to_ink(ln.box, dark)
