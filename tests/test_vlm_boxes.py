@@ -606,3 +606,30 @@ def test_lines_written_sideways_in_the_margin_and_read_first_get_the_margin() ->
     boxes, _ = _place_on_detected_lines(texts, [None] * n, [None] * n, page.convert("RGB"), info)
     got = [round(iou(b, t), 2) if b else 0.0 for b, t in zip(boxes, truth, strict=True)]
     assert all(v >= 0.5 for v in got), (got, boxes, truth, info)
+
+
+def test_a_short_line_whose_words_matched_elsewhere_gets_its_own_row() -> None:
+    """The cpu engine's words matched a short closing line to a word of the first line
+    (as Tesseract matched "mes dépouilles" to a word eight rows lower on a real will):
+    the alignment of the lines with the page's rows puts it on its own row, and that
+    box is taken (IoU >= 0.5 with its ink); on main it kept the stray word's box."""
+    from ocrkit_plugins.engines.vlm.answer import _place_on_detected_lines
+    from PIL import ImageFont
+
+    font = ImageFont.truetype(handpages.fonts()[0], 52)
+    page = Image.new("L", (1600, 1000), 235)
+    texts = [
+        "the weather has turned cold again and the river",
+        "is high after three days of rain. Father went",
+        "to town on Tuesday to sell the two calves.",
+        "your loving Anne",
+    ]
+    truth = [_draw_line(page, (120, 150 + 120 * i), t, font, 30) for i, t in enumerate(texts)]
+    first = truth[0]
+    stray = [first[0], first[1], first[0] + 0.15 * (first[2] - first[0]), first[3]]
+    boxes = [None, None, None, stray]
+    kinds = [None, None, None, "words"]
+    out, _ = _place_on_detected_lines(texts, list(boxes), list(kinds), page.convert("RGB"), {})
+    got = [round(iou(b, t), 2) if b else 0.0 for b, t in zip(out, truth, strict=True)]
+    assert iou(stray, truth[3]) == 0.0
+    assert all(v >= 0.5 for v in got), (got, out)

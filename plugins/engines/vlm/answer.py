@@ -56,6 +56,10 @@ SIDE_LONG = 4.0
 # pixels or more (a speck of dust does not count).
 SIDE_INKED = 0.5
 SIDE_ROW_INK = 5
+# A line of this many words or fewer that the cpu engine's words placed where the
+# alignment with the page's rows does not (its words matched a word elsewhere: a short
+# line's one or two words easily do) takes the alignment's box.
+ANCHOR_WORDS = 3
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -281,7 +285,18 @@ def _place_on_detected_lines(
     out_boxes, out_kinds = list(boxes), list(kinds)
     for i, p in enumerate(places):
         wide = widened[i]
-        if anchors[i] is not None and wide is not None and wide != anchors[i]:
+        anchor = anchors[i]
+        if (
+            anchor is not None
+            and p.box is not None
+            and p.kind == "pair"
+            and not _cover_of(anchor, p.box)
+            and len(texts[i].split()) <= ANCHOR_WORDS
+        ):
+            # a short line's words matched elsewhere than the alignment put the line
+            out_boxes[i] = [round(v, 1) for v in _unturn_box(p.box, turn, image.size)]
+            out_kinds[i] = "estimated"
+        elif anchors[i] is not None and wide is not None and wide != anchors[i]:
             out_boxes[i] = [round(v, 1) for v in _unturn_box(wide, turn, image.size)]
         elif anchors[i] is None and p.box is not None:
             out_boxes[i] = [round(v, 1) for v in _unturn_box(p.box, turn, image.size)]
