@@ -8,13 +8,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from ocrkit_plugins.engines.tesseract import textsize
 from PIL import Image, ImageDraw, ImageFont
 
 from ocrkit.hookspecs import Engine, PageResult
 from ocrkit.models import Block, Word
 from ocrkit.page import orient
 from ocrkit.page.read import read_page
-from ocrkit_plugins.engines.tesseract import textsize
 from tests.conftest import FONT
 
 
@@ -24,7 +24,8 @@ def text_page(mode: str = "L", skew: float = 0.0) -> Image.Image:
     draw = ImageDraw.Draw(img)
     font = ImageFont.truetype(FONT, 28)
     for i in range(6):
-        draw.text((90, 100 + 110 * i), "Seven barrels of salted herring, weighed at noon", font=font, fill=0)
+        line = "Seven barrels of salted herring, weighed at noon"
+        draw.text((90, 100 + 110 * i), line, font=font, fill=0)
     if skew:
         img = img.rotate(skew, resample=Image.Resampling.BICUBIC, fillcolor=255)
     return img.convert(mode)
@@ -60,7 +61,8 @@ def test_profile_scores_are_the_old_formulas_numbers() -> None:
 
 
 def test_skew_of_a_turned_page_is_found() -> None:
-    assert orient.estimate_skew(text_page(skew=2.5), 300) == pytest.approx(2.5, abs=0.1)  # turned back clockwise
+    # turned back clockwise
+    assert orient.estimate_skew(text_page(skew=2.5), 300) == pytest.approx(2.5, abs=0.1)
     assert orient.estimate_skew(text_page(), 300) == 0.0
 
 
