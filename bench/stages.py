@@ -61,6 +61,8 @@ STAGES = [
     ("ocrkit.page.inputs", "pdf_page_image", "page image (render/decode)"),
     ("ocrkit.page.inputs", "load_image_page", "page image (render/decode)"),
     ("ocrkit.page.textlayer", "read_text_layer", "text-layer check"),
+    # the grey copy of a colour page made once for the blank check and the skew estimate
+    ("ocrkit.page.orient", "grey", "blank check"),
     ("ocrkit.page.orient", "is_blank", "blank check"),
     ("ocrkit.page.orient", "estimate_skew", "skew estimate"),
     ("ocrkit.page.orient", "deskew", "deskew"),

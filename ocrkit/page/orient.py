@@ -54,12 +54,22 @@ SKEW_GAIN = 1.05
 # ------------------------------------------------------------------------------ ink
 
 
+def grey(image: Image.Image) -> Image.Image:
+    """``image`` as 8-bit grey: itself when it is already ``L`` (no copy), else
+    Pillow's conversion. The checks before OCR (:func:`is_blank`, :func:`estimate_skew`)
+    take either; :func:`~ocrkit.page.read.read_page` converts a colour page once for
+    both."""
+    return image if image.mode == "L" else image.convert("L")
+
+
 def _gray_small(image: Image.Image, dpi: int, target_dpi: int, min_width: int = 0) -> Any:
     """A grey numpy array of ``image`` box-filtered down to about ``target_dpi`` (but
     not below ``min_width`` pixels wide)."""
     import numpy as np
 
-    gray = image.convert("L")
+    # An "L" image is used as it is: convert("L") would copy it (a grey A4 page at 300
+    # dpi is 8.4 MB), and nothing here writes to it.
+    gray = grey(image)
     factor = max(1, round((dpi or 300) / target_dpi))
     if min_width:
         factor = max(1, min(factor, gray.width // min_width))
@@ -90,14 +100,40 @@ def is_blank(image: Image.Image, dpi: int) -> bool:
 # ----------------------------------------------------------------------------- skew
 
 
-def _profile_score(ys: Any, xs: Any, angle: float, height: int) -> float:
-    import numpy as np
+class _Profiles:
+    """How peaked the horizontal projection profile of the points ``(ys, xs)`` is when
+    they are sheared by an angle: the sum of the squared counts of the rows
+    ``round(ys - xs * tan(angle))``.
 
-    shifted = ys - xs * math.tan(math.radians(angle))
-    idx = np.round(shifted).astype(np.int64)
-    idx -= idx.min()
-    hist = np.bincount(idx, minlength=1).astype(np.float64)
-    return float((hist * hist).sum())
+    It used to be computed as ``bincount(idx - idx.min())`` squared and summed as
+    floats, with new arrays for every angle (61 angles a page, 10 of the skew
+    estimate's 18 ms). Here the same float operations, in the same order, write into
+    two buffers made once; the rows are moved to non-negative bins by a fixed offset
+    instead of by their minimum (a sum of squared counts does not depend on where the
+    bins start), and the squares are summed as integers (exact, as the float sum of
+    integer squares under 2**53 was): every score is the same number."""
+
+    def __init__(self, ys: Any, xs: Any) -> None:
+        import numpy as np
+
+        self.ys, self.xs = ys, xs
+        self.buf = np.empty_like(ys)
+        self.idx = np.empty(ys.shape, np.int64)
+        # |xs * tan| <= max|xs| * tan(MAX_SKEW + 0.25 + a margin); rows start at 0 or more
+        reach = float(np.abs(xs).max(initial=0.0)) * math.tan(math.radians(MAX_SKEW + 1.0))
+        self.offset = int(math.ceil(reach)) + 2
+
+    def score(self, angle: float) -> float:
+        import numpy as np
+
+        buf, idx = self.buf, self.idx
+        np.multiply(self.xs, math.tan(math.radians(angle)), out=buf)
+        np.subtract(self.ys, buf, out=buf)
+        np.rint(buf, out=buf)  # what np.round does for 0 decimals
+        idx[...] = buf  # whole numbers: exact in int64
+        idx += self.offset
+        hist = np.bincount(idx)
+        return float(np.dot(hist, hist))
 
 
 def estimate_skew(image: Image.Image, dpi: int) -> float:
@@ -107,7 +143,9 @@ def estimate_skew(image: Image.Image, dpi: int) -> float:
 
     arr = _gray_small(image, dpi, 100, min_width=1000)
     dark = arr < INK_THRESHOLD
-    ys, xs = np.nonzero(dark)
+    # np.nonzero's (rows, columns) of the dark pixels, from their flat indices (a
+    # third of the time on a page's two million pixels)
+    ys, xs = np.divmod(np.flatnonzero(dark), arr.shape[1])
     if ys.size < MIN_SKEW_INK:
         return 0.0
     if ys.size > 60_000:  # a sample is as good and keeps this fast
@@ -115,11 +153,11 @@ def estimate_skew(image: Image.Image, dpi: int) -> float:
         ys, xs = ys[pick], xs[pick]
     ys = ys.astype(np.float64)
     xs = xs.astype(np.float64) - xs.mean()
-    h = arr.shape[0]
-    base = _profile_score(ys, xs, 0.0, h)
+    profiles = _Profiles(ys, xs)
+    base = profiles.score(0.0)
 
     def best(angles: Any) -> tuple[float, float]:
-        scores = [(_profile_score(ys, xs, float(a), h), float(a)) for a in angles]
+        scores = [(profiles.score(float(a)), float(a)) for a in angles]
         return max(scores)
 
     score, angle = best(np.arange(-MAX_SKEW, MAX_SKEW + 1e-9, 0.25))

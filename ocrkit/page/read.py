@@ -72,10 +72,13 @@ def read_page(
 ) -> Reading:
     """Read ``image`` upright, in the right language (see the module docstring)."""
     opts = dict(options or {})
-    if orient.is_blank(image, dpi):
+    # a colour page converted to grey once for both checks (each used to convert it)
+    grey = orient.grey(image)
+    if orient.is_blank(grey, dpi):
         return Reading(PageResult(), image, languages=list(languages_), blank=True)
     langs = list(languages_)
-    angle = orient.estimate_skew(image, dpi)
+    angle = orient.estimate_skew(grey, dpi)
+    del grey  # not kept through recognition (a colour page's grey copy)
     work = orient.deskew(image, angle)
     reading = Reading(PageResult(), work, deskew=angle, languages=langs)
     multilingual = bool(getattr(engine, "multilingual", False))

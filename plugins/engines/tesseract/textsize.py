@@ -151,7 +151,9 @@ def letters(image: Image.Image) -> Letters | None:
     if grey.width * grey.height > HALF_ABOVE:
         grey, f = grey.reduce(2), 2
     g = np.asarray(grey)
-    t = otsu(np.bincount(g.ravel(), minlength=256).astype(float))
+    # Pillow's histogram: the counts np.bincount gives, without its int64 copy of
+    # every pixel (16 MB for a half-size A4 page)
+    t = otsu(np.array(grey.histogram(), dtype=float))
     ink = g < t
     if np.count_nonzero(ink) > ink.size // 2:  # light text on a dark ground
         ink = ~ink
