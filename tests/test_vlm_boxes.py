@@ -505,18 +505,23 @@ def test_two_slanted_lines_the_detector_merged_get_a_box_each(
     assert all(v >= 0.5 for v in got), (got, boxes, truth)
 
 
-def _made_letter() -> tuple[Image.Image, list[str], list[list[float]]]:
-    """Four lines of made handwriting in the top half of a page, with their ink boxes."""
+_LETTER = [
+    "the weather has turned cold again and the river",
+    "is high after three days of rain. Father went",
+    "to town on Tuesday to sell the two calves and",
+    "came back with a new lamp, some coffee and",
+]
+
+
+def _made_letter(
+    texts: list[str] = _LETTER, height: int = 1400
+) -> tuple[Image.Image, list[str], list[list[float]]]:
+    """``texts`` as lines of made handwriting from the top of a page ``height`` pixels
+    high (four lines: its top half), with their ink boxes."""
     from PIL import ImageFont
 
     font = ImageFont.truetype(handpages.fonts()[0], 52)
-    page = Image.new("L", (1600, 1400), 235)
-    texts = [
-        "the weather has turned cold again and the river",
-        "is high after three days of rain. Father went",
-        "to town on Tuesday to sell the two calves and",
-        "came back with a new lamp, some coffee and",
-    ]
+    page = Image.new("L", (1600, height), 235)
     truth = [_draw_line(page, (120, 150 + 120 * i), t, font, 30) for i, t in enumerate(texts)]
     return page.convert("RGB"), texts, truth
 
@@ -614,22 +619,14 @@ def test_a_short_line_whose_words_matched_elsewhere_gets_its_own_row() -> None:
     the alignment of the lines with the page's rows puts it on its own row, and that
     box is taken (IoU >= 0.5 with its ink); on main it kept the stray word's box."""
     from ocrkit_plugins.engines.vlm.answer import _place_on_detected_lines
-    from PIL import ImageFont
 
-    font = ImageFont.truetype(handpages.fonts()[0], 52)
-    page = Image.new("L", (1600, 1000), 235)
-    texts = [
-        "the weather has turned cold again and the river",
-        "is high after three days of rain. Father went",
-        "to town on Tuesday to sell the two calves.",
-        "your loving Anne",
-    ]
-    truth = [_draw_line(page, (120, 150 + 120 * i), t, font, 30) for i, t in enumerate(texts)]
+    texts = [*_LETTER[:2], "to town on Tuesday to sell the two calves.", "your loving Anne"]
+    page, texts, truth = _made_letter(texts, height=1000)
     first = truth[0]
     stray = [first[0], first[1], first[0] + 0.15 * (first[2] - first[0]), first[3]]
     boxes = [None, None, None, stray]
     kinds = [None, None, None, "words"]
-    out, _ = _place_on_detected_lines(texts, list(boxes), list(kinds), page.convert("RGB"), {})
+    out, _ = _place_on_detected_lines(texts, list(boxes), list(kinds), page, {})
     got = [round(iou(b, t), 2) if b else 0.0 for b, t in zip(out, truth, strict=True)]
     assert iou(stray, truth[3]) == 0.0
     assert all(v >= 0.5 for v in got), (got, out)
