@@ -671,8 +671,9 @@ def test_the_page_ink_mask_is_computed_once_for_placement(
     check and the stamp check instead of each computing it again (on main: four times
     on a page whose margin is inked, as here: the sideways lines' page)."""
     from ocrkit_plugins.engines.vlm import answer, detect
-    from ocrkit.llm import Completion
     from PIL import ImageFont
+
+    from ocrkit.llm import Completion
 
     font = ImageFont.truetype(handpages.fonts()[0], 46)
     page = Image.new("RGB", (1500, 1500), (236, 230, 214))
