@@ -630,3 +630,74 @@ def test_a_short_line_whose_words_matched_elsewhere_gets_its_own_row() -> None:
     got = [round(iou(b, t), 2) if b else 0.0 for b, t in zip(out, truth, strict=True)]
     assert iou(stray, truth[3]) == 0.0
     assert all(v >= 0.5 for v in got), (got, out)
+
+
+def test_lines_written_in_a_fainter_ink_keep_their_boxes() -> None:
+    """A letter whose last three lines are written in a lighter ink (as on the real will
+    AD78_0064, whose writer's ink faded down the page): at the page's threshold those
+    lines keep only the darkest specks of their strokes. Each faint region is binarised
+    at its own threshold, so every line gets its box (IoU >= 0.5 with its drawn ink).
+    On main the specks cut the faint lines into slivers, and no line of this page got
+    a right box."""
+    from ocrkit_plugins.engines.vlm.answer import _place_on_detected_lines
+    from PIL import ImageFont
+
+    texts = [
+        *_LETTER,
+        "a letter from our cousin who lives in Lyon",
+        "and sends her love to all of you at home",
+        "The school will open again next Monday",
+    ]
+    font = ImageFont.truetype(handpages.fonts()[0], 52)
+    page = Image.new("L", (1600, 1400), 235)
+    truth = [
+        _draw_line(page, (120, 150 + 120 * i), t, font, 30 if i < 4 else 150)
+        for i, t in enumerate(texts)
+    ]
+    # paper and pen vary a little: a few pixels of the faint strokes fall below the
+    # page's threshold
+    arr = np.asarray(page).astype(float) + np.random.default_rng(7).normal(0, 6, (1400, 1600))
+    made = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).convert("RGB")
+    n = len(texts)
+    boxes, _ = _place_on_detected_lines(texts, [None] * n, [None] * n, made, {})
+    got = [round(iou(b, t), 2) if b else 0.0 for b, t in zip(boxes, truth, strict=True)]
+    assert all(v >= 0.5 for v in got), (got, boxes, truth)
+
+
+def test_the_page_ink_mask_is_computed_once_for_placement(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """build_result's ink mask of the page is handed down to the detection, the margin
+    check and the stamp check instead of each computing it again (on main: four times
+    on a page whose margin is inked, as here: the sideways lines' page)."""
+    from ocrkit_plugins.engines.vlm import answer, detect
+    from PIL import ImageFont
+
+    from ocrkit.llm import Completion
+
+    font = ImageFont.truetype(handpages.fonts()[0], 46)
+    page = Image.new("RGB", (1500, 1500), (236, 230, 214))
+    side = ["and do not forget to write to your aunt soon, she asks after you"]
+    body = [
+        "the weather has turned cold again and the",
+        "river is high after three days of rain and",
+        "Father went to town on Tuesday to sell the",
+    ]
+    _draw_line(page, (60, 1420), side[0], font, (60, 40, 20), turn=90.0)
+    for i, t in enumerate(body):
+        _draw_line(page, (330, 200 + 130 * i), t, font, (60, 40, 20))
+    image = page
+    real = detect.ink_mask
+    sizes: list[tuple[int, int]] = []
+
+    def counting(im: Image.Image) -> Any:
+        sizes.append(im.size)
+        return real(im)
+
+    monkeypatch.setattr(detect, "ink_mask", counting)
+    info: dict[str, Any] = {}
+    res = answer.build_result(
+        "\n".join(side + body), Completion("", None, None, {}), [], [], info, image
+    )
+    assert sum(b.bbox is not None for b in res.blocks) >= 3, res.blocks
+    assert sizes.count(image.size) == 1, sizes

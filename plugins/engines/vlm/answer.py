@@ -62,6 +62,7 @@ SIDE_ROW_INK = 5
 ANCHOR_WORDS = 3
 
 if TYPE_CHECKING:
+    import numpy as np
     from PIL import Image
 
     from ocrkit.llm import Completion
@@ -123,7 +124,7 @@ def build_result(
         ]
         if any(b is None for b in boxes):
             boxes, kinds = _place_on_detected_lines(
-                texts, boxes, kinds, image, info, sideways=_sideways(cpu_blocks)
+                texts, boxes, kinds, image, info, sideways=_sideways(cpu_blocks), dark=dark
             )
     raw_lines = [ln for ln in markdown.splitlines() if ln.strip()]
     confs = _line_confidences(comp, len(raw_lines)) if len(raw_lines) == len(lines) else None
@@ -219,6 +220,7 @@ def _place_on_detected_lines(
     image: Image.Image,
     info: dict[str, Any],
     sideways: bool = False,
+    dark: np.ndarray | None = None,
 ) -> tuple[list[list[float] | None], list[str | None]]:
     """Boxes for the lines the cpu words did not place, from the page's detected text
     lines (the placed lines are anchors).
@@ -228,8 +230,12 @@ def _place_on_detected_lines(
     (a page upside down: its lines, detected as they are, read bottom to top), or, on a
     page lying on its side (:func:`_sideways`), on the page turned a quarter either way
     (the detector finds lines only upright); the cheapest alignment wins and its boxes
-    are turned back onto the page as given."""
+    are turned back onto the page as given. ``dark``: the page's ink mask
+    (:func:`.detect.ink_mask` of ``image``), when the caller has it already."""
     from . import detect
+
+    if dark is None:
+        dark = detect.ink_mask(image)
 
     turns = (90, 270) if sideways else (0, 180)
     best: tuple[float, int, list[Placement], list[tuple[int, list[float]]]] | None = None
@@ -241,7 +247,7 @@ def _place_on_detected_lines(
                 sets = [plain] + ([banded] if banded else [])
             else:
                 if upright is None:
-                    plain, banded, how = detect.detect_line_sets(image)
+                    plain, banded, how = detect.detect_line_sets(image, dark)
                     upright = [plain] + ([banded] if banded else [])
                 sets = upright if turn == 0 else [_half_turn(d, image.size) for d in upright]
         except Exception as e:  # boxes are a bonus; the model's text stands without them
@@ -262,7 +268,7 @@ def _place_on_detected_lines(
                 info["detected_lines"] = len(detected)
                 info["bands_cut"] = k == 1
             if turn == 0 and k == 0:
-                side = _sideways_margin_trial(texts, pieces, anchors, image)
+                side = _sideways_margin_trial(texts, pieces, anchors, image, dark)
                 if side is not None and side[1] < best[0]:
                     best = (side[1], 0, side[0], pieces)
                     info["detected_lines"] = len(detected)
@@ -272,7 +278,7 @@ def _place_on_detected_lines(
     _, turn, places, pieces = best
     if not any(p.kind == "side" for p in places):
         places = _without_stamps(
-            texts, pieces, anchors_for(boxes, turn, image.size), places, image, turn
+            texts, pieces, anchors_for(boxes, turn, image.size), places, image, turn, dark
         )
     if turn:
         info["placed_turned"] = turn
@@ -309,6 +315,7 @@ def _sideways_margin_trial(
     pieces: list[tuple[int, list[float]]],
     anchors: list[list[float] | None],
     image: Image.Image,
+    dark: np.ndarray,
 ) -> tuple[list[Placement], float] | None:
     """The placement with lines written sideways in the left margin first: the strip
     left of the body's left edge turned a quarter clockwise (writing that reads upwards
@@ -317,7 +324,8 @@ def _sideways_margin_trial(
     length and thickness just above them (the alignment weighs widths and heights), and
     the model's lines placed on all. None when the margin has no such row, or when
     under :data:`SIDE_INKED` of its pixel rows hold ink (the detector is not run then).
-    Placements on a stand-in get its box on the page and kind ``"side"``."""
+    Placements on a stand-in get its box on the page and kind ``"side"``. ``dark``: the
+    page's ink mask (:func:`.detect.ink_mask` of ``image``)."""
     from . import assign, detect
 
     left = _body_left(pieces)
@@ -327,7 +335,7 @@ def _sideways_margin_trial(
     strip = image.crop((0, 0, int(left), h))
     # writing along the margin inks most of its height (a note beside a few lines does
     # not): only then is the detector run on it
-    inked = detect.ink_mask(image)[:, : int(left)].sum(axis=1) >= SIDE_ROW_INK
+    inked = dark[:, : int(left)].sum(axis=1) >= SIDE_ROW_INK
     if float(inked.mean()) < SIDE_INKED:
         return None
     strip = strip.rotate(270, expand=True)
@@ -425,18 +433,20 @@ def _without_stamps(
     places: list[Placement],
     image: Image.Image,
     turn: int,
+    page_dark: np.ndarray | None = None,
 ) -> list[Placement]:
     """The placement again, with the pieces whose ink is mostly not the colour of the
     writing the lines were placed on (a purple stamp on a letter in brown ink) costing
     more to take and less to leave (:func:`.detect.off_colour_shares`,
-    :data:`.assign.STAMP_COST`); unchanged when no piece has such ink."""
+    :data:`.assign.STAMP_COST`); unchanged when no piece has such ink. ``page_dark``:
+    the ink mask of ``image`` as given (used when ``turn`` is 0)."""
     from . import detect
 
     placed = [p.box for p in places if p.box is not None and p.kind in ("pair", "span")]
     if not placed or image.mode not in ("RGB", "RGBA", "P", "CMYK"):
         return places
     seen = image.rotate(turn, expand=True) if turn else image
-    dark = detect.ink_mask(seen)
+    dark = page_dark if page_dark is not None and not turn else detect.ink_mask(seen)
     shares = detect.off_colour_shares(seen, dark, [p for _, p in pieces], placed)
     if shares is None or max(shares) < detect.STAMP_MIN:
         return places

@@ -62,6 +62,13 @@ MISSED_INK = 0.04
 # Trimming: the rows kept are those around the densest one holding at least this share
 # of its dark pixels (and 2): a descender's few pixels count, a blank margin does not.
 TRIM_INK = 0.01
+# Faint writing (:func:`with_faint_ink`: part of a page written in lighter ink, which the
+# page's own threshold leaves out): a region holding under this share of the regions'
+# median share of dark pixels ...
+FAINT_SHARE = 0.5
+# ... is binarised at its own Otsu threshold, when that lies this many grey levels or
+# more below the region's median (its paper; a region of bare paper has no such ink).
+FAINT_CONTRAST = 20
 # Stamps (:func:`off_colour_shares`): ink whose CIELAB chroma lies this far from the
 # writing's is not writing.
 STAMP_CHROMA = 15.0
@@ -199,15 +206,17 @@ def detect_lines(image: Image.Image) -> tuple[list[DetectedLine], str]:
 
 
 def detect_line_sets(
-    image: Image.Image,
+    image: Image.Image, dark: np.ndarray | None = None
 ) -> tuple[list[DetectedLine], list[DetectedLine] | None, str]:
     """:func:`detect_lines`, and the same lines with every region that holds two bands of
     writing cut into them (:func:`text_bands`), or None when no region does. Which of
     the two fits the model's answer is for the caller to say (the alignment's cost: a
     band cut that no model line asks for leaves a piece over, which costs)."""
     regions, how = detect_regions(image)
-    dark = ink_mask(image)
+    if dark is None:
+        dark = ink_mask(image)
     if how == "db":
+        dark = with_faint_ink(image, regions, dark)
         regions += missed_regions(regions, dark)
     regions = split_at_gaps(regions, dark)
     lines = lines_of(regions, dark)
@@ -226,6 +235,43 @@ def detect_line_sets(
         cut = cut or len(parts) > 1
         banded += [Region(b, r.score) for b in parts]
     return lines, (lines_of(banded, dark) if cut else None), how
+
+
+def with_faint_ink(image: Image.Image, regions: list[Region], dark: np.ndarray) -> np.ndarray:
+    """``dark`` (the page's ink at its own threshold) with the ink of faint regions
+    added: a detected region holding under :data:`FAINT_SHARE` of the regions' median
+    share of dark pixels (writing in a lighter ink than the rest of the page, which the
+    page's threshold cuts into specks, so its line is broken into slivers and trimmed to
+    nothing) is binarised at its own Otsu threshold, when that lies
+    :data:`FAINT_CONTRAST` grey levels or more below the region's median grey (paper).
+    ``dark`` itself when no region is faint."""
+    import numpy as np
+
+    h, w = dark.shape
+
+    def _cut(box: Box) -> tuple[slice, slice]:
+        x0, y0, x1, y1 = (int(round(v)) for v in box)
+        return slice(max(0, y0), max(0, min(h, y1))), slice(max(0, x0), max(0, min(w, x1)))
+
+    flat = [r for r in regions if r.box[2] - r.box[0] >= r.box[3] - r.box[1]]
+    if len(flat) < 3:
+        return dark
+    shares = [float(dark[_cut(r.box)].mean()) if dark[_cut(r.box)].size else 0.0 for r in flat]
+    usual = sorted(shares)[len(shares) // 2]
+    faint = [r for r, s in zip(flat, shares, strict=True) if s < FAINT_SHARE * usual]
+    if not faint:
+        return dark
+    grey = np.asarray(image.convert("L"))
+    out = dark.copy()
+    for r in faint:
+        cut = _cut(r.box)
+        crop = grey[cut]
+        if crop.size == 0:
+            continue
+        t = otsu(np.bincount(crop.ravel(), minlength=256).astype(float))
+        if float(np.median(crop)) - t >= FAINT_CONTRAST:
+            out[cut] |= crop < t
+    return out
 
 
 def lines_of(regions: list[Region], dark: np.ndarray) -> list[DetectedLine]:
