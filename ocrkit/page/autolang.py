@@ -145,7 +145,9 @@ def vertical_text(image: Image.Image) -> bool:
     them, columns empty columns)."""
     import numpy as np
 
-    gray = image.convert("L")
+    from ocrkit.page.orient import grey
+
+    gray = grey(image)  # a grey page as it is: convert("L") copied it (8.7 MB for A4)
     k = max(1, min(gray.size) // 600)
     if k > 1:
         gray = gray.reduce(k)
@@ -643,7 +645,9 @@ def probe_cuts(image: Image.Image) -> list[int]:
 
     if image.height < PROBE_MIN_HEIGHT:
         return []
-    gray = image.convert("L")
+    from ocrkit.page.orient import grey
+
+    gray = grey(image)  # a grey page as it is, not copied (only read, then reduced)
     k = max(1, min(gray.size) // 1000)
     if k > 1:
         gray = gray.reduce(k)

@@ -428,7 +428,8 @@ def embedded_scan(page: Any, dpi: int) -> Image.Image | None:
             pix = pymupdf.Pixmap(pymupdf.csRGB, pix)
         if (pix.width, pix.height) != want or pix.n not in (1, 3):
             return None
-        img = Image.frombytes("L" if pix.n == 1 else "RGB", (pix.width, pix.height), pix.samples)
+        img = pixmap_image(pix)
+        del pix
     except (RuntimeError, ValueError, KeyError, TypeError):
         return None  # anything unusual: render the page
     rot = page.rotation % 360
@@ -465,7 +466,6 @@ def pdf_page_image(
     """The page at ``dpi``: its scan as embedded (:func:`embedded_scan`) or rendered.
     ``checked``: the caller has already run :func:`check_page_content` on this page."""
     import pymupdf
-    from PIL import Image
 
     if not checked:
         check_page_content(page, limits or Limits())
@@ -474,8 +474,52 @@ def pdf_page_image(
         return scan
     zoom = dpi / 72
     pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
-    mode = "L" if pix.n == 1 else "RGB"
-    return Image.frombytes(mode, (pix.width, pix.height), pix.samples)
+    return pixmap_image(pix)
+
+
+def pixmap_image(pix: Any) -> Image.Image:
+    """A MuPDF pixmap (grey or RGB, no alpha) as a Pillow image, with one copy of its
+    pixels instead of two.
+
+    A grey page's pixels are one ``bytes`` object (``pix.samples``) that the image is
+    mapped over (:func:`image_over_bytes`): no second copy when the image is made, and
+    none when Tesseract is handed the page (:func:`held_bytes`). An RGB page is copied
+    once, straight from the pixmap's memory (Pillow keeps RGB as 4 bytes a pixel, so it
+    cannot be mapped). Before: ``pix.samples`` (a copy) then ``Image.frombytes`` (a
+    second copy), three page buffers alive at once, and ``tobytes()`` made a fourth for
+    Tesseract."""
+    from PIL import Image
+
+    size = (pix.width, pix.height)
+    if pix.n == 1:
+        return image_over_bytes(size, pix.samples)
+    return Image.frombytes("RGB", size, pix.samples_mv)
+
+
+# The attribute of an image made by image_over_bytes: (its Pillow core, the bytes).
+_HELD = "_ocrkit_held_bytes"
+
+
+def image_over_bytes(size: tuple[int, int], data: bytes) -> Image.Image:
+    """An 8-bit grey Pillow image whose pixels *are* ``data`` (rows of ``size[0]``
+    bytes, no copy). Pillow marks it read-only: anything that would write to it copies
+    it first, so ``data`` always holds the pixels :func:`held_bytes` finds for it."""
+    from PIL import Image
+
+    img = Image.frombuffer("L", size, data, "raw", "L", 0, 1)
+    setattr(img, _HELD, (img.im, data))
+    return img
+
+
+def held_bytes(image: Image.Image) -> bytes | None:
+    """The ``bytes`` holding ``image``'s pixels row by row, when it was made by
+    :func:`image_over_bytes` and is unchanged since (same Pillow core, still read-only);
+    else None (use ``image.tobytes()``, a copy)."""
+    held = getattr(image, _HELD, None)
+    if held is None or image.mode != "L" or not image.readonly or held[0] is not image.im:
+        return None
+    data: bytes = held[1]
+    return data if len(data) == image.width * image.height else None
 
 
 def image_bytes_png(image: Image.Image) -> bytes:

@@ -43,6 +43,7 @@ from ocrkit.page.call import (  # noqa: F401  (re-exported: callers use ocrkit.p
     RERUN_SLACK,
     TRIAL_MAX_PIXELS,
     VERTICAL_SHARE,
+    PageImage,
     Quality,
     Reading,
     _lines,
@@ -63,15 +64,23 @@ TURN_MARGIN = 0.05
 
 def read_page(
     engine: Engine,
-    image: Image.Image,
+    image: Image.Image | PageImage,
     *,
     dpi: int,
     languages_: list[str],
     auto: bool,
     options: dict[str, Any] | None = None,
 ) -> Reading:
-    """Read ``image`` upright, in the right language (see the module docstring)."""
+    """Read ``image`` upright, in the right language (see the module docstring).
+
+    ``image`` a :class:`~ocrkit.page.call.PageImage` (the pipeline's): the page as given
+    is dropped once the deskewed copy is made, and loaded again only if OSD turns the
+    page."""
     opts = dict(options or {})
+    source = image if isinstance(image, PageImage) else None
+    if source is not None:
+        image = source.get()
+    assert not isinstance(image, PageImage)
     # a colour page converted to grey once for both checks (each used to convert it)
     grey = orient.grey(image)
     if orient.is_blank(grey, dpi):
@@ -80,6 +89,10 @@ def read_page(
     angle = orient.estimate_skew(grey, dpi)
     del grey  # not kept through recognition (a colour page's grey copy)
     work = orient.deskew(image, angle)
+    if source is not None and work is not image:
+        # Tesseract reads the deskewed copy: the page as given need not stay beside it
+        source.drop()
+        image = work  # no reference to the page as given is left here
     reading = Reading(PageResult(), work, deskew=angle, languages=langs)
     multilingual = bool(getattr(engine, "multilingual", False))
     res: PageResult | None
@@ -111,7 +124,11 @@ def read_page(
             }
             script = found.script
             if found.rotate and found.orientation_confidence >= OSD_MIN_CONFIDENCE:
-                upright = orient.turn(image, found.rotate)
+                given = source.get() if source is not None else image
+                upright = orient.turn(given, found.rotate)
+                del given
+                if source is not None and angle:
+                    source.drop()  # the page was deskewed: dropped again
                 turned_angle = orient.estimate_skew(upright, dpi)
                 turned = orient.deskew(upright, turned_angle)
                 one_model = bool(getattr(engine, "multilingual", False))

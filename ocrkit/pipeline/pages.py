@@ -36,6 +36,7 @@ from ocrkit.errors import BadInput, EngineFailed, OcrkitError
 from ocrkit.hookspecs import Engine, PageResult
 from ocrkit.layout import page as layout
 from ocrkit.models import Block, Page, Word
+from ocrkit.page.call import PageImage, page_image
 from ocrkit.page.inputs import (
     Limits,
     check_page_content,
@@ -199,7 +200,21 @@ def _pdf_page(task: PageTask, reg: Registry) -> tuple[Page, Image.Image | None]:
     if layer is not None:
         page.extra["text_layer"] = {"reason": layer.reason, **layer.stats}
     assert image is not None
-    return _ocr(task, reg, page, image)
+    # handed down with no reference kept here: read_page drops it once deskewed
+    source = PageImage(image, lambda: _pdf_image_again(task, dpi))
+    del image
+    return _ocr(task, reg, page, source)
+
+
+def _pdf_image_again(task: PageTask, dpi: int) -> Image.Image:
+    """The page image :func:`_pdf_page` read, decoded or rendered again (the same
+    pixels), for a :class:`~ocrkit.page.call.PageImage` that dropped it."""
+    import pymupdf
+
+    with open_pdf(Path(task.path), task.password) as doc:
+        image = pdf_page_image(doc[task.index], dpi, task.limits, checked=True)
+    pymupdf.TOOLS.store_shrink(100)
+    return image
 
 
 def _new_pdf_page(task: PageTask, pp: Any) -> tuple[Page, int]:
@@ -409,7 +424,10 @@ def _image_page(task: PageTask, reg: Registry) -> tuple[Page, Image.Image]:
     img = loaded.image
     page = Page(task.index, img.width, img.height, loaded.dpi, rotation=loaded.rotation)
     page.warnings.extend(loaded.warnings)
-    return _ocr(task, reg, page, img)
+    # handed down with no reference kept here: read_page drops it once deskewed
+    source = PageImage(img, lambda: load_image_page(Path(task.path), task.index, task.limits).image)
+    del img, loaded
+    return _ocr(task, reg, page, source)
 
 
 def _missing_languages(task: PageTask, engine: Engine, page: Page) -> PageTask:
@@ -440,13 +458,16 @@ def _missing_languages(task: PageTask, engine: Engine, page: Page) -> PageTask:
     )
 
 
-def _ocr(task: PageTask, reg: Registry, page: Page, image: Image.Image) -> tuple[Page, Image.Image]:
+def _ocr(
+    task: PageTask, reg: Registry, page: Page, source: Image.Image | PageImage
+) -> tuple[Page, Image.Image]:
     from ocrkit.page import read as readpage
 
     engine = reg.engine(task.engine)
     task = _missing_languages(task, engine, page)
     if engine.tier == "cpu":
-        return _ocr_cpu(task, engine, page, image, reg)
+        return _ocr_cpu(task, engine, page, source, reg)
+    image = page_image(source)
     # the job's options reach engines that take them (vlm prompts)
     result = readpage.call_engine(
         engine,
@@ -464,7 +485,11 @@ def _ocr(task: PageTask, reg: Registry, page: Page, image: Image.Image) -> tuple
 
 
 def _ocr_cpu(
-    task: PageTask, engine: Engine, page: Page, image: Image.Image, reg: Registry | None = None
+    task: PageTask,
+    engine: Engine,
+    page: Page,
+    image: Image.Image | PageImage,
+    reg: Registry | None = None,
 ) -> tuple[Page, Image.Image]:
     """A cpu engine: blank check, upright and deskewed, language=auto (ocrkit.page.read);
     with no engine named, the engine best for the page (ocrkit.pipeline.engine_choice)."""
