@@ -72,8 +72,8 @@ install: system-deps $(BIN)/python
 # `make install TESSEROCR=nolegacy` replaces it with tesserocr built against the same
 # Tesseract release as the wheel's (5.3.4, cloned from its Git repository at the pinned
 # commit; TESSEROCR_TESSERACT_GIT=file:///mirror to use another copy), built with CMake as
-# the wheel is but with DISABLED_LEGACY_ENGINE (scripts/tesserocr_nolegacy.sh: ~4 CPU
-# minutes once per machine, then the wheel cached in TESSEROCR_CACHE installs in about a
+# the wheel is but with DISABLED_LEGACY_ENGINE (scripts/tesserocr_nolegacy.sh: 3.6 CPU
+# minutes, ~2 min wall, once per machine, then the wheel cached in TESSEROCR_CACHE installs in about a
 # second). Measured: the same words as the wheel on the corpus, +3 % CPU per page (quiet
 # runs; Debian's 5.3.0 through autotools cost +10 %), model loads 15-30x cheaper, -l auto
 # 100-page peak RSS 526 -> 393 MB (docs/benchmarks.md). When the build fails (no network to the Git
