@@ -69,13 +69,18 @@ install: system-deps $(BIN)/python
 # The PyPI tesserocr wheel's Tesseract has the legacy engine compiled in, and each language
 # it loads then carries ~9.5 MB of legacy start-up state that LSTM-only models never use
 # (7 languages per page worker under -l auto: ~66 MB per worker; docs/benchmarks.md).
-# `make install TESSEROCR=nolegacy` replaces it with tesserocr built against Debian's
-# Tesseract source configured --disable-legacy (scripts/tesserocr_nolegacy.sh: 262 CPU s
-# once per machine, then the wheel cached in TESSEROCR_CACHE installs in about a second).
-# When the build fails the PyPI wheel stays (the failure is remembered in the cache, not
-# retried). Not the default: that build (Debian's 5.3.0, gcc 12) spends ~10 % more CPU
-# per page than the wheel's 5.3.4 (docs/benchmarks.md). TESSEROCR=wheel (the default)
-# keeps the PyPI wheel, or puts it back in place of a built one.
+# `make install TESSEROCR=nolegacy` replaces it with tesserocr built against the same
+# Tesseract release as the wheel's (5.3.4, cloned from its Git repository at the pinned
+# commit; TESSEROCR_TESSERACT_GIT=file:///mirror to use another copy), built with CMake as
+# the wheel is but with DISABLED_LEGACY_ENGINE (scripts/tesserocr_nolegacy.sh: 3.6 CPU
+# minutes, ~2 min wall, once per machine, then the wheel cached in TESSEROCR_CACHE installs in about a
+# second). Measured: the same words as the wheel on the corpus, +3 % CPU per page (quiet
+# runs; Debian's 5.3.0 through autotools cost +10 %), model loads 15-30x cheaper, -l auto
+# 100-page peak RSS 526 -> 393 MB (docs/benchmarks.md). When the build fails (no network to the Git
+# repository, a compiler error, the smoke test) the PyPI wheel stays (the failure is
+# remembered in the cache, not retried). Not the default yet: it adds a build to every
+# fresh `make install` (CI included). TESSEROCR=wheel (the default) keeps the PyPI wheel,
+# or puts it back in place of a built one.
 TESSEROCR ?= wheel
 TESSEROCR_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ocrkit/wheels
 

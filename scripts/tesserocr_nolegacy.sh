@@ -10,15 +10,18 @@
 # ocrkit's LSTM-only models never use. Under `-l auto` a page worker holds 7 languages.
 # docs/benchmarks.md ("Where `-l auto`'s memory goes") has the numbers.
 #
-# What: Debian's own Tesseract source (the version of the installed tesseract-ocr, from
-# the deb-src index through a private apt list: the system's apt sources are not
-# touched), configured with --disable-legacy (and without OpenMP, as the PyPI wheel),
-# only the library built; then the tesserocr sdist of the version pip installed, built
-# against it with Debian's Leptonica, its libtesseract copied into the wheel
-# (tesserocr.libs/, found through the extension's RPATH, as the PyPI wheel does). The
-# wheel's version carries "+nolegacy.<key>" (key: this script, the tesserocr, Tesseract
-# and Leptonica versions, the Python): a cached wheel with the same key is installed
-# without building (seconds); anything else is rebuilt (about 15 CPU minutes).
+# What: Tesseract's own source at the version the PyPI wheel bundles (5.3.4 for tesserocr
+# 2.8.0), cloned from its Git repository at that tag and checked against the commit pinned
+# below (TESSEROCR_TESSERACT_GIT names another repository or mirror, e.g. file:///path),
+# built as the wheel builds it (CMake, Release, shared library, no OpenMP) but with
+# DISABLED_LEGACY_ENGINE=ON, library only; then the tesserocr sdist of the version pip
+# installed, built against it with Debian's Leptonica, its libtesseract copied into the
+# wheel (tesserocr.libs/, found through the extension's RPATH, as the PyPI wheel does).
+# The same version and build as the wheel's read the corpus as the wheel does, at its CPU
+# per page (docs/benchmarks.md; Debian's 5.3.0 source built with autotools did neither).
+# The wheel's version carries "+nolegacy.<key>" (key: this script, the tesserocr,
+# Tesseract and Leptonica versions, the Python): a cached wheel with the same key is
+# installed without building (seconds); anything else is rebuilt (about 4 CPU minutes).
 #
 # Exits non-zero on any failure, leaving the venv's tesserocr as it was: `make install`
 # then keeps the PyPI wheel. With `wheel` (make install TESSEROCR=wheel) it only puts the
@@ -40,10 +43,30 @@ if [ "${3:-nolegacy}" = wheel ]; then  # TESSEROCR=wheel: the PyPI wheel, as pip
 	fi
 	exit 0
 fi
-tess_deb=$(dpkg-query -W -f='${Version}' tesseract-ocr)
+# The Tesseract the PyPI wheel bundles, and its release commit upstream. Read from the
+# installed tesserocr: a wheel built by this script keeps the same version; one built by
+# an older one (Debian's 5.3.0) has none pinned, and the PyPI wheel is put back to ask it.
+tesseract_version() { "$PY" -c 'import tesserocr; print(tesserocr.tesseract_version().split()[1])'; }
+pinned() {
+	case "$1" in
+	5.3.4) echo 8ee020e14cf5be4e3f0e9beb09b6b050a1871854 ;;
+	esac
+}
+tess_version=$(tesseract_version)
+if [ -z "$(pinned "$tess_version")" ] && [ "$installed" != "$base" ]; then
+	"$PY" -m pip install -q --no-deps --force-reinstall "tesserocr==$base" >&2
+	installed=$base
+	tess_version=$(tesseract_version)
+fi
+tess_commit=$(pinned "$tess_version")
+if [ -z "$tess_commit" ]; then
+	say "no pinned commit for Tesseract $tess_version (tesserocr $base): add it to $0"
+	exit 1
+fi
+tess_git=${TESSEROCR_TESSERACT_GIT:-https://github.com/tesseract-ocr/tesseract.git}
 lept_deb=$(dpkg-query -W -f='${Version}' liblept5)
 pytag=$("$PY" -c 'import sys; print("cp%d%d" % sys.version_info[:2])')
-key=$({ cat "$0" "$ROOT/scripts/tesserocr_nolegacy_patch.py"; echo "$base $tess_deb $lept_deb $pytag $(uname -m)"; } | sha256sum | cut -c1-10)
+key=$({ cat "$0" "$ROOT/scripts/tesserocr_nolegacy_patch.py"; echo "$base $tess_version $tess_commit $lept_deb $pytag $(uname -m)"; } | sha256sum | cut -c1-10)
 version="$base+nolegacy.$key"
 
 if [ "$installed" = "$version" ]; then
@@ -53,36 +76,29 @@ fi
 build() {
 	if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
 	# build tools and Leptonica's headers (libleptonica-dev matches the installed liblept5)
-	if ! dpkg -s g++ make autoconf automake libtool pkg-config libleptonica-dev >/dev/null 2>&1; then
+	if ! dpkg -s g++ make cmake git pkg-config libleptonica-dev >/dev/null 2>&1; then
 		DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends \
-			g++ make autoconf automake libtool pkg-config libleptonica-dev >&2
+			g++ make cmake git pkg-config libleptonica-dev >&2
 	fi
 	rm -rf "$WORK"
-	mkdir -p "$WORK/apt/lists/partial" "$WORK/src"
-	# Debian's source index through a private list: no deb-src line added to the system.
-	codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
-	echo "deb-src http://deb.debian.org/debian $codename main" >"$WORK/apt/sources.list"
-	apt_opts=(-q -o "Dir::Etc::SourceList=$WORK/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
-		-o "Dir::State::Lists=$WORK/apt/lists" -o "Dir::Cache=$WORK/apt/cache")
-	apt-get "${apt_opts[@]}" update >&2
-	(cd "$WORK/src" && apt-get "${apt_opts[@]}" source --download-only "tesseract=$tess_deb" >&2)
-	tar -xzf "$WORK"/src/tesseract_*.orig.tar.gz -C "$WORK/src"
-	src=$(find "$WORK/src" -maxdepth 1 -type d -name 'tesseract-*' | head -n 1)
+	mkdir -p "$WORK"
+	src="$WORK/tesseract-$tess_version"
+	git -c advice.detachedHead=false clone -q --depth 1 --branch "$tess_version" "$tess_git" "$src" >&2
+	got=$(git -C "$src" rev-parse HEAD)
+	if [ "$got" != "$tess_commit" ]; then
+		say "Tesseract $tess_version from $tess_git is commit $got, not $tess_commit"
+		return 1
+	fi
 	prefix="$WORK/prefix"
-	jobs=$(nproc)
-	(
-		cd "$src"
-		./autogen.sh >/dev/null
-		# No OpenMP (as the PyPI wheel: ocrkit runs one thread per worker), no training
-		# tools, no curl/libarchive (files are read by ocrkit), shared library only. -O3
-		# as the wheel's CMake release build (-O2, Debian's: 3.52-3.67 against 3.51-3.55
-		# CPU s on 3 pages, the same TSV).
-		./configure -q --prefix="$prefix" --disable-legacy --disable-openmp --disable-static \
-			--disable-doc --disable-graphics --without-curl --without-archive \
-			--disable-tessdata-prefix CXXFLAGS="-O3 -fPIC" >/dev/null
-		make -s -j"$jobs" libtesseract.la >/dev/null
-		make -s install-libLTLIBRARIES install-pkgincludeHEADERS install-pkgconfigDATA >/dev/null
-	)
+	# As tesserocr's wheel builds it (CMake Release: -O3, symbols hidden but the API's),
+	# plus DISABLED_LEGACY_ENGINE; no OpenMP (ocrkit runs one thread per worker), no
+	# training tools, no curl/libarchive (ocrkit reads the files), no ScrollView.
+	cmake -S "$src" -B "$WORK/cmake" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$prefix" \
+		-DBUILD_SHARED_LIBS=ON -DDISABLED_LEGACY_ENGINE=ON -DOPENMP_BUILD=OFF \
+		-DBUILD_TRAINING_TOOLS=OFF -DGRAPHICS_DISABLED=ON -DDISABLE_CURL=ON \
+		-DDISABLE_ARCHIVE=ON -DINSTALL_CONFIGS=OFF >/dev/null
+	cmake --build "$WORK/cmake" -j"$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)" >/dev/null
+	cmake --install "$WORK/cmake" >/dev/null
 	# tesserocr's sdist (setuptools + Cython < 3.1, as its setup.py asks) in a build venv
 	"$PY" -m venv "$WORK/venv"
 	bpy="$WORK/venv/bin/python"
@@ -93,15 +109,16 @@ build() {
 	"$bpy" "$ROOT/scripts/tesserocr_nolegacy_patch.py" "$tsrc/tesserocr/tesserocr.pyx" "$version"
 	# The extension finds libtesseract in tesserocr.libs/ beside it (RPATH, searched before
 	# LD_LIBRARY_PATH, so the system's libtesseract with the legacy engine never stands in).
-	(cd "$tsrc" && PKG_CONFIG_PATH="$prefix/lib/pkgconfig" \
+	(cd "$tsrc" && PKG_CONFIG_PATH="$(dirname "$(find "$prefix" -name tesseract.pc | head -n 1)")" \
 		CFLAGS="-O2" LDFLAGS="-Wl,--disable-new-dtags,-rpath,\$ORIGIN/../tesserocr.libs" \
 		"$bpy" -m pip wheel -q --no-build-isolation --no-deps . -w "$WORK/dist" >&2)
 	built=$(find "$WORK/dist" -name "tesserocr-$version-*.whl" | head -n 1)
 	"$bpy" -m wheel unpack -d "$WORK/unpacked" "$built" >&2
 	tree="$WORK/unpacked/tesserocr-$version"
 	mkdir -p "$tree/tesserocr.libs"
-	soname=$(objdump -p "$prefix/lib/libtesseract.so" | awk '/SONAME/ {print $2}')
-	cp -L "$prefix/lib/libtesseract.so" "$tree/tesserocr.libs/$soname"
+	lib=$(find "$prefix" -name libtesseract.so | head -n 1)
+	soname=$(objdump -p "$lib" | awk '/SONAME/ {print $2}')
+	cp -L "$lib" "$tree/tesserocr.libs/$soname"
 	strip --strip-unneeded "$tree/tesserocr.libs/$soname" "$tree"/tesserocr/*.so
 	rm -f "$built"
 	"$bpy" -m wheel pack -d "$WORK/dist" "$tree" >&2
@@ -119,7 +136,7 @@ if [ -e "$failed" ]; then
 fi
 wheel=$(find "$CACHE" -maxdepth 1 -name "tesserocr-$version-*.whl" | head -n 1)
 if [ -z "$wheel" ]; then
-	say "building tesserocr $base against Tesseract $tess_deb without the legacy engine"
+	say "building tesserocr $base against Tesseract $tess_version without the legacy engine"
 	say "(once per machine; log in $WORK.log)"
 	started=$SECONDS
 	mkdir -p "$(dirname "$WORK")"
