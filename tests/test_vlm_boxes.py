@@ -701,3 +701,74 @@ def test_the_page_ink_mask_is_computed_once_for_placement(
     )
     assert sum(b.bbox is not None for b in res.blocks) >= 3, res.blocks
     assert sizes.count(image.size) == 1, sizes
+
+
+def test_an_upright_page_with_a_strip_of_upright_noise_at_its_edge_stays_upright() -> None:
+    """The cpu engine read only the scan's right border (tall thin "lines" in a strip
+    5 % of the page wide, as on the real envelope AN_0292-1): the page is not taken for
+    one lying on its side, so its written lines get their rows (IoU >= 0.5). On main
+    the page was placed turned a quarter and no line got its box. Upright "lines"
+    spread across the page still mean a page on its side."""
+    from ocrkit_plugins.engines.vlm import answer
+
+    from ocrkit.models import Block
+
+    page, texts, truth = _made_letter()
+    w = page.width
+    edge = [
+        Block(
+            text="RS",
+            confidence=0.3,
+            bbox=[w - 60 + 12 * i, 200 + 150 * i, w - 50 + 12 * i, 330 + 150 * i],
+        )
+        for i in range(5)
+    ]
+    assert not answer._sideways(edge, w)
+    spread = [
+        Block(text="RS", confidence=0.3, bbox=[100 + 300 * i, 200, 130 + 300 * i, 900])
+        for i in range(5)
+    ]
+    assert answer._sideways(spread, w)
+    n = len(texts)
+    sideways = answer._sideways(edge, w)
+    info: dict[str, Any] = {}
+    boxes, _ = answer._place_on_detected_lines(
+        texts, [None] * n, [None] * n, page, info, sideways=sideways
+    )
+    got = [round(iou(b, t), 2) if b else 0.0 for b, t in zip(boxes, truth, strict=True)]
+    assert "placed_turned" not in info and all(v >= 0.5 for v in got), (got, info)
+
+
+def test_a_band_lying_in_the_next_lines_region_is_not_cut_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Slanted lines close together: the detector's box of one line reaches over the top
+    of the next line's ink, which has its own region (the real will AD78_0064-2). The
+    band cut would cut the first region in two, the lower part being the next line
+    again (on that page the cut won and put the list below one row off); a part lying
+    half or more inside another region's box is not a second line, so no cut is
+    offered. On main the region was cut."""
+    from ocrkit_plugins.engines.vlm import detect
+    from PIL import ImageFont
+
+    font = ImageFont.truetype(handpages.fonts()[0], 52)
+    page = Image.new("L", (1600, 1100), 235)
+    tops = [150, 290, 430, 520, 660]
+    truth = [
+        _draw_line(page, (120, t), s, font, 30, turn=2.5 if i in (2, 3) else 0.0, ink_above=96)
+        for i, (t, s) in enumerate(zip(tops, [*_LETTER, "a letter from our cousin"], strict=True))
+    ]
+    over = [truth[2][0], truth[2][1], truth[2][2], truth[3][1] + 0.6 * (truth[3][3] - truth[3][1])]
+    real = detect.detect_regions
+
+    def overreaching(image: Image.Image) -> tuple[list[detect.Region], str]:
+        regions, _ = real(image)
+        kept = [r for r in regions if not truth[2][1] <= (r.box[1] + r.box[3]) / 2 <= truth[3][3]]
+        return [*kept, detect.Region(over), detect.Region(list(truth[3]))], "db"
+
+    monkeypatch.setattr(detect, "detect_regions", overreaching)
+    dark = detect.ink_mask(page.convert("RGB"))
+    assert len(detect.text_bands(over, dark, 97)) == 2  # the cut itself would be offered
+    plain, banded, _ = detect.detect_line_sets(page.convert("RGB"))
+    assert banded is None, [ln.box for ln in banded]
+    assert len(plain) == 5

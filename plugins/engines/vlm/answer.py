@@ -37,6 +37,11 @@ from . import align
 # A page lies on its side when more than this share of the cpu engine's line length
 # stands upright (see _sideways).
 SIDEWAYS_SHARE = 0.5
+# ... and those upright lines lie side by side across this share of the page's width or
+# more: text on its side spans the page, while a thin strip of upright "lines" at one
+# edge is the scan's border, tape or a sideways margin note (AN_0292-1: the cpu engine
+# read only the page's right edge, 5 % of its width, and the page was taken as turned).
+SIDEWAYS_SPREAD = 0.15
 # Pages lie upright far more often than upside down: the placement on the page turned
 # half way round wins only when its alignment is cheaper by this much.
 HALF_TURN_COST = 3.0
@@ -124,7 +129,13 @@ def build_result(
         ]
         if any(b is None for b in boxes):
             boxes, kinds = _place_on_detected_lines(
-                texts, boxes, kinds, image, info, sideways=_sideways(cpu_blocks), dark=dark
+                texts,
+                boxes,
+                kinds,
+                image,
+                info,
+                sideways=_sideways(cpu_blocks, image.width),
+                dark=dark,
             )
     raw_lines = [ln for ln in markdown.splitlines() if ln.strip()]
     confs = _line_confidences(comp, len(raw_lines)) if len(raw_lines) == len(lines) else None
@@ -170,12 +181,15 @@ def build_result(
     )
 
 
-def _sideways(cpu_blocks: list[Block]) -> bool:
+def _sideways(cpu_blocks: list[Block], width: float | None = None) -> bool:
     """Does the page lie on its side? Most of the cpu engine's line length (it finds
     the lines of a turned printed page, though it reads them as nonsense) stands
     upright: on the corpus's pages turned a quarter every line does (share 1.0), on
-    upright pages, printed or handwritten, under 0.05."""
+    upright pages, printed or handwritten, under 0.05. With the page's ``width``, the
+    upright lines must also spread over :data:`SIDEWAYS_SPREAD` of it (not a strip of
+    border noise at one edge)."""
     tall = total = 0.0
+    left, right = float("inf"), float("-inf")
     for b in cpu_blocks:
         if not b.bbox:
             continue
@@ -183,7 +197,10 @@ def _sideways(cpu_blocks: list[Block]) -> bool:
         total += max(w, h)
         if h > 1.5 * w:
             tall += max(w, h)
-    return total > 0 and tall / total > SIDEWAYS_SHARE
+            left, right = min(left, b.bbox[0]), max(right, b.bbox[2])
+    if not (total > 0 and tall / total > SIDEWAYS_SHARE):
+        return False
+    return width is None or width <= 0 or (right - left) >= SIDEWAYS_SPREAD * width
 
 
 def _turn_box(box: list[float], turn: int, size: tuple[int, int]) -> list[float]:

@@ -100,6 +100,9 @@ BAND_VALLEY = 0.25
 # slices hold two bands; each part has to be this many heights wide.
 BAND_SHARE = 0.5
 BAND_WIDE = 2.0
+# A region is not cut when one of its parts lies this much (share of the part's area)
+# inside another detected region's box (AD78_0064-2).
+BAND_NEIGHBOUR = 0.5
 
 _lock = threading.Lock()
 _detector: Any = None
@@ -232,9 +235,23 @@ def detect_line_sets(
     cut = False
     for r in regions:
         parts = text_bands(r.box, dark, body)
+        if len(parts) > 1 and any(
+            _inside(p, o.box) >= BAND_NEIGHBOUR for p in parts for o in regions if o is not r
+        ):
+            # a band lying in another region's box is that region's line, whose ink
+            # reaches into this box (slanted lines close together), not a second line
+            parts = [r.box]
         cut = cut or len(parts) > 1
         banded += [Region(b, r.score) for b in parts]
     return lines, (lines_of(banded, dark) if cut else None), how
+
+
+def _inside(a: Box, b: Box) -> float:
+    """The share of ``a``'s area inside ``b``."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    area = (a[2] - a[0]) * (a[3] - a[1])
+    return w * h / area if w > 0 and h > 0 and area > 0 else 0.0
 
 
 def with_faint_ink(image: Image.Image, regions: list[Region], dark: np.ndarray) -> np.ndarray:
