@@ -6,7 +6,7 @@ languages)."""
 
 from typing import Any
 
-__all__ = ["is_blank"]
+__all__ = ["held_bytes", "is_blank"]
 
 
 def __getattr__(name: str) -> Any:
@@ -16,4 +16,8 @@ def __getattr__(name: str) -> Any:
         from ocrkit.page.orient import is_blank
 
         return is_blank
+    if name == "held_bytes":
+        from ocrkit.page.inputs import held_bytes
+
+        return held_bytes
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

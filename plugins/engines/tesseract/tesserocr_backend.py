@@ -234,7 +234,7 @@ def _pixels(image: Image.Image) -> tuple[bytes, int]:
     grey page decoded from a PDF already is such bytes (:func:`~ocrkit.page.inputs.
     held_bytes`): handed over as they are, not copied (8.7 MB for an A4 page at 300
     dpi, alive beside Tesseract's own copies while it takes the image)."""
-    from ocrkit.page.inputs import held_bytes
+    from ocrkit.page import held_bytes
 
     held = held_bytes(image)
     if held is not None:
