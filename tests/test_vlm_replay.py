@@ -1,0 +1,47 @@
+"""bench/vlm_replay.py (issue 21): replaying ``build_result`` on captured inputs, with the
+detector's regions from the cache, scores a page as the live pipeline did.
+
+Real Tesseract, the real line detector, the stand-in model server over real HTTP
+answering with the true text; one made handwriting-style page (bench/handpages.py) whose
+line boxes are known.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench import handpages, vlm_boxes, vlm_replay  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not handpages.fonts(), reason="no handwriting fonts")
+
+
+def test_replay_of_a_made_page_scores_as_the_live_pipeline(tmp_path: Path) -> None:
+    seed = handpages.held_out_seeds(1)[0]
+    run = vlm_boxes.Runner()
+    try:
+        cache = vlm_replay.RegionCache(tmp_path / "regions.pkl")
+        (rec,) = vlm_replay.capture([vlm_replay.made_page(seed)], run, cache)
+    finally:
+        run.close()
+    live = rec["live"]
+    assert live["lines"] >= 5 and live["ok"] >= 1  # a page with boxes to compare
+    assert cache.misses >= 1 and (tmp_path / "regions.pkl").is_file()
+    with vlm_replay.RegionCache(tmp_path / "regions.pkl") as again:
+        page = vlm_replay.replay(rec)
+    assert again.misses == 0  # the detector's model was not called again
+    res = vlm_replay.score(rec, page)
+    assert (res["ok"], res["lines"]) == (live["ok"], live["lines"])
+    assert res["ious"] == live["ious"]
+
+
+def test_held_out_sets_need_to_be_asked_for() -> None:
+    assert "poilus-heldout" not in vlm_replay.chosen_sets(None, held_out=False)
+    assert "poilus-heldout" not in vlm_replay.chosen_sets("all", held_out=False)
+    with pytest.raises(SystemExit):
+        vlm_replay.chosen_sets("poilus-tuning,poilus-heldout", held_out=False)
+    assert vlm_replay.chosen_sets("poilus-heldout", held_out=True) == ["poilus-heldout"]
