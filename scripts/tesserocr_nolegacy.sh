@@ -14,7 +14,7 @@
 # 2.8.0), cloned from its Git repository at that tag and checked against the commit pinned
 # below (TESSEROCR_TESSERACT_GIT names another repository or mirror, e.g. file:///path),
 # built as the wheel builds it (CMake, Release, shared library, no OpenMP) but with
-# DISABLED_LEGACY_ENGINE=ON, library only; then the tesserocr sdist of the version pip
+# DISABLED_LEGACY_ENGINE=ON and link-time optimisation, library only; then the tesserocr sdist of the version pip
 # installed, built against it with Debian's Leptonica, its libtesseract copied into the
 # wheel (tesserocr.libs/, found through the extension's RPATH, as the PyPI wheel does).
 # The same version and build as the wheel's read the corpus as the wheel does, at its CPU
@@ -66,7 +66,20 @@ fi
 tess_git=${TESSEROCR_TESSERACT_GIT:-https://github.com/tesseract-ocr/tesseract.git}
 lept_deb=$(dpkg-query -W -f='${Version}' liblept5)
 pytag=$("$PY" -c 'import sys; print("cp%d%d" % sys.version_info[:2])')
-key=$({ cat "$0" "$ROOT/scripts/tesserocr_nolegacy_patch.py"; echo "$base $tess_version $tess_commit $lept_deb $pytag $(uname -m)"; } | sha256sum | cut -c1-10)
+# Tesseract's CMake options: as the wheel builds it (Release: -O3, symbols hidden but the
+# API's) plus DISABLED_LEGACY_ENGINE; no OpenMP (ocrkit runs one thread per worker), no
+# training tools, no curl/libarchive (ocrkit reads the files), no ScrollView; and
+# link-time optimisation (ENABLE_LTO: -flto), which inlines the LSTM's small helpers across
+# source files (StrideMap::Index, NetworkIO's copies): without it this build costs ~3 % CPU
+# per page more than the wheel, with it less (docs/benchmarks.md). Generic x86-64 code as
+# the wheel's, never -march=native: a cached wheel must run on any CPU of the same arch
+# (Tesseract picks its AVX/FMA dot products at run time).
+tess_cmake=(-DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON -DDISABLED_LEGACY_ENGINE=ON
+	-DENABLE_LTO=ON -DENABLE_NATIVE=OFF -DOPENMP_BUILD=OFF -DBUILD_TRAINING_TOOLS=OFF
+	-DGRAPHICS_DISABLED=ON -DDISABLE_CURL=ON -DDISABLE_ARCHIVE=ON -DINSTALL_CONFIGS=OFF)
+# The key names everything the wheel depends on, the build flags included (they are in
+# this script, and written out too so that the key changes with them).
+key=$({ cat "$0" "$ROOT/scripts/tesserocr_nolegacy_patch.py"; echo "$base $tess_version $tess_commit $lept_deb $pytag $(uname -m)"; echo "${tess_cmake[*]}"; } | sha256sum | cut -c1-10)
 version="$base+nolegacy.$key"
 
 if [ "$installed" = "$version" ]; then
@@ -90,13 +103,14 @@ build() {
 		return 1
 	fi
 	prefix="$WORK/prefix"
-	# As tesserocr's wheel builds it (CMake Release: -O3, symbols hidden but the API's),
-	# plus DISABLED_LEGACY_ENGINE; no OpenMP (ocrkit runs one thread per worker), no
-	# training tools, no curl/libarchive (ocrkit reads the files), no ScrollView.
-	cmake -S "$src" -B "$WORK/cmake" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$prefix" \
-		-DBUILD_SHARED_LIBS=ON -DDISABLED_LEGACY_ENGINE=ON -DOPENMP_BUILD=OFF \
-		-DBUILD_TRAINING_TOOLS=OFF -DGRAPHICS_DISABLED=ON -DDISABLE_CURL=ON \
-		-DDISABLE_ARCHIVE=ON -DINSTALL_CONFIGS=OFF >/dev/null
+	cmake -S "$src" -B "$WORK/cmake" -DCMAKE_INSTALL_PREFIX="$prefix" "${tess_cmake[@]}" \
+		>"$WORK/cmake.log"
+	# ENABLE_LTO is dropped silently when the compiler cannot do it: then this is not the
+	# build the key names (nor the measured one), so fail and keep the PyPI wheel
+	if ! grep -q "Link-time optimization: TRUE" "$WORK/cmake.log"; then
+		say "CMake turned link-time optimisation off (a compiler without LTO support?)"
+		return 1
+	fi
 	cmake --build "$WORK/cmake" -j"$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)" >/dev/null
 	cmake --install "$WORK/cmake" >/dev/null
 	# tesserocr's sdist (setuptools + Cython < 3.1, as its setup.py asks) in a build venv
