@@ -109,6 +109,38 @@ def test_mixed_latin_page_is_read_again_by_one_model_set(corpus: Path) -> None:
         assert [s for s in backend.loaded() if "+" in s] == several
 
 
+def test_reread_canvas_spans_the_unsure_words_not_the_page(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """eurotext pasted on a white A4 page at 300 dpi (the memory benchmark's pages,
+    issue 14): the unsure words are read again from a canvas around them, not from a
+    page-sized one (Tesseract copies it twice more), and the page reads as eurotext
+    alone does."""
+    from PIL import Image
+
+    import ocrkit.page.call as call
+
+    alone = api.ocr(corpus / "printed" / "tess_eurotext.tif", jobs=1).pages[0]
+    small = Image.open(corpus / "printed" / "tess_eurotext.tif").convert("L")
+    page = Image.new("L", (2480, 3508), 255)
+    page.paste(small, (300, 400))
+    page.save(tmp_path / "a4.png", dpi=(300, 300))
+    sizes: list[tuple[int, int]] = []
+    real = call.call_engine
+
+    def spy(engine, image, *args, **kwargs):  # type: ignore[no-untyped-def]
+        sizes.append(image.size)
+        return real(engine, image, *args, **kwargs)
+
+    monkeypatch.setattr(call, "call_engine", spy)
+    big = api.ocr(tmp_path / "a4.png", jobs=1).pages[0]
+    assert big.extra["models_tried"] == alone.extra["models_tried"]
+    assert big.extra["words_reread"][0] > 0
+    reread = sizes[-1]  # the set's read of the unsure words is the last call
+    assert reread[0] * reread[1] < small.width * small.height * 1.5, (reread, sizes)
+    assert " ".join(big.text.split()) == " ".join(alone.text.split())
+
+
 def test_latin_set_puts_a_runner_up_after_the_language_it_lost_to() -> None:
     """The eurotext sentence eng reads as "...céo preguicoso": fastText says es, then pt
     (0.33); por joins the set right after spa; sentences without a close runner-up add

@@ -548,6 +548,23 @@ def _trial(
 WORD_RECHECK = 0.95
 
 
+# White kept around the unsure words on the re-read canvas, px: the canvas is their
+# bounding box grown by this much on every side (clipped to the page).
+REREAD_MARGIN = 64
+
+
+def _margin_box(
+    boxes: list[tuple[int, int, int, int]], size: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    """The union of ``boxes`` grown by :data:`REREAD_MARGIN`, within an image of ``size``."""
+    return (
+        max(0, min(b[0] for b in boxes) - REREAD_MARGIN),
+        max(0, min(b[1] for b in boxes) - REREAD_MARGIN),
+        min(size[0], max(b[2] for b in boxes) + REREAD_MARGIN),
+        min(size[1], max(b[3] for b in boxes) + REREAD_MARGIN),
+    )
+
+
 def _reread_words(
     res: PageResult,
     langs: list[str],
@@ -573,27 +590,35 @@ def _reread_words(
     mode = image.mode if image.mode in ("L", "RGB") else "RGB"
     src = image if image.mode == mode else image.convert(mode)
     white = 255 if mode == "L" else (255, 255, 255)
-    canvas = PILImage.new(mode, src.size, white)
+    boxes = []
     for _, _, w in unsure:
         x0, y0, x1, y1 = (int(v) for v in w.bbox)
         pad = max(2, (y1 - y0) // 6)
-        box = (
-            max(0, x0 - pad),
-            max(0, y0 - pad),
-            min(src.width, x1 + pad),
-            min(src.height, y1 + pad),
+        boxes.append(
+            (
+                max(0, x0 - pad),
+                max(0, y0 - pad),
+                min(src.width, x1 + pad),
+                min(src.height, y1 + pad),
+            )
         )
-        canvas.paste(src.crop(box), box[:2])
+    # the canvas spans the unsure words and a white margin (:data:`REREAD_MARGIN`), not
+    # the whole page: on a big page holding a small text it is a fraction of the page's
+    # pixels, which Tesseract copies twice more (issue 14: -l auto's memory peak)
+    ox, oy, ex, ey = _margin_box(boxes, src.size)
+    canvas = PILImage.new(mode, (ex - ox, ey - oy), white)
+    for box in boxes:
+        canvas.paste(src.crop(box), (box[0] - ox, box[1] - oy))
     new = read(models, canvas)
-    found = [w for b in new.blocks for w in b.words if w.bbox is not None]
+    found = [
+        (v, (v.bbox[0] + v.bbox[2]) / 2 + ox, (v.bbox[1] + v.bbox[3]) / 2 + oy)
+        for b in new.blocks
+        for v in b.words
+        if v.bbox is not None
+    ]
     for bi, wi, w in unsure:
         x0, y0, x1, y1 = w.bbox
-        inside = [
-            v
-            for v in found
-            if x0 - 2 <= (v.bbox[0] + v.bbox[2]) / 2 <= x1 + 2
-            and y0 - 2 <= (v.bbox[1] + v.bbox[3]) / 2 <= y1 + 2
-        ]
+        inside = [v for v, cx, cy in found if x0 - 2 <= cx <= x1 + 2 and y0 - 2 <= cy <= y1 + 2]
         if not inside:
             continue
         conf = sum(v.confidence * len(v.text) for v in inside) / max(
