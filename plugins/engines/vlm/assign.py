@@ -250,16 +250,21 @@ def _steps(i: int, j: int, ctx: _Ctx) -> list[_Step]:
     if i < n:
         out.append(_Step(i, j, i + 1, j, SKIP_MODEL, "skip_m"))
     if i < n and j < m:
+        box = list(boxes[j])
+        stamp = ctx.stamps[j]
         for span in range(1, MAX_SPAN + 1):
             if j + span > m:
                 break
-            group = boxes[j : j + span]
-            if span > 1 and not _joinable(j, span, ctx):
-                break
-            box = _union(group)
-            h = _median(ctx.heights[j : j + span])
+            if span > 1:
+                # the span grows piece by piece: only the new piece is checked and added
+                if not _joinable(j, span, ctx):
+                    break
+                b = boxes[j + span - 1]
+                box = [min(box[0], b[0]), min(box[1], b[1]), max(box[2], b[2]), max(box[3], b[3])]
+                stamp = max(stamp, ctx.stamps[j + span - 1])
+            h = ctx.heights[j] if span == 1 else _median(ctx.heights[j : j + span])
             cost = _pair_cost(chars[i], box, h, anchors[i], ctx) + MERGE * (span - 1) + gap
-            cost += STAMP_COST * max(ctx.stamps[j : j + span])
+            cost += STAMP_COST * stamp
             out.append(_Step(i, j, i + 1, j + span, cost, "pair" if span == 1 else "span"))
         if i + 1 < n and anchors[i] is None and anchors[i + 1] is None:
             c = chars[i] + chars[i + 1]
@@ -270,11 +275,12 @@ def _steps(i: int, j: int, ctx: _Ctx) -> list[_Step]:
 
 
 def _joinable(j: int, span: int, ctx: _Ctx) -> bool:
-    """May pieces ``j .. j+span-1`` be one line?"""
+    """May pieces ``j .. j+span-1`` be one line, pieces ``j .. j+span-2`` being one
+    (the caller grows a span piece by piece)?"""
     group = ctx.boxes[j : j + span]
     if ctx.rows is None:
         return all(_same_row(group[0], g) for g in group[1:])
-    if any(ctx.rows[j + k] != ctx.rows[j] for k in range(span)):
+    if ctx.rows[j + span - 1] != ctx.rows[j]:
         return False
     a, b = group[-2], group[-1]
     h = max(ctx.heights[j + span - 2], ctx.heights[j + span - 1])
