@@ -772,3 +772,71 @@ def test_a_band_lying_in_the_next_lines_region_is_not_cut_off(
     plain, banded, _ = detect.detect_line_sets(page.convert("RGB"))
     assert banded is None, [ln.box for ln in banded]
     assert len(plain) == 5
+
+
+def test_a_region_reaching_up_over_an_underline_is_trimmed_to_its_own_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A detector region is centred on its line but taller than it, and its top reaches
+    over the line above's underline (on AD78_0064-2, the line above's descenders), which
+    holds more ink per pixel row than the line itself. The region is trimmed to the ink
+    around its own middle, not to the underline: every line gets its own box (IoU >= 0.5
+    with its drawn ink). On main the line was trimmed to the underline's strip, cut at
+    its word gaps into slivers, and the lines after it took the wrong rows."""
+    from ocrkit_plugins.engines.vlm import detect
+    from ocrkit_plugins.engines.vlm.answer import _place_on_detected_lines
+    from PIL import ImageDraw, ImageFont
+
+    font = ImageFont.truetype(handpages.fonts()[0], 52)
+    page = Image.new("L", (1600, 1100), 235)
+    texts = [
+        "Last will of Jean Martin",
+        "the weather has turned cold again and the river",
+        "is high after three days of rain. Father went",
+        "to town on Tuesday to sell the two calves and",
+    ]
+    tops = [150, 300, 420, 540]
+    truth = [_draw_line(page, (120, y), t, font, 30) for y, t in zip(tops, texts, strict=True)]
+    rule = truth[0][3] + 12  # an underline under the first line, across the page
+    ImageDraw.Draw(page).rectangle([110, rule, 1300, rule + 5], fill=30)
+    line = truth[1]
+    mid = (line[1] + line[3]) / 2
+    tall = [line[0] - 10, rule - 2, line[2] + 10, 2 * mid - (rule - 2)]
+    real = detect.detect_regions
+
+    def reaching(image: Image.Image) -> tuple[list[detect.Region], str]:
+        regions, _ = real(image)
+        kept = [r for r in regions if not line[1] <= (r.box[1] + r.box[3]) / 2 <= line[3]]
+        return [*kept, detect.Region(tall)], "db"
+
+    monkeypatch.setattr(detect, "detect_regions", reaching)
+    n = len(texts)
+    boxes, _ = _place_on_detected_lines(texts, [None] * n, [None] * n, page.convert("RGB"), {})
+    got = [round(iou(b, t), 2) if b else 0.0 for b, t in zip(boxes, truth, strict=True)]
+    assert all(v >= 0.5 for v in got), (got, boxes, truth)
+
+
+def test_a_line_written_with_wide_word_gaps_stays_one_piece() -> None:
+    """A writer who leaves gaps of 1.1 ink heights between words (AD78_0002-0): the
+    detector's region of the line is not cut into its words (a note beside a line
+    stands farther off), so the line's model text has one piece to take. On main (cut at
+    gaps of one ink height) it came out as four pieces, further apart than one model
+    line may span."""
+    from ocrkit_plugins.engines.vlm import detect
+    from PIL import ImageFont
+
+    font = ImageFont.truetype(handpages.fonts()[0], 52)
+    words = ["mobilise", "comme", "lieutenant", "reserve"]
+    height = max(font.getbbox(w)[3] for w in words) - min(font.getbbox(w)[1] for w in words)
+    page = Image.new("L", (1800, 400), 235)
+    boxes: list[list[float]] = []
+    x = 120
+    for word in words:
+        boxes.append(_draw_line(page, (x, 150), word, font, 30))
+        x = int(boxes[-1][2] + 1.1 * height)
+    dark = detect.ink_mask(page)
+    top, bottom = min(b[1] for b in boxes), max(b[3] for b in boxes)
+    assert bottom - top <= height + 2  # the gaps are 1.1 of the line's ink height
+    region = detect.Region([boxes[0][0] - 8, top - 8, boxes[-1][2] + 8, bottom + 8])
+    pieces = detect.split_at_gaps([region], dark)
+    assert len(pieces) == 1, [p.box for p in pieces]

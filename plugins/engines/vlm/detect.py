@@ -49,8 +49,9 @@ ROW_OVERLAP = 0.5
 # ... and the horizontal gap between them is under this many heights of the lower one.
 ROW_GAP = 2.0
 # A region is cut where its ink has an empty gap at least this many ink heights wide
-# (words of a handwritten line are closer; a note beside a line is farther).
-SPLIT_GAP = 1.0
+# (words of a handwritten line are closer; a note beside a line is farther). At 1.0 the
+# word gaps of a writer who spaces words widely cut whole lines into words (AD78_0002-0).
+SPLIT_GAP = 1.25
 # Missed lines (:func:`missed_regions`): the ink mask is looked at in cells this many
 # pixels square; a band of leftover ink is a line when its height is within this range
 # of the detected lines' median, it is this many heights wide and this share of its
@@ -62,6 +63,10 @@ MISSED_INK = 0.04
 # Trimming: the rows kept are those around the densest one holding at least this share
 # of its dark pixels (and 2): a descender's few pixels count, a blank margin does not.
 TRIM_INK = 0.01
+# A detected region (or row) is trimmed around the densest row of its middle this share
+# of its height: the detector centres its box on the line, whose top may reach over the
+# line above's descenders or underline, which can hold more ink than the line itself.
+TRIM_MIDDLE = 0.5
 # Faint writing (:func:`with_faint_ink`: part of a page written in lighter ink, which the
 # page's own threshold leaves out): a region holding under this share of the regions'
 # median share of dark pixels ...
@@ -296,8 +301,10 @@ def lines_of(regions: list[Region], dark: np.ndarray) -> list[DetectedLine]:
     ink, top to bottom."""
     lines = rows(regions)
     for ln in lines:
-        ln.box = trim_to_ink(ln.box, dark)
-        ln.parts = [trim_to_ink(p, dark) for p in sorted(ln.parts, key=lambda p: p[0])]
+        ln.box = trim_to_ink(ln.box, dark, middle=TRIM_MIDDLE)
+        ln.parts = [
+            trim_to_ink(p, dark, middle=TRIM_MIDDLE) for p in sorted(ln.parts, key=lambda p: p[0])
+        ]
     lines.sort(key=lambda ln: ((ln.box[1] + ln.box[3]) / 2, ln.box[0]))
     return lines
 
@@ -441,7 +448,7 @@ def split_at_gaps(regions: list[Region], dark: np.ndarray) -> list[Region]:
         if crop.size == 0 or r.box[3] - r.box[1] > r.box[2] - r.box[0]:
             out.append(r)
             continue
-        t = trim_to_ink(r.box, dark)
+        t = trim_to_ink(r.box, dark, middle=TRIM_MIDDLE)
         gap = max(4, int(SPLIT_GAP * (t[3] - t[1])))
         inked = crop.sum(axis=0) >= 2
         xs = np.flatnonzero(inked)
@@ -558,9 +565,11 @@ def off_colour_shares(
     return out
 
 
-def trim_to_ink(box: Box, dark: np.ndarray, share: float = TRIM_INK) -> Box:
+def trim_to_ink(box: Box, dark: np.ndarray, share: float = TRIM_INK, middle: float = 1.0) -> Box:
     """``box`` shrunk to the ink: columns holding 2+ dark pixels; the run of rows around
-    the densest row holding at least ``share`` of its dark pixels (and 2). Unchanged
+    the densest row holding at least ``share`` of its dark pixels (and 2), the densest
+    row being sought in the box's middle ``middle`` share of its height (the densest row
+    anywhere when that holds no ink). Unchanged
     when it holds (almost) no ink. A box taller than wide (a line of a page on its
     side) is trimmed the same way across: rows with ink, the run of columns."""
     import numpy as np
@@ -578,7 +587,11 @@ def trim_to_ink(box: Box, dark: np.ndarray, share: float = TRIM_INK) -> Box:
     if len(cols) < 2 or prof.max() < 2:
         return list(box)
     on = prof >= max(2.0, share * float(prof.max()))
-    top = bottom = int(np.argmax(prof))
+    lo = int(h * (1 - middle) / 2)
+    hi = max(lo + 1, h - lo)
+    top = bottom = lo + int(np.argmax(prof[lo:hi]))
+    if not on[top]:  # no ink in the middle: the densest row anywhere
+        top = bottom = int(np.argmax(prof))
     while top > 0 and on[top - 1]:
         top -= 1
     while bottom < h - 1 and on[bottom + 1]:
