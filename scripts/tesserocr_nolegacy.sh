@@ -19,6 +19,11 @@
 # wheel (tesserocr.libs/, found through the extension's RPATH, as the PyPI wheel does).
 # The same version and build as the wheel's read the corpus as the wheel does, at its CPU
 # per page (docs/benchmarks.md; Debian's 5.3.0 source built with autotools did neither).
+# TESSEROCR_TESSERACT_SOURCE=debian (issue 14, branch i14deb530) takes Tesseract 5.3.0
+# from Debian's archive instead (the bookworm orig tarball, sha256 pinned below; reachable
+# where GitHub is not; TESSEROCR_DEBIAN_MIRROR names another mirror), built with the same
+# CMake flags: a different version from the wheel's, see docs/benchmarks.md ("Debian's
+# 5.3.0 through CMake") for how it reads and what it costs.
 # The wheel's version carries "+nolegacy.<key>" (key: this script, the tesserocr,
 # Tesseract and Leptonica versions, the Python): a cached wheel with the same key is
 # installed without building (seconds); anything else is rebuilt (about 4 CPU minutes).
@@ -52,13 +57,31 @@ pinned() {
 	5.3.4) echo 8ee020e14cf5be4e3f0e9beb09b6b050a1871854 ;;
 	esac
 }
+source=${TESSEROCR_TESSERACT_SOURCE:-git}
+# Debian's archive: the orig tarball of bookworm's tesseract 5.3.0-2 (its .dsc's sha256)
+deb_version=5.3.0
+deb_sha256=7e70870f8341e5ea228af2836ce79a36eefa11b01b56177b4a8997f330c014b8
+deb_url=${TESSEROCR_DEBIAN_MIRROR:-http://deb.debian.org/debian}/pool/main/t/tesseract/tesseract_${deb_version}.orig.tar.gz
+case "$source" in
+git | debian) ;;
+*)
+	say "TESSEROCR_TESSERACT_SOURCE=$source: git or debian"
+	exit 1
+	;;
+esac
 tess_version=$(tesseract_version)
-if [ -z "$(pinned "$tess_version")" ] && [ "$installed" != "$base" ]; then
+if [ "$source" = debian ]; then
+	tess_version=$deb_version
+elif [ -z "$(pinned "$tess_version")" ] && [ "$installed" != "$base" ]; then
 	"$PY" -m pip install -q --no-deps --force-reinstall "tesserocr==$base" >&2
 	installed=$base
 	tess_version=$(tesseract_version)
 fi
-tess_commit=$(pinned "$tess_version")
+if [ "$source" = debian ]; then
+	tess_commit="debian-orig-$deb_sha256"
+else
+	tess_commit=$(pinned "$tess_version")
+fi
 if [ -z "$tess_commit" ]; then
 	say "no pinned commit for Tesseract $tess_version (tesserocr $base): add it to $0"
 	exit 1
@@ -77,6 +100,11 @@ pytag=$("$PY" -c 'import sys; print("cp%d%d" % sys.version_info[:2])')
 tess_cmake=(-DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON -DDISABLED_LEGACY_ENGINE=ON
 	-DENABLE_LTO=ON -DENABLE_NATIVE=OFF -DOPENMP_BUILD=OFF -DBUILD_TRAINING_TOOLS=OFF
 	-DGRAPHICS_DISABLED=ON -DDISABLE_CURL=ON -DDISABLE_ARCHIVE=ON -DINSTALL_CONFIGS=OFF)
+# 5.3.0's CMake has no ENABLE_NATIVE: it compiles dotproduct.cpp with -march=native when
+# the compiler takes it; stating the check's answer keeps that file generic x86-64 too.
+if [ "$source" = debian ]; then
+	tess_cmake=("${tess_cmake[@]/-DENABLE_NATIVE=OFF/-DCOMPILER_SUPPORTS_MARCH_NATIVE=OFF}")
+fi
 # The key names everything the wheel depends on, the build flags included (they are in
 # this script, and written out too so that the key changes with them).
 key=$({ cat "$0" "$ROOT/scripts/tesserocr_nolegacy_patch.py"; echo "$base $tess_version $tess_commit $lept_deb $pytag $(uname -m)"; echo "${tess_cmake[*]}"; } | sha256sum | cut -c1-10)
@@ -89,18 +117,31 @@ fi
 build() {
 	if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
 	# build tools and Leptonica's headers (libleptonica-dev matches the installed liblept5)
-	if ! dpkg -s g++ make cmake git pkg-config libleptonica-dev >/dev/null 2>&1; then
+	# (and curl for Debian's tarball)
+	tools=(g++ make cmake git pkg-config libleptonica-dev)
+	if [ "$source" = debian ]; then tools+=(curl); fi
+	if ! dpkg -s "${tools[@]}" >/dev/null 2>&1; then
 		DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends \
-			g++ make cmake git pkg-config libleptonica-dev >&2
+			"${tools[@]}" >&2
 	fi
 	rm -rf "$WORK"
 	mkdir -p "$WORK"
 	src="$WORK/tesseract-$tess_version"
-	git -c advice.detachedHead=false clone -q --depth 1 --branch "$tess_version" "$tess_git" "$src" >&2
-	got=$(git -C "$src" rev-parse HEAD)
-	if [ "$got" != "$tess_commit" ]; then
-		say "Tesseract $tess_version from $tess_git is commit $got, not $tess_commit"
-		return 1
+	if [ "$source" = debian ]; then
+		curl -sSfL --retry 3 -o "$WORK/orig.tar.gz" "$deb_url"
+		got=$(sha256sum "$WORK/orig.tar.gz" | cut -d' ' -f1)
+		if [ "$got" != "$deb_sha256" ]; then
+			say "$deb_url has sha256 $got, not $deb_sha256"
+			return 1
+		fi
+		tar -xzf "$WORK/orig.tar.gz" -C "$WORK"
+	else
+		git -c advice.detachedHead=false clone -q --depth 1 --branch "$tess_version" "$tess_git" "$src" >&2
+		got=$(git -C "$src" rev-parse HEAD)
+		if [ "$got" != "$tess_commit" ]; then
+			say "Tesseract $tess_version from $tess_git is commit $got, not $tess_commit"
+			return 1
+		fi
 	fi
 	prefix="$WORK/prefix"
 	cmake -S "$src" -B "$WORK/cmake" -DCMAKE_INSTALL_PREFIX="$prefix" "${tess_cmake[@]}" \
