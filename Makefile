@@ -69,19 +69,23 @@ install: system-deps $(BIN)/python
 # The PyPI tesserocr wheel's Tesseract has the legacy engine compiled in, and each language
 # it loads then carries ~9.5 MB of legacy start-up state that LSTM-only models never use
 # (7 languages per page worker under -l auto: ~66 MB per worker; docs/benchmarks.md).
-# `make install TESSEROCR=nolegacy` replaces it with tesserocr built against the same
-# Tesseract release as the wheel's (5.3.4, cloned from its Git repository at the pinned
-# commit; TESSEROCR_TESSERACT_GIT=file:///mirror to use another copy), built with CMake as
-# the wheel is but with DISABLED_LEGACY_ENGINE (scripts/tesserocr_nolegacy.sh: 3.6 CPU
-# minutes, ~2 min wall, once per machine, then the wheel cached in TESSEROCR_CACHE installs in about a
-# second). Measured: the same words as the wheel on the corpus, +3 % CPU per page (quiet
-# runs; Debian's 5.3.0 through autotools cost +10 %), model loads 15-30x cheaper, -l auto
-# 100-page peak RSS 526 -> 393 MB (docs/benchmarks.md). When the build fails (no network to the Git
-# repository, a compiler error, the smoke test) the PyPI wheel stays (the failure is
-# remembered in the cache, not retried). Not the default yet: it adds a build to every
-# fresh `make install` (CI included). TESSEROCR=wheel (the default) keeps the PyPI wheel,
-# or puts it back in place of a built one.
-TESSEROCR ?= wheel
+# So `make install` (TESSEROCR=nolegacy, the default) replaces it with tesserocr built
+# against a Tesseract without the legacy engine (scripts/tesserocr_nolegacy.sh: CMake,
+# Release, DISABLED_LEGACY_ENGINE, LTO; ~150 CPU s, ~1.5 min wall, once per machine, then
+# the wheel cached in TESSEROCR_CACHE installs in about a second). Its source is Debian's
+# Tesseract 5.3.0 (TESSEROCR_TESSERACT_SOURCE=debian, the default: the bookworm orig
+# tarball from deb.debian.org, sha256 pinned, reachable wherever apt is). Measured against
+# the PyPI wheel (docs/benchmarks.md, "Debian's 5.3.0 through CMake" and "The default
+# build"): -3 % CPU per page, model loads 15-30x cheaper, -l auto 100-page peak RSS ~500 ->
+# ~358 MB; 5.3.0 reads 5 of the 65 corpus samples differently from the wheel's 5.3.4, the
+# category means within the issue-14 baseline's. TESSEROCR_TESSERACT_SOURCE=git builds the
+# wheel's own 5.3.4 instead (the wheel's words exactly; needs Tesseract's Git repository or
+# TESSEROCR_TESSERACT_GIT=file:///mirror). When the build fails (no network, a compiler
+# error, the smoke test) the PyPI wheel stays (the failure is remembered in the cache, not
+# retried). TESSEROCR=wheel keeps the PyPI wheel, or puts it back in place of a built one.
+TESSEROCR ?= nolegacy
+TESSEROCR_TESSERACT_SOURCE ?= debian
+export TESSEROCR_TESSERACT_SOURCE
 TESSEROCR_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ocrkit/wheels
 
 # The test plugins are real distributions installed through their entry points, but into
