@@ -323,50 +323,64 @@ def _row_shared(ctx: _Ctx) -> list[bool]:
 _TAKES = ("pair", "span", "shared")
 
 
-def _after(s: _Step, t: int) -> int:
-    """The state flag after step ``s`` taken in flag ``t``: 1 when the last piece used
-    (``s.j1 - 1``) went to a model line (a line skipped in between keeps the flag)."""
-    if s.kind in _TAKES:
-        return 1
-    return t if s.kind == "skip_m" else 0
-
-
 def _solve(ctx: _Ctx) -> list[Placement]:
     chars, boxes = ctx.chars, ctx.boxes
     n, m = len(chars), len(boxes)
     inf = math.inf
-    shared_row = _row_shared(ctx)
-
-    def extra(s: _Step, t: int) -> float:
-        # two model lines on neighbouring pieces of one written line: the row is cut
-        return ROW_SHARE if t and s.kind in _TAKES and shared_row[s.j0] else 0.0
-
-    # states (i, j, t): t = 1 when piece j - 1 went to a model line
+    # States (i, j, t): t = 1 when piece j - 1 went to a model line. The flag matters only
+    # where a model line starting on piece j would cut a written line (``shared``); from
+    # any other state both flags have the same future, so only the cheaper is followed.
+    shared = [*_row_shared(ctx), False]
     fwd = [[[inf, inf] for _ in range(m + 1)] for _ in range(n + 1)]
     back: list[list[list[tuple[_Step, int] | None]]] = [
         [[None, None] for _ in range(m + 1)] for _ in range(n + 1)
     ]
     fwd[0][0][0] = 0.0
-    steps: list[_Step] = []
+    out_of: list[list[list[_Step]]] = [[[] for _ in range(m + 1)] for _ in range(n + 1)]
     for i in range(n + 1):
         for j in range(m + 1):
-            for s in _steps(i, j, ctx):
-                steps.append(s)
-                for t in (0, 1):
-                    if fwd[i][j][t] == inf:
-                        continue
-                    c = fwd[i][j][t] + s.cost + extra(s, t)
-                    u = _after(s, t)
-                    if c < fwd[s.i1][s.j1][u]:
-                        fwd[s.i1][s.j1][u] = c
+            steps_ij = out_of[i][j] = _steps(i, j, ctx)
+            f0, f1 = fwd[i][j]
+            if f0 <= f1:
+                # a state with t = 1 never has a cheaper future than with t = 0 (the cut
+                # only costs), so it is followed only when it was reached more cheaply
+                if f0 == inf:
+                    continue
+                for s in steps_ij:
+                    u = 1 if s.kind in _TAKES else 0
+                    c = f0 + s.cost
+                    to = fwd[s.i1][s.j1]
+                    if c < to[u]:
+                        to[u] = c
+                        back[s.i1][s.j1][u] = (s, 0)
+                continue
+            flags = [(t, f) for t, f in ((0, f0), (1, f1)) if f < inf] if shared[j] else [(1, f1)]
+            for s in steps_ij:
+                take = s.kind in _TAKES
+                for t, f in flags:
+                    c = f + s.cost + (ROW_SHARE if t and take and shared[j] else 0.0)
+                    u = 1 if take else (t if s.kind == "skip_m" else 0)
+                    to = fwd[s.i1][s.j1]
+                    if c < to[u]:
+                        to[u] = c
                         back[s.i1][s.j1][u] = (s, t)
     bwd = [[[inf, inf] for _ in range(m + 1)] for _ in range(n + 1)]
     bwd[n][m] = [0.0, 0.0]
-    for s in sorted(steps, key=lambda s: (s.i0, s.j0), reverse=True):
-        for t in (0, 1):
-            c = s.cost + extra(s, t) + bwd[s.i1][s.j1][_after(s, t)]
-            if c < bwd[s.i0][s.j0][t]:
-                bwd[s.i0][s.j0][t] = c
+    for i in range(n, -1, -1):
+        for j in range(m, -1, -1):
+            if (i, j) == (n, m):
+                continue
+            b = bwd[i][j]
+            for s in out_of[i][j]:
+                take = s.kind in _TAKES
+                nxt = bwd[s.i1][s.j1]
+                for t in (0, 1) if shared[j] else (0,):
+                    u = 1 if take else (t if s.kind == "skip_m" else 0)
+                    c = s.cost + (ROW_SHARE if t and take and shared[j] else 0.0) + nxt[u]
+                    if c < b[t]:
+                        b[t] = c
+            if not shared[j]:
+                b[1] = b[0]
     end = 0 if fwd[n][m][0] <= fwd[n][m][1] else 1
     best_total = fwd[n][m][end]
     ctx.total = best_total
@@ -382,17 +396,25 @@ def _solve(ctx: _Ctx) -> list[Placement]:
     path.reverse()
     # Per model line: the best total cost of each alternative (where it goes).
     alt: list[dict[tuple[str, int, int], float]] = [{} for _ in range(n)]
-    for s in steps:
-        if s.kind == "skip_d":
-            continue
-        total = min(
-            fwd[s.i0][s.j0][t] + s.cost + extra(s, t) + bwd[s.i1][s.j1][_after(s, t)]
-            for t in (0, 1)
-        )
-        for li in range(s.i0, s.i1):
-            key = (s.kind, s.j0, s.j1) if s.kind != "skip_m" else ("none", -1, -1)
-            if total < alt[li].get(key, inf):
-                alt[li][key] = total
+    for i in range(n + 1):
+        for j in range(m + 1):
+            f0, f1 = fwd[i][j]
+            for s in out_of[i][j]:
+                if s.kind == "skip_d":
+                    continue
+                take = s.kind in _TAKES
+                nxt = bwd[s.i1][s.j1]
+                if shared[j] and f1 < f0:
+                    total = min(
+                        f0 + s.cost + nxt[1 if take else 0],
+                        f1 + s.cost + (ROW_SHARE if take else 0.0) + nxt[1 if take else 1],
+                    )
+                else:
+                    total = min(f0, f1) + s.cost + nxt[1 if take else 0]
+                for li in range(s.i0, s.i1):
+                    key = (s.kind, s.j0, s.j1) if s.kind != "skip_m" else ("none", -1, -1)
+                    if total < alt[li].get(key, inf):
+                        alt[li][key] = total
     out = [Placement(None) for _ in range(n)]
     for s in path:
         if s.kind == "skip_d":
