@@ -850,9 +850,10 @@ def _placed_on(texts: list[str], boxes: list[list[float]], rows: list[int]) -> l
 
 def test_one_written_line_detected_as_two_pieces_is_not_cut_between_two_model_lines() -> None:
     """A written line the detector found as two pieces of one row close together (a
-    word gap of under a height): on main the model's line took the first piece and the
-    next model line the second, and the lines below moved one row up (as the list of
-    the real will AD78_0064-2 did, and a heading on i21path's held-out page). Two model
+    word gap of under a height): on main the first model line took that row's first
+    piece and the second line its second piece, the top row left over (the shape of
+    the list of the real will AD78_0064-2, one row off, and of a heading on i21path's
+    held-out page). Two model
     lines one after the other on neighbouring pieces of one such row now cost
     (``assign.ROW_SHARE``): every line gets its own written line."""
     from ocrkit_plugins.engines.vlm import assign
