@@ -840,3 +840,65 @@ def test_a_line_written_with_wide_word_gaps_stays_one_piece() -> None:
     region = detect.Region([boxes[0][0] - 8, top - 8, boxes[-1][2] + 8, bottom + 8])
     pieces = detect.split_at_gaps([region], dark)
     assert len(pieces) == 1, [p.box for p in pieces]
+
+
+def _placed_on(texts: list[str], boxes: list[list[float]], rows: list[int]) -> list[Any]:
+    from ocrkit_plugins.engines.vlm import assign
+
+    return assign.assign(texts, boxes, heights=[b[3] - b[1] for b in boxes], rows=rows)
+
+
+def test_one_written_line_detected_as_two_pieces_is_not_cut_between_two_model_lines() -> None:
+    """A written line the detector found as two pieces of one row close together (a
+    word gap of under a height): on main the first model line took that row's first
+    piece and the second line its second piece, the top row left over (the shape of
+    the list of the real will AD78_0064-2, one row off, and of a heading on i21path's
+    held-out page). Two model
+    lines one after the other on neighbouring pieces of one such row now cost
+    (``assign.ROW_SHARE``): every line gets its own written line."""
+    from ocrkit_plugins.engines.vlm import assign
+
+    texts = [
+        "Dear Mother, thank",
+        "you for the warm socks",
+        "Anne",
+        "the weather has turned cold here again",
+        "and the river is high after three days of rain",
+        "Father went to town on Tuesday to sell",
+        "the two calves and came back with a new lamp",
+        "some coffee and a letter from our cousin",
+    ]
+    # the pieces (row by row, as the detector's regions trimmed to the ink): the second
+    # written line is two pieces 25 px apart in one row
+    pieces = [[100, 100, 297, 140], [100, 170, 303, 208], [328, 170, 540, 208]]
+    pieces += [[100, 240, 190, 279], [300, 310, 872, 349], [100, 380, 706, 422]]
+    pieces += [[100, 450, 725, 487], [100, 520, 709, 557], [100, 590, 648, 631]]
+    rows = [0, 1, 1, 2, 3, 4, 5, 6, 7]
+    written = [[0], [1, 2], [3], [4], [5], [6], [7], [8]]
+    truth = [assign._union([pieces[k] for k in w]) for w in written]
+    got = [p.box for p in _placed_on(texts, [list(map(float, p)) for p in pieces], rows)]
+    assert got == truth, got
+
+
+def test_a_line_whose_last_word_is_low_spans_the_gap_before_it() -> None:
+    """A written line detected as two pieces: its last words are written without
+    ascenders, so their trimmed piece is low, and the gap before them (56 px) is more
+    than 1.5 times both pieces' heights (36 and 28 px) though less than 1.5 times the
+    page's writing height (40 px). The gap a line may span is now measured in at least
+    the page's writing height (``assign.SPAN_BODY``), so the line takes both pieces; on
+    main it took the first piece alone (as lines of the real will AD78_0002-0 did)."""
+    from ocrkit_plugins.engines.vlm import assign
+
+    texts = [
+        "the weather has turned cold here again and",
+        "the river is high after three days of rain, and Father",
+        "went to town on Tuesday to sell the two calves",
+        "and came back with a new lamp and coffee",
+    ]
+    pieces = [[100, 100, 880, 140], [100, 170, 720, 206], [776, 178, 1000, 206]]
+    pieces += [[100, 240, 900, 280], [100, 310, 830, 350]]
+    rows = [0, 1, 1, 2, 3]
+    written = [[0], [1, 2], [3], [4]]
+    truth = [assign._union([pieces[k] for k in w]) for w in written]
+    got = [p.box for p in _placed_on(texts, [list(map(float, p)) for p in pieces], rows)]
+    assert got == truth, got

@@ -45,3 +45,25 @@ def test_held_out_sets_need_to_be_asked_for() -> None:
     with pytest.raises(SystemExit):
         vlm_replay.chosen_sets("poilus-tuning,poilus-heldout", held_out=False)
     assert vlm_replay.chosen_sets("poilus-heldout", held_out=True) == ["poilus-heldout"]
+
+
+def test_category_sets_score_the_boxed_share_and_are_asked_for_by_name() -> None:
+    """The corpus categories (printed, non-Latin, rotated, PDF) have no true line boxes:
+    replayed, they count the boxed lines (the bench's boxed share per category), with
+    every box kept for a box-for-box comparison; ``all`` does not take them in."""
+    assert vlm_replay.chosen_sets("categories", held_out=False) == list(vlm_replay.CATEGORIES)
+    assert not set(vlm_replay.CATEGORIES) & set(vlm_replay.chosen_sets("all", held_out=True))
+
+    class Block:
+        def __init__(self, bbox: list[float] | None) -> None:
+            self.bbox, self.text = bbox, "a line"
+
+    class Page:
+        blocks = [Block([0.0, 0.0, 9.0, 9.0]), Block(None), Block([0.0, 10.0, 9.0, 19.0])]
+
+    res = vlm_replay.score({"kind": "cat", "id": "x"}, Page())
+    assert (res["ok"], res["lines"]) == (2, 3) and res["ious"][1] is None
+    a = {"cat-printed": {"ok": 2, "lines": 3, "pages": {"x": {"ok": 2, "ious": res["ious"]}}}}
+    moved = [[1.0, 0.0, 9.0, 9.0], None, [0.0, 10.0, 9.0, 19.0]]
+    b = {"cat-printed": {"ok": 2, "lines": 3, "pages": {"x": {"ok": 2, "ious": moved}}}}
+    assert "cat-printed x: 2 boxed both, 1 box(es) moved" in vlm_replay.compare(a, b)

@@ -13,6 +13,9 @@ monotonic alignment (dynamic programming) whose costs are:
   written line), **two model lines in one detected line** (the model broke a written
   line in two: the box is split in proportion to their lengths; never for a line the cpu
   engine's words placed), each with a penalty;
+* **two model lines on neighbouring pieces of one row** close enough for one line to
+  span them (:data:`ROW_SHARE`): one written line cut between two model lines, which
+  puts the lines after them a row off;
 * **a detected line left over** (a stamp, a note in the margin, a signature) and **a
   model line left without a place** (it stays ``bbox=None``).
 
@@ -52,8 +55,16 @@ GAP_COST = 2.0  # ... beyond, it costs this per writing height
 SKIP_MODEL = 4.0  # a model line with no place
 MAX_SPAN = 4
 SPAN_GAP = 1.5  # pieces of a row further apart than this many heights are not one line
+# ... the height being the taller piece's, and at least this share of the page's writing
+# height: a word written without ascenders has a low trimmed piece, and its gap measured
+# in its own height cut lines at ordinary word gaps (AD78_0002-0).
+SPAN_BODY = 1.0
 MERGE = 1.0  # per extra detected piece one model line spans
 SPLIT = 4.0  # two model lines sharing one detected line
+# Two model lines one after the other on neighbouring pieces of one row, close enough
+# for one line to span them (SPAN_GAP): one written line cut in two, the next lines then
+# one row off (AD78_0064-2's list; i21path's held-out heading).
+ROW_SHARE = 1.5
 # A piece whose ink is mostly not the writing's colour (a stamp): placing a line on it
 # costs this times its off-colour share, leaving it over costs less by that share.
 STAMP_COST = 8.0
@@ -283,7 +294,7 @@ def _joinable(j: int, span: int, ctx: _Ctx) -> bool:
     if ctx.rows[j + span - 1] != ctx.rows[j]:
         return False
     a, b = group[-2], group[-1]
-    h = max(ctx.heights[j + span - 2], ctx.heights[j + span - 1])
+    h = max(ctx.heights[j + span - 2], ctx.heights[j + span - 1], SPAN_BODY * ctx.body)
     return b[0] - a[2] < SPAN_GAP * h
 
 
@@ -299,46 +310,111 @@ def _pair_cost(c: int, box: Box, h: float, anchor: Box | None, ctx: _Ctx) -> flo
     return cost
 
 
+def _row_shared(ctx: _Ctx) -> list[bool]:
+    """Per piece ``j``: would a model line starting on it, when the previous model line
+    ended on piece ``j - 1``, cut one written line in two? (Both pieces in one row and
+    close enough for one line to span them, :func:`_joinable`.)"""
+    m = len(ctx.boxes)
+    if ctx.rows is None or ROW_SHARE <= 0:
+        return [False] * m
+    return [j > 0 and _joinable(j - 1, 2, ctx) for j in range(m)]
+
+
+_TAKES = ("pair", "span", "shared")
+
+
 def _solve(ctx: _Ctx) -> list[Placement]:
     chars, boxes = ctx.chars, ctx.boxes
     n, m = len(chars), len(boxes)
     inf = math.inf
-    fwd = [[inf] * (m + 1) for _ in range(n + 1)]
-    back: list[list[_Step | None]] = [[None] * (m + 1) for _ in range(n + 1)]
-    fwd[0][0] = 0.0
-    steps: list[_Step] = []
+    # States (i, j, t): t = 1 when piece j - 1 went to a model line. The flag matters only
+    # where a model line starting on piece j would cut a written line (``shared``); from
+    # any other state both flags have the same future, so only the cheaper is followed.
+    shared = [*_row_shared(ctx), False]
+    fwd = [[[inf, inf] for _ in range(m + 1)] for _ in range(n + 1)]
+    back: list[list[list[tuple[_Step, int] | None]]] = [
+        [[None, None] for _ in range(m + 1)] for _ in range(n + 1)
+    ]
+    fwd[0][0][0] = 0.0
+    out_of: list[list[list[_Step]]] = [[[] for _ in range(m + 1)] for _ in range(n + 1)]
     for i in range(n + 1):
         for j in range(m + 1):
-            for s in _steps(i, j, ctx):
-                steps.append(s)
-                if fwd[i][j] + s.cost < fwd[s.i1][s.j1]:
-                    fwd[s.i1][s.j1] = fwd[i][j] + s.cost
-                    back[s.i1][s.j1] = s
-    bwd = [[inf] * (m + 1) for _ in range(n + 1)]
-    bwd[n][m] = 0.0
-    for s in sorted(steps, key=lambda s: (s.i0, s.j0), reverse=True):
-        bwd[s.i0][s.j0] = min(bwd[s.i0][s.j0], s.cost + bwd[s.i1][s.j1])
-    best_total = fwd[n][m]
+            steps_ij = out_of[i][j] = _steps(i, j, ctx)
+            f0, f1 = fwd[i][j]
+            if f0 <= f1:
+                # a state with t = 1 never has a cheaper future than with t = 0 (the cut
+                # only costs), so it is followed only when it was reached more cheaply
+                if f0 == inf:
+                    continue
+                for s in steps_ij:
+                    u = 1 if s.kind in _TAKES else 0
+                    c = f0 + s.cost
+                    to = fwd[s.i1][s.j1]
+                    if c < to[u]:
+                        to[u] = c
+                        back[s.i1][s.j1][u] = (s, 0)
+                continue
+            flags = [(t, f) for t, f in ((0, f0), (1, f1)) if f < inf] if shared[j] else [(1, f1)]
+            for s in steps_ij:
+                take = s.kind in _TAKES
+                for t, f in flags:
+                    c = f + s.cost + (ROW_SHARE if t and take and shared[j] else 0.0)
+                    u = 1 if take else (t if s.kind == "skip_m" else 0)
+                    to = fwd[s.i1][s.j1]
+                    if c < to[u]:
+                        to[u] = c
+                        back[s.i1][s.j1][u] = (s, t)
+    bwd = [[[inf, inf] for _ in range(m + 1)] for _ in range(n + 1)]
+    bwd[n][m] = [0.0, 0.0]
+    for i in range(n, -1, -1):
+        for j in range(m, -1, -1):
+            if (i, j) == (n, m):
+                continue
+            b = bwd[i][j]
+            for s in out_of[i][j]:
+                take = s.kind in _TAKES
+                nxt = bwd[s.i1][s.j1]
+                for t in (0, 1) if shared[j] else (0,):
+                    u = 1 if take else (t if s.kind == "skip_m" else 0)
+                    c = s.cost + (ROW_SHARE if t and take and shared[j] else 0.0) + nxt[u]
+                    if c < b[t]:
+                        b[t] = c
+            if not shared[j]:
+                b[1] = b[0]
+    end = 0 if fwd[n][m][0] <= fwd[n][m][1] else 1
+    best_total = fwd[n][m][end]
     ctx.total = best_total
     # The path.
     path: list[_Step] = []
-    i, j = n, m
+    i, j, t = n, m, end
     while i or j:
-        s = back[i][j]
-        assert s is not None
+        got = back[i][j][t]
+        assert got is not None
+        s, t = got
         path.append(s)
         i, j = s.i0, s.j0
     path.reverse()
     # Per model line: the best total cost of each alternative (where it goes).
     alt: list[dict[tuple[str, int, int], float]] = [{} for _ in range(n)]
-    for s in steps:
-        if s.kind == "skip_d":
-            continue
-        total = fwd[s.i0][s.j0] + s.cost + bwd[s.i1][s.j1]
-        for li in range(s.i0, s.i1):
-            key = (s.kind, s.j0, s.j1) if s.kind != "skip_m" else ("none", -1, -1)
-            if total < alt[li].get(key, inf):
-                alt[li][key] = total
+    for i in range(n + 1):
+        for j in range(m + 1):
+            f0, f1 = fwd[i][j]
+            for s in out_of[i][j]:
+                if s.kind == "skip_d":
+                    continue
+                take = s.kind in _TAKES
+                nxt = bwd[s.i1][s.j1]
+                if shared[j] and f1 < f0:
+                    total = min(
+                        f0 + s.cost + nxt[1 if take else 0],
+                        f1 + s.cost + (ROW_SHARE if take else 0.0) + nxt[1 if take else 1],
+                    )
+                else:
+                    total = min(f0, f1) + s.cost + nxt[1 if take else 0]
+                for li in range(s.i0, s.i1):
+                    key = (s.kind, s.j0, s.j1) if s.kind != "skip_m" else ("none", -1, -1)
+                    if total < alt[li].get(key, inf):
+                        alt[li][key] = total
     out = [Placement(None) for _ in range(n)]
     for s in path:
         if s.kind == "skip_d":
