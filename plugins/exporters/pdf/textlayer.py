@@ -17,7 +17,9 @@ follows each word so extractors split words. Every glyph is half an em wide (/DW
 from __future__ import annotations
 
 import base64
+import functools
 import unicodedata
+import zlib
 from collections.abc import Iterable
 
 import pymupdf
@@ -57,30 +59,55 @@ def _tounicode_cmap() -> bytes:
     ).encode()
 
 
+def put_deflated(doc: pymupdf.Document, xref: int, data: bytes) -> None:
+    """Store already-deflated ``data`` as the stream of ``xref`` (an object made already)."""
+    doc.update_stream(xref, data, compress=False)
+    doc.xref_set_key(xref, "Filter", "/FlateDecode")
+
+
+def put_stream(doc: pymupdf.Document, xref: int, data: bytes) -> None:
+    """``data`` deflated at zlib's default level as the stream of ``xref``. PyMuPDF's
+    ``update_stream(compress=True)`` deflates at level 9: 4.6 ms for the 38 KB of a
+    640x480 1-bit scan against 0.4 ms here, for 1.5 % more bytes."""
+    put_deflated(doc, xref, zlib.compress(data, 6))
+
+
+@functools.cache
+def _deflated(name: str) -> bytes:
+    """The font's streams, deflated once per process: the CIDToGIDMap alone is 128 KiB,
+    and deflating it again for every searchable pdf cost ~1 ms of the export's ~9."""
+    raw = {
+        "font": GLYPHLESS_TTF,
+        "cid_to_gid": b"\x00\x01" * 65536,
+        "to_unicode": _tounicode_cmap(),
+    }[name]
+    return zlib.compress(raw)
+
+
 def add_glyphless_font(doc: pymupdf.Document) -> int:
     """Add the glyphless Type0 font to ``doc``; return the font dictionary's xref."""
 
-    def new(obj: str, stream: bytes | None = None, compress: bool = True) -> int:
+    def new(obj: str, stream: str | None = None) -> int:
         xref = doc.get_new_xref()
         doc.update_object(xref, obj)
         if stream is not None:
-            doc.update_stream(xref, stream, compress=compress)
+            put_deflated(doc, xref, _deflated(stream))
         return xref
 
-    font_file = new(f"<< /Length1 {len(GLYPHLESS_TTF)} >>", GLYPHLESS_TTF)
+    font_file = new(f"<< /Length1 {len(GLYPHLESS_TTF)} >>", "font")
     descriptor = new(
         f"<< /Type /FontDescriptor /FontName /{FONT_NAME} /Flags 5"
         f" /FontBBox [0 0 {int(1000 * CHAR_WIDTH)} 1000] /ItalicAngle 0 /Ascent 1000"
         f" /Descent 0 /CapHeight 1000 /StemV 80 /FontFile2 {font_file} 0 R >>"
     )
-    cid_to_gid = new("<< >>", b"\x00\x01" * 65536)
+    cid_to_gid = new("<< >>", "cid_to_gid")
     cid_font = new(
         f"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /{FONT_NAME}"
         " /CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >>"
         f" /FontDescriptor {descriptor} 0 R /DW {int(1000 * CHAR_WIDTH)} /W [{_zero_widths()}]"
         f" /CIDToGIDMap {cid_to_gid} 0 R >>"
     )
-    to_unicode = new("<< >>", _tounicode_cmap())
+    to_unicode = new("<< >>", "to_unicode")
     return new(
         f"<< /Type /Font /Subtype /Type0 /BaseFont /{FONT_NAME} /Encoding /Identity-H"
         f" /DescendantFonts [{cid_font} 0 R] /ToUnicode {to_unicode} 0 R >>"
@@ -251,3 +278,29 @@ def text_layer_page(
     doc.update_stream(xref, content_stream(blocks, matrix * to_pdf))
     doc.xref_set_key(page.xref, "Contents", f"{xref} 0 R")
     return page
+
+
+def draw_on_page(
+    doc: pymupdf.Document,
+    page: pymupdf.Page,
+    font_xref: int,
+    blocks: list[Block],
+    matrix: pymupdf.Matrix,
+) -> None:
+    """Draw the invisible words straight into ``page``'s own content (a page of a pdf
+    made here, with no /Rotate and its media box at the origin), after what it shows.
+
+    ``matrix`` maps upright pixels to the page's top-left-origin coordinates (points, y
+    down). The same words as :func:`text_layer_page` placed with ``show_pdf_page``, without
+    a second document, two Form XObjects and the graft: ~1.5 ms CPU less per page."""
+    to_pdf = pymupdf.Matrix(1, 0, 0, -1, 0, page.rect.height)
+    xref = doc.get_new_xref()
+    doc.update_object(xref, "<< >>")
+    put_stream(doc, xref, content_stream(blocks, matrix * to_pdf))
+    kind, value = doc.xref_get_key(page.xref, "Resources")
+    holder, key = (
+        (int(value.split()[0]), "Font") if kind == "xref" else (page.xref, "Resources/Font")
+    )
+    doc.xref_set_key(holder, f"{key}/{FONT_RES}", f"{font_xref} 0 R")
+    shown = " ".join(f"{x} 0 R" for x in page.get_contents())
+    doc.xref_set_key(page.xref, "Contents", f"[{shown} {xref} 0 R]")
