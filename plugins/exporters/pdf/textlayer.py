@@ -159,7 +159,7 @@ def content_stream(blocks: Iterable[Block], matrix: pymupdf.Matrix, font: str = 
         if not block.words and block.bbox is not None:  # no word boxes: text over the line
             ops.extend(_word(block.text, block.bbox, font))
         words = block.words
-        if is_rtl(block.text) and words:
+        if words and not block.text.isascii() and is_rtl(block.text):
             # Right-to-left: words left to right as shown (visual order), each in its
             # box; the space between two words fills the gap between their boxes, never
             # more: a fixed-width space ran into the next word, and PyMuPDF then split
@@ -191,23 +191,26 @@ def _gap(left: list[float], right: list[float], font: str) -> list[str]:
 
 def _word(text: str, bbox: list[float], font: str, *, space: bool = True) -> list[str]:
     text = text.strip()
-    code = _hex(text)
-    if not code:
-        return []
-    x0, y0, x1, y1 = bbox
-    size = max(y1 - y0, 1.0)
-    n = (
-        sum(
+    ascii_only = text.isascii()
+    if ascii_only:  # most words: one UTF-16 code and one advance a character, left to right
+        code = text.encode("utf-16-be").hex().upper()
+        n = len(text)
+    else:
+        code = _hex(text)
+        n = sum(
             ord(c) <= 0xFFFF and not _is_zero_width(c) and unicodedata.category(c) != "Cf"
             for c in text
         )
-        or 1
-    )
+    if not code:
+        return []
+    n = n or 1
+    x0, y0, x1, y1 = bbox
+    size = max(y1 - y0, 1.0)
     scale = 100.0 * max(x1 - x0, 1.0) / (n * CHAR_WIDTH * size)
     # The pixel space has y down: flip the text matrix so glyphs stand upright.
     # Right-to-left words are written in visual order, as PDF producers do; viewers
     # and extractors apply the bidi algorithm to get the logical order back.
-    if is_rtl(text):
+    if not ascii_only and is_rtl(text):
         # A right-to-left mark at each end: punctuation at the line's ends (the full
         # stop, shown at the far left) is then between strong right-to-left characters,
         # and PyMuPDF (MuPDF's bidi) as well as pdftotext put it back at the logical end.
