@@ -10,8 +10,10 @@ with ``Job.from_dict``, csv with :mod:`csv`, docx with python-docx, hOCR with
 from __future__ import annotations
 
 import csv
+import html as html_lib
 import io
 import json
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
@@ -446,6 +448,83 @@ def test_pdf_from_multipage_tiff(exporters: dict, corpus: Path, tmp_path: Path) 
         for pdf_page, page, frame in zip(doc, pages, frames, strict=True):
             assert pdf_page.get_images()[0][2:4] == frame.size
             assert pdf_words_in_boxes(pdf_page, page) >= 0.95
+
+
+def _poppler_words(pdf: bytes, tmp_path: Path) -> list[tuple[str, pymupdf.Rect]]:
+    """The words poppler's pdftotext finds on the first page, with their boxes (points,
+    y down): a second reader besides MuPDF."""
+    import shutil
+    import subprocess
+
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    path = tmp_path / "read.pdf"
+    path.write_bytes(pdf)
+    html = subprocess.run(
+        ["pdftotext", "-bbox", "-f", "1", "-l", "1", str(path), "-"],
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout
+    words = []
+    for m in re.finditer(
+        r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>',
+        html,
+    ):
+        box = pymupdf.Rect(*(float(v) for v in m.groups()[:4]))
+        words.append((html_lib.unescape(m.group(5)).strip(), box))
+    return words
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "RGB"])
+def test_pdf_from_tiff_frame_reads_back(
+    exporters: dict, corpus: Path, tmp_path: Path, mode: str
+) -> None:
+    """A TIFF scan (1-bit, grey or colour) goes into the pdf as its own pixels, drawn by
+    the page itself with the words on top (no second document, no Form XObject: made
+    so, the pdf of a 640x480 page takes about half the CPU). Read back: the page renders
+    as the frame, pixel for pixel, at its own bit depth; MuPDF and poppler both find the
+    words in their boxes."""
+    with Image.open(corpus / "printed/tess_phototest.tif") as src:
+        frame = src.copy() if mode == "1" else src.convert(mode)
+    if mode != "1":  # a grey or coloured patch away from the words: not black and white
+        frame.paste((90, 160, 220)[: len(mode)] if mode == "RGB" else 128, (560, 420, 630, 470))
+    path = tmp_path / f"scan-{mode}.tif"
+    frame.save(path, dpi=(200, 200))
+    page = ocr_page(frame.convert("L"), dpi=200)
+    out = export(exporters, "pdf", make_job([page], input_type="tiff"), source=path)
+    with pymupdf.open(stream=out, filetype="pdf") as doc:
+        pdf_page = doc[0]
+        assert pdf_words_in_boxes(pdf_page, page) >= 0.95
+        assert_invisible(pdf_page)
+        assert pdf_page.get_xobjects() == []  # the words are in the page's own content
+        ((*_, width, height, bits, space, _alt, _name, _filter, _inv),) = pdf_page.get_images(
+            full=True
+        )
+        assert (width, height, bits) == (640, 480, 1 if mode == "1" else 8)
+        assert space == ("DeviceRGB" if mode == "RGB" else "DeviceGray")
+        cs = pymupdf.csRGB if mode == "RGB" else pymupdf.csGRAY
+        pix = pdf_page.get_pixmap(dpi=200, colorspace=cs)
+        shown = Image.frombytes(
+            "RGB" if mode == "RGB" else "L", (pix.width, pix.height), pix.samples
+        )
+    assert shown.size == frame.size
+    assert ImageChops.difference(shown, frame.convert(shown.mode)).getbbox() is None
+    # poppler: each job word found as that word where its box (points) is, within 2 pt
+    # (poppler's boxes reach below the baseline by a descent of its own: the bottom edge
+    # is not compared)
+    found: dict[str, list[pymupdf.Rect]] = {}
+    for text, rect in _poppler_words(out, tmp_path):
+        found.setdefault(text, []).append(rect)
+    words = [w for b in page.blocks for w in b.words]
+    to_pt = 72 / page.dpi
+    hits = 0
+    for w in words:
+        x0, y0, x1, _ = (v * to_pt for v in w.bbox)
+        hits += any(
+            max(abs(r.x0 - x0), abs(r.y0 - y0), abs(r.x1 - x1)) <= 2 for r in found.get(w.text, [])
+        )
+    assert hits >= 0.9 * len(words), f"poppler: {hits} of {len(words)} words in their boxes"
 
 
 # ------------------------------------------------------------------ pdf, pdf input

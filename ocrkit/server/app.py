@@ -308,12 +308,17 @@ def start_state(settings: Settings, registry: Registry, warm: bool = True) -> Se
 
 
 def _warm(pool: Executor, n: int) -> None:
-    """Start the page workers now (each loads the plugins), not on the first request."""
+    """Start the page workers now (each loads the plugins), not on the first request;
+    then import here what this process's first searchable pdf needs (see
+    :func:`ocrkit.jobs.pool.preload_pdf`)."""
     try:
         for fut in [pool.submit(os.getpid) for _ in range(n)]:
             fut.result()
     except Exception:  # shut down meanwhile
         pass
+    from ocrkit.jobs.pool import preload_pdf
+
+    preload_pdf()
 
 
 def stop_state(st: ServerState) -> None:

@@ -9,12 +9,13 @@ PostgreSQL needs none of this; migrations there take an advisory lock instead.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, bindparam, create_engine, event, text
 from sqlalchemy.engine import Connection
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -81,18 +82,28 @@ def current_revision(engine: Engine) -> str | None:
 
 def insert_ignore(conn: Connection, table: Any, values: dict[str, Any], keys: list[str]) -> bool:
     """INSERT ... ON CONFLICT (keys) DO NOTHING; True when the row was inserted."""
-    name = conn.dialect.name
-    if name == "sqlite":
+    stmt = _insert_ignore_stmt(conn.dialect.name, table, tuple(keys), tuple(sorted(values)))
+    return conn.execute(stmt, values).first() is not None
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_ignore_stmt(
+    dialect: str, table: Any, keys: tuple[str, ...], columns: tuple[str, ...]
+) -> Any:
+    """The statement of :func:`insert_ignore`, built once per table and column set, its
+    values bound at execution. Built per call with ``.values(**row)``, SQLAlchemy made
+    its cache key from every value's type each time: ~0.5 ms CPU a call, three calls in
+    an API job's store writes."""
+    if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert
-    elif name == "postgresql":
+    elif dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
     else:  # pragma: no cover - only the two supported backends
-        raise NotImplementedError(f"ocrkit's store does not support {name}")
+        raise NotImplementedError(f"ocrkit's store does not support {dialect}")
     # RETURNING, not rowcount: psycopg reports -1 as the rowcount of an INSERT.
-    stmt = (
+    return (
         insert(table)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=keys)
+        .values({c: bindparam(c) for c in columns})
+        .on_conflict_do_nothing(index_elements=list(keys))
         .returning(table.c[keys[0]])
     )
-    return conn.execute(stmt).first() is not None

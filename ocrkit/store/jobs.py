@@ -26,6 +26,7 @@ from ocrkit.store.records import Caller, StoredJob
 
 FINAL = ("done", "failed")
 MAX_LIST = 500
+_INSERT_JOB = insert(jobs)
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -48,8 +49,11 @@ def create_job(
     created = parse_time(job.created_at) or now
     if job.created_at is None:
         job.created_at = metering.iso(created)
+    # The row as parameters of a plain INSERT: with .values(...) SQLAlchemy made the
+    # statement's cache key from every value's type per call (~0.4 ms CPU).
     conn.execute(
-        insert(jobs).values(
+        _INSERT_JOB,
+        dict(
             uuid=job.uuid,
             account_id=caller.account.id if caller.account else None,
             client_ip=caller.ip,
@@ -65,7 +69,7 @@ def create_job(
             options=dict(options),
             job=job.to_dict(pages=False),
             created_at=created,
-        )
+        ),
     )
 
 

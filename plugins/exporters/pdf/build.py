@@ -34,7 +34,13 @@ from pathlib import Path
 import pymupdf
 from ocrkit_plugins.exporters.pdf import images as pdf_images
 from ocrkit_plugins.exporters.pdf.sanitise import strip_active_content
-from ocrkit_plugins.exporters.pdf.textlayer import add_glyphless_font, text_layer_page
+from ocrkit_plugins.exporters.pdf.textlayer import (
+    add_glyphless_font,
+    draw_on_page,
+    put_stream,
+    text_layer_page,
+)
+from PIL import Image
 
 from ocrkit.errors import ExportFailed
 from ocrkit.hookspecs import ExportContext
@@ -152,22 +158,47 @@ def from_pdf(job: Job, data: bytes, password: str | None, keep_active: bool = Fa
 
 def from_images(job: Job, ctx: ExportContext) -> bytes:
     doc = pymupdf.open()
-    text_doc = pymupdf.open()
-    font = add_glyphless_font(text_doc)
+    font = add_glyphless_font(doc)
     source = pdf_images.SourceImage.open(ctx.source) if ctx.source else None
     for job_page in sorted(job.pages, key=lambda p: p.index):
         scale = 72 / job_page.dpi
         rect = pymupdf.Rect(0, 0, job_page.width * scale, job_page.height * scale)
         page = doc.new_page(width=rect.width, height=rect.height)
-        image, rotate = pdf_images.page_image(job, job_page, source, ctx.page_image)
-        page.insert_image(rect, stream=image, rotate=rotate, keep_proportion=False)
+        image, rotate = pdf_images.page_image(job, job_page, source, ctx.page_image, decoded=True)
+        _show_image(doc, page, rect, image, rotate)
         if _words(job_page):
-            matrix = pymupdf.Matrix(scale, scale)
-            text_page = text_layer_page(text_doc, font, rect, job_page.blocks, matrix)
-            page.show_pdf_page(rect, text_doc, text_page.number, keep_proportion=False)
+            draw_on_page(doc, page, font, job_page.blocks, pymupdf.Matrix(scale, scale))
     if job.filename:
         doc.set_metadata({"title": Path(job.filename).stem, "producer": "ocrkit"})
     return _save(doc)
+
+
+def _show_image(
+    doc: pymupdf.Document,
+    page: pymupdf.Page,
+    rect: pymupdf.Rect,
+    image: bytes | Image.Image,
+    rotate: int,
+) -> None:
+    """The page image over the whole page (a new page of ``rect``'s size): a decoded
+    image's pixels go in as they are (:func:`pdf_images.add_image`), drawn the way
+    ``insert_image`` draws one; encoded bytes and turned images through ``insert_image``."""
+    if isinstance(image, Image.Image):
+        xref = pdf_images.add_image(doc, image) if rotate == 0 else None
+        if xref is not None:
+            doc.xref_set_key(page.xref, "Resources", f"<< /XObject << /Im0 {xref} 0 R >> >>")
+            content = doc.get_new_xref()
+            doc.update_object(content, "<< >>")
+            w, h = _num(rect.width), _num(rect.height)
+            put_stream(doc, content, f"q\n{w} 0 0 {h} 0 0 cm\n/Im0 Do\nQ\n".encode())
+            doc.xref_set_key(page.xref, "Contents", f"{content} 0 R")
+            return
+        image = pdf_images.encode(image)
+    page.insert_image(rect, stream=image, rotate=rotate, keep_proportion=False)
+
+
+def _num(v: float) -> str:
+    return f"{v:.4f}".rstrip("0").rstrip(".")
 
 
 def _save(doc: pymupdf.Document) -> bytes:
