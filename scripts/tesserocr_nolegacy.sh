@@ -107,38 +107,14 @@ if [ "$source" = debian ]; then
 fi
 # The key names everything the wheel depends on, the build flags included (they are in
 # this script, and written out too so that the key changes with them).
-# Profile-guided optimisation (issue 14, branch i14pgo; docs/benchmarks.md, "Profile-guided
-# build"): Tesseract is built once instrumented (-fprofile-generate, counters in $WORK/pgo;
-# one thread per process, so -fprofile-update=single), made to read pages made on the spot
-# (scripts/tesserocr_pgo_train.py: Debian's GPL text and a few sentences drawn with the
-# DejaVu fonts, never the corpus or bench's throughput pages) through ocrkit's own
-# in-process path, then built again with -fprofile-use: the hot loops of the LSTM
-# (StrideMap::Index, NetworkIO's copies, the dot products' callers) laid out and inlined
-# for how they run. No -ffast-math: the arithmetic, and so the text, is the plain build's
-# (the 20 throughput calls and every corpus sample read byte-identically). Functions the
-# training never ran (-fprofile-partial-training) are optimised as without a profile.
-# TESSEROCR_PGO=0 builds without it; a failed PGO build or training falls back to the
-# plain build (its own key), and that one failing to the PyPI wheel.
-pgo_gen=(-fprofile-generate="$WORK/pgo" -fprofile-update=single)
-pgo_use=(-fprofile-use="$WORK/pgo" -fprofile-partial-training -Wno-missing-profile)
-pgo=${TESSEROCR_PGO:-1}
-# The key names everything the wheel depends on, the build flags included (they are in
-# this script, and written out too so that the key changes with them); a PGO build's key
-# also names the PGO flags and the training script.
-key_of() {
-	{
-		cat "$0" "$ROOT/scripts/tesserocr_nolegacy_patch.py"
-		echo "$base $tess_version $tess_commit $lept_deb $pytag $(uname -m)"
-		echo "${tess_cmake[*]}"
-		if [ "$1" = pgo ]; then
-			cat "$ROOT/scripts/tesserocr_pgo_train.py"
-			echo "pgo ${pgo_gen[*]#-fprofile-generate=*} ${pgo_use[*]#-fprofile-use=*}"
-		fi
-	} | sha256sum | cut -c1-10
-}
+key=$({ cat "$0" "$ROOT/scripts/tesserocr_nolegacy_patch.py"; echo "$base $tess_version $tess_commit $lept_deb $pytag $(uname -m)"; echo "${tess_cmake[*]}"; } | sha256sum | cut -c1-10)
+version="$base+nolegacy.$key"
 
+if [ "$installed" = "$version" ]; then
+	say "tesserocr $version already installed"
+	exit 0
+fi
 build() {
-	local mode=$1
 	if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
 	# build tools and Leptonica's headers (libleptonica-dev matches the installed liblept5)
 	# (and curl for Debian's tarball)
@@ -168,29 +144,16 @@ build() {
 		fi
 	fi
 	prefix="$WORK/prefix"
-	# libtesseract built into $prefix with extra compiler flags ($@: none, the PGO
-	# instrumentation, or the profile's use); the same build folder each time, so that the
-	# profile's files (named after the objects' paths) are found by the second build
-	tesseract_lib() {
-		local flags="$*"
-		cmake -S "$src" -B "$WORK/cmake" -DCMAKE_INSTALL_PREFIX="$prefix" "${tess_cmake[@]}" \
-			-DCMAKE_CXX_FLAGS="$flags" -DCMAKE_SHARED_LINKER_FLAGS="$flags" \
-			-DCMAKE_EXE_LINKER_FLAGS="$flags" >"$WORK/cmake.log"
-		# ENABLE_LTO is dropped silently when the compiler cannot do it: then this is not the
-		# build the key names (nor the measured one), so fail and keep the PyPI wheel
-		if ! grep -q "Link-time optimization: TRUE" "$WORK/cmake.log"; then
-			say "CMake turned link-time optimisation off (a compiler without LTO support?)"
-			return 1
-		fi
-		cmake --build "$WORK/cmake" -j"$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)" >/dev/null
-		cmake --install "$WORK/cmake" >/dev/null
-	}
-	if [ "$mode" = pgo ]; then
-		tesseract_lib "${pgo_gen[@]}"
-	else
-		tesseract_lib
+	cmake -S "$src" -B "$WORK/cmake" -DCMAKE_INSTALL_PREFIX="$prefix" "${tess_cmake[@]}" \
+		>"$WORK/cmake.log"
+	# ENABLE_LTO is dropped silently when the compiler cannot do it: then this is not the
+	# build the key names (nor the measured one), so fail and keep the PyPI wheel
+	if ! grep -q "Link-time optimization: TRUE" "$WORK/cmake.log"; then
+		say "CMake turned link-time optimisation off (a compiler without LTO support?)"
+		return 1
 	fi
-	say "libtesseract ($mode$([ "$mode" = pgo ] && echo ", instrumented")) built at $SECONDS s"
+	cmake --build "$WORK/cmake" -j"$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)" >/dev/null
+	cmake --install "$WORK/cmake" >/dev/null
 	# tesserocr's sdist (setuptools + Cython < 3.1, as its setup.py asks) in a build venv
 	"$PY" -m venv "$WORK/venv"
 	bpy="$WORK/venv/bin/python"
@@ -211,23 +174,6 @@ build() {
 	lib=$(find "$prefix" -name libtesseract.so | head -n 1)
 	soname=$(objdump -p "$lib" | awk '/SONAME/ {print $2}')
 	cp -L "$lib" "$tree/tesserocr.libs/$soname"
-	if [ "$mode" = pgo ]; then
-		# the training run: the unpacked wheel (tesserocr against the instrumented library)
-		# in front of the venv's own, reading made pages through ocrkit; the counters are
-		# written when the process exits
-		rm -rf "$WORK/pgo"
-		OMP_THREAD_LIMIT=1 PYTHONPATH="$tree" timeout 600 "$PY" \
-			"$ROOT/scripts/tesserocr_pgo_train.py" 90
-		if [ -z "$(find "$WORK/pgo" -name '*.gcda' 2>/dev/null | head -n 1)" ]; then
-			say "the training run wrote no profile into $WORK/pgo"
-			return 1
-		fi
-		say "training run done at $SECONDS s"
-		tesseract_lib "${pgo_use[@]}"
-		say "libtesseract built with the profile at $SECONDS s"
-		lib=$(find "$prefix" -name libtesseract.so | head -n 1)
-		cp -L "$lib" "$tree/tesserocr.libs/$soname"
-	fi
 	strip --strip-unneeded "$tree/tesserocr.libs/$soname" "$tree"/tesserocr/*.so
 	rm -f "$built"
 	"$bpy" -m wheel pack -d "$WORK/dist" "$tree" >&2
@@ -237,58 +183,33 @@ build() {
 }
 
 mkdir -p "$CACHE"
-# The wheel of one mode (pgo or plain) from the cache, built if absent; its path in $wheel,
-# or a non-zero exit when that build failed (now or before: remembered, not retried).
-wheel_of() {
-	local mode=$1
-	version="$base+nolegacy.$(key_of "$mode")"
-	failed="$CACHE/tesserocr-$version.failed"
-	if [ -e "$failed" ]; then
-		say "an earlier $mode build with this key failed ($failed, its log inside): not retried;"
-		say "delete that file to try again"
-		return 1
-	fi
-	wheel=$(find "$CACHE" -maxdepth 1 -name "tesserocr-$version-*.whl" | head -n 1)
-	if [ -n "$wheel" ]; then return 0; fi
-	if [ "$installed" = "$version" ]; then return 0; fi
+failed="$CACHE/tesserocr-$version.failed"
+if [ -e "$failed" ]; then
+	say "an earlier build with this key failed ($failed, its log inside): not retried;"
+	say "delete that file to try again"
+	exit 1
+fi
+wheel=$(find "$CACHE" -maxdepth 1 -name "tesserocr-$version-*.whl" | head -n 1)
+if [ -z "$wheel" ]; then
 	say "building tesserocr $base against Tesseract $tess_version without the legacy engine"
-	say "($mode build; once per machine; log in $WORK.log)"
-	local started=$SECONDS rc
+	say "(once per machine; log in $WORK.log)"
+	started=$SECONDS
 	mkdir -p "$(dirname "$WORK")"
 	# (not inside an `if`: bash would ignore set -e in the whole build)
 	set +e
 	(
 		set -euo pipefail
-		build "$mode"
+		build
 	) >"$WORK.log" 2>&1
 	rc=$?
 	set -e
 	if [ $rc != 0 ]; then
 		cp "$WORK.log" "$failed"
 		tail -n 20 "$WORK.log" >&2
-		return 1
+		exit 1
 	fi
 	wheel=$(find "$CACHE" -maxdepth 1 -name "tesserocr-$version-*.whl" | head -n 1)
 	say "built $(basename "$wheel") in $((SECONDS - started)) s"
-}
-modes=(plain)
-if [ "$pgo" != 0 ]; then modes=(pgo plain); fi
-found=
-for mode in "${modes[@]}"; do
-	set +e
-	wheel_of "$mode"
-	rc=$?
-	set -e
-	if [ $rc = 0 ]; then
-		found=$mode
-		break
-	fi
-	if [ "$mode" = pgo ]; then say "the profile-guided build failed: building without PGO"; fi
-done
-if [ -z "$found" ]; then exit 1; fi
-if [ "$installed" = "$version" ]; then
-	say "tesserocr $version already installed"
-	exit 0
 fi
 
 "$PY" -m pip install -q --no-deps --force-reinstall "$wheel" >&2

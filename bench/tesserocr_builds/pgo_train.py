@@ -1,4 +1,4 @@
-"""The training run of the profile-guided Tesseract build (scripts/tesserocr_nolegacy.sh).
+"""The training run of the profile-guided Tesseract build (tesserocr_nolegacy_pgo.sh beside it).
 
 Run by the venv's Python with the instrumented build first on ``sys.path`` (the unpacked
 wheel tree, ``PYTHONPATH``): reads pages made here, on the spot, through ocrkit's own
@@ -17,7 +17,7 @@ the corpus: in particular never the throughput pages `bench/run.py` measures. Th
 only steers the compiler's layout and inlining (no -ffast-math): the text a build reads
 does not depend on it.
 
-    python scripts/tesserocr_pgo_train.py [SECONDS]
+    python bench/tesserocr_builds/pgo_train.py [SECONDS]
 
 Stops starting new pages after SECONDS (default 90) of CPU; exits non-zero when the
 instrumented library is not the one loaded or a page reads nothing.
