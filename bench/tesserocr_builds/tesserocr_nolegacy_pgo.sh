@@ -262,14 +262,14 @@ wheel_of() {
 	say "($mode build; once per machine; log in $WORK.log)"
 	local started=$SECONDS rc
 	mkdir -p "$(dirname "$WORK")"
-	# (not inside an `if`: bash would ignore set -e in the whole build)
-	set +e
+	# Called with errexit off (`set +e` in the loop below), never inside an `if` or `||`:
+	# there bash would ignore the build's own set -e; and not turned back on here, where it
+	# would end the script at this function's `return 1` instead of falling back.
 	(
 		set -euo pipefail
 		build "$mode"
 	) >"$WORK.log" 2>&1
 	rc=$?
-	set -e
 	if [ $rc != 0 ]; then
 		cp "$WORK.log" "$failed"
 		tail -n 20 "$WORK.log" >&2
