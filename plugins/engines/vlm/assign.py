@@ -323,6 +323,16 @@ def _row_shared(ctx: _Ctx) -> list[bool]:
 _TAKES = ("pair", "span", "shared")
 
 
+def _move(s: _Step, t: int, shared: bool) -> tuple[float, int]:
+    """Step ``s`` taken from a state with flag ``t`` on a piece where a model line
+    starting would cut a written line (``shared``): its extra cost (:data:`ROW_SHARE`)
+    and the flag of the state it reaches (1 after a step that gives pieces to a model
+    line; a skipped model line keeps the flag; a piece left over clears it)."""
+    take = s.kind in _TAKES
+    extra = ROW_SHARE if t and take and shared else 0.0
+    return extra, 1 if take else (t if s.kind == "skip_m" else 0)
+
+
 def _solve(ctx: _Ctx) -> list[Placement]:
     chars, boxes = ctx.chars, ctx.boxes
     n, m = len(chars), len(boxes)
@@ -347,7 +357,7 @@ def _solve(ctx: _Ctx) -> list[Placement]:
                 if f0 == inf:
                     continue
                 for s in steps_ij:
-                    u = 1 if s.kind in _TAKES else 0
+                    _, u = _move(s, 0, False)
                     c = f0 + s.cost
                     to = fwd[s.i1][s.j1]
                     if c < to[u]:
@@ -356,10 +366,9 @@ def _solve(ctx: _Ctx) -> list[Placement]:
                 continue
             flags = [(t, f) for t, f in ((0, f0), (1, f1)) if f < inf] if shared[j] else [(1, f1)]
             for s in steps_ij:
-                take = s.kind in _TAKES
                 for t, f in flags:
-                    c = f + s.cost + (ROW_SHARE if t and take and shared[j] else 0.0)
-                    u = 1 if take else (t if s.kind == "skip_m" else 0)
+                    extra, u = _move(s, t, shared[j])
+                    c = f + s.cost + extra
                     to = fwd[s.i1][s.j1]
                     if c < to[u]:
                         to[u] = c
@@ -372,11 +381,10 @@ def _solve(ctx: _Ctx) -> list[Placement]:
                 continue
             b = bwd[i][j]
             for s in out_of[i][j]:
-                take = s.kind in _TAKES
                 nxt = bwd[s.i1][s.j1]
                 for t in (0, 1) if shared[j] else (0,):
-                    u = 1 if take else (t if s.kind == "skip_m" else 0)
-                    c = s.cost + (ROW_SHARE if t and take and shared[j] else 0.0) + nxt[u]
+                    extra, u = _move(s, t, shared[j])
+                    c = s.cost + extra + nxt[u]
                     if c < b[t]:
                         b[t] = c
             if not shared[j]:
@@ -402,15 +410,13 @@ def _solve(ctx: _Ctx) -> list[Placement]:
             for s in out_of[i][j]:
                 if s.kind == "skip_d":
                     continue
-                take = s.kind in _TAKES
                 nxt = bwd[s.i1][s.j1]
                 if shared[j] and f1 < f0:
-                    total = min(
-                        f0 + s.cost + nxt[1 if take else 0],
-                        f1 + s.cost + (ROW_SHARE if take else 0.0) + nxt[1 if take else 1],
-                    )
+                    extra0, u0 = _move(s, 0, True)
+                    extra1, u1 = _move(s, 1, True)
+                    total = min(f0 + s.cost + extra0 + nxt[u0], f1 + s.cost + extra1 + nxt[u1])
                 else:
-                    total = min(f0, f1) + s.cost + nxt[1 if take else 0]
+                    total = min(f0, f1) + s.cost + nxt[_move(s, 0, False)[1]]
                 for li in range(s.i0, s.i1):
                     key = (s.kind, s.j0, s.j1) if s.kind != "skip_m" else ("none", -1, -1)
                     if total < alt[li].get(key, inf):
