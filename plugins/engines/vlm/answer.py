@@ -65,6 +65,9 @@ SIDE_ROW_INK = 5
 # alignment with the page's rows does not (its words matched a word elsewhere: a short
 # line's one or two words easily do) takes the alignment's box.
 ANCHOR_WORDS = 3
+# A line whose only cpu word is this short and was read inexactly ("moi -" on Tesseract's
+# "loi" in the row above, AN_0006-2) is not pinned there: it is placed like an unread line.
+WEAK_LETTERS = 3
 
 if TYPE_CHECKING:
     import numpy as np
@@ -116,8 +119,8 @@ def build_result(
     lines = markdown_lines(markdown)
     texts = [t for t, _, _ in lines]
     matches = align.align_lines(texts, align.cpu_words(cpu_blocks))
-    boxes: list[list[float] | None] = [m.bbox for m in matches]
-    kinds: list[str | None] = ["words" if m.bbox is not None else None for m in matches]
+    boxes: list[list[float] | None] = [None if _weak(m) else m.bbox for m in matches]
+    kinds: list[str | None] = ["words" if b is not None else None for b in boxes]
     dark = None
     if image is not None and texts:
         from . import detect
@@ -179,6 +182,13 @@ def build_result(
         warnings=warnings,
         extra={"vlm": info, "reading_order": "engine"},
     )
+
+
+def _weak(m: Any) -> bool:
+    """Is a line's word match too thin to pin it: one short cpu word read inexactly?"""
+    if not WEAK_LETTERS or m.bbox is None or m.score >= 1.0 or len(m.words) != 1:
+        return False
+    return len(m.words[0].token) <= WEAK_LETTERS
 
 
 def _sideways(cpu_blocks: list[Block], width: float | None = None) -> bool:

@@ -7,8 +7,10 @@ monotonic alignment (dynamic programming) whose costs are:
 * **a pair** (model line *i* on detected line *j*): how far the line's width is from
   what its length predicts, ``|ln(width / (k * characters))|`` over a tolerance, squared,
   with ``k`` the page's width per character (first from all lines, then re-estimated from
-  the pairs found); minus a bonus when the cpu engine's words already placed the line in
-  that detected line (an *anchor*), plus a penalty when the anchor is elsewhere;
+  the pairs found; on pages the cpu engine hardly read, also from the rows' widths and
+  re-estimated from pairs and spans, the cheaper alignment winning); minus a bonus
+  when the cpu engine's words already placed the line in that detected line (an
+  *anchor*), plus a penalty when the anchor is elsewhere;
 * **one model line over two or three detected pieces** in one row (the detector split a
   written line), **two model lines in one detected line** (the model broke a written
   line in two: the box is split in proportion to their lengths; never for a line the cpu
@@ -32,7 +34,7 @@ words); always estimates.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -60,6 +62,14 @@ SPAN_GAP = 1.5  # pieces of a row further apart than this many heights are not o
 # in its own height cut lines at ordinary word gaps (AD78_0002-0).
 SPAN_BODY = 1.0
 MERGE = 1.0  # per extra detected piece one model line spans
+# The width per character also started from the rows' widths (pieces of a row joined)
+# and re-estimated from the lines on one piece or several, the cheaper alignment
+# winning: a writer who leaves wide gaps between words has pieces of single words, and
+# the pieces' own width per character makes every whole line look far too wide
+# (AN_0006-2). Only where the cpu engine's words placed at most this share of the lines
+# (handwriting; printed pages keep the pieces' start).
+K_FROM_ROWS = True
+ROWS_K_READ = 0.5
 SPLIT = 4.0  # two model lines sharing one detected line
 # Two model lines one after the other on neighbouring pieces of one row, close enough
 # for one line to span them (SPAN_GAP): one written line cut in two, the next lines then
@@ -162,18 +172,46 @@ def assign_scored(
     ctx.stamps = list(stamps) if stamps else [0.0] * m
     ctx.skip_cost = [c * (1.0 - s) for c, s in zip(ctx.skip_cost, ctx.stamps, strict=True)]
     ctx.gap_cost = _gap_costs(boxes, body)
+    out = _settle(ctx, spans=False)
+    if rows is not None and K_FROM_ROWS and sum(a is not None for a in anchors) <= ROWS_K_READ * n:
+        start = _row_ratio(boxes, hs, rows) / _median([float(c) for c in chars])
+        other = replace(ctx, k=start)
+        out2 = _settle(other, spans=True)
+        if other.total < ctx.total:
+            return out2, other.total
+    return out, ctx.total
+
+
+def _settle(ctx: _Ctx, spans: bool) -> list[Placement]:
+    """:func:`_solve`, with the width per character re-estimated from the lines placed
+    on one piece (and on several, ``spans``) and solved again; ``ctx.total`` is set."""
     out: list[Placement] = []
+    chars = ctx.chars
     for _ in range(2):
         out = _solve(ctx)
         pairs = [
             ((p.box[2] - p.box[0]) / ctx.h_eff(ctx.height_of(p.box)), c)
             for p, c in zip(out, chars, strict=True)
-            if p.box and p.kind == "pair"
+            if p.box and (p.kind == "pair" or (spans and p.kind == "span"))
         ]
         if not pairs:
             break
         ctx.k = sum(w for w, _ in pairs) / sum(c for _, c in pairs)
-    return out, ctx.total
+    return out
+
+
+def _row_ratio(boxes: list[Box], hs: list[float], rows: list[int]) -> float:
+    """Width per height of the rows (their pieces joined), weighted by width."""
+    by: dict[int, list[int]] = {}
+    for j, r in enumerate(rows):
+        by.setdefault(r, []).append(j)
+    ws, rs = [], []
+    for js in by.values():
+        u = _union([boxes[j] for j in js])
+        w = max(1.0, u[2] - u[0])
+        ws.append(w)
+        rs.append(w / _median([hs[j] for j in js]))
+    return _weighted_median(rs, ws)
 
 
 def _gap_costs(boxes: list[Box], body: float) -> list[float]:
