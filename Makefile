@@ -65,6 +65,12 @@ install: system-deps $(BIN)/python
 	@# tesserocr against a Tesseract without the legacy engine (see TESSEROCR below).
 	@scripts/tesserocr_nolegacy.sh $(BIN)/python "$(TESSEROCR_CACHE)" $(TESSEROCR) || \
 		echo "tesserocr-nolegacy: keeping the PyPI tesserocr wheel (legacy engine compiled in)" >&2
+	@# Bytecode for the editable sources, as pip writes it for an installed wheel: where
+	@# PYTHONDONTWRITEBYTECODE is set (it is on the bench machine) every `ocrkit` start
+	@# otherwise compiled ~70 modules again, ~0.2 s CPU before a job's page workers start
+	@# (docs/benchmarks.md, "Two workers' idle time"). A source edited later is compiled
+	@# in memory as before.
+	$(BIN)/python -m compileall -q ocrkit plugins >/dev/null
 
 # The PyPI tesserocr wheel's Tesseract has the legacy engine compiled in, and each language
 # it loads then carries ~9.5 MB of legacy start-up state that LSTM-only models never use
