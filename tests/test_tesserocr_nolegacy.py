@@ -124,7 +124,13 @@ def _build_key(root: Path) -> str:
     """The wheel version (with its cache key) that the build script in ROOT would build."""
     env = dict(os.environ, TESSEROCR_TESSERACT_SOURCE="debian")
     out = subprocess.run(
-        ["bash", str(root / "scripts" / "tesserocr_nolegacy.sh"), sys.executable, "/nonexistent", "key"],
+        [
+            "bash",
+            str(root / "scripts" / "tesserocr_nolegacy.sh"),
+            sys.executable,
+            "/nonexistent",
+            "key",
+        ],
         env=env,
         check=True,
         capture_output=True,
