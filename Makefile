@@ -80,7 +80,9 @@ install: system-deps $(BIN)/python
 # Release, DISABLED_LEGACY_ENGINE, LTO; ~150 CPU s, ~1.5 min wall, once per machine, then
 # the wheel cached in TESSEROCR_CACHE installs in about a second). Its source is Debian's
 # Tesseract 5.3.0 (TESSEROCR_TESSERACT_SOURCE=debian, the default: the bookworm orig
-# tarball from deb.debian.org, sha256 pinned, reachable wherever apt is). Measured against
+# tarball from deb.debian.org, sha256 pinned, reachable wherever apt is), with
+# scripts/tesseract_patches/*.patch applied (the LSTM's stride bookkeeping done directly,
+# same output, less CPU: docs/benchmarks.md, "A patched network copy"). Measured against
 # the PyPI wheel (docs/benchmarks.md, "Debian's 5.3.0 through CMake" and "The default
 # build"): -3 % CPU per page, model loads 15-30x cheaper, -l auto 100-page peak RSS ~500 ->
 # ~358 MB; 5.3.0 reads 5 of the 65 corpus samples differently from the wheel's 5.3.4, the

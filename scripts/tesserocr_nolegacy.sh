@@ -2,7 +2,10 @@
 # tesserocr built against a Tesseract without the legacy engine (issue 14), installed into
 # the venv in place of the PyPI wheel.
 #
-#   scripts/tesserocr_nolegacy.sh VENV_PYTHON CACHE_DIR [nolegacy|wheel]
+#   scripts/tesserocr_nolegacy.sh VENV_PYTHON CACHE_DIR [nolegacy|wheel|key]
+#
+# (`key` prints the wheel version, with its cache key, that `nolegacy` would build or
+# install, and does nothing else.)
 #
 # Why: the PyPI wheel's Tesseract is compiled with the legacy engine, and such a build
 # makes every language it loads carry the legacy classifier's start-up state (universal
@@ -73,6 +76,10 @@ tess_version=$(tesseract_version)
 if [ "$source" = debian ]; then
 	tess_version=$deb_version
 elif [ -z "$(pinned "$tess_version")" ] && [ "$installed" != "$base" ]; then
+	if [ "${3:-nolegacy}" = key ]; then # `key` changes nothing
+		say "key: the Git source's key needs the PyPI wheel installed, not $installed"
+		exit 1
+	fi
 	"$PY" -m pip install -q --no-deps --force-reinstall "tesserocr==$base" >&2
 	installed=$base
 	tess_version=$(tesseract_version)
@@ -105,10 +112,27 @@ tess_cmake=(-DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON -DDISABLED_LEGACY_
 if [ "$source" = debian ]; then
 	tess_cmake=("${tess_cmake[@]/-DENABLE_NATIVE=OFF/-DCOMPILER_SUPPORTS_MARCH_NATIVE=OFF}")
 fi
-# The key names everything the wheel depends on, the build flags included (they are in
-# this script, and written out too so that the key changes with them).
-key=$({ cat "$0" "$ROOT/scripts/tesserocr_nolegacy_patch.py"; echo "$base $tess_version $tess_commit $lept_deb $pytag $(uname -m)"; echo "${tess_cmake[*]}"; } | sha256sum | cut -c1-10)
+# Source patches to Tesseract (issue 14, branch i14nn): scripts/tesseract_patches/*.patch,
+# applied in name order with `patch -p1` before CMake, to Debian's 5.3.0 (the source they
+# were written and checked against; the Git source builds unpatched). lstm-copies.patch:
+# the LSTM forward pass's stride bookkeeping done directly, the same values computed
+# (docs/benchmarks.md, "A patched network copy"). A patch that does not apply fails the
+# build, which keeps the PyPI wheel.
+tess_patches=()
+if [ "$source" = debian ]; then
+	for p in "$ROOT"/scripts/tesseract_patches/*.patch; do
+		if [ -e "$p" ]; then tess_patches+=("$p"); fi
+	done
+fi
+# The key names everything the wheel depends on, the build flags and the patches included
+# (they are in this script or its folder, and written out too so that the key changes with
+# them).
+key=$({ cat "$0" "$ROOT/scripts/tesserocr_nolegacy_patch.py" ${tess_patches[@]+"${tess_patches[@]}"}; echo "$base $tess_version $tess_commit $lept_deb $pytag $(uname -m)"; echo "${tess_cmake[*]}"; } | sha256sum | cut -c1-10)
 version="$base+nolegacy.$key"
+if [ "${3:-nolegacy}" = key ]; then # the version this would build or install, nothing done
+	echo "$version"
+	exit 0
+fi
 
 if [ "$installed" = "$version" ]; then
 	say "tesserocr $version already installed"
@@ -118,7 +142,7 @@ build() {
 	if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
 	# build tools and Leptonica's headers (libleptonica-dev matches the installed liblept5)
 	# (and curl for Debian's tarball)
-	tools=(g++ make cmake git pkg-config libleptonica-dev)
+	tools=(g++ make cmake git pkg-config libleptonica-dev patch)
 	if [ "$source" = debian ]; then tools+=(curl); fi
 	if ! dpkg -s "${tools[@]}" >/dev/null 2>&1; then
 		DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends \
@@ -143,6 +167,10 @@ build() {
 			return 1
 		fi
 	fi
+	for p in ${tess_patches[@]+"${tess_patches[@]}"}; do
+		say "applying $(basename "$p") to Tesseract's source"
+		patch -p1 --forward --batch -d "$src" <"$p" >&2
+	done
 	prefix="$WORK/prefix"
 	cmake -S "$src" -B "$WORK/cmake" -DCMAKE_INSTALL_PREFIX="$prefix" "${tess_cmake[@]}" \
 		>"$WORK/cmake.log"

@@ -4,7 +4,12 @@ library, and ``ocrkit engines`` telling which build reads the pages."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -113,3 +118,65 @@ def test_engines_says_whether_the_legacy_engine_is_compiled_in() -> None:
         api.End()
     words = "legacy engine compiled in" if legacy else "no legacy engine"
     assert words in tesserocr_backend.describe()
+
+
+def _build_key(root: Path) -> str:
+    """The wheel version (with its cache key) that the build script in ROOT would build."""
+    env = dict(os.environ, TESSEROCR_TESSERACT_SOURCE="debian")
+    out = subprocess.run(
+        [
+            "bash",
+            str(root / "scripts" / "tesserocr_nolegacy.sh"),
+            sys.executable,
+            "/nonexistent",
+            "key",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.strip()
+
+
+@pytest.mark.skipif(
+    tesserocr_backend._module() is None or shutil.which("dpkg-query") is None,
+    reason="needs tesserocr and Debian's dpkg",
+)
+def test_the_build_key_names_the_tesseract_source_patches(tmp_path: Path) -> None:
+    # Debian's Tesseract source is built with scripts/tesseract_patches/*.patch applied
+    # (issue 14, branch i14nn): a cached wheel built with other patches, or none, must not
+    # be taken for the one these patches make
+    patches = sorted((ROOT / "scripts" / "tesseract_patches").glob("*.patch"))
+    assert [p.name for p in patches] == ["lstm-copies.patch"]
+    scripts = tmp_path / "scripts"
+    shutil.copytree(ROOT / "scripts", scripts)
+    key = _build_key(tmp_path)
+    assert key.startswith(f"{importlib.metadata.version('tesserocr').split('+')[0]}+nolegacy.")
+    assert _build_key(ROOT) == key  # the copy keys as the original
+    patch = scripts / "tesseract_patches" / "lstm-copies.patch"
+    patch.write_text(patch.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    changed = _build_key(tmp_path)
+    assert changed != key
+    patch.unlink()
+    assert _build_key(tmp_path) not in (key, changed)
+
+
+def test_the_pgo_variant_still_applies_to_the_build_script(tmp_path: Path) -> None:
+    # bench/tesserocr_builds/pgo.patch is a diff against scripts/tesserocr_nolegacy.sh; a
+    # change to the script that breaks it must regenerate it (its wrapper refuses to run)
+    if shutil.which("patch") is None:
+        pytest.skip("no patch(1)")
+    out = subprocess.run(
+        [
+            "patch",
+            "--dry-run",
+            "--fuzz=0",
+            f"--output={tmp_path / 'pgo.sh'}",
+            str(ROOT / "scripts" / "tesserocr_nolegacy.sh"),
+            str(ROOT / "bench" / "tesserocr_builds" / "pgo.patch"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
