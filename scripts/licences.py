@@ -74,13 +74,23 @@ subject to the AGPL when it is distributed or offered to others.
   `GET /source` returns the code of the ocrkit packages it runs as a .tar.gz, and the
   web page, the API docs and the OpenAPI document link to it. If you publish your source
   elsewhere (a public repository), set `OCRKIT_SOURCE_URL` and the links point there.
-  PyMuPDF and the other dependencies are unmodified PyPI releases; if you change them,
-  offer those changes too.
+  PyMuPDF and the other dependencies are unmodified PyPI releases (but for the Tesseract
+  that `make install` builds, below); if you change them, offer those changes too.
 - **If you cannot do that** (closed modifications, a proprietary product), buy a
   commercial licence for PyMuPDF from Artifex (https://artifex.com/licensing), or do not
   deploy ocrkit for others.
 
 This is a summary for orientation, not legal advice; the licence texts are what bind.
+
+## The Tesseract that `make install` builds
+
+`make install` replaces the PyPI `tesserocr` wheel with one it builds itself
+(docs/operations.md, "Tesseract without the legacy engine"): tesserocr (MIT) against
+Debian's Tesseract 5.3.0 source (Apache-2.0, Copyright Google Inc. and others), with
+ocrkit's own changes applied, `scripts/tesseract_patches/*.patch`. Each patch's header
+states what it changes in which files; the changes are under Tesseract's licence,
+Apache-2.0. A wheel built this way and passed on to others is a modified Tesseract:
+pass the patches on with it (`GET /source` serves them with the code it runs).
 
 ## Data in the repository
 

@@ -250,6 +250,12 @@ def test_source_offer_serves_the_running_code(client: TestClient) -> None:
         got = tar.extractfile("ocrkit-source/ocrkit/server/app.py").read()  # type: ignore[union-attr]
     assert "ocrkit-source/ocrkit_plugins/engines/tesseract/__init__.py" in names
     assert "ocrkit-source/LICENSE" in names
+    # the changes make install builds into Tesseract go with the code (a checkout here)
+    repo = Path(__file__).resolve().parents[1]
+    patches = sorted((repo / "scripts" / "tesseract_patches").glob("*.patch"))
+    assert patches
+    for patch in patches:
+        assert f"ocrkit-source/tesseract_patches/{patch.name}" in names
     import ocrkit.server.app as app_module
 
     assert got == Path(app_module.__file__).read_bytes()

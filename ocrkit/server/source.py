@@ -4,8 +4,9 @@ ocrkit is Apache-2.0, but it is built on PyMuPDF, which is AGPL-3.0 (or commerci
 Artifex). The AGPL asks whoever lets others use a program over a network to offer them
 its complete source. This route offers the files actually loaded, local changes
 included: the ``ocrkit`` and ``ocrkit_plugins`` packages (Python files and the static
-files they serve) and the licence. PyMuPDF and the other dependencies are unmodified
-releases from PyPI (docs/licences.md lists them). An operator who publishes the source
+files they serve), the licence, and in a checkout the patches ``make install`` applies to
+Tesseract's source. PyMuPDF and the other dependencies are unmodified releases from PyPI
+(docs/licences.md lists them). An operator who publishes the source
 elsewhere sets ``OCRKIT_SOURCE_URL``; the links then point there.
 """
 
@@ -42,6 +43,13 @@ def _licence() -> bytes | None:
     return None
 
 
+def _tesseract_patches() -> list[Path]:
+    """The changes ``make install`` applies to Tesseract's source before building the
+    tesserocr it runs (a checkout only: a wheel-installed ocrkit runs PyPI's tesserocr)."""
+    here = _package_dir("ocrkit").parent / "scripts" / "tesseract_patches"
+    return sorted(here.glob("*.patch")) if here.is_dir() else []
+
+
 @lru_cache(maxsize=1)
 def archive() -> bytes:
     """A reproducible .tar.gz (sorted names, fixed times) of the running packages."""
@@ -65,10 +73,19 @@ def archive() -> bytes:
         licence = _licence()
         if licence is not None:
             add("LICENSE", licence)
-        add(
-            "README.txt",
+        patches = _tesseract_patches()
+        for path in patches:
+            add(f"tesseract_patches/{path.name}", path.read_bytes())
+        readme = (
             f"ocrkit {ocrkit.__version__}: the packages this server runs (Apache-2.0).\n"
             "Its dependencies, PyMuPDF (AGPL-3.0) among them, are unmodified releases from "
-            "PyPI; see docs/licences.md in the ocrkit source for the list.\n".encode(),
+            "PyPI; see docs/licences.md in the ocrkit source for the list.\n"
         )
+        if patches:
+            readme += (
+                "But for Tesseract: `make install` builds tesserocr against Debian's "
+                "Tesseract 5.3.0 source with the changes in tesseract_patches/ applied "
+                "(Apache-2.0, as Tesseract).\n"
+            )
+        add("README.txt", readme.encode())
     return buf.getvalue()
