@@ -246,6 +246,32 @@ def _text_layer_page(page: Page, layer: Any, detect: bool = True) -> Page:
     return page
 
 
+class OpenPdf:
+    """The one PDF the calling process keeps open for a job's page tasks, opened on first
+    use and again only when a task names another file or password."""
+
+    def __init__(self) -> None:
+        self._doc: Any = None
+        self._key: tuple[str, str | None] | None = None
+        self._stack = contextlib.ExitStack()
+
+    def get(self, task: PageTask) -> Any:
+        """The document of ``task`` (raises what opening it raises)."""
+        if self._key != (task.path, task.password):
+            self.close()
+            self._doc = self._stack.enter_context(open_pdf(Path(task.path), task.password))
+            self._key = (task.path, task.password)
+        return self._doc
+
+    def close(self) -> bool:
+        """Close the document; whether one was open."""
+        opened = self._doc is not None
+        self._stack.close()
+        self._stack = contextlib.ExitStack()
+        self._doc = self._key = None
+        return opened
+
+
 class TextLayerFirst:
     """Born-digital PDF pages finished in the calling process, without a worker.
 
@@ -256,9 +282,7 @@ class TextLayerFirst:
     page (pickling, a document opened per page, a pool started for nothing)."""
 
     def __init__(self) -> None:
-        self._doc: Any = None
-        self._key: tuple[str, str | None] | None = None
-        self._stack = contextlib.ExitStack()
+        self.pdf = OpenPdf()
 
     @staticmethod
     def eligible(task: PageTask) -> bool:
@@ -272,11 +296,7 @@ class TextLayerFirst:
 
         with using(task.settings):
             try:
-                if self._key != (task.path, task.password):
-                    self.close()
-                    self._doc = self._stack.enter_context(open_pdf(Path(task.path), task.password))
-                    self._key = (task.path, task.password)
-                pp = self._doc[task.index]
+                pp = self.pdf.get(task)[task.index]
                 page, dpi = _new_pdf_page(task, pp)
                 check_page_content(pp, task.limits)  # before the display list is built
                 layer = read_text_layer(pp, dpi)
@@ -287,11 +307,7 @@ class TextLayerFirst:
             return _text_layer_page(page, layer, task.detect_languages)
 
     def close(self) -> None:
-        opened = self._doc is not None
-        self._stack.close()
-        self._stack = contextlib.ExitStack()
-        self._doc = self._key = None
-        if opened:
+        if self.pdf.close():
             # An import statement, not sys.modules: in a server another thread may be
             # importing pymupdf right now, and only the statement waits for it to finish
             # (reading TOOLS off the half-made module failed whole jobs under load).
@@ -602,7 +618,9 @@ def run_pages(
     pages: list[Page] = []
     ordered = None
     if executor is not None:
-        tasks = ordered = costliest_first(tasks, LOOK_AHEAD)
+        # the document TextLayerFirst keeps open serves the cost guess too
+        pdf = first.pdf if isinstance(first, TextLayerFirst) else None
+        tasks = ordered = costliest_first(tasks, LOOK_AHEAD, pdf)
     # closing(): when on_page raises (a cancelled job), pending pages are cancelled now.
     if share and executor is not None and isinstance(first, TextLayerFirst):
         it_ = _iter_shared(tasks, executor, max(1, in_flight), first if read_here else None)
@@ -625,7 +643,9 @@ def run_pages(
 LOOK_AHEAD = 8
 
 
-def costliest_first(tasks: Iterable[PageTask], window: int) -> Generator[PageTask, None, None]:
+def costliest_first(
+    tasks: Iterable[PageTask], window: int, pdf: OpenPdf | None = None
+) -> Generator[PageTask, None, None]:
     """``tasks`` reordered so that, of the next ``window`` tasks, the one whose page
     looks costliest to read goes first (:class:`PageCost`); equal costs keep their
     order, and image inputs (no estimate) keep theirs. At most ``window`` tasks are held
@@ -634,7 +654,7 @@ def costliest_first(tasks: Iterable[PageTask], window: int) -> Generator[PageTas
 
     Two workers reading the bench's 20 scans in order finished 1.5-3 s apart (a 7-8 s
     page started near the end); costliest first, the gap is the last cheap page."""
-    cost = PageCost()
+    cost = PageCost(pdf)
     held: list[tuple[float, int, PageTask]] = []
     try:
         for seq, task in enumerate(tasks):
@@ -653,37 +673,32 @@ class PageCost:
     1-bit image's bytes count 8 times, as it stores a page of text in about an eighth
     of a grey one's), read from the document's object table without decoding anything
     (~0.1 ms a page). 0 for other inputs and for pages without images (text-layer pages,
-    read in milliseconds), and for any page the guess fails on."""
+    read in milliseconds), and for any page the guess fails on. ``pdf``: a document
+    holder to share (:class:`TextLayerFirst`'s), left open by :meth:`close`."""
 
-    def __init__(self) -> None:
-        self._doc: Any = None
-        self._key: tuple[str, str | None] | None = None
-        self._stack = contextlib.ExitStack()
+    def __init__(self, pdf: OpenPdf | None = None) -> None:
+        self._own = pdf is None
+        self._pdf = OpenPdf() if pdf is None else pdf
 
     def __call__(self, task: PageTask) -> float:
         if task.kind != "pdf":
             return 0.0
         try:
-            if self._key != (task.path, task.password):
-                self.close()
-                self._key = (task.path, task.password)
-                self._doc = self._stack.enter_context(open_pdf(Path(task.path), task.password))
-            return float(
-                sum(self._image_bytes(img) for img in self._doc.get_page_images(task.index))
-            )
+            doc = self._pdf.get(task)
+            return float(sum(_image_bytes(doc, img) for img in doc.get_page_images(task.index)))
         except Exception:  # a damaged page: the worker reports it
             return 0.0
 
-    def _image_bytes(self, img: tuple[Any, ...]) -> int:
-        xref, bpc = img[0], img[4]
-        kind, value = self._doc.xref_get_key(xref, "Length")
-        size = int(value) if kind == "int" else len(self._doc.xref_stream_raw(xref) or b"")
-        return size * (8 if bpc == 1 else 1)
-
     def close(self) -> None:
-        self._stack.close()
-        self._stack = contextlib.ExitStack()
-        self._doc = None
+        if self._own:
+            self._pdf.close()
+
+
+def _image_bytes(doc: Any, img: tuple[Any, ...]) -> int:
+    xref, bpc = img[0], img[4]
+    kind, value = doc.xref_get_key(xref, "Length")
+    size = int(value) if kind == "int" else len(doc.xref_stream_raw(xref) or b"")
+    return size * (8 if bpc == 1 else 1)
 
 
 def _worker_result(fut: Future[Any]) -> Any:
