@@ -65,6 +65,23 @@ SIDE_ROW_INK = 5
 # alignment with the page's rows does not (its words matched a word elsewhere: a short
 # line's one or two words easily do) takes the alignment's box.
 ANCHOR_WORDS = 3
+# A line the detector's pieces placed takes the pieces no line took to its right in its
+# band of writing (:func:`widen_wanting`: an amount written at a tab stop far from its
+# name, in a list), nearest first, less than this many box heights away, not taller than
+# this times the box; the box is then an estimate.
+WANT_GAP = 6.0
+WANT_TALL = 1.5
+# ... the pieces overlapping its band by this share of the lower one's height or more
+# (slanted writing: an amount far right of its name sits a little higher or lower), and
+# the widened box at most this many times the predicted width.
+WANT_OVERLAP = 0.4
+WANT_MAX = 2.0
+# A line placed on the detector's pieces whose box is lower than this share of the
+# page's writing height (a short word without ascenders or descenders, "1916.": its ink
+# is the x-height band only, and the annotators' line box spans the line's band) is made
+# that tall about its middle. 0.7 and more lose lines on the made pages, whose true
+# boxes are the drawn ink's (a font's x-height words).
+LOW_LINE = 0.6
 # A line whose only cpu word is this short and was read inexactly ("moi -" on Tesseract's
 # "loi" in the row above, AN_0006-2) is not pinned there: it is placed like an unread line.
 WEAK_LETTERS = 3
@@ -310,6 +327,9 @@ def _place_on_detected_lines(
     if turn:
         info["placed_turned"] = turn
     anchors = anchors_for(boxes, turn, image.size)
+    places = widen_wanting(places, [p for _, p in pieces], anchors)
+    high = image.size[0] if turn in (90, 270) else image.size[1]
+    places = raise_low(places, [p for _, p in pieces], anchors, high)
     on_page = [a if a is not None else p.box for a, p in zip(anchors, places, strict=True)]
     # only word-placed lines are widened: widening detector-placed lines too took
     # margin notes and stamps beside them (tuning pages: 3 lines lost for 5 gained)
@@ -398,7 +418,7 @@ def _sideways_margin_trial(
     for p in places:
         if p.box is not None and any(p.box == sb for sb in stand):
             real = long_rows[stand.index(p.box)]
-            out.append(assign.Placement(real, p.sure, "side", p.margin, p.fit))
+            out.append(assign.Placement(real, p.sure, "side", p.margin, p.fit, p.want))
         elif p.box is not None and p.box[3] <= top:
             out.append(assign.Placement(None))  # a stand-in split or joined: no box
         else:
@@ -437,6 +457,96 @@ def absorb_leftovers(
                 left.remove(q)
                 changed = True
     return out
+
+
+def widen_wanting(
+    places: list[Placement], pieces: list[list[float]], fixed: list[list[float] | None]
+) -> list[Placement]:
+    """Each line placed on the detector's pieces widened over the ``pieces`` no line
+    took (nor a ``fixed`` box: the word-placed lines) that lie right of it in its band
+    of writing, nearest first (:data:`WANT_GAP`, :data:`WANT_TALL`,
+    :data:`WANT_OVERLAP`, no other line's box in between), while the box stays within
+    :data:`WANT_MAX` of the width its length predicts (``Placement.want``): the rest of
+    a written line whose last words stand far apart (an amount at a tab stop in a
+    list), which the alignment left over because one line may span only close pieces.
+    Margin notes stand left of the writing and are not taken. Widened lines are not
+    sure."""
+    from dataclasses import replace
+
+    taken = [p.box for p in places if p.box is not None] + [b for b in fixed if b is not None]
+    left = [q for q in pieces if not any(_covered(q, b) for b in taken)]
+    out = list(places)
+    for i, p in enumerate(places):
+        if p.box is None or p.kind not in ("pair", "span") or p.want <= 0 or fixed[i]:
+            continue
+        box = list(p.box)
+        while left:
+            h = box[3] - box[1]
+            best: tuple[float, list[float]] | None = None
+            for q in left:
+                gap = q[0] - box[2]  # right of the box only
+                ov = (min(box[3], q[3]) - max(box[1], q[1])) / max(1.0, min(h, q[3] - q[1]))
+                if not 0 <= gap <= WANT_GAP * h or q[3] - q[1] > WANT_TALL * h:
+                    continue
+                if ov < WANT_OVERLAP or q[2] - box[0] > WANT_MAX * p.want:
+                    continue
+                if any(b is not p.box and _between(b, box, q) for b in taken):
+                    continue
+                if best is None or gap < best[0]:
+                    best = (gap, q)
+            if best is None:
+                break
+            left.remove(best[1])
+            box = _union2(box, best[1])
+        if box != p.box:
+            fit = abs(math.log((box[2] - box[0]) / p.want))
+            out[i] = replace(p, box=box, sure=False, fit=round(fit, 3))
+    return out
+
+
+def raise_low(
+    places: list[Placement],
+    pieces: list[list[float]],
+    fixed: list[list[float] | None],
+    high: float = math.inf,
+) -> list[Placement]:
+    """Each line placed on the detector's pieces (not ``fixed``) whose box is lower
+    than :data:`LOW_LINE` of the page's writing height (the pieces' height, weighted by
+    width) made that tall about its middle, within the page (``high``: its height)."""
+    from dataclasses import replace
+
+    from .assign import _weighted_median
+
+    if not LOW_LINE or not pieces:
+        return places
+    body = _weighted_median(
+        [max(1.0, q[3] - q[1]) for q in pieces], [max(1.0, q[2] - q[0]) for q in pieces]
+    )
+    out = list(places)
+    for i, p in enumerate(places):
+        if p.box is None or fixed[i] is not None or p.kind == "side":
+            continue
+        h = p.box[3] - p.box[1]
+        if h >= p.box[2] - p.box[0] or h >= LOW_LINE * body:
+            continue
+        mid = (p.box[1] + p.box[3]) / 2
+        half = LOW_LINE * body / 2
+        top, low = max(0.0, mid - half), min(high, mid + half)
+        out[i] = replace(p, box=[p.box[0], top, p.box[2], low])
+    return out
+
+
+def _union2(a: list[float], b: list[float]) -> list[float]:
+    return [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
+
+
+def _between(b: list[float], box: list[float], q: list[float]) -> bool:
+    """Does ``b`` stand in the gap between ``box`` and ``q`` (``q`` right of ``box``
+    in one band), over half the band's height or its own?"""
+    lo, hi = box[2], q[0]
+    band = (max(box[1], q[1]), min(box[3], q[3]))
+    ov = min(b[3], band[1]) - max(b[1], band[0])
+    return b[0] < hi and b[2] > lo and ov > 0.5 * min(band[1] - band[0], b[3] - b[1])
 
 
 def _covered(piece: list[float], box: list[float]) -> bool:

@@ -93,6 +93,8 @@ class Placement:
     kind: str = "none"  # "pair", "span" (several pieces), "shared" (box split), "none"
     margin: float = 0.0
     fit: float = 0.0  # |ln(width / predicted width)|
+    # the width the line's length predicts at this box's height (0: not placed)
+    want: float = 0.0
 
 
 def _chars(text: str) -> int:
@@ -480,7 +482,10 @@ def _solve(ctx: _Ctx) -> list[Placement]:
             margin = (min(others) - best_total) if others else inf
             fit = _fit(chars[li], part, ctx.h_eff(h), ctx.k)
             sure = s.kind == "pair" and margin >= SURE_MARGIN and fit <= math.log(SURE_FIT)
-            out[li] = Placement(part, sure, s.kind, round(min(margin, 99.0), 3), round(fit, 3))
+            want = round(ctx.k * chars[li] * ctx.h_eff(h), 1)
+            out[li] = Placement(
+                part, sure, s.kind, round(min(margin, 99.0), 3), round(fit, 3), want
+            )
     return out
 
 
