@@ -65,15 +65,17 @@ SIDE_ROW_INK = 5
 # alignment with the page's rows does not (its words matched a word elsewhere: a short
 # line's one or two words easily do) takes the alignment's box.
 ANCHOR_WORDS = 3
-# A line the detector's pieces placed takes the pieces no line took to its right in its
+# A line the detector's pieces placed takes the pieces no line took beside it in its
 # band of writing (:func:`widen_wanting`: an amount written at a tab stop far from its
-# name, in a list), nearest first, less than this many box heights away, not taller than
-# this times the box; the box is then an estimate.
+# name, in a list; the first words of a line whose writer left wide gaps), nearest
+# first, less than this many box heights away, not taller than this times the box ...
 WANT_GAP = 6.0
 WANT_TALL = 1.5
-# ... the pieces overlapping its band by this share of the lower one's height or more
-# (slanted writing: an amount far right of its name sits a little higher or lower), and
-# the widened box at most this many times the predicted width.
+# ... overlapping its band by this share of the lower one's height or more (slanted
+# writing: an amount far right of its name sits a little higher or lower), while the
+# box holds fewer pieces than the line has words and is at most this many times the
+# width its length predicts; pieces wholly left of where most of the writing starts
+# (a margin column: notes, stamps) are not taken.
 WANT_OVERLAP = 0.4
 WANT_MAX = 2.0
 # A line placed on the detector's pieces whose box is lower than this share of the
@@ -327,7 +329,7 @@ def _place_on_detected_lines(
     if turn:
         info["placed_turned"] = turn
     anchors = anchors_for(boxes, turn, image.size)
-    places = widen_wanting(places, [p for _, p in pieces], anchors)
+    places = widen_wanting(places, [p for _, p in pieces], anchors, texts)
     high = image.size[0] if turn in (90, 270) else image.size[1]
     places = raise_low(places, [p for _, p in pieces], anchors, high)
     on_page = [a if a is not None else p.box for a, p in zip(anchors, places, strict=True)]
@@ -460,36 +462,48 @@ def absorb_leftovers(
 
 
 def widen_wanting(
-    places: list[Placement], pieces: list[list[float]], fixed: list[list[float] | None]
+    places: list[Placement],
+    pieces: list[list[float]],
+    fixed: list[list[float] | None],
+    texts: list[str] | None = None,
 ) -> list[Placement]:
     """Each line placed on the detector's pieces widened over the ``pieces`` no line
-    took (nor a ``fixed`` box: the word-placed lines) that lie right of it in its band
-    of writing, nearest first (:data:`WANT_GAP`, :data:`WANT_TALL`,
-    :data:`WANT_OVERLAP`, no other line's box in between), while the box stays within
+    took (nor a ``fixed`` box: the word-placed lines) beside it in its band of writing,
+    nearest first (:data:`WANT_GAP`, :data:`WANT_TALL`, :data:`WANT_OVERLAP`, no other
+    line's box in between, not from the margin column left of the writing), while the
+    box holds fewer pieces than the line (``texts``) has words and stays within
     :data:`WANT_MAX` of the width its length predicts (``Placement.want``): the rest of
-    a written line whose last words stand far apart (an amount at a tab stop in a
-    list), which the alignment left over because one line may span only close pieces.
-    Margin notes stand left of the writing and are not taken. Widened lines are not
-    sure."""
+    a written line whose words stand far apart (an amount at a tab stop in a list, the
+    first words of a line of a writer who leaves wide gaps), which the alignment left
+    over because one line may span only close pieces. Widened lines are not sure."""
     from dataclasses import replace
 
     taken = [p.box for p in places if p.box is not None] + [b for b in fixed if b is not None]
     left = [q for q in pieces if not any(_covered(q, b) for b in taken)]
+    margin = _body_left([(0, q) for q in pieces]) or 0.0
     out = list(places)
     for i, p in enumerate(places):
         if p.box is None or p.kind not in ("pair", "span") or p.want <= 0 or fixed[i]:
             continue
         box = list(p.box)
+        words = [len(t.split()) for t in texts] if texts else [0] * len(places)
         while left:
+            held = sum(_covered(q, box) for q in pieces)
             h = box[3] - box[1]
             best: tuple[float, list[float]] | None = None
             for q in left:
-                gap = q[0] - box[2]  # right of the box only
+                right = q[0] >= box[2]
+                if not right and (q[2] > box[0] or q[2] <= margin):
+                    continue  # overlapping, or left of the box in the margin column
+                gap = q[0] - box[2] if right else box[0] - q[2]
                 ov = (min(box[3], q[3]) - max(box[1], q[1])) / max(1.0, min(h, q[3] - q[1]))
                 if not 0 <= gap <= WANT_GAP * h or q[3] - q[1] > WANT_TALL * h:
                     continue
-                if ov < WANT_OVERLAP or q[2] - box[0] > WANT_MAX * p.want:
+                new = _union2(box, q)
+                if ov < WANT_OVERLAP or new[2] - new[0] > WANT_MAX * p.want:
                     continue
+                if held >= words[i]:
+                    continue  # every word of the line has a piece already
                 if any(b is not p.box and _between(b, box, q) for b in taken):
                     continue
                 if best is None or gap < best[0]:
@@ -541,9 +555,9 @@ def _union2(a: list[float], b: list[float]) -> list[float]:
 
 
 def _between(b: list[float], box: list[float], q: list[float]) -> bool:
-    """Does ``b`` stand in the gap between ``box`` and ``q`` (``q`` right of ``box``
-    in one band), over half the band's height or its own?"""
-    lo, hi = box[2], q[0]
+    """Does ``b`` stand in the gap between ``box`` and ``q`` (beside each other in one
+    band), over half the band's height or its own?"""
+    lo, hi = (box[2], q[0]) if q[0] >= box[2] else (q[2], box[0])
     band = (max(box[1], q[1]), min(box[3], q[3]))
     ov = min(b[3], band[1]) - max(b[1], band[0])
     return b[0] < hi and b[2] > lo and ov > 0.5 * min(band[1] - band[0], b[3] - b[1])
