@@ -1023,3 +1023,149 @@ def test_printed_pages_keep_the_width_start_of_their_pieces() -> None:
     finally:
         assign.K_FROM_ROWS = old
     assert [p.box for p in got[0]] == [p.box for p in alone[0]] and got[1] == alone[1]
+
+
+# The real will AD78_0064-2 (bench/data/poilus_pages, CC-BY-4.0): the rows of pieces the DB
+# detector's regions gave (our geometry, the input), and the annotators' line boxes
+# (the truth). Its list of payments has each amount at a tab stop far right of its name.
+_LIST_ROWS = [
+    [[152, 58, 1140, 128]],
+    [[152, 109, 1067, 186]],
+    [[156, 192, 990, 235]],
+    [[153, 244, 1065, 312]],
+    [[153, 285, 808, 357]],
+    [[158, 333, 1091, 427]],
+    [[158, 398, 1042, 477]],
+    [[162, 452, 1100, 514]],
+    [[164, 526, 695, 584]],
+    [[164, 565, 1129, 633]],
+    [[165, 651, 326, 682]],
+    [[96, 649, 1161, 757]],
+    [[170, 737, 434, 795], [476, 743, 1000, 793]],
+    [[420, 796, 433, 800]],
+    [[164, 774, 1167, 870]],
+    [[171, 839, 910, 907]],
+    [[91, 890, 1139, 988]],
+    [[176, 947, 1063, 1032]],
+    [[186, 989, 1163, 1086]],
+    [[197, 1041, 1057, 1148]],
+    [[197, 1132, 749, 1177], [800, 1106, 1099, 1150]],
+    [[981, 1197, 984, 1203]],
+    [[207, 1194, 575, 1231]],
+    [[414, 1236, 751, 1280], [843, 1216, 976, 1254]],
+    [[414, 1265, 975, 1324]],
+    [[857, 1340, 944, 1365]],
+    [[407, 1340, 694, 1378]],
+    [[850, 1397, 942, 1423]],
+    [[405, 1391, 499, 1423], [547, 1404, 733, 1427]],
+    [[218, 1441, 1192, 1506]],
+    [[844, 1490, 947, 1528]],
+    [[408, 1493, 688, 1546]],
+    [[222, 1532, 1177, 1624]],
+    [[222, 1590, 1193, 1688]],
+    [[236, 1692, 343, 1724]],
+    [[501, 1707, 1114, 1764]],
+    [[252, 1782, 404, 1822]],
+    [[500, 1839, 1141, 1898]],
+]
+_LIST_LINES = [
+    ("Tout le reste, tableaux y compris, m’appartenait", [138, 45, 1114, 130]),
+    ("en propre lors de mon mariage. Le petit bureau", [140, 110, 1076, 183]),
+    ("Louis XV qui est dans ma chambre a coucher,", [140, 176, 989, 242]),
+    ("m’appartenait également (il m’a été donné par ma", [140, 236, 1068, 303]),
+    ("mère). L’auto est à la communauté.", [146, 278, 811, 356]),
+    ("Ce que m a femme a apporté en mariage, linge", [146, 340, 1096, 418]),
+    ("et bijou est sur le contrat de mariage. Elle n’a", [146, 400, 1054, 471]),
+    ("contrairement a ce qui est ecrit dans le contrat,", [152, 456, 1093, 523]),
+    ("apporté aucun objet mobilier.", [148, 516, 703, 592]),
+    ("Ceci dit la communauté a à sa charge les dettes", [148, 568, 1143, 643]),
+    ("suivantes :", [150, 639, 340, 693]),
+    ("1° 22.500 frdus sur la maison a Mr Corbin, dont", [95, 663, 1151, 742]),
+    ("les interets a 4 1/2 % ont eté regulièrement", [153, 723, 1028, 801]),
+    ("payés a ce jour. Ces interets ont deux echéances, le", [152, 776, 1176, 860]),
+    ("22 fevrier et le 22 aout chaque annee.", [170, 848, 918, 913]),
+    ("2° les mémoirs des entrepreneurs qui n ont pas été réglés", [76, 898, 1201, 975]),
+    ("par l’architecte Mr Welsch en raison de la", [171, 948, 1068, 1028]),
+    ("mobilisation. Certains de ces mémoires sont très exagérés", [178, 996, 1231, 1081]),
+    ("il appartiendra a Mr Jaillet de veiller sur les", [178, 1044, 1048, 1138]),
+    ("intérêts de mon fils a cet égard. D’autre part jai", [183, 1094, 1110, 1196]),
+    ('versé des accomptes :"', [186, 1178, 596, 1239]),
+    ("Beunon (maçon) 3000 frs", [398, 1204, 985, 1285]),
+    ("Berson (toiture salle de bain etc) 1000 frs", [398, 1261, 983, 1338]),
+    ("Le Lan (peintre) 1000.", [395, 1328, 935, 1379]),
+    ("Scheid (menuisier) 1000.", [398, 1368, 944, 1441]),
+    ("J’ai payé le mouleur mr Dupont rue Hoche totalement.", [202, 1429, 1236, 1493]),
+    ("Ferré (serrurier) 200 frs.", [400, 1478, 960, 1546]),
+    ("D’autre part Mr Tunzini me doit environ 500 fr", [210, 1531, 1183, 1619]),
+    ("d’honoraires, qui sont portés sur mes livres de 1914 et", [220, 1596, 1233, 1672]),
+    ("1916.", [221, 1671, 360, 1738]),
+    ("Mr Berson me doit egalement des", [500, 1694, 1125, 1768]),
+    ("honoraires", [240, 1778, 406, 1831]),
+    ("Mr Delahaye (papier)  également.", [486, 1822, 1136, 1897]),
+]
+
+
+def _placed_on_rows(
+    texts: list[str], rows: list[list[list[int]]], size: tuple[int, int], monkeypatch: Any
+) -> list[list[float] | None]:
+    """The boxes :func:`answer._place_on_detected_lines` gives ``texts`` (no cpu words)
+    when the detector finds ``rows`` (pieces per row) on a blank page of ``size``."""
+    from ocrkit_plugins.engines.vlm import answer, assign, detect
+
+    lines = [
+        detect.DetectedLine(
+            assign._union([list(map(float, p)) for p in r]), [list(map(float, p)) for p in r]
+        )
+        for r in rows
+    ]
+    monkeypatch.setattr(detect, "detect_line_sets", lambda image, dark=None: (lines, None, "db"))
+    image = Image.new("L", size, 255)
+    dark = np.zeros((size[1], size[0]), dtype=bool)
+    none: list[list[float] | None] = [None] * len(texts)
+    boxes, _ = answer._place_on_detected_lines(
+        texts, none, [None] * len(texts), image, {}, dark=dark
+    )
+    return boxes
+
+
+def test_amounts_at_a_tab_stop_and_low_words_get_their_whole_line(monkeypatch: Any) -> None:
+    """A list whose amounts stand at a tab stop 2-4 heights right of their names (the
+    real will AD78_0064-2, its detected rows and annotated lines): each line of the
+    list takes the amount's piece beside it, which the alignment leaves over (one
+    line spans only close pieces; ``answer.widen_wanting``), and a short word written
+    without ascenders ("1916.", "suivantes :") gets a box 0.6 of the writing height
+    tall, as its annotated line box is (``answer.LOW_LINE``): 32 of 33 lines at IoU >=
+    0.5 with the annotated boxes; on main 27."""
+    texts = [t for t, _ in _LIST_LINES]
+    got = _placed_on_rows(texts, _LIST_ROWS, (1283, 2000), monkeypatch)
+    ious = [round(iou(b, t), 2) if b else 0.0 for b, (_, t) in zip(got, _LIST_LINES, strict=True)]
+    assert sum(v >= 0.5 for v in ious) >= 32, ious
+
+
+def test_a_line_of_wide_word_gaps_takes_its_first_words_back(monkeypatch: Any) -> None:
+    """The real will AN_0006-2's rows (a writer who leaves gaps of two letter heights):
+    "bons amis un souvenir de" took its last pieces only (IoU 0.32 with its annotated
+    line on main) and "bons", "amis" were left over; a line holding fewer pieces than it
+    has words now takes the pieces left over beside it (not from the margin column):
+    13 of 15 lines at IoU >= 0.5, that line among them (main 12)."""
+    texts = [t for t, _ in _WIDE_GAPS_LINES]
+    got = _placed_on_rows(texts, _WIDE_GAPS_ROWS, (1279, 2000), monkeypatch)
+    ious = [
+        round(iou(b, t), 2) if b else 0.0 for b, (_, t) in zip(got, _WIDE_GAPS_LINES, strict=True)
+    ]
+    assert ious[7] >= 0.5 and sum(v >= 0.5 for v in ious) >= 13, ious
+
+
+def test_a_stamp_beside_a_one_word_heading_is_not_taken_into_it(monkeypatch: Any) -> None:
+    """Widening stops once a line holds a piece per word: a one-word heading keeps its
+    own piece and leaves the stamp written left of it (as on the real will AN_0107-0),
+    and no line takes a note in the margin column left of the writing."""
+    texts = ["Testament", "Je soussigné Jean Martin demeurant", "à Paris rue de Rivoli"]
+    rows = [
+        [[330, 60, 440, 110], [520, 60, 860, 120]],
+        [[60, 180, 110, 220], [200, 180, 1100, 240]],
+        [[200, 270, 980, 330]],
+    ]
+    got = _placed_on_rows(texts, rows, (1200, 600), monkeypatch)
+    assert got[0] == [520.0, 60.0, 860.0, 120.0], got
+    assert got[1] is not None and got[1][0] == 200.0, got
