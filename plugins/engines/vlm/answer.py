@@ -481,12 +481,12 @@ def widen_wanting(
     taken = [p.box for p in places if p.box is not None] + [b for b in fixed if b is not None]
     left = [q for q in pieces if not any(_covered(q, b) for b in taken)]
     margin = _body_left([(0, q) for q in pieces]) or 0.0
+    words = [len(t.split()) for t in texts] if texts else [0] * len(places)
     out = list(places)
     for i, p in enumerate(places):
         if p.box is None or p.kind not in ("pair", "span") or p.want <= 0 or fixed[i]:
             continue
         box = list(p.box)
-        words = [len(t.split()) for t in texts] if texts else [0] * len(places)
         while left:
             held = sum(_covered(q, box) for q in pieces)
             h = box[3] - box[1]
