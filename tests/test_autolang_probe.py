@@ -78,4 +78,3 @@ def test_sure_language_named_from_the_first_strip(corpus: Path) -> None:
     assert [m for m, _ in engine.calls] == ["eng", "fra"], engine.calls
     assert reading.passes == 2
     assert reading.extra["models_tried"] == ["eng", "fra"]
-

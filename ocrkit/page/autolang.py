@@ -641,11 +641,12 @@ def _reread_words(
 # PROBE_MAX_SHARE of its height; pages at least PROBE_MIN_HEIGHT px high), are read one
 # by one with the job's default model until fastText names the bands' language (score
 # at least PROBE_SCORE from at least PROBE_LETTERS letters read with at least
-# PROBE_CONFIDENCE, or SURE_SCORE from SURE_LETTERS). When that is another Latin-script language, the page is read whole
-# with its model (as when that language is asked for); else the rest of the page is read
-# with the default model. A page in the default's language costs reads of its parts
-# instead of one of the whole (the same text, in pieces); a German page a few lines more
-# than its one read with ``deu``, instead of two whole reads.
+# PROBE_CONFIDENCE, or SURE_SCORE from SURE_LETTERS). When that is another Latin-script
+# language, the page is read whole with its model (as when that language is asked for);
+# else the rest of the page is read with the default model. A page in the default's
+# language costs reads of its parts instead of one of the whole (the same text, in
+# pieces); a German page a few lines more than its one read with ``deu``, instead of two
+# whole reads.
 PROBE_MIN_HEIGHT = 600
 PROBE_LINES = 4
 PROBE_MAX_SHARE = 0.4
@@ -653,7 +654,7 @@ PROBE_SCORE = 0.8
 PROBE_CONFIDENCE = 0.6
 PROBE_LETTERS = 100
 # ... or from SURE_LETTERS letters when fastText's score is at least SURE_SCORE (issue 14:
-# a book page's first strip, a running head and two or three lines, holds 74-88 letters;
+# a book page's first strip, a running head and two lines, holds 72-80 letters;
 # read with 100 letters needed, the Kovalewsky pages took a second strip before their
 # fra read, ~0.06 CPU s each). The values were proposed in docs/benchmarks.md (i14auto2)
 # before any run, not fitted; on the corpus and the made pages (99 samples, ``auto``)
