@@ -65,3 +65,16 @@ def test_english_page_costs_one_read(corpus: Path) -> None:
     assert engine.pixels("eng") <= 1.05 * page, engine.calls
     text = "\n".join(b.text for b in reading.result.blocks)
     assert "My dearest Mina" in text
+
+
+def test_sure_language_named_from_the_first_strip(corpus: Path) -> None:
+    # The Kovalewsky page's first strip (a running head and two lines) holds fewer than
+    # PROBE_LETTERS letters, but fastText is sure they are French: the page is read with
+    # fra after that one eng strip (before: a second eng strip first), ocr_passes 2.
+    image = _page(corpus, "kovalewsky_fr_p70.jpg")
+    engine = Counting()
+    reading = read.read_page(engine, image, dpi=300, languages_=["eng"], auto=True)
+    assert reading.languages == ["fra"], engine.calls
+    assert [m for m, _ in engine.calls] == ["eng", "fra"], engine.calls
+    assert reading.passes == 2
+    assert reading.extra["models_tried"] == ["eng", "fra"]

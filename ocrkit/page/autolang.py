@@ -641,17 +641,26 @@ def _reread_words(
 # PROBE_MAX_SHARE of its height; pages at least PROBE_MIN_HEIGHT px high), are read one
 # by one with the job's default model until fastText names the bands' language (score
 # at least PROBE_SCORE from at least PROBE_LETTERS letters read with at least
-# PROBE_CONFIDENCE). When that is another Latin-script language, the page is read whole
-# with its model (as when that language is asked for); else the rest of the page is read
-# with the default model. A page in the default's language costs reads of its parts
-# instead of one of the whole (the same text, in pieces); a German page a few lines more
-# than its one read with ``deu``, instead of two whole reads.
+# PROBE_CONFIDENCE, or SURE_SCORE from SURE_LETTERS). When that is another Latin-script
+# language, the page is read whole with its model (as when that language is asked for);
+# else the rest of the page is read with the default model. A page in the default's
+# language costs reads of its parts instead of one of the whole (the same text, in
+# pieces); a German page a few lines more than its one read with ``deu``, instead of two
+# whole reads.
 PROBE_MIN_HEIGHT = 600
 PROBE_LINES = 4
 PROBE_MAX_SHARE = 0.4
 PROBE_SCORE = 0.8
 PROBE_CONFIDENCE = 0.6
 PROBE_LETTERS = 100
+# ... or from SURE_LETTERS letters when fastText's score is at least SURE_SCORE (issue 14:
+# a book page's first strip, a running head and two lines, holds 72-80 letters;
+# read with 100 letters needed, the Kovalewsky pages took a second strip before their
+# fra read, ~0.06 CPU s each). The values were proposed in docs/benchmarks.md (i14auto2)
+# before any run, not fitted; on the corpus and the made pages (99 samples, ``auto``)
+# every text came out the same, and two French pages with one strip fewer.
+SURE_LETTERS = 50
+SURE_SCORE = 0.95
 # Strips read with less than PROBE_CONFIDENCE from this many letters on: the page is
 # read whole instead.
 PROBE_UNSURE_LETTERS = 20
@@ -767,10 +776,13 @@ def first_pass(
             # handwritten page went from CER 0.77 to 1.85), and the page needs the
             # whole reading's confidence for OSD and the choice of model
             return call_engine(engine, image, langs, dpi, opts), langs, calls + 1
-        if quality.confidence < PROBE_CONFIDENCE or quality.letters < PROBE_LETTERS:
+        if quality.confidence < PROBE_CONFIDENCE or quality.letters < SURE_LETTERS:
             continue
         guess = langdetect.top(" ".join(_lines(read)), k=1)
-        if guess and guess[0][1] >= PROBE_SCORE:
+        # from PROBE_LETTERS letters on a score of PROBE_SCORE names the language; from
+        # SURE_LETTERS, only fastText's near-certainty does
+        need = PROBE_SCORE if quality.letters >= PROBE_LETTERS else SURE_SCORE
+        if guess and guess[0][1] >= need:
             named = tess_codes([guess[0][0]])
             break
     installed = engine.languages() if named else []
