@@ -7,6 +7,8 @@
 //
 //   g++ -O3 -std=gnu++17 act_check.cpp -o act_check && ./act_check [functions.cpp]
 //
+// (`./act_check --every N [functions.cpp]` checks one block of 2^16 patterns in N, as the
+// test suite does: tests/test_tesserocr_nolegacy.py.)
 // The tables: read from Tesseract's src/lstm/functions.cpp when its path is given (the
 // same decimal literals, read as double and cast to float as the compiler does), else
 // float(tanh(i / 256)) and float(1 / (1 + exp(-i / 256))). Results are compared bit for
@@ -130,6 +132,13 @@ static bool read_tables(const char *path) {
 }
 
 int main(int argc, char **argv) {
+  uint64_t every = 1;
+  if (argc > 2 && strcmp(argv[1], "--every") == 0) {
+    every = strtoull(argv[2], nullptr, 10);
+    if (every == 0) every = 1;
+    argc -= 2;
+    argv += 2;
+  }
   if (argc > 1) {
     if (!read_tables(argv[1])) {
       fprintf(stderr, "could not read both tables from %s\n", argv[1]);
@@ -149,7 +158,7 @@ int main(int argc, char **argv) {
   uint64_t checked[3] = {0, 0, 0}, differ[2][3] = {{0, 0, 0}, {0, 0, 0}};
   const char *fname[2] = {"Tanh", "Logistic"};
   int shown = 0;
-  for (uint64_t hi = 0; hi < (1ull << 16); ++hi) {
+  for (uint64_t hi = 0; hi < (1ull << 16); hi += every) {
     for (uint32_t lo = 0; lo < N; ++lo) {
       uint32_t bits = static_cast<uint32_t>(hi << 16) | lo;
       memcpy(&in[lo], &bits, 4);
