@@ -116,8 +116,10 @@ fi
 # applied in name order with `patch -p1` before CMake, to Debian's 5.3.0 (the source they
 # were written and checked against; the Git source builds unpatched). lstm-copies.patch:
 # the LSTM forward pass's stride bookkeeping done directly, the same values computed
-# (docs/benchmarks.md, "A patched network copy"). A patch that does not apply fails the
-# build, which keeps the PyPI wheel.
+# (docs/benchmarks.md, "A patched network copy"). lstm-gates.patch (branch i14gate): the
+# LSTM's Tanh/Logistic four at a time and the int8 max-pool, without a branch per value,
+# the same values (docs/benchmarks.md, "The LSTM's activations without a branch"). A patch
+# that does not apply fails the build, which keeps the PyPI wheel.
 tess_patches=()
 if [ "$source" = debian ]; then
 	for p in "$ROOT"/scripts/tesseract_patches/*.patch; do

@@ -148,18 +148,25 @@ def test_the_build_key_names_the_tesseract_source_patches(tmp_path: Path) -> Non
     # (issue 14, branch i14nn): a cached wheel built with other patches, or none, must not
     # be taken for the one these patches make
     patches = sorted((ROOT / "scripts" / "tesseract_patches").glob("*.patch"))
-    assert [p.name for p in patches] == ["lstm-copies.patch"]
+    # applied in name order: lstm-gates (branch i14gate) after lstm-copies (i14nn)
+    assert [p.name for p in patches] == ["lstm-copies.patch", "lstm-gates.patch"]
     scripts = tmp_path / "scripts"
     shutil.copytree(ROOT / "scripts", scripts)
     key = _build_key(tmp_path)
     assert key.startswith(f"{importlib.metadata.version('tesserocr').split('+')[0]}+nolegacy.")
     assert _build_key(ROOT) == key  # the copy keys as the original
-    patch = scripts / "tesseract_patches" / "lstm-copies.patch"
-    patch.write_text(patch.read_text(encoding="utf-8") + "\n", encoding="utf-8")
-    changed = _build_key(tmp_path)
-    assert changed != key
-    patch.unlink()
-    assert _build_key(tmp_path) not in (key, changed)
+    seen = {key}
+    for name in ("lstm-copies.patch", "lstm-gates.patch"):
+        patch = scripts / "tesseract_patches" / name
+        text = patch.read_text(encoding="utf-8")
+        patch.write_text(text + "\n", encoding="utf-8")
+        changed = _build_key(tmp_path)
+        assert changed not in seen
+        seen.add(changed)
+        patch.unlink()
+        assert _build_key(tmp_path) not in seen
+        patch.write_text(text, encoding="utf-8")
+        assert _build_key(tmp_path) == key
 
 
 def test_the_pgo_variant_still_applies_to_the_build_script(tmp_path: Path) -> None:
@@ -180,3 +187,71 @@ def test_the_pgo_variant_still_applies_to_the_build_script(tmp_path: Path) -> No
         text=True,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+ACT_CHECK = ROOT / "bench" / "tesserocr_builds" / "act_check.cpp"
+GATES = ROOT / "scripts" / "tesseract_patches" / "lstm-gates.patch"
+
+
+def _code(lines: list[str]) -> str:
+    """C++ lines without comments, blank lines, `static` or indentation: to compare code."""
+    out = []
+    for line in lines:
+        line = line.split("//")[0].strip()
+        if line:
+            out.append(line.removeprefix("static "))
+    return "\n".join(out)
+
+
+def _gates_code() -> str:
+    added = [
+        line[1:]
+        for line in GATES.read_text(encoding="utf-8").splitlines()
+        if line.startswith("+") and not line.startswith("+++")
+    ]
+    start = next(i for i, line in enumerate(added) if "TableInterpolate4(const" in line)
+    end = next(i for i, line in enumerate(added) if line.startswith("template <>"))
+    return _code(added[start:end])
+
+
+def test_the_activation_checker_tests_the_patched_code() -> None:
+    # act_check.cpp's copy of lstm-gates.patch's Tanh4/Logistic4 is the patch's code: the
+    # exhaustive check (all 2^32 floats, docs/benchmarks.md) is only worth what it checks
+    lines = ACT_CHECK.read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if "TableInterpolate4(const" in line)
+    end = next(i for i, line in enumerate(lines) if line.startswith("// The network's loops"))
+    assert _code(lines[start:end]) == _gates_code()
+    assert "Tanh4(__m128 x)" in _gates_code() and "Logistic4(__m128 x)" in _gates_code()
+
+
+def _act_check(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]:
+    cpp = tmp_path / "act_check.cpp"
+    cpp.write_text(source, encoding="utf-8")
+    exe = tmp_path / "act_check"
+    subprocess.run(["g++", "-O3", "-std=gnu++17", str(cpp), "-o", str(exe)], check=True)
+    # one block of 2^16 bit patterns in 251: both signs, every exponent range, NaN
+    return subprocess.run([str(exe), "--every", "251"], capture_output=True, text=True)
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+def test_the_patched_activations_give_tesseracts_values(tmp_path: Path) -> None:
+    # a sample of the exhaustive check: the four-lane Tanh/Logistic equal Tesseract's
+    # scalar ones bit for bit wherever those are defined; and the check does tell a
+    # version that rounds differently (the same interpolation written v0 (1 - f) + v1 f)
+    source = ACT_CHECK.read_text(encoding="utf-8")
+    ok = _act_check(tmp_path, source)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "identical wherever the original is defined" in ok.stdout
+    exact = (
+        "__m128 v = _mm_add_ps(v0, _mm_mul_ps(_mm_sub_ps(v1, v0), "
+        "_mm_sub_ps(a, _mm_cvtepi32_ps(index))));"
+    )
+    assert source.count(exact) == 1
+    rounded = (
+        "__m128 f = _mm_sub_ps(a, _mm_cvtepi32_ps(index));\n"
+        "  __m128 v = _mm_add_ps(_mm_mul_ps(v0, _mm_sub_ps(_mm_set1_ps(1.0f), f)), "
+        "_mm_mul_ps(v1, f));"
+    )
+    bad = _act_check(tmp_path, source.replace(exact, rounded))
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert "DIFFERENT" in bad.stdout
