@@ -1169,3 +1169,40 @@ def test_a_stamp_beside_a_one_word_heading_is_not_taken_into_it(monkeypatch: Any
     got = _placed_on_rows(texts, rows, (1200, 600), monkeypatch)
     assert got[0] == [520.0, 60.0, 860.0, 120.0], got
     assert got[1] is not None and got[1][0] == 200.0, got
+
+
+def test_a_row_the_detector_missed_does_not_shift_the_lines_after_it() -> None:
+    """Issue 21 (i21gen): eight written lines at a regular pitch, the detector found
+    all but the third. The third model line goes to the band between the second and the
+    fourth rows (estimated), and every later line keeps its own row. (Fails on main:
+    the second line takes the third's row and the third is left without a box.)"""
+    from plugins.engines.vlm import assign
+
+    texts = [
+        "Je soussigné Prosper Eugène",
+        "Grangé, né le dix Mai 1886 à",
+        "Cosnes, canton de Longwy",
+        "et Moselle déclare instituer",
+        "pour ma légataire universelle",
+        "et seule héritière Aline",
+        "Joséphine ma femme à laquelle",
+        "je laisse tous mes biens",
+    ]
+    pitch, top = 64.0, 100.0
+    written = [
+        [40.0 + 7 * (i % 3), top + pitch * i, 880.0 - 9 * (i % 2), top + pitch * i + 50]
+        for i in range(8)
+    ]
+    found = [b for i, b in enumerate(written) if i != 1]
+    places = assign.assign(
+        texts,
+        found,
+        heights=[b[3] - b[1] for b in found],
+        rows=list(range(len(found))),
+    )
+    assert all(p.box is not None for p in places)
+    for i, (p, truth) in enumerate(zip(places, written, strict=True)):
+        assert iou(p.box, truth) >= 0.5, (i, p.box, truth)
+    assert places[1].kind == "missed" and not places[1].sure
+    # the lines on detected rows are where they were found
+    assert [p.box for i, p in enumerate(places) if i != 1] == found
