@@ -351,11 +351,15 @@ def _steps(i: int, j: int, ctx: _Ctx) -> list[_Step]:
         out.append(_Step(i, j, i, j + 1, skip + gap, "skip_d"))
     if i < n:
         out.append(_Step(i, j, i + 1, j, SKIP_MODEL, "skip_m"))
-        band = ctx.missed[j] if inside and j < m and ctx.missed else None
+        band = ctx.missed[j] if inside and j < m and i + 1 < n and ctx.missed else None
         if band is not None:
-            # the band's width against the line's length, as for a detected piece
+            # the band's width against the line's length, as for a detected piece; the
+            # next model line goes on the row below the band (piece j), so one band
+            # holds one line
             cost = MISSED_COST + _pair_cost(chars[i], band, ctx.body, None, ctx)
-            out.append(_Step(i, j, i + 1, j, cost, "missed"))
+            cost += _pair_cost(chars[i + 1], boxes[j], ctx.heights[j], anchors[i + 1], ctx)
+            cost += STAMP_COST * ctx.stamps[j]
+            out.append(_Step(i, j, i + 2, j + 1, cost, "missed"))
     if i < n and j < m:
         box = list(boxes[j])
         stamp = ctx.stamps[j]
@@ -416,7 +420,7 @@ def _row_shared(ctx: _Ctx) -> list[bool]:
     return [j > 0 and _joinable(j - 1, 2, ctx) for j in range(m)]
 
 
-_TAKES = ("pair", "span", "shared")
+_TAKES = ("pair", "span", "shared", "missed")
 
 
 def _move(s: _Step, t: int, shared: bool) -> tuple[float, int]:
@@ -426,7 +430,7 @@ def _move(s: _Step, t: int, shared: bool) -> tuple[float, int]:
     line; a skipped model line keeps the flag; a piece left over clears it)."""
     take = s.kind in _TAKES
     extra = ROW_SHARE if t and take and shared else 0.0
-    return extra, 1 if take else (t if s.kind in ("skip_m", "missed") else 0)
+    return extra, 1 if take else (t if s.kind == "skip_m" else 0)
 
 
 def _solve(ctx: _Ctx) -> list[Placement]:
@@ -529,17 +533,12 @@ def _solve(ctx: _Ctx) -> list[Placement]:
         if s.kind == "missed":
             band = ctx.missed[s.j0]
             assert band is not None
-            # one written line fits the band: a second model line there gets no box
-            taken = (
-                s.i0 > 0
-                and out[s.i0 - 1].kind == "missed"
-                and out[s.i0 - 1].box == [round(v, 1) for v in band]
-            )
-            out[s.i0] = (
-                Placement(None, kind="none")
-                if taken
-                else Placement([round(v, 1) for v in band], False, "missed")
-            )
+            out[s.i0] = Placement([round(v, 1) for v in band], False, "missed")
+            nb = list(boxes[s.j0])
+            he = ctx.h_eff(ctx.heights[s.j0])
+            fit = _fit(chars[s.i0 + 1], nb, he, ctx.k)
+            want = round(ctx.k * chars[s.i0 + 1] * he, 1)
+            out[s.i0 + 1] = Placement(nb, False, "pair", 0.0, round(fit, 3), want)
             continue
         box = _union(boxes[s.j0 : s.j1])
         h = _median(ctx.heights[s.j0 : s.j1])
