@@ -18,8 +18,6 @@ monotonic alignment (dynamic programming) whose costs are:
 * **two model lines on neighbouring pieces of one row** close enough for one line to
   span them (:data:`ROW_SHARE`): one written line cut between two model lines, which
   puts the lines after them a row off;
-* **a model line in a band the detector missed** (:data:`MISSED_ROOM`: room for one
-  written line between two rows), an estimated box there;
 * **a detected line left over** (a stamp, a note in the margin, a signature) and **a
   model line left without a place** (it stays ``bbox=None``).
 
@@ -81,16 +79,6 @@ ROW_SHARE = 1.5
 # costs this times its off-colour share, leaving it over costs less by that share.
 STAMP_COST = 8.0
 ANCHOR_BONUS = 4.0
-# A line the detector missed: two neighbouring rows whose middles lie at least
-# MISSED_ROOM times the page's line pitch apart leave room for a written line between
-# them (but not room for two or more: a break in the text); a model line may go there
-# (an estimated box in that band) at MISSED_COST plus the band's width fit, less than
-# leaving it without a place (SKIP_MODEL), so one missed row does not shift the lines
-# after it onto the row below their own (AN_0265-0). Only inside the text (a model line
-# before and one after), one line per band; such a band is no alternative that makes
-# another line's placement less sure.
-MISSED_ROOM = 1.6
-MISSED_COST = 2.0
 ANCHOR_MISS = 4.0
 # A placement is sure from this margin on (total cost of the next best alternative).
 SURE_MARGIN = 2.0
@@ -186,7 +174,6 @@ def assign_scored(
     ctx.stamps = list(stamps) if stamps else [0.0] * m
     ctx.skip_cost = [c * (1.0 - s) for c, s in zip(ctx.skip_cost, ctx.stamps, strict=True)]
     ctx.gap_cost = _gap_costs(boxes, body)
-    ctx.missed = _missed_rows(boxes, rows, body)
     out = _settle(ctx, spans=False)
     if rows is not None and K_FROM_ROWS and sum(a is not None for a in anchors) <= ROWS_K_READ * n:
         start = _row_ratio(boxes, hs, rows) / _median([float(c) for c in chars])
@@ -229,42 +216,6 @@ def _row_ratio(boxes: list[Box], hs: list[float], rows: list[int]) -> float:
     return _weighted_median(rs, ws)
 
 
-def _missed_rows(boxes: list[Box], rows: list[int] | None, body: float) -> list[Box | None]:
-    """Per piece: when it starts a row whose middle lies :data:`MISSED_ROOM` line
-    pitches or more below the previous row's (the pitch: the median distance between
-    neighbouring rows' middles), the band between them where one written line fits
-    (its left and right edges the two rows' mean, its height the writing's)."""
-    m = len(boxes)
-    out: list[Box | None] = [None] * m
-    if rows is None or MISSED_COST >= SKIP_MODEL or m < 3:
-        return out
-    first: dict[int, int] = {}
-    spans: dict[int, Box] = {}
-    for j, (r, b) in enumerate(zip(rows, boxes, strict=True)):
-        first.setdefault(r, j)
-        spans[r] = _union([spans[r], b]) if r in spans else list(b)
-    order = list(first)
-    mids = [(spans[r][1] + spans[r][3]) / 2 for r in order]
-    steps = [b - a for a, b in zip(mids, mids[1:], strict=False) if b > a]
-    if len(steps) < 2:
-        return out
-    pitch = _median(steps)
-    for k in range(1, len(order)):
-        a, b = spans[order[k - 1]], spans[order[k]]
-        if pitch <= 0 or mids[k] - mids[k - 1] < MISSED_ROOM * pitch:
-            continue
-        if mids[k] - mids[k - 1] >= (MISSED_ROOM + 1.0) * pitch:
-            continue  # room for two lines or more: a break in the text, not one line
-        mid = (mids[k - 1] + mids[k]) / 2
-        out[first[order[k]]] = [
-            (a[0] + b[0]) / 2,
-            mid - body / 2,
-            (a[2] + b[2]) / 2,
-            mid + body / 2,
-        ]
-    return out
-
-
 def _gap_costs(boxes: list[Box], body: float) -> list[float]:
     """Per box: the cost of the empty band of page above it (down from the lowest bottom
     of the boxes before it), beyond :data:`GAP_FREE` writing heights."""
@@ -305,8 +256,6 @@ class _Ctx:
     skip_cost: list[float] = field(default_factory=list)
     gap_cost: list[float] = field(default_factory=list)
     stamps: list[float] = field(default_factory=list)
-    # per piece j: the band above it where a missed written line fits, or None
-    missed: list[Box | None] = field(default_factory=list)
     total: float = 0.0  # the best alignment's cost
 
     def h_eff(self, h: float) -> float:
@@ -351,15 +300,6 @@ def _steps(i: int, j: int, ctx: _Ctx) -> list[_Step]:
         out.append(_Step(i, j, i, j + 1, skip + gap, "skip_d"))
     if i < n:
         out.append(_Step(i, j, i + 1, j, SKIP_MODEL, "skip_m"))
-        band = ctx.missed[j] if inside and j < m and i + 1 < n and ctx.missed else None
-        if band is not None:
-            # the band's width against the line's length, as for a detected piece; the
-            # next model line goes on the row below the band (piece j), so one band
-            # holds one line
-            cost = MISSED_COST + _pair_cost(chars[i], band, ctx.body, None, ctx)
-            cost += _pair_cost(chars[i + 1], boxes[j], ctx.heights[j], anchors[i + 1], ctx)
-            cost += STAMP_COST * ctx.stamps[j]
-            out.append(_Step(i, j, i + 2, j + 1, cost, "missed"))
     if i < n and j < m:
         box = list(boxes[j])
         stamp = ctx.stamps[j]
@@ -420,7 +360,7 @@ def _row_shared(ctx: _Ctx) -> list[bool]:
     return [j > 0 and _joinable(j - 1, 2, ctx) for j in range(m)]
 
 
-_TAKES = ("pair", "span", "shared", "missed")
+_TAKES = ("pair", "span", "shared")
 
 
 def _move(s: _Step, t: int, shared: bool) -> tuple[float, int]:
@@ -508,9 +448,7 @@ def _solve(ctx: _Ctx) -> list[Placement]:
         for j in range(m + 1):
             f0, f1 = fwd[i][j]
             for s in out_of[i][j]:
-                # a band where a missed line would fit is no detected place: it does
-                # not make another line's placement less sure
-                if s.kind in ("skip_d", "missed"):
+                if s.kind == "skip_d":
                     continue
                 nxt = bwd[s.i1][s.j1]
                 if shared[j] and f1 < f0:
@@ -529,16 +467,6 @@ def _solve(ctx: _Ctx) -> list[Placement]:
             continue
         if s.kind == "skip_m":
             out[s.i0] = Placement(None, kind="none")
-            continue
-        if s.kind == "missed":
-            band = ctx.missed[s.j0]
-            assert band is not None
-            out[s.i0] = Placement([round(v, 1) for v in band], False, "missed")
-            nb = list(boxes[s.j0])
-            he = ctx.h_eff(ctx.heights[s.j0])
-            fit = _fit(chars[s.i0 + 1], nb, he, ctx.k)
-            want = round(ctx.k * chars[s.i0 + 1] * he, 1)
-            out[s.i0 + 1] = Placement(nb, False, "pair", 0.0, round(fit, 3), want)
             continue
         box = _union(boxes[s.j0 : s.j1])
         h = _median(ctx.heights[s.j0 : s.j1])
