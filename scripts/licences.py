@@ -91,6 +91,10 @@ ocrkit's own changes applied, `scripts/tesseract_patches/*.patch`. Each patch's 
 states what it changes in which files; the changes are under Tesseract's licence,
 Apache-2.0. A wheel built this way and passed on to others is a modified Tesseract:
 pass the patches on with it (`GET /source` serves them with the code it runs).
+The exhaustive checks of those patches, `bench/tesserocr_builds/round_check.cpp` and
+`act_check.cpp`, hold copies of the few Tesseract functions they compare against
+(`IntCastRounded`, `ClipToRange`, `Tanh`, `Logistic`), under the same licence, as
+their headers say.
 
 ## Data in the repository
 
