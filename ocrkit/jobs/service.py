@@ -34,6 +34,11 @@ log = logging.getLogger("ocrkit.server")
 
 PDF_RESULT = "result.pdf"
 LOST_UPLOAD = "the server restarted while this job was queued or running and its upload was gone"
+# How long DELETE waits for a done job's searchable pdf being written before it removes
+# it with the rest: a 1-page pdf takes tens of ms, so the answer's promise ("gone at
+# once") holds; a larger one may take longer: DELETE answers after this wait anyway,
+# and the runner removes the pdf the moment it is written (the job is marked).
+DELETE_PDF_WAIT = 2.0
 
 
 class JobCancelled(Exception):
@@ -334,11 +339,24 @@ class JobService:
         if self.scheduler.cancel(uuid) or not self.scheduler.is_active(uuid):
             self._discard(uuid)
             return
-        if self.pdf_pending(uuid):  # done, only its pdf is being made: gone now, and
-            self._discard(uuid)  # the runner removes the pdf again once it is written
-        self._cancelled.add(uuid)  # the runner discards it when the pipeline returns
+        # Running. Marked first: the runner stops at its next page, and whatever it
+        # writes from now on (a page, the stored job) it discards again when it returns.
+        self._cancelled.add(uuid)
+        # A done job whose searchable pdf is being written (tens of ms): let it land and
+        # remove it with the rest. Removed while it was written, the pdf's file could
+        # outlive the directory's removal, and the runner, past its last look at the
+        # mark, left it on disk for good (a deleted job's pdf; seen as a flaky
+        # test_delete_removes_job_and_files).
+        self.wait_pdf(uuid, DELETE_PDF_WAIT)
+        self._remove(uuid)  # the files and rows go now, as DELETE promises
+        if not self.scheduler.is_active(uuid):
+            self._cancelled.discard(uuid)  # the runner is gone: nobody reads the mark
 
     def _discard(self, uuid: str) -> None:
+        self._remove(uuid)
+        self._cancelled.discard(uuid)
+
+    def _remove(self, uuid: str) -> None:
         stored = self.store.get_job(uuid)
         if stored is not None and stored.upload_path:
             with contextlib.suppress(FileNotFoundError):
@@ -348,7 +366,6 @@ class JobService:
             self.upload_path(uuid).unlink()
         self.store.delete_job(uuid)
         self.progress.pop(uuid, None)
-        self._cancelled.discard(uuid)
 
     def sweep(self) -> int:
         """Delete jobs past retention with their page images and files."""
