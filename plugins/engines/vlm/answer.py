@@ -478,6 +478,8 @@ def widen_wanting(
     over because one line may span only close pieces. Widened lines are not sure."""
     from dataclasses import replace
 
+    from .assign import _union
+
     taken = [p.box for p in places if p.box is not None] + [b for b in fixed if b is not None]
     left = [q for q in pieces if not any(_covered(q, b) for b in taken)]
     margin = _body_left([(0, q) for q in pieces]) or 0.0
@@ -499,7 +501,7 @@ def widen_wanting(
                 ov = (min(box[3], q[3]) - max(box[1], q[1])) / max(1.0, min(h, q[3] - q[1]))
                 if not 0 <= gap <= WANT_GAP * h or q[3] - q[1] > WANT_TALL * h:
                     continue
-                new = _union2(box, q)
+                new = _union([box, q])
                 if ov < WANT_OVERLAP or new[2] - new[0] > WANT_MAX * p.want:
                     continue
                 if held >= words[i]:
@@ -511,7 +513,7 @@ def widen_wanting(
             if best is None:
                 break
             left.remove(best[1])
-            box = _union2(box, best[1])
+            box = _union([box, best[1]])
         if box != p.box:
             fit = abs(math.log((box[2] - box[0]) / p.want))
             out[i] = replace(p, box=box, sure=False, fit=round(fit, 3))
@@ -548,10 +550,6 @@ def raise_low(
         top, low = max(0.0, mid - half), min(high, mid + half)
         out[i] = replace(p, box=[p.box[0], top, p.box[2], low])
     return out
-
-
-def _union2(a: list[float], b: list[float]) -> list[float]:
-    return [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
 
 
 def _between(b: list[float], box: list[float], q: list[float]) -> bool:
