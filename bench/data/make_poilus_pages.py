@@ -26,6 +26,21 @@ The rule, fixed before anything was run on these pages:
   the model's answer and the comparison, as for ``handwriting_lines.json``).
 
     python bench/data/make_poilus_pages.py POILUS_GIT_DIR [CORPUS_MANIFEST]
+
+A third set, ``poilus_fresh.json`` and ``poilus_fresh/*.jpg`` (``--fresh``), made on
+2026-12-07 because both halves above had been looked at several times while the placement
+was tuned, so neither could measure it honestly any more. Its rule, fixed before anything
+was run on these pages:
+
+* candidates: as above, also leaving out every will that ``poilus_pages.json`` uses (any
+  page of it), sorted by path;
+* selection: k = len(candidates) // 24, every k-th candidate from position k // 2, the
+  first 24 (the middles between the earlier rule's steps);
+* every page is in the half ``fresh``: the placement is never tuned on it; it is read
+  once per change that is to be judged, and its failures are not looked at page by page;
+* image and lines: as above.
+
+    python bench/data/make_poilus_pages.py --fresh POILUS_GIT_DIR [CORPUS_MANIFEST]
 """
 
 from __future__ import annotations
@@ -45,7 +60,6 @@ MAX_SIDE = 2000
 MAX_BYTES = 700_000
 QUALITY = 85
 HERE = Path(__file__).resolve().parent
-OUT_DIR = HERE / "poilus_pages"
 WILL = re.compile(r"TestamentsDePoilus_will_([A-Z0-9]+_\d{4})-\d+\.")
 
 
@@ -71,9 +85,14 @@ def candidates(gdir: str, manifest: str) -> list[str]:
     return sorted(out)
 
 
-def select(paths: list[str]) -> list[str]:
+def select(paths: list[str], start_middle: bool = False) -> list[str]:
     k = max(1, len(paths) // N)
-    return paths[::k][:N]
+    return paths[k // 2 if start_middle else 0 :: k][:N]
+
+
+def first_set_wills() -> set[str]:
+    first = json.loads((HERE / "poilus_pages.json").read_text(encoding="utf-8"))
+    return {WILL.search(d["source"]).group(1) for d in first.values()}
 
 
 def lines_of(xml: bytes, scale: float, size: tuple[int, int]) -> list[dict]:
@@ -109,27 +128,34 @@ def image_of(data: bytes) -> tuple[bytes, float, tuple[int, int], tuple[int, int
 
 
 def main() -> None:
-    gdir = sys.argv[1]
-    manifest = (
-        sys.argv[2] if len(sys.argv) > 2 else str(HERE.parents[2] / "shared/corpus/MANIFEST.tsv")
-    )
-    picked = select(candidates(gdir, manifest))
-    OUT_DIR.mkdir(exist_ok=True)
+    args = sys.argv[1:]
+    fresh = args[:1] == ["--fresh"]
+    args = args[1:] if fresh else args
+    gdir = args[0]
+    manifest = args[1] if len(args) > 1 else str(HERE.parents[2] / "shared/corpus/MANIFEST.tsv")
+    found = candidates(gdir, manifest)
+    if fresh:
+        used = first_set_wills()
+        found = [p for p in found if WILL.search(p).group(1) not in used]
+    picked = select(found, start_middle=fresh)
+    name = "poilus_fresh" if fresh else "poilus_pages"
+    out_dir = HERE / name
+    out_dir.mkdir(exist_ok=True)
     result = {}
     for i, path in enumerate(picked):
         sid = "poilus_" + WILL.search(path).group(0)[len("TestamentsDePoilus_will_") : -1]
         data, scale, (w, h), source_size = image_of(git(gdir, "show", f"{COMMIT}:{path}").stdout)
-        (OUT_DIR / f"{sid}.jpg").write_bytes(data)
+        (out_dir / f"{sid}.jpg").write_bytes(data)
         xml = git(gdir, "show", f"{COMMIT}:{path[:-4]}.xml").stdout
         result[sid] = {
             "source": f"{REPO}@{COMMIT}:{path}",
-            "half": "tuning" if i % 2 == 0 else "held_out",
+            "half": "fresh" if fresh else ("tuning" if i % 2 == 0 else "held_out"),
             "scale": round(scale, 6),
             "width": w,
             "height": h,
             "lines": lines_of(xml, scale, source_size),
         }
-    out = HERE / "poilus_pages.json"
+    out = HERE / f"{name}.json"
     out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
