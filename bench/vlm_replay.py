@@ -271,6 +271,10 @@ def capture(pages: list[Page], run: vb.Runner, cache: RegionCache) -> list[dict[
                 job = read(run)
                 if kind == "cat" and len(records) == n:  # not sent (a blank page)
                     continue
+                if len(records) == n and len(job.pages) == 1:
+                    # a page with true lines the model was not asked about (found blank):
+                    # kept, so that its lines count as missed, as in the bench
+                    records.append(dict(cur, not_asked=list(job.pages[0].warnings)))
                 if len(records) != n + 1 or len(job.pages) != 1:
                     raise RuntimeError(f"{sid}: {len(records) - n} placements, expected 1")
                 records[-1]["live"] = score(records[-1], job.pages[0])
@@ -293,6 +297,13 @@ def image_of(rec: dict[str, Any]) -> Any:
 def replay(rec: dict[str, Any]) -> Any:
     """The working tree's ``build_result`` on a captured record: the page."""
     answer, _ = _modules()
+    if "not_asked" in rec:
+        from ocrkit.hookspecs import PageResult
+
+        empty = PageResult(warnings=list(rec["not_asked"]))
+        truth = rec.get("truth", {})
+        empty.width, empty.height = truth.get("width"), truth.get("height")  # type: ignore[attr-defined]
+        return empty
     image = image_of(rec) if rec["image"] is not None else None
     page = answer.build_result(
         rec["answer"],
@@ -398,7 +409,7 @@ def run_sets(names: list[str], args: argparse.Namespace) -> dict[str, Any]:
                 print(f"{name} {rec['id']}: {res['ok']}/{res['lines']}{was}")
                 if args.failures:
                     print("\n".join(failures(rec, page, res)) or "   (none)")
-                if args.overlay and rec["image"] is not None:
+                if args.overlay and rec.get("image") is not None:
                     overlay(rec, page, Path(args.overlay))
             ok = sum(p["ok"] for p in pages.values())
             lines = sum(p["lines"] for p in pages.values())

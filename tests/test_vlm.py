@@ -320,6 +320,33 @@ def test_vlm_confidence_from_logprobs(small: Any, tmp_path: Path) -> None:
     assert all(b.bbox is not None for b in p.blocks)
 
 
+def test_framed_page_with_writing_is_sent_to_the_model(tmp_path: Path) -> None:
+    """A scan with a black frame: the frame's black is the page's most common grey. The
+    vlm tier's old blank rule (nothing much darker than the most common grey) found no
+    ink and never asked the model (a handwritten envelope of the Poilus wills lost its
+    four lines); the cpu tier's rule, which it now shares, sees the writing."""
+    import random
+
+    rng = random.Random(7)
+    img = Image.new("L", (1000, 800), 0)
+    paper = [rng.randint(175, 205) for _ in range(900 * 700)]  # no one grey beats the frame
+    inner = Image.new("L", (900, 700))
+    inner.putdata(paper)
+    draw = ImageDraw.Draw(inner)
+    font = ImageFont.truetype(FONT, 60) if Path(FONT).is_file() else ImageFont.load_default()
+    draw.text((80, 300), "Madame Guyot", fill=95, font=font)
+    img.paste(inner, (50, 50))
+    hist = img.histogram()
+    assert max(range(256), key=lambda v: hist[v]) == 0  # the frame is the most common grey
+    path = tmp_path / "framed.png"
+    img.save(path)
+    with StandinServer(lambda req: "Madame Guyot") as srv:
+        job = api.ocr(path, tier="vlm", settings=settings_for(srv.url, tmp_path), jobs=1)
+        assert len(srv.requests) == 1
+    p = job.pages[0]
+    assert [b.text for b in p.blocks] == ["Madame Guyot"] and "blank" not in p.extra["vlm"]
+
+
 def test_blank_page_is_not_sent_to_the_model(tmp_path: Path) -> None:
     path = tmp_path / "blank.png"
     img = Image.new("L", (1200, 1600), 250)

@@ -131,7 +131,7 @@ class VlmEngine(Engine):
         options = options or {}
         prompt = PROMPTS.get(str(options.get("vlm_prompt") or "page"), PAGE_PROMPT)
         info: dict[str, Any] = {"prompt": options.get("vlm_prompt") or "page"}
-        if is_blank(image):
+        if is_blank(image, dpi):
             info["blank"] = True
             return PageResult(
                 text="",
