@@ -21,8 +21,9 @@ only the last step changes. So:
   the result for ``compare``.
 * ``compare A.json B.json``: the pages whose count changed, and the totals.
 
-The held-out sets (``*-heldout``, ``poilus-fresh``) are refused unless ``--held-out`` is given: thresholds
-are tuned on the tuning halves only, and a held-out half is looked at once, at the end.
+The held-out sets (``*-heldout``, ``poilus-fresh``) are refused unless ``--held-out`` is
+given: thresholds are tuned on the tuning halves only, and a held-out half is looked at
+once, at the end.
 
 Capture again after changing anything before ``build_result`` (the cpu pass, the prompt,
 the engine) or the detector's model call (``detect_regions``, DET_MAX_SIDE, the model
