@@ -842,6 +842,27 @@ def test_a_line_written_with_wide_word_gaps_stays_one_piece() -> None:
     assert len(pieces) == 1, [p.box for p in pieces]
 
 
+def test_a_cut_leaves_no_piece_taller_than_wide() -> None:
+    """A line of a writer who spaces letters widely, in a region the detector drew about
+    three ink heights tall (AD78_0037-0's "Ma Chère Soeur"): its gaps cut it into three
+    pieces, the middle one narrower than the region is tall. On main that piece stood
+    upright, was taken for a line of a page on its side (trimmed across to one stroke,
+    a row of its own) and the lines after it went a row off. Now a piece narrower than
+    the region is tall stays with its nearer neighbour."""
+    from ocrkit_plugins.engines.vlm import detect
+
+    dark = np.zeros((400, 1200), dtype=bool)
+    for x0, x1 in ((100, 280), (345, 425), (488, 630)):  # gaps 65 and 63; ink 50 high
+        dark[200:250, x0:x1:6] = True  # strokes, not a solid block
+    region = detect.Region([80.0, 150.0, 650.0, 305.0])  # 155 tall
+    pieces = [p.box for p in detect.split_at_gaps([region], dark)]
+    assert len(pieces) == 2, pieces
+    assert all(b[2] - b[0] >= b[3] - b[1] for b in pieces), pieces
+    assert pieces[0][2] <= 285 and pieces[1][0] >= 340  # the middle piece went right
+    lines = detect.lines_of([detect.Region(b) for b in pieces], dark)
+    assert len(lines) == 1 and len(lines[0].parts) == 2
+
+
 def _placed_on(texts: list[str], boxes: list[list[float]], rows: list[int]) -> list[Any]:
     from ocrkit_plugins.engines.vlm import assign
 

@@ -52,6 +52,11 @@ ROW_GAP = 2.0
 # (words of a handwritten line are closer; a note beside a line is farther). At 1.0 the
 # word gaps of a writer who spaces words widely cut whole lines into words (AD78_0002-0).
 SPLIT_GAP = 1.25
+# ... but a piece such a cut would leave narrower than this share of the region's height
+# (a word or two of a writer who spaces letters widely) stays with its nearer neighbour:
+# cut off, it stood taller than wide, was taken for a line of a page on its side
+# (trimmed across, a row of its own) and the lines after it went a row off (AD78_0037-0).
+SLIVER = 1.0
 # Missed lines (:func:`missed_regions`): the ink mask is looked at in cells this many
 # pixels square; a band of leftover ink is a line when its height is within this range
 # of the detected lines' median, it is this many heights wide and this share of its
@@ -455,7 +460,7 @@ def split_at_gaps(regions: list[Region], dark: np.ndarray) -> list[Region]:
         if len(xs) < 2:
             out.append(r)
             continue
-        pieces = gap_runs(xs, gap)
+        pieces = _without_slivers(gap_runs(xs, gap), SLIVER * (r.box[3] - r.box[1]))
         if len(pieces) == 1:
             out.append(r)
             continue
@@ -463,6 +468,22 @@ def split_at_gaps(regions: list[Region], dark: np.ndarray) -> list[Region]:
             if b - a >= 4 and crop[:, a:b].sum() >= 20:
                 out.append(Region([float(x0 + a), r.box[1], float(x0 + b), r.box[3]], r.score))
     return out
+
+
+def _without_slivers(runs: list[tuple[int, int]], least: float) -> list[tuple[int, int]]:
+    """``runs`` (left to right) with each run narrower than ``least`` joined to its nearer
+    neighbour, the narrowest first, until every run is as wide or only one is left."""
+    runs = list(runs)
+    while len(runs) > 1:
+        k = min(range(len(runs)), key=lambda i: runs[i][1] - runs[i][0])
+        if runs[k][1] - runs[k][0] >= least:
+            break
+        left = runs[k][0] - runs[k - 1][1] if k > 0 else None
+        right = runs[k + 1][0] - runs[k][1] if k + 1 < len(runs) else None
+        o = k - 1 if right is None or (left is not None and left <= right) else k + 1
+        a, b = min(k, o), max(k, o)
+        runs[a : b + 1] = [(runs[a][0], runs[b][1])]
+    return runs
 
 
 def rows(regions: list[Region]) -> list[DetectedLine]:
