@@ -347,6 +347,20 @@ def test_framed_page_with_writing_is_sent_to_the_model(tmp_path: Path) -> None:
     assert [b.text for b in p.blocks] == ["Madame Guyot"] and "blank" not in p.extra["vlm"]
 
 
+def test_faint_pencil_on_white_paper_is_not_blank() -> None:
+    """Writing lighter than mid-grey on white paper: no ink by the cpu tier's rule (no
+    pixel under 128), ink by the rule relative to the paper; the vlm tier sends it."""
+    from ocrkit_plugins.engines.vlm.guards import is_blank
+
+    from ocrkit.page import is_blank as page_is_blank
+
+    img = Image.new("L", (1200, 900), 250)
+    font = ImageFont.truetype(FONT, 60) if Path(FONT).is_file() else ImageFont.load_default()
+    ImageDraw.Draw(img).text((100, 400), "written in pencil", fill=150, font=font)
+    assert page_is_blank(img, 300)  # the cpu tier's rule alone would lose it
+    assert not is_blank(img, 300)
+
+
 def test_blank_page_is_not_sent_to_the_model(tmp_path: Path) -> None:
     path = tmp_path / "blank.png"
     img = Image.new("L", (1200, 1600), 250)

@@ -1,7 +1,7 @@
 """Guards of the vlm engine: what is wrong with a page or a model's answer.
 
-* :func:`is_blank`: a page with (almost) no ink is not sent to the model (the cpu tier's
-  rule).
+* :func:`is_blank`: a page with (almost) no ink is not sent to the model (by the cpu
+  tier's rule and by a rule relative to the paper's grey).
 * :func:`refused`: a refusal (typical phrases in a short answer).
 * :func:`find_loop` / :func:`cut_loop`: a repetition loop (a piece repeated 8+ times, or
   5+ identical lines) and the answer with each run kept once.
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
     from ocrkit.models import Block
 
+# Fraction of pixels much darker than the most common grey under which a page holds no
+# ink by this tier's own rule (a few specks of dust).
+BLANK_INK = 0.0005
 _REFUSAL = re.compile(
     r"\b(i'?m sorry|i am sorry|i can(?:'|no)t (?:help|assist|transcribe|read|process|comply)"
     r"|i cannot (?:help|assist|transcribe|read|process|comply)|i'?m (?:not able|unable) to"
@@ -33,16 +36,31 @@ _REPEAT_RUN = re.compile(r"(.{3,80}?)(?:\s*\1){7,}", re.DOTALL)
 
 
 def is_blank(image: Image.Image, dpi: int = 300) -> bool:
-    """Nothing to read on the page, by the cpu tier's own rule
-    (:func:`ocrkit.page.is_blank`: almost no pixel darker than mid-grey at ~75 dpi).
+    """Nothing to read on the page: by the cpu tier's rule (:func:`ocrkit.page.is_blank`:
+    almost no pixel darker than mid-grey at ~75 dpi) and by this tier's own (almost no
+    pixel much darker than the page's most common grey, :data:`BLANK_INK`).
 
-    The vlm tier had a rule of its own until 2026-12: no pixel much darker than the
-    page's most common grey. On a scan with a black frame the most common grey is the
-    frame's, so nothing was darker and a handwritten envelope (bench/data/poilus_fresh,
-    AD78_0009-1) was never sent to the model: its four lines were lost."""
+    Either rule alone loses writing: the cpu tier's misses faint pencil on white paper
+    (lighter than mid-grey, much darker than the paper); this tier's, used alone until
+    2026-12, took a scan's black frame for the page's background, so nothing was darker
+    and a handwritten envelope (bench/data/poilus_fresh, AD78_0009-1) was never sent to
+    the model: its four lines were lost. A page is blank only when both find no ink."""
+    from PIL import ImageOps
+
     from ocrkit.page import is_blank as page_is_blank
 
-    return page_is_blank(image, dpi)
+    if not page_is_blank(image, dpi):
+        return False
+    factor = max(1, max(image.size) // 1000)
+    small = image.reduce(factor) if factor > 1 and image.mode not in ("1", "P") else image
+    g = ImageOps.grayscale(
+        small.convert("RGB") if small.mode in ("P", "RGBA", "LA", "1") else small
+    )
+    hist = g.histogram()
+    total = sum(hist)
+    background = max(range(256), key=lambda v: hist[v])
+    dark = sum(hist[: max(0, background - 80)])
+    return dark / max(1, total) < BLANK_INK
 
 
 def refused(text: str) -> str | None:
