@@ -863,6 +863,45 @@ def test_a_cut_leaves_no_piece_taller_than_wide() -> None:
     assert len(lines) == 1 and len(lines[0].parts) == 2
 
 
+def test_a_missed_line_is_found_beside_a_note_written_down_the_margin() -> None:
+    """Ink outside the detector's regions is looked for in bands of rows; a note written
+    down the margin (or a fold, a scan's edge) inks every row, so on main the whole page
+    was one band, far taller than a line, and a line the detector missed stayed missed
+    (AD78_0030-0's margin note). The bands are now looked for in the columns the body's
+    lines span."""
+    from ocrkit_plugins.engines.vlm import detect
+
+    dark = np.zeros((1000, 1400), dtype=bool)
+    tops = [100, 220, 340, 460, 580]
+    for y in tops:
+        dark[y : y + 50, 300:1300:5] = True  # a line of writing: strokes 50 high
+    for y in range(20, 980, 30):
+        dark[y : y + 28, 60:110:4] = True  # the margin note, written downwards
+    # the detector found four of the lines and, of the note, small pieces only
+    found = [detect.Region([290.0, y - 10.0, 1310.0, y + 60.0]) for y in tops if y != 340]
+    found += [detect.Region([70.0, y - 2.0, 100.0, y + 52.0]) for y in range(20, 980, 180)]
+    missed = detect.missed_regions(found, dark)
+    assert len(missed) == 1, [r.box for r in missed]
+    x0, y0, x1, y1 = missed[0].box
+    assert 320 <= y0 <= 345 and 385 <= y1 <= 400 and x0 <= 310 and x1 >= 1290
+
+
+def test_ink_beside_the_body_is_not_taken_for_a_missed_line() -> None:
+    """Leftover ink right of every line of the body (a note, a flourish, a stamp's
+    text): on main it became a "missed line", a row the model's lines could take, which
+    put lines one row off (AN_0192-0, AN_0327-0, AN_0008-3 in the tuning pool). Only
+    the columns the body's lines span are looked at now."""
+    from ocrkit_plugins.engines.vlm import detect
+
+    dark = np.zeros((900, 1700), dtype=bool)
+    tops = [100, 220, 340, 460]
+    for y in tops:
+        dark[y : y + 50, 300:1300:5] = True
+    dark[700:740, 1380:1620:5] = True  # a note right of the body, not detected
+    found = [detect.Region([290.0, y - 10.0, 1310.0, y + 60.0]) for y in tops]
+    assert detect.missed_regions(found, dark) == []
+
+
 def _placed_on(texts: list[str], boxes: list[list[float]], rows: list[int]) -> list[Any]:
     from ocrkit_plugins.engines.vlm import assign
 

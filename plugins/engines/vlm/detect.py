@@ -65,6 +65,12 @@ MISSED_STEP = 4
 MISSED_HEIGHT = (0.35, 2.0)
 MISSED_WIDTH = 3.0
 MISSED_INK = 0.04
+# ... looked for only in the columns the detected lines of writing (MISSED_WIDTH heights
+# wide or more) span. Beside them, leftover ink is notes, flourishes and stamps, which
+# became rows the model's lines took, one row off (AN_0192-0, AN_0327-0, AN_0008-3); and
+# a note written down the margin, a fold or the scan's edge inked every row of the page,
+# so no band stood apart (AD78_0030-0).
+MISSED_BODY_COLUMNS = True
 # Trimming: the rows kept are those around the densest one holding at least this share
 # of its dark pixels (and 2): a descender's few pixels count, a blank margin does not.
 TRIM_INK = 0.01
@@ -409,6 +415,14 @@ def missed_regions(regions: list[Region], dark: np.ndarray) -> list[Region]:
         y0, y1 = int((r.box[1] - pad) // f), int((r.box[3] + pad) // f) + 1
         x0, x1 = int((r.box[0] - pad) // f), int((r.box[2] + pad) // f) + 1
         rest[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)] = False
+    if MISSED_BODY_COLUMNS:
+        # only the columns the body's lines span (see MISSED_BODY_COLUMNS)
+        lines = [r.box for r in flat if r.box[2] - r.box[0] >= MISSED_WIDTH * body]
+        if lines:
+            c0 = max(0, int(min(b[0] for b in lines) // f))
+            c1 = int(max(b[2] for b in lines) // f) + 1
+            rest[:, :c0] = False
+            rest[:, c1:] = False
     on = rest.sum(axis=1) >= max(2, int(0.01 * rest.shape[1]))
     out: list[Region] = []
     for a, b in true_runs(on):
