@@ -67,3 +67,23 @@ def test_category_sets_score_the_boxed_share_and_are_asked_for_by_name() -> None
     moved = [[1.0, 0.0, 9.0, 9.0], None, [0.0, 10.0, 9.0, 19.0]]
     b = {"cat-printed": {"ok": 2, "lines": 3, "pages": {"x": {"ok": 2, "ious": moved}}}}
     assert "cat-printed x: 2 boxed both, 1 box(es) moved" in vlm_replay.compare(a, b)
+
+
+def test_a_page_the_model_was_not_asked_about_counts_its_lines_as_missed() -> None:
+    """A page found blank is not sent to the model, so ``build_result`` never runs: the
+    capture keeps it (``not_asked``: its warnings) and the replay scores none of its
+    lines as placed, as the bench does, instead of stopping (the fresh set's envelope
+    AD78_0009-1 under the old blank guard)."""
+    truth = {
+        "width": 1000,
+        "height": 800,
+        "lines": [
+            {"text": "Madame Guyot", "box": [100.0, 100.0, 600.0, 160.0]},
+            {"text": "Sorel-le-Grand", "box": [120.0, 200.0, 640.0, 260.0]},
+        ],
+    }
+    rec = {"kind": "poilus", "id": "blank", "truth": truth, "not_asked": ["blank page"]}
+    page = vlm_replay.replay(rec)
+    assert page.blocks == [] and page.warnings == ["blank page"]
+    res = vlm_replay.score(rec, page)
+    assert (res["ok"], res["lines"], res["ious"]) == (0, 2, [None, None])
