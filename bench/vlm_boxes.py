@@ -19,6 +19,9 @@ measured is placing the lines, not reading them. Reported:
 * a third set, 24 pages of wills neither set above uses (bench/data/poilus_fresh.json
   and poilus_fresh/, the same script's ``--fresh``), made when both halves of the second
   had been looked at too often to measure honestly: the same measures, never tuned on;
+* a fourth, 24 pages of wills none of the sets above uses (bench/data/poilus_third.json
+  and poilus_third/, ``--third``), made when the third's totals had been read four times:
+  the same measures, never tuned on;
 * made handwriting-style pages (bench/handpages.py: Debian handwriting fonts, ink noise,
   known boxes), tuning half (even seeds) and held-out half (odd seeds) apart: boxed
   share, share with IoU >= 0.5 against the true box, lines out of top-to-bottom order.
@@ -43,6 +46,7 @@ CORPUS = Path(os.environ.get("OCRKIT_CORPUS", ROOT.parent / "shared" / "corpus")
 DATA = Path(__file__).resolve().parent / "data" / "handwriting_lines.json"
 POILUS = Path(__file__).resolve().parent / "data" / "poilus_pages.json"
 FRESH = Path(__file__).resolve().parent / "data" / "poilus_fresh.json"
+THIRD = Path(__file__).resolve().parent / "data" / "poilus_third.json"
 
 
 def iou(a: list[float], b: list[float]) -> float:
@@ -198,8 +202,9 @@ def bench_vlm_boxes(quick: bool = False) -> dict[str, Any]:
             )
         # 2b. the second real set: pages of wills the corpus does not use
         # 2c. the third: wills neither the corpus nor the second set uses (quick: none)
+        # 2d. the fourth: wills none of the above uses (quick: none)
         real: list[dict[str, Any]] = []
-        for src in (POILUS,) if quick else (POILUS, FRESH):
+        for src in (POILUS,) if quick else (POILUS, FRESH, THIRD):
             poilus = json.loads(src.read_text(encoding="utf-8"))
             for sid, d in list(poilus.items())[: 4 if quick else None]:
                 truth = "\n".join(t["text"] for t in d["lines"] if t["text"].strip())
@@ -209,6 +214,7 @@ def bench_vlm_boxes(quick: bool = False) -> dict[str, Any]:
             out[f"poilus_pages_{half}"] = _summary([p for p in real if p["half"] == half])
         if not quick:
             out["poilus_fresh"] = _summary([p for p in real if p["half"] == "fresh"])
+            out["poilus_third"] = _summary([p for p in real if p["half"] == "third"])
         # 3. made pages
         n = 2 if quick else 8
         for half, seeds in (
@@ -336,6 +342,7 @@ def markdown(r: dict[str, Any]) -> list[str]:
         ("poilus_pages_tuning", "24 more real pages (wills not in the corpus), tuning half"),
         ("poilus_pages_held_out", "24 more real pages (wills not in the corpus), held-out half"),
         ("poilus_fresh", "24 fresh real pages (wills in neither set), never tuned on"),
+        ("poilus_third", "24 more fresh real pages (wills in no set above), never tuned on"),
     ):
         d = r.get(key) or {}
         if d.get("lines"):

@@ -41,6 +41,21 @@ was run on these pages:
 * image and lines: as above.
 
     python bench/data/make_poilus_pages.py --fresh POILUS_GIT_DIR [CORPUS_MANIFEST]
+
+A fourth set, ``poilus_third.json`` and ``poilus_third/*.jpg`` (``--third``), made on
+2026-12-07 because the fresh set's totals had been read four times (a baseline, two
+replays, a bench) while changes were judged on it. Its rule, fixed before anything was
+run on these pages:
+
+* candidates: as above, also leaving out every will that ``poilus_pages.json`` or
+  ``poilus_fresh.json`` uses (any page of it), sorted by path;
+* selection: k = len(candidates) // 24, every k-th candidate from position k // 2, the
+  first 24;
+* every page is in the half ``third``: never tuned on, read once per change to be
+  judged, its failures not looked at page by page;
+* image and lines: as above.
+
+    python bench/data/make_poilus_pages.py --third POILUS_GIT_DIR [CORPUS_MANIFEST]
 """
 
 from __future__ import annotations
@@ -90,9 +105,9 @@ def select(paths: list[str], start_middle: bool = False) -> list[str]:
     return paths[k // 2 if start_middle else 0 :: k][:N]
 
 
-def first_set_wills() -> set[str]:
-    first = json.loads((HERE / "poilus_pages.json").read_text(encoding="utf-8"))
-    return {WILL.search(d["source"]).group(1) for d in first.values()}
+def set_wills(name: str = "poilus_pages") -> set[str]:
+    pages = json.loads((HERE / f"{name}.json").read_text(encoding="utf-8"))
+    return {WILL.search(d["source"]).group(1) for d in pages.values()}
 
 
 def lines_of(xml: bytes, scale: float, size: tuple[int, int]) -> list[dict]:
@@ -129,16 +144,19 @@ def image_of(data: bytes) -> tuple[bytes, float, tuple[int, int], tuple[int, int
 
 def main() -> None:
     args = sys.argv[1:]
-    fresh = args[:1] == ["--fresh"]
+    which = args[0][2:] if args[:1] in (["--fresh"], ["--third"]) else ""
+    fresh = bool(which)
     args = args[1:] if fresh else args
     gdir = args[0]
     manifest = args[1] if len(args) > 1 else str(HERE.parents[2] / "shared/corpus/MANIFEST.tsv")
     found = candidates(gdir, manifest)
     if fresh:
-        used = first_set_wills()
+        used = set_wills("poilus_pages")
+        if which == "third":
+            used |= set_wills("poilus_fresh")
         found = [p for p in found if WILL.search(p).group(1) not in used]
     picked = select(found, start_middle=fresh)
-    name = "poilus_fresh" if fresh else "poilus_pages"
+    name = f"poilus_{which}" if fresh else "poilus_pages"
     out_dir = HERE / name
     out_dir.mkdir(exist_ok=True)
     result = {}
@@ -149,7 +167,7 @@ def main() -> None:
         xml = git(gdir, "show", f"{COMMIT}:{path[:-4]}.xml").stdout
         result[sid] = {
             "source": f"{REPO}@{COMMIT}:{path}",
-            "half": "fresh" if fresh else ("tuning" if i % 2 == 0 else "held_out"),
+            "half": which if fresh else ("tuning" if i % 2 == 0 else "held_out"),
             "scale": round(scale, 6),
             "width": w,
             "height": h,
