@@ -1229,3 +1229,69 @@ def test_a_stamp_beside_a_one_word_heading_is_not_taken_into_it(monkeypatch: Any
     got = _placed_on_rows(texts, rows, (1200, 600), monkeypatch)
     assert got[0] == [520.0, 60.0, 860.0, 120.0], got
     assert got[1] is not None and got[1][0] == 200.0, got
+
+
+_EVEN_LINES = [
+    "the weather has turned cold and the river is high",
+    "registered at the town hall on the fourth of May",
+    "after three days of rain Father went to the mill",
+    "to sell the two calves and came back with a lamp",
+    "some coffee and a letter from our cousin Thomas",
+]
+
+
+def test_a_rough_reading_of_each_piece_tells_lines_of_equal_length_apart() -> None:
+    """Five made handwritten lines of nearly equal length; the model's answer leaves out
+    the second (a registration note it did not transcribe). By shape alone every row
+    fits every line, and leaving the last row over is cheaper than a gap in the middle:
+    on the old code the last three lines went one row up. The pieces read roughly
+    (``read.py``, RapidOCR's recogniser) say which row is which: every line on its own
+    row (IoU >= 0.5 with its ink)."""
+    from ocrkit_plugins.engines.vlm import answer, read
+
+    if not read.available():
+        pytest.skip("rapidocr is not installed")
+    page, _, truth = _made_letter(_EVEN_LINES)
+    texts = [t for i, t in enumerate(_EVEN_LINES) if i != 1]
+    want = [b for i, b in enumerate(truth) if i != 1]
+    n = len(texts)
+    info: dict[str, Any] = {}
+    boxes, _ = answer._place_on_detected_lines(texts, [None] * n, [None] * n, page, info)
+    got = [round(iou(b, t), 2) if b else 0.0 for b, t in zip(boxes, want, strict=True)]
+    assert all(v >= 0.5 for v in got), (got, info)
+    assert info["pieces_read"] >= 5, info
+
+
+def test_the_recogniser_reads_a_made_handwritten_line_closer_to_its_text_than_to_others() -> (
+    None
+):
+    """What ``read.read_boxes`` gives is rough, but it is nearer the line's own text than
+    any other line's (the evidence the placement uses): real RapidOCR on made
+    handwriting."""
+    from ocrkit_plugins.engines.vlm import read
+
+    if not read.available():
+        pytest.skip("rapidocr is not installed")
+    page, texts, truth = _made_letter(_EVEN_LINES)
+    got = read.read_boxes(page, truth)
+    assert got is not None and len(got) == len(texts)
+    for i, r in enumerate(got):
+        sims = [read.similarity(read.plain(t), read.plain(r)) for t in texts]
+        assert max(range(len(texts)), key=lambda k: sims[k]) == i, (r, sims)
+    assert read.read_boxes(page, [[10.0, 10.0, 14.0, 13.0]]) == [""]  # too small to read
+
+
+def test_pieces_are_not_read_where_the_cpu_words_placed_most_lines() -> None:
+    """On a printed page the cpu engine's words place most lines, and they are better
+    evidence than a rough reading: the recogniser is not run (``answer.READ_PLACED``)."""
+    from ocrkit_plugins.engines.vlm import answer
+
+    page, texts, truth = _made_letter(_EVEN_LINES)
+    n = len(texts)
+    placed: list[list[float] | None] = [*truth[:3], None, None]
+    info: dict[str, Any] = {}
+    answer._place_on_detected_lines(texts, placed, ["words"] * 3 + [None] * 2, page, info)
+    assert "pieces_read" not in info and info["line_detector"] == "db", info
+    info = {}
+    answer._place_on_detected_lines(texts, [truth[0]] + [None] * (n - 1), [None] * n, page, info)
+    assert info.get("pieces_read", 0) >= 4, info

@@ -45,6 +45,12 @@ SIDEWAYS_SPREAD = 0.15
 # Pages lie upright far more often than upside down: the placement on the page turned
 # half way round wins only when its alignment is cheaper by this much.
 HALF_TURN_COST = 3.0
+# Read the detected pieces roughly (:mod:`.read`) and count what they read as evidence
+# in the placement, on pages where the cpu engine's words placed at most this share of
+# the model's lines (handwriting). Only on the page as it lies (turn 0): a page turned
+# half way round reads as noise there, which is no evidence for either turn.
+READ_PIECES = True
+READ_PLACED = 0.5
 # A line the cpu engine's words placed, whose box is the union of the few words it read,
 # is widened over the detected pieces no line took beside it (:func:`absorb_leftovers`):
 # a piece overlapping its band by this share of the lower one's height, less than this
@@ -89,6 +95,8 @@ LOW_LINE = 0.6
 WEAK_LETTERS = 3
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy as np
     from PIL import Image
 
@@ -284,7 +292,10 @@ def _place_on_detected_lines(
         dark = detect.ink_mask(image)
 
     turns = (90, 270) if sideways else (0, 180)
-    best: tuple[float, int, list[Placement], list[tuple[int, list[float]]]] | None = None
+    reading = _reader_for(texts, boxes, image)
+    best: (
+        tuple[float, int, list[Placement], list[tuple[int, list[float]]], list[str] | None] | None
+    ) = None
     upright: list[list[detect.DetectedLine]] | None = None
     for turn in turns:
         try:
@@ -306,25 +317,28 @@ def _place_on_detected_lines(
         for k, detected in enumerate(sets):
             # the pieces of the rows, in reading order: a model line may take several
             pieces = [(r, p) for r, d in enumerate(detected) for p in d.parts]
-            places, cost = place_on_pieces_scored(texts, pieces, anchors)
+            reads = reading([p for _, p in pieces]) if turn == 0 else None
+            places, cost = place_on_pieces_scored(texts, pieces, anchors, reads=reads)
             if turn == 180:
                 cost += HALF_TURN_COST
             if best is None or cost < best[0]:
-                best = (cost, turn, places, pieces)
+                best = (cost, turn, places, pieces, reads)
                 info["detected_lines"] = len(detected)
                 info["bands_cut"] = k == 1
             if turn == 0 and k == 0:
-                side = _sideways_margin_trial(texts, pieces, anchors, image, dark)
+                side = _sideways_margin_trial(texts, pieces, anchors, image, dark, reads)
                 if side is not None and side[1] < best[0]:
-                    best = (side[1], 0, side[0], pieces)
+                    best = (side[1], 0, side[0], pieces, reads)
                     info["detected_lines"] = len(detected)
                     info["bands_cut"] = False
                     info["sideways_margin"] = sum(p.kind == "side" for p in side[0])
     assert best is not None
-    _, turn, places, pieces = best
+    _, turn, places, pieces, reads = best
+    if reads is not None:
+        info["pieces_read"] = sum(bool(r) for r in reads)
     if not any(p.kind == "side" for p in places):
         places = _without_stamps(
-            texts, pieces, anchors_for(boxes, turn, image.size), places, image, turn, dark
+            texts, pieces, anchors_for(boxes, turn, image.size), places, image, turn, dark, reads
         )
     if turn:
         info["placed_turned"] = turn
@@ -359,12 +373,38 @@ def _place_on_detected_lines(
     return out_boxes, out_kinds
 
 
+def _reader_for(
+    texts: list[str], boxes: list[list[float] | None], image: Image.Image
+) -> Callable[[list[list[float]]], list[str] | None]:
+    """A function giving what the recogniser reads in each of a list of pieces of
+    ``image`` as it lies (:mod:`.read`; each piece read once per page), or None: without
+    rapidocr, or on a page where the cpu engine's words placed more than
+    :data:`READ_PLACED` of the lines (printed: the words are better evidence)."""
+    from . import read
+
+    placed = sum(b is not None for b in boxes)
+    if not READ_PIECES or placed > READ_PLACED * len(texts) or not read.available():
+        return lambda pieces: None
+    seen: dict[tuple[float, ...], str] = {}
+
+    def reading(pieces: list[list[float]]) -> list[str] | None:
+        new = list({tuple(p): p for p in pieces if tuple(p) not in seen}.values())
+        got = read.read_boxes(image, new) if new else []
+        if got is None:
+            return None
+        seen.update(zip((tuple(p) for p in new), got, strict=True))
+        return [seen[tuple(p)] for p in pieces]
+
+    return reading
+
+
 def _sideways_margin_trial(
     texts: list[str],
     pieces: list[tuple[int, list[float]]],
     anchors: list[list[float] | None],
     image: Image.Image,
     dark: np.ndarray,
+    reads: list[str] | None = None,
 ) -> tuple[list[Placement], float] | None:
     """The placement with lines written sideways in the left margin first: the strip
     left of the body's left edge turned a quarter clockwise (writing that reads upwards
@@ -415,6 +455,7 @@ def _sideways_margin_trial(
         anchors=anchors,
         heights=[max(1.0, p[3] - p[1]) for _, p in first + pieces],
         rows=[r for r, _ in first + pieces],
+        reads=[""] * len(first) + list(reads) if reads else None,
     )
     out = []
     for p in places:
@@ -583,6 +624,7 @@ def _without_stamps(
     image: Image.Image,
     turn: int,
     page_dark: np.ndarray | None = None,
+    reads: list[str] | None = None,
 ) -> list[Placement]:
     """The placement again, with the pieces whose ink is mostly not the colour of the
     writing the lines were placed on (a purple stamp on a letter in brown ink) costing
@@ -601,7 +643,7 @@ def _without_stamps(
         return places
     # writing in a varying ink has some off-colour pixels: under STAMP_MIN, none
     shares = [v if v >= detect.STAMP_MIN else 0.0 for v in shares]
-    again = place_on_pieces_scored(texts, pieces, anchors, shares)[0]
+    again = place_on_pieces_scored(texts, pieces, anchors, shares, reads)[0]
     # Only the lines that sat on a stamp may move: when the others move too, the colour
     # taken for a stamp was the writing's background (tape over a page, a tinted band)
     # rather than a stamp, and the first placement stands.
@@ -655,12 +697,15 @@ def place_on_pieces_scored(
     pieces: list[tuple[int, list[float]]],
     anchors: list[list[float] | None],
     stamps: list[float] | None = None,
+    reads: list[str] | None = None,
 ) -> tuple[list[Placement], float]:
     """:func:`place_on_pieces` and the alignment's cost; ``stamps``: per piece, the
-    share of its ink not of the writing's colour."""
+    share of its ink not of the writing's colour; ``reads``: per piece, what a
+    recogniser read in it (:mod:`.read`)."""
     from . import assign
 
     share = {id(p): s for (_, p), s in zip(pieces, stamps or [], strict=False)}
+    said = {id(p): r for (_, p), r in zip(pieces, reads or [], strict=False)}
     best: tuple[float, list[assign.Placement]] | None = None
     for order in _orders(pieces):
         places, cost = assign.assign_scored(
@@ -670,6 +715,7 @@ def place_on_pieces_scored(
             heights=[max(1.0, p[3] - p[1]) for _, p in order],
             rows=[r for r, _ in order],
             stamps=[share.get(id(p), 0.0) for _, p in order] if stamps else None,
+            reads=[said.get(id(p), "") for _, p in order] if reads else None,
         )
         if best is None or cost < best[0]:
             best = (cost, places)

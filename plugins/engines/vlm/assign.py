@@ -80,6 +80,10 @@ ROW_SHARE = 1.5
 STAMP_COST = 8.0
 ANCHOR_BONUS = 4.0
 ANCHOR_MISS = 4.0
+# A rough reading of the pieces (:mod:`.read`): a pairing whose reading looks like the
+# line more than the line looks like the page's pieces in general gains this times the
+# difference (0..1): evidence per row where the shapes of neighbouring rows are alike.
+READ_WEIGHT = 8.0
 # A placement is sure from this margin on (total cost of the next best alternative).
 SURE_MARGIN = 2.0
 # ... and a width within this factor of what its length predicts.
@@ -130,9 +134,10 @@ def assign(
     heights: list[float] | None = None,
     rows: list[int] | None = None,
     stamps: list[float] | None = None,
+    reads: list[str] | None = None,
 ) -> list[Placement]:
     """:func:`assign_scored` without the cost."""
-    return assign_scored(texts, boxes, anchors, heights, rows, stamps)[0]
+    return assign_scored(texts, boxes, anchors, heights, rows, stamps, reads)[0]
 
 
 def assign_scored(
@@ -142,6 +147,7 @@ def assign_scored(
     heights: list[float] | None = None,
     rows: list[int] | None = None,
     stamps: list[float] | None = None,
+    reads: list[str] | None = None,
 ) -> tuple[list[Placement], float]:
     """One :class:`Placement` per model line (``texts``, reading order) on the detected
     line ``boxes`` (reading order); ``anchors``: a box the cpu engine's words gave a
@@ -149,7 +155,8 @@ def assign_scored(
     ``rows``: the row each box belongs to, when ``boxes`` are the pieces of rows (one model
     line may then span neighbouring pieces of one row, at most :data:`SPAN_GAP` heights
     apart); ``stamps``: each box's share of ink not of the writing's colour
-    (:data:`STAMP_COST`).
+    (:data:`STAMP_COST`); ``reads``: what a recogniser read in each box
+    (:data:`READ_WEIGHT`).
 
     Widths are predicted per height: ``width = k * characters * height``, so a stamp or
     a tall blot (about as wide as high) only fits a very short line; and a line much
@@ -174,6 +181,12 @@ def assign_scored(
     ctx.stamps = list(stamps) if stamps else [0.0] * m
     ctx.skip_cost = [c * (1.0 - s) for c, s in zip(ctx.skip_cost, ctx.stamps, strict=True)]
     ctx.gap_cost = _gap_costs(boxes, body)
+    if reads and READ_WEIGHT > 0 and any(reads):
+        from . import read
+
+        ctx.texts = [read.plain(t) for t in texts]
+        ctx.reads = [read.plain(r) for r in reads]
+        ctx.bases = read.baselines(ctx.texts, ctx.reads)
     out = _settle(ctx, spans=False)
     if rows is not None and K_FROM_ROWS and sum(a is not None for a in anchors) <= ROWS_K_READ * n:
         start = _row_ratio(boxes, hs, rows) / _median([float(c) for c in chars])
@@ -256,7 +269,24 @@ class _Ctx:
     skip_cost: list[float] = field(default_factory=list)
     gap_cost: list[float] = field(default_factory=list)
     stamps: list[float] = field(default_factory=list)
+    # the model's lines and the pieces' readings (:mod:`.read`, plain), and per line its
+    # similarity with a piece it is not; empty: no readings
+    texts: list[str] = field(default_factory=list)
+    reads: list[str] = field(default_factory=list)
+    bases: list[float] = field(default_factory=list)
     total: float = 0.0  # the best alignment's cost
+
+    def read_bonus(self, i0: int, i1: int, j0: int, j1: int) -> float:
+        """The reading's bonus for model lines ``i0 .. i1-1`` on pieces ``j0 .. j1-1``
+        (as many times :data:`READ_WEIGHT` as lines)."""
+        if not self.reads:
+            return 0.0
+        from . import read
+
+        got = "".join(self.reads[j0:j1])
+        text = "".join(self.texts[i0:i1])
+        base = sum(self.bases[i0:i1]) / (i1 - i0)
+        return READ_WEIGHT * (i1 - i0) * read.evidence(text, got, base)
 
     def h_eff(self, h: float) -> float:
         """The height a width is predicted from: between the box's own and the page's
@@ -315,12 +345,12 @@ def _steps(i: int, j: int, ctx: _Ctx) -> list[_Step]:
                 stamp = max(stamp, ctx.stamps[j + span - 1])
             h = ctx.heights[j] if span == 1 else _median(ctx.heights[j : j + span])
             cost = _pair_cost(chars[i], box, h, anchors[i], ctx) + MERGE * (span - 1) + gap
-            cost += STAMP_COST * stamp
+            cost += STAMP_COST * stamp - ctx.read_bonus(i, i + 1, j, j + span)
             out.append(_Step(i, j, i + 1, j + span, cost, "pair" if span == 1 else "span"))
         if i + 1 < n and anchors[i] is None and anchors[i + 1] is None:
             c = chars[i] + chars[i + 1]
             cost = _pair_cost(c, boxes[j], ctx.heights[j], None, ctx) + SPLIT + gap
-            cost += STAMP_COST * ctx.stamps[j]
+            cost += STAMP_COST * ctx.stamps[j] - ctx.read_bonus(i, i + 2, j, j + 1)
             out.append(_Step(i, j, i + 2, j + 1, cost, "shared"))
     return out
 
