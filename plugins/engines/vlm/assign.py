@@ -277,8 +277,10 @@ class _Ctx:
     total: float = 0.0  # the best alignment's cost
 
     def read_bonus(self, i0: int, i1: int, j0: int, j1: int) -> float:
-        """The reading's bonus for model lines ``i0 .. i1-1`` on pieces ``j0 .. j1-1``
-        (as many times :data:`READ_WEIGHT` as lines)."""
+        """The reading's bonus for model lines ``i0 .. i1-1`` on pieces ``j0 .. j1-1``:
+        once per step, however many lines share the pieces (one reading matching two
+        lines joined would otherwise count twice: a short last line sharing the line
+        above's piece gained from that line's reading)."""
         if not self.reads:
             return 0.0
         from . import read
@@ -286,7 +288,7 @@ class _Ctx:
         got = "".join(self.reads[j0:j1])
         text = "".join(self.texts[i0:i1])
         base = sum(self.bases[i0:i1]) / (i1 - i0)
-        return READ_WEIGHT * (i1 - i0) * read.evidence(text, got, base)
+        return READ_WEIGHT * read.evidence(text, got, base)
 
     def h_eff(self, h: float) -> float:
         """The height a width is predicted from: between the box's own and the page's
