@@ -1295,3 +1295,28 @@ def test_pieces_are_not_read_where_the_cpu_words_placed_most_lines() -> None:
     info = {}
     answer._place_on_detected_lines(texts, [truth[0]] + [None] * (n - 1), [None] * n, page, info)
     assert info.get("pieces_read", 0) >= 4, info
+
+
+def test_a_piece_left_over_beside_a_line_joins_it_when_its_reading_fits_the_line() -> None:
+    """A heading "Paris 7 Août 1914" whose first word the detector cut off (a string
+    lying across the page joins it to the next words' region, as on the corpus's real
+    will AN_0001-0): the line holds "7 Août 1914", and "Paris" lies over, reaching into
+    its box. Read as "Pari", the piece makes the line's reading more like its text, so
+    the line takes it (``answer.widen_by_reading``); a stamp read "ARCHIVES NATIONALES"
+    beside it does not."""
+    from ocrkit_plugins.engines.vlm import answer
+    from ocrkit_plugins.engines.vlm.assign import Placement
+
+    words = [430.0, 80.0, 1080.0, 170.0]
+    paris = [200.0, 90.0, 450.0, 170.0]
+    stamp = [1150.0, 60.0, 1400.0, 150.0]
+    below = [200.0, 230.0, 1250.0, 320.0]
+    pieces = [paris, words, stamp, below]
+    texts = ["Paris 7 Août 1914", "Ceci est mon testament."]
+    places = [Placement(words, True, "pair", 5.0, 0.1, 900.0), Placement(below, True, "pair")]
+    reads = ["Pari", "7 Hout 1914", "ARCHIVES NATIONALES", "ecci est mon tertament"]
+    got = answer.widen_by_reading(places, pieces, [None, None], texts, reads)
+    assert got[0].box == [200.0, 80.0, 1080.0, 170.0] and not got[0].sure, got[0]
+    assert got[1] == places[1]
+    unread = answer.widen_by_reading(places, pieces, [None, None], texts, ["", *reads[1:]])
+    assert unread[0] == places[0]  # a piece that read nothing is no evidence

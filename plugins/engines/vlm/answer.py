@@ -45,6 +45,10 @@ SIDEWAYS_SPREAD = 0.15
 # Pages lie upright far more often than upside down: the placement on the page turned
 # half way round wins only when its alignment is cheaper by this much.
 HALF_TURN_COST = 3.0
+# A placed line takes a piece no line took beside it in its band (as widen_wanting
+# looks for them) when the line's text is this much more like the reading of its
+# pieces with that piece than without (similarity 0..1; 0: never).
+READ_WIDEN = 0.05
 # Read the detected pieces roughly (:mod:`.read`) and count what they read as evidence
 # in the placement, on pages where the cpu engine's words placed at most this share of
 # the model's lines (handwriting). Only on the page as it lies (turn 0): a page turned
@@ -344,6 +348,8 @@ def _place_on_detected_lines(
         info["placed_turned"] = turn
     anchors = anchors_for(boxes, turn, image.size)
     places = widen_wanting(places, [p for _, p in pieces], anchors, texts)
+    if reads is not None:
+        places = widen_by_reading(places, [p for _, p in pieces], anchors, texts, reads)
     high = image.size[0] if turn in (90, 270) else image.size[1]
     places = raise_low(places, [p for _, p in pieces], anchors, high)
     on_page = [a if a is not None else p.box for a, p in zip(anchors, places, strict=True)]
@@ -557,6 +563,76 @@ def widen_wanting(
             box = _union([box, best[1]])
         if box != p.box:
             fit = abs(math.log((box[2] - box[0]) / p.want))
+            out[i] = replace(p, box=box, sure=False, fit=round(fit, 3))
+    return out
+
+
+def widen_by_reading(
+    places: list[Placement],
+    pieces: list[list[float]],
+    fixed: list[list[float] | None],
+    texts: list[str],
+    reads: list[str],
+) -> list[Placement]:
+    """Each line placed on the detector's pieces widened over a piece no line took
+    beside it in its band of writing (the neighbours :func:`widen_wanting` looks at,
+    also one reaching into the box by less than half its width, with no limit on
+    pieces per word or width), nearest first, when the line's
+    text is at least :data:`READ_WIDEN` more like the reading of its pieces with that
+    piece than without (``reads``: per piece, :mod:`.read`): the first words of a line
+    the detector cut off beyond a wide gap, a date's year standing apart. Widened lines
+    are not sure."""
+    from dataclasses import replace
+
+    from . import read
+    from .assign import _union
+
+    if READ_WIDEN <= 0:
+        return places
+    said = {tuple(q): r for q, r in zip(pieces, reads, strict=True)}
+    taken = [p.box for p in places if p.box is not None] + [b for b in fixed if b is not None]
+    left = [q for q in pieces if not any(_covered(q, b) for b in taken) and said[tuple(q)]]
+    margin = _body_left([(0, q) for q in pieces]) or 0.0
+
+    def reading(box: list[float]) -> str:
+        inside = sorted((q for q in pieces if _covered(q, box)), key=lambda q: q[0])
+        return read.plain("".join(said[tuple(q)] for q in inside))
+
+    out = list(places)
+    for i, p in enumerate(places):
+        if p.box is None or p.kind not in ("pair", "span") or fixed[i]:
+            continue
+        text = read.plain(texts[i])
+        box = list(p.box)
+        now = read.similarity(text, reading(box))
+        while left:
+            h = box[3] - box[1]
+            near: list[tuple[float, list[float]]] = []
+            for q in left:
+                # beside the box, reaching into it by less than half its own width (a
+                # stroke across the page joins a word to its neighbour)
+                right = (q[0] + q[2]) / 2 >= box[2]
+                if not right and ((q[0] + q[2]) / 2 > box[0] or q[2] <= margin):
+                    continue
+                gap = q[0] - box[2] if right else box[0] - q[2]
+                ov = (min(box[3], q[3]) - max(box[1], q[1])) / max(1.0, min(h, q[3] - q[1]))
+                if gap > WANT_GAP * h or q[3] - q[1] > WANT_TALL * h:
+                    continue
+                if ov < WANT_OVERLAP or any(b is not p.box and _between(b, box, q) for b in taken):
+                    continue
+                near.append((gap, q))
+            took = False
+            for _, q in sorted(near, key=lambda g: g[0]):
+                new = _union([box, q])
+                got = read.similarity(text, reading(new))
+                if got >= now + READ_WIDEN:
+                    box, now, took = new, got, True
+                    left.remove(q)
+                    break
+            if not took:
+                break
+        if box != p.box:
+            fit = abs(math.log((box[2] - box[0]) / p.want)) if p.want > 0 else p.fit
             out[i] = replace(p, box=box, sure=False, fit=round(fit, 3))
     return out
 
