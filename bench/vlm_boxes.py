@@ -22,6 +22,9 @@ measured is placing the lines, not reading them. Reported:
 * a fourth, 24 pages of wills none of the sets above uses (bench/data/poilus_third.json
   and poilus_third/, ``--third``), made when the third's totals had been read four times:
   the same measures, never tuned on;
+* a fifth, 24 pages of wills none of the sets above uses (bench/data/poilus_fifth.json
+  and poilus_fifth/, ``--fifth``), made before the final measure of the placement read
+  by a recogniser: the same measures, never tuned on;
 * made handwriting-style pages (bench/handpages.py: Debian handwriting fonts, ink noise,
   known boxes), tuning half (even seeds) and held-out half (odd seeds) apart: boxed
   share, share with IoU >= 0.5 against the true box, lines out of top-to-bottom order.
@@ -47,6 +50,7 @@ DATA = Path(__file__).resolve().parent / "data" / "handwriting_lines.json"
 POILUS = Path(__file__).resolve().parent / "data" / "poilus_pages.json"
 FRESH = Path(__file__).resolve().parent / "data" / "poilus_fresh.json"
 THIRD = Path(__file__).resolve().parent / "data" / "poilus_third.json"
+FIFTH = Path(__file__).resolve().parent / "data" / "poilus_fifth.json"
 
 
 def iou(a: list[float], b: list[float]) -> float:
@@ -202,9 +206,9 @@ def bench_vlm_boxes(quick: bool = False) -> dict[str, Any]:
             )
         # 2b. the second real set: pages of wills the corpus does not use
         # 2c. the third: wills neither the corpus nor the second set uses (quick: none)
-        # 2d. the fourth: wills none of the above uses (quick: none)
+        # 2d. the fourth and 2e. the fifth: wills none of the above uses (quick: none)
         real: list[dict[str, Any]] = []
-        for src in (POILUS,) if quick else (POILUS, FRESH, THIRD):
+        for src in (POILUS,) if quick else (POILUS, FRESH, THIRD, FIFTH):
             poilus = json.loads(src.read_text(encoding="utf-8"))
             for sid, d in list(poilus.items())[: 4 if quick else None]:
                 truth = "\n".join(t["text"] for t in d["lines"] if t["text"].strip())
@@ -215,6 +219,7 @@ def bench_vlm_boxes(quick: bool = False) -> dict[str, Any]:
         if not quick:
             out["poilus_fresh"] = _summary([p for p in real if p["half"] == "fresh"])
             out["poilus_third"] = _summary([p for p in real if p["half"] == "third"])
+            out["poilus_fifth"] = _summary([p for p in real if p["half"] == "fifth"])
         # 3. made pages
         n = 2 if quick else 8
         for half, seeds in (
@@ -343,6 +348,7 @@ def markdown(r: dict[str, Any]) -> list[str]:
         ("poilus_pages_held_out", "24 more real pages (wills not in the corpus), held-out half"),
         ("poilus_fresh", "24 fresh real pages (wills in neither set), never tuned on"),
         ("poilus_third", "24 more fresh real pages (wills in no set above), never tuned on"),
+        ("poilus_fifth", "a fifth set of 24 real pages (wills in no set above), never tuned on"),
     ):
         d = r.get(key) or {}
         if d.get("lines"):

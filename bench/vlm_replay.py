@@ -21,9 +21,9 @@ only the last step changes. So:
   the result for ``compare``.
 * ``compare A.json B.json``: the pages whose count changed, and the totals.
 
-The held-out sets (``*-heldout``, ``poilus-fresh``, ``poilus-third``) are refused unless ``--held-out`` is
-given: thresholds are tuned on the tuning halves only, and a held-out half is looked at
-once, at the end.
+The held-out sets (``*-heldout``, ``poilus-fresh``, ``poilus-third``, ``poilus-fifth``) are
+refused unless ``--held-out`` is given: thresholds are tuned on the tuning halves only,
+and a held-out half is looked at once, at the end.
 
 Capture again after changing anything before ``build_result`` (the cpu pass, the prompt,
 the engine) or the detector's model call (``detect_regions``, DET_MAX_SIDE, the model
@@ -63,6 +63,7 @@ SETS = (
     "made-heldout",
     "poilus-fresh",
     "poilus-third",
+    "poilus-fifth",
     "cat-printed",
     "cat-nonlatin",
     "cat-rotated",
@@ -72,7 +73,7 @@ SETS = (
 # model's lines, the bench's "boxed share per category" (printed pages through the vlm
 # tier must keep it), and every box is kept so two codes can be compared box for box.
 CATEGORIES = tuple(s for s in SETS if s.startswith("cat-"))
-HELD_OUT = tuple(s for s in SETS if s.endswith(("-heldout", "-fresh", "-third")))
+HELD_OUT = tuple(s for s in SETS if s.endswith(("-heldout", "-fresh", "-third", "-fifth")))
 DEFAULT = tuple(s for s in SETS if s not in HELD_OUT and s not in CATEGORIES)
 SINGLE_OK = 0.7  # single-line images: IoU with the ink's box (issue 21's bar)
 PAGE_OK = 0.5  # full pages: IoU with the true line box
@@ -110,9 +111,9 @@ def pages_of(name: str) -> Iterator[Page]:
     pipeline on it; ``meta`` has ``truth`` (true line boxes) or ``path`` (single lines)."""
     kind, _, half = name.partition("-")
     if kind != "cat":
-        half = {"tuning": "tuning", "heldout": "held_out", "fresh": "fresh", "third": "third"}.get(
-            half, ""
-        )
+        half = "held_out" if half == "heldout" else half
+        if half not in ("tuning", "held_out", "fresh", "third", "fifth"):
+            half = ""
     if kind == "cat":
         rows = list(csv.DictReader((vb.CORPUS / "MANIFEST.tsv").open(), delimiter="\t"))
         for r in rows:
@@ -147,7 +148,7 @@ def pages_of(name: str) -> Iterator[Page]:
                     read = _pdf_reader(path, i, part, lang) if pdf else _reader(path, part, lang)
                     yield "corpus", key, {"truth": alto[key]}, read
     elif kind == "poilus":
-        src = {"fresh": vb.FRESH, "third": vb.THIRD}.get(half, vb.POILUS)
+        src = {"fresh": vb.FRESH, "third": vb.THIRD, "fifth": vb.FIFTH}.get(half, vb.POILUS)
         poilus = json.loads(src.read_text(encoding="utf-8"))
         for sid, d in poilus.items():
             if d["half"] == half:
