@@ -1262,9 +1262,7 @@ def test_a_rough_reading_of_each_piece_tells_lines_of_equal_length_apart() -> No
     assert info["pieces_read"] >= 5, info
 
 
-def test_the_recogniser_reads_a_made_handwritten_line_closer_to_its_text_than_to_others() -> (
-    None
-):
+def test_the_recogniser_reads_a_made_handwritten_line_closer_to_its_text_than_to_others() -> None:
     """What ``read.read_boxes`` gives is rough, but it is nearer the line's own text than
     any other line's (the evidence the placement uses): real RapidOCR on made
     handwriting."""

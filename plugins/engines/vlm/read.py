@@ -40,17 +40,13 @@ Box = list[float]
 PAD = 0.15
 # Pieces lower than this (pixels) are not read: specks and dots read as noise.
 MIN_HEIGHT = 8
-REC_MODELS = (
-    "PP-OCRv6_rec_small.onnx",
-    "ch_PP-OCRv5_rec_mobile.onnx",
-    "ch_PP-OCRv4_rec_infer.onnx",
-)
 
 _lock = threading.Lock()
 _reader: Any = None
 
 
 def _rec_model() -> Path | None:
+    """The recognition model the ``rapidocr`` engine would use (its preference order)."""
     from ..rapidocr import MODEL_FILES
 
     spec = importlib.util.find_spec("rapidocr")
