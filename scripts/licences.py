@@ -100,13 +100,15 @@ their headers say.
 
 The benchmarks' annotated handwriting (`bench/data/`) is other people's work too:
 `handwriting_lines.json` (line boxes of the corpus's handwritten pages) and
-`poilus_pages/` with `poilus_pages.json` and `poilus_fresh/` with `poilus_fresh.json`
-(twice 24 page images and their line boxes) come from
+`poilus_pages/` with `poilus_pages.json`, `poilus_fresh/` with `poilus_fresh.json`,
+`poilus_third/` with `poilus_third.json` and `poilus_fifth/` with `poilus_fifth.json` (four
+times 24 page images and their line boxes) come from
 HTR-United/CREMMA-AN-TestamentsDePoilus and
 PSL-Chartes-HTR-Students/HN2021-Memorials_Jane_Lathrop_Stanford, both **CC-BY-4.0**
 (sources, commits and changes: `bench/data/make_handwriting_lines.py`,
 `bench/data/make_poilus_pages.py`, `bench/data/poilus_pages/README.md`,
-`bench/data/poilus_fresh/README.md`).
+`bench/data/poilus_fresh/README.md`, `bench/data/poilus_third/README.md`,
+`bench/data/poilus_fifth/README.md`).
 
 `bench/data/handwriting_line_crops/` (304 handwritten line images and their
 transcriptions, `lines.tsv`) are cut from the pages of two datasets under the Creative

@@ -40,20 +40,25 @@ Box = list[float]
 PAD = 0.15
 # Pieces lower than this (pixels) are not read: specks and dots read as noise.
 MIN_HEIGHT = 8
+# The recognition model files the rapidocr wheel may ship, preferred first (the same
+# order as the ``rapidocr`` engine's; a plugin imports no other plugin).
+REC_MODELS = (
+    "PP-OCRv6_rec_small.onnx",
+    "ch_PP-OCRv5_rec_mobile.onnx",
+    "ch_PP-OCRv4_rec_infer.onnx",
+)
 
 _lock = threading.Lock()
 _reader: Any = None
 
 
 def _rec_model() -> Path | None:
-    """The recognition model the ``rapidocr`` engine would use (its preference order)."""
-    from ..rapidocr import MODEL_FILES
-
+    """The recognition model the ``rapidocr`` engine would use."""
     spec = importlib.util.find_spec("rapidocr")
     if spec is None or spec.origin is None or importlib.util.find_spec("onnxruntime") is None:
         return None
     root = Path(spec.origin).parent / "models"
-    return next((root / n for n in MODEL_FILES["Rec"] if (root / n).is_file()), None)
+    return next((root / n for n in REC_MODELS if (root / n).is_file()), None)
 
 
 def available() -> bool:
