@@ -1318,3 +1318,27 @@ def test_a_piece_left_over_beside_a_line_joins_it_when_its_reading_fits_the_line
     assert got[1] == places[1]
     unread = answer.widen_by_reading(places, pieces, [None, None], texts, ["", *reads[1:]])
     assert unread[0] == places[0]  # a piece that read nothing is no evidence
+
+
+def test_a_crop_the_recogniser_fails_on_reads_as_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The readings are evidence, not the page: a recogniser error on one crop gives ""
+    for it (no evidence) and the other crops are still read, instead of the page's
+    placement failing."""
+    from ocrkit_plugins.engines.vlm import read
+
+    if not read.available():
+        pytest.skip("rapidocr is not installed")
+    page, texts, truth = _made_letter(_EVEN_LINES[:2])
+    real = read._load()
+    calls = []
+
+    def flaky(crop: Any) -> Any:
+        calls.append(crop.shape)
+        if len(calls) == 1:
+            raise RuntimeError("onnxruntime: bad input")
+        return real(crop)
+
+    monkeypatch.setattr(read, "_load", lambda: flaky)
+    got = read.read_boxes(page, truth)
+    assert got is not None and got[0] == "" and len(calls) == 2
+    assert read.similarity(read.plain(texts[1]), read.plain(got[1])) > 0.5, got

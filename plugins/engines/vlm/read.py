@@ -97,7 +97,7 @@ def _load() -> Any:
 
 def read_boxes(image: Image.Image, boxes: list[Box]) -> list[str] | None:
     """What the recogniser reads in each box of ``image`` ("" for a box too low to
-    read), or None without rapidocr."""
+    read, or one the recogniser failed on), or None without rapidocr."""
     reader = _load()
     if reader is None:
         return None
@@ -113,7 +113,11 @@ def read_boxes(image: Image.Image, boxes: list[Box]) -> list[str] | None:
         if y1 - y0 < MIN_HEIGHT or x1 - x0 < MIN_HEIGHT:
             out.append("")
             continue
-        got = reader(np.asarray(rgb.crop((x0, y0, x1, y1))))
+        try:
+            got = reader(np.asarray(rgb.crop((x0, y0, x1, y1))))
+        except Exception:  # onnxruntime or cv2 on an odd crop: no evidence, not a lost page
+            out.append("")
+            continue
         out.append(" ".join(getattr(got, "txts", None) or ()))
     return out
 
