@@ -538,23 +538,13 @@ def widen_wanting(
         box = list(p.box)
         while left:
             held = sum(_covered(q, box) for q in pieces)
-            h = box[3] - box[1]
             best: tuple[float, list[float]] | None = None
             for q in left:
-                right = q[0] >= box[2]
-                if not right and (q[2] > box[0] or q[2] <= margin):
-                    continue  # overlapping, or left of the box in the margin column
-                gap = q[0] - box[2] if right else box[0] - q[2]
-                ov = (min(box[3], q[3]) - max(box[1], q[1])) / max(1.0, min(h, q[3] - q[1]))
-                if not 0 <= gap <= WANT_GAP * h or q[3] - q[1] > WANT_TALL * h:
-                    continue
-                new = _union([box, q])
-                if ov < WANT_OVERLAP or new[2] - new[0] > WANT_MAX * p.want:
+                gap = _beside(box, q, margin, taken, p.box)
+                if gap is None or max(box[2], q[2]) - min(box[0], q[0]) > WANT_MAX * p.want:
                     continue
                 if held >= words[i]:
                     continue  # every word of the line has a piece already
-                if any(b is not p.box and _between(b, box, q) for b in taken):
-                    continue
                 if best is None or gap < best[0]:
                     best = (gap, q)
             if best is None:
@@ -606,21 +596,13 @@ def widen_by_reading(
         box = list(p.box)
         now = read.similarity(text, reading(box))
         while left:
-            h = box[3] - box[1]
-            near: list[tuple[float, list[float]]] = []
-            for q in left:
-                # beside the box, reaching into it by less than half its own width (a
-                # stroke across the page joins a word to its neighbour)
-                right = (q[0] + q[2]) / 2 >= box[2]
-                if not right and ((q[0] + q[2]) / 2 > box[0] or q[2] <= margin):
-                    continue
-                gap = q[0] - box[2] if right else box[0] - q[2]
-                ov = (min(box[3], q[3]) - max(box[1], q[1])) / max(1.0, min(h, q[3] - q[1]))
-                if gap > WANT_GAP * h or q[3] - q[1] > WANT_TALL * h:
-                    continue
-                if ov < WANT_OVERLAP or any(b is not p.box and _between(b, box, q) for b in taken):
-                    continue
-                near.append((gap, q))
+            # beside the box, or reaching into it by less than half its own width (a
+            # stroke across the page joins a word to its neighbour)
+            near = [
+                (gap, q)
+                for q in left
+                if (gap := _beside(box, q, margin, taken, p.box, reach=True)) is not None
+            ]
             took = False
             for _, q in sorted(near, key=lambda g: g[0]):
                 new = _union([box, q])
@@ -667,6 +649,33 @@ def raise_low(
         top, low = max(0.0, mid - half), min(high, mid + half)
         out[i] = replace(p, box=[p.box[0], top, p.box[2], low])
     return out
+
+
+def _beside(
+    box: list[float],
+    q: list[float],
+    margin: float,
+    taken: list[list[float]],
+    own: list[float] | None,
+    reach: bool = False,
+) -> float | None:
+    """The gap between ``box`` and piece ``q`` when ``q`` stands beside it in its band
+    of writing (:data:`WANT_GAP`, :data:`WANT_TALL`, :data:`WANT_OVERLAP`, not left of
+    the box in the margin column left of ``margin``, no box of ``taken`` but ``own`` in
+    between), else None; ``reach``: ``q`` may reach into the box by less than half its
+    own width (the gap is then negative)."""
+    h = box[3] - box[1]
+    start, end = ((q[0] + q[2]) / 2,) * 2 if reach else (q[0], q[2])
+    right = start >= box[2]
+    if not right and (end > box[0] or q[2] <= margin):
+        return None  # overlapping, or left of the box in the margin column
+    gap = q[0] - box[2] if right else box[0] - q[2]
+    ov = (min(box[3], q[3]) - max(box[1], q[1])) / max(1.0, min(h, q[3] - q[1]))
+    if gap > WANT_GAP * h or q[3] - q[1] > WANT_TALL * h or ov < WANT_OVERLAP:
+        return None
+    if any(b is not own and _between(b, box, q) for b in taken):
+        return None
+    return gap
 
 
 def _between(b: list[float], box: list[float], q: list[float]) -> bool:

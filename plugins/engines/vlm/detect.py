@@ -148,19 +148,44 @@ def method() -> str:
     return "db" if _det_model() is not None else "profile"
 
 
-def _det_model() -> Path | None:
+DET_MODELS = (
+    "PP-OCRv6_det_small.onnx",
+    "ch_PP-OCRv5_det_mobile.onnx",
+    "ch_PP-OCRv4_det_infer.onnx",
+)
+
+
+def shipped_model(names: tuple[str, ...]) -> Path | None:
+    """The first of the model files ``names`` the installed rapidocr wheel ships, or
+    None (rapidocr or onnxruntime missing, or none shipped)."""
     spec = importlib.util.find_spec("rapidocr")
     if spec is None or spec.origin is None or importlib.util.find_spec("onnxruntime") is None:
         return None
     root = Path(spec.origin).parent / "models"
-    for name in (
-        "PP-OCRv6_det_small.onnx",
-        "ch_PP-OCRv5_det_mobile.onnx",
-        "ch_PP-OCRv4_det_infer.onnx",
-    ):
-        if (root / name).is_file():
-            return root / name
-    return None
+    return next((root / n for n in names if (root / n).is_file()), None)
+
+
+def quiet_rapidocr(params: dict[str, Any]) -> Any:
+    """A ``rapidocr.RapidOCR`` with ``params``, on one thread, logging errors only."""
+    import onnxruntime
+    from rapidocr import RapidOCR
+
+    onnxruntime.set_default_logger_severity(3)
+    logging.getLogger("RapidOCR").setLevel(logging.ERROR)
+    engine = RapidOCR(
+        params={
+            "Global.log_level": "error",
+            "EngineConfig.onnxruntime.intra_op_num_threads": 1,
+            "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+            **params,
+        }
+    )
+    logging.getLogger("RapidOCR").setLevel(logging.ERROR)
+    return engine
+
+
+def _det_model() -> Path | None:
+    return shipped_model(DET_MODELS)
 
 
 def _load_detector() -> Any:
@@ -170,25 +195,16 @@ def _load_detector() -> Any:
             model = _det_model()
             if model is None:
                 return None
-            import onnxruntime
-            from rapidocr import RapidOCR
-
-            onnxruntime.set_default_logger_severity(3)
-            logging.getLogger("RapidOCR").setLevel(logging.ERROR)
-            _detector = RapidOCR(
-                params={
-                    "Global.log_level": "error",
+            _detector = quiet_rapidocr(
+                {
                     "Global.use_cls": False,
                     "Global.use_rec": False,
                     "Global.max_side_len": DET_MAX_SIDE,
                     "Det.model_path": str(model),
                     "Det.limit_type": "max",
                     "Det.limit_side_len": DET_MAX_SIDE,
-                    "EngineConfig.onnxruntime.intra_op_num_threads": 1,
-                    "EngineConfig.onnxruntime.inter_op_num_threads": 1,
                 }
             )
-            logging.getLogger("RapidOCR").setLevel(logging.ERROR)
     return _detector
 
 

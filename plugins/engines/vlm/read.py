@@ -22,8 +22,6 @@ Only with ``rapidocr`` installed; without it the placement is by shape alone.
 
 from __future__ import annotations
 
-import importlib.util
-import logging
 import threading
 import unicodedata
 from functools import lru_cache
@@ -54,11 +52,9 @@ _reader: Any = None
 
 def _rec_model() -> Path | None:
     """The recognition model the ``rapidocr`` engine would use."""
-    spec = importlib.util.find_spec("rapidocr")
-    if spec is None or spec.origin is None or importlib.util.find_spec("onnxruntime") is None:
-        return None
-    root = Path(spec.origin).parent / "models"
-    return next((root / n for n in REC_MODELS if (root / n).is_file()), None)
+    from .detect import shipped_model
+
+    return shipped_model(REC_MODELS)
 
 
 def available() -> bool:
@@ -69,29 +65,22 @@ def _load() -> Any:
     """A RapidOCR object that only recognises (its own: rapidocr keeps ``use_det`` and
     friends from one call to the next, so one shared with the ``rapidocr`` engine would
     change under that engine's feet)."""
+    from .detect import quiet_rapidocr
+
     global _reader
     with _lock:
         if _reader is None:
             model = _rec_model()
             if model is None:
                 return None
-            import onnxruntime
-            from rapidocr import RapidOCR
-
-            onnxruntime.set_default_logger_severity(3)
-            logging.getLogger("RapidOCR").setLevel(logging.ERROR)
-            _reader = RapidOCR(
-                params={
-                    "Global.log_level": "error",
+            _reader = quiet_rapidocr(
+                {
                     "Global.use_det": False,
                     "Global.use_cls": False,
                     "Global.use_rec": True,
                     "Rec.model_path": str(model),
-                    "EngineConfig.onnxruntime.intra_op_num_threads": 1,
-                    "EngineConfig.onnxruntime.inter_op_num_threads": 1,
                 }
             )
-            logging.getLogger("RapidOCR").setLevel(logging.ERROR)
     return _reader
 
 
